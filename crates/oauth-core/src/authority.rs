@@ -1,0 +1,185 @@
+//! [`Authority`]: the settings and services the flows run with.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use time::{Duration, OffsetDateTime};
+
+use crate::Client;
+use crate::client::{ClientRegistry, ScopeRule};
+use crate::error::{Error, Result};
+use crate::services::{AccessTokenClaims, AccessTokenCodec, Clock, ResourceCheck, SecretSource, SecretVerifier};
+use crate::store::Store;
+use crate::throttle::ThrottleSettings;
+use crate::types::{AccessTokenId, ClientId, GrantId, GrantType, Scope, TokenHash};
+
+/// Server-wide settings. [`Settings::new`] gives the SPEC defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The `iss` of tokens and authorization responses (RFC 9207).
+    pub issuer: String,
+    /// The `aud` of access tokens.
+    pub audience: String,
+    /// Lifetime of an access token.
+    pub access_token_ttl: Duration,
+    /// Idle lifetime of a refresh token; each rotation starts it again.
+    pub refresh_token_ttl: Duration,
+    /// Absolute lifetime of a refresh-token family.
+    pub refresh_token_max_lifetime: Duration,
+    /// Lifetime of an authorization code.
+    pub authorization_code_ttl: Duration,
+    /// How long an authorization session may take to produce a code.
+    pub session_ttl: Duration,
+    /// The grant types switched on for this server.
+    pub grants: BTreeSet<GrantType>,
+    /// Brute-force limits.
+    pub throttle: ThrottleSettings,
+}
+
+impl Settings {
+    /// The SPEC defaults for `issuer`: 900 s access tokens, 14-day refresh
+    /// tokens within a 90-day family, 60 s codes, 600 s sessions, and every grant
+    /// but `password` (RFC 9700 2.4) switched on.
+    pub fn new(issuer: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        Settings {
+            audience: issuer.clone(),
+            issuer,
+            access_token_ttl: Duration::seconds(900),
+            refresh_token_ttl: Duration::seconds(1_209_600),
+            refresh_token_max_lifetime: Duration::seconds(7_776_000),
+            authorization_code_ttl: Duration::seconds(60),
+            session_ttl: Duration::seconds(600),
+            grants: [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials].into(),
+            throttle: ThrottleSettings::default(),
+        }
+    }
+}
+
+/// The services an [`Authority`] runs on. Many parts, so one struct with public
+/// fields rather than a long constructor.
+#[derive(Clone)]
+pub struct Services {
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// Where clients are registered.
+    pub clients: Arc<dyn ClientRegistry>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness for codes, refresh tokens and ids.
+    pub secrets: Arc<dyn SecretSource>,
+    /// Client-secret and password verification.
+    pub verifier: Arc<dyn SecretVerifier>,
+    /// Access-token minting and verification.
+    pub tokens: Arc<dyn AccessTokenCodec>,
+    /// The resource availability check.
+    pub resources: Arc<dyn ResourceCheck>,
+}
+
+impl fmt::Debug for Services {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Services").finish_non_exhaustive()
+    }
+}
+
+/// The authorization server's logic: every flow is a method. It holds no
+/// mutable state of its own, so one `Authority` serves every request
+/// concurrently.
+#[derive(Debug, Clone)]
+pub struct Authority {
+    pub(crate) settings: Settings,
+    pub(crate) services: Services,
+}
+
+impl Authority {
+    /// Builds an authority.
+    pub fn new(settings: Settings, services: Services) -> Self {
+        Authority { settings, services }
+    }
+
+    /// The settings it runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The services it runs on.
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.services.clock.now()
+    }
+
+    pub(crate) fn random_16(&self) -> Result<[u8; 16]> {
+        let mut b = [0u8; 16];
+        self.services.secrets.fill(&mut b)?;
+        Ok(b)
+    }
+
+    /// A new opaque secret (a code or a refresh token): 256 bits from the CSPRNG
+    /// in unpadded base64url, with its SHA-256.
+    pub(crate) fn opaque_secret(&self) -> Result<(String, TokenHash)> {
+        let mut b = [0u8; 32];
+        self.services.secrets.fill(&mut b)?;
+        let secret = URL_SAFE_NO_PAD.encode(b);
+        let hash = TokenHash::of(&secret);
+        Ok((secret, hash))
+    }
+
+    pub(crate) fn new_grant_id(&self) -> Result<GrantId> {
+        Ok(GrantId::from_random_bytes(self.random_16()?))
+    }
+
+    /// Resolves the scope of a request for `client`: an omitted scope means the
+    /// client's whole set (except under [`ScopeRule::ExactlyOne`], where it must
+    /// be sent), and a scope outside the set is `invalid_scope`, never narrowed.
+    pub(crate) fn resolve_scope(&self, client: &Client, requested: Option<&str>) -> Result<Scope> {
+        match (client.scope_rule(), requested) {
+            (ScopeRule::Subset, None) => Ok(client.scopes().clone()),
+            (ScopeRule::ExactlyOne, None) => Err(Error::InvalidScope("exactly one scope is required")),
+            (rule, Some(raw)) => {
+                let scope = Scope::parse(raw)?;
+                if !scope.is_subset(client.scopes()) {
+                    return Err(Error::InvalidScope("the scope exceeds what the client may ask for"));
+                }
+                if rule == ScopeRule::ExactlyOne && scope.len() != 1 {
+                    return Err(Error::InvalidScope("exactly one scope is required"));
+                }
+                Ok(scope)
+            }
+        }
+    }
+
+    /// Mints an access token; returns it with its claims.
+    pub(crate) async fn mint_access_token(
+        &self,
+        client_id: &ClientId,
+        subject: String,
+        scope: Scope,
+        grant: Option<GrantId>,
+        now: OffsetDateTime,
+    ) -> Result<(String, AccessTokenClaims)> {
+        let claims = AccessTokenClaims {
+            issuer: self.settings.issuer.clone(),
+            subject,
+            audience: self.settings.audience.clone(),
+            client_id: client_id.clone(),
+            scope,
+            issued_at: now,
+            expires_at: now + self.settings.access_token_ttl,
+            jti: AccessTokenId::from_random_bytes(self.random_16()?),
+            grant,
+        };
+        let token = self.services.tokens.mint(&claims).await?;
+        Ok((token, claims))
+    }
+
+    /// True when the server and the client both allow refresh tokens.
+    pub(crate) fn issues_refresh_tokens(&self, client: &Client) -> bool {
+        self.settings.grants.contains(&GrantType::RefreshToken) && client.allows(GrantType::RefreshToken)
+    }
+}

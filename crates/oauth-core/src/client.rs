@@ -1,0 +1,229 @@
+//! Registered clients and the registry the flows look them up in.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::types::{ClientId, GrantType, RedirectPolicy, Scope};
+
+/// A stored secret or password hash: an Argon2id PHC string, or for
+/// machine-generated client secrets `$sha256$` and 64 hex digits. Only a
+/// [`SecretVerifier`](crate::SecretVerifier) interprets it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretHash(String);
+
+impl SecretHash {
+    /// Wraps a hash string. Its format is checked by the verifier and by
+    /// configuration loading, not here.
+    pub fn new(hash: impl Into<String>) -> Self {
+        SecretHash(hash.into())
+    }
+
+    /// The stored form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A hash is not a secret, but it is an offline-cracking target: keep it
+        // out of logs.
+        f.write_str("SecretHash(..)")
+    }
+}
+
+/// How a client's requested scope is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScopeRule {
+    /// Any non-empty subset of the client's scopes; an omitted scope means all of
+    /// them.
+    Subset,
+    /// Exactly one of the client's scopes, and it must be sent (the MedMij rule:
+    /// one data service per authorization).
+    ExactlyOne,
+}
+
+/// What a client is registered with. Validated into a [`Client`] by
+/// [`Client::new`].
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// The `client_id`.
+    pub id: ClientId,
+    /// The name shown on the consent page.
+    pub name: String,
+    /// `Some` makes a confidential client; `None` a public one.
+    pub secret: Option<SecretHash>,
+    /// Where authorization responses may go.
+    pub redirect: RedirectPolicy,
+    /// The grants this client may use.
+    pub grant_types: BTreeSet<GrantType>,
+    /// The scopes this client may ask for.
+    pub scopes: Scope,
+    /// How a requested scope is checked against `scopes`.
+    pub scope_rule: ScopeRule,
+    /// Whether the code flow demands PKCE. A challenge that is sent is always
+    /// enforced, whatever this says.
+    pub require_pkce: bool,
+}
+
+/// Why a client registration is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// A public client must use PKCE (RFC 9700 2.1.1). Only host-bound
+    /// (MedMij OCL) clients may be exempted, by an explicit profile setting.
+    #[error("a public client must require PKCE")]
+    PublicWithoutPkce,
+    /// The client may use the code grant but has no redirect URI.
+    #[error("the authorization_code grant needs at least one redirect URI")]
+    NoRedirectUri,
+    /// `client_credentials` needs a secret to authenticate with.
+    #[error("client_credentials is for confidential clients only")]
+    PublicClientCredentials,
+}
+
+/// A registered client. Fields are private: [`Client::new`] checks the rules
+/// that tie them together.
+#[derive(Debug, Clone)]
+pub struct Client {
+    settings: ClientSettings,
+}
+
+impl Client {
+    /// Validates a registration.
+    pub fn new(settings: ClientSettings) -> std::result::Result<Self, ClientError> {
+        let public = settings.secret.is_none();
+        let host_bound = matches!(settings.redirect, RedirectPolicy::HttpsHost(_));
+        if public && !settings.require_pkce && !host_bound {
+            return Err(ClientError::PublicWithoutPkce);
+        }
+        if settings.grant_types.contains(&GrantType::AuthorizationCode)
+            && matches!(&settings.redirect, RedirectPolicy::Registered(v) if v.is_empty())
+        {
+            return Err(ClientError::NoRedirectUri);
+        }
+        if public && settings.grant_types.contains(&GrantType::ClientCredentials) {
+            return Err(ClientError::PublicClientCredentials);
+        }
+        Ok(Client { settings })
+    }
+
+    /// The `client_id`.
+    pub fn id(&self) -> &ClientId {
+        &self.settings.id
+    }
+    /// The display name.
+    pub fn name(&self) -> &str {
+        &self.settings.name
+    }
+    /// The stored secret hash; `None` for a public client.
+    pub fn secret(&self) -> Option<&SecretHash> {
+        self.settings.secret.as_ref()
+    }
+    /// True for a confidential client.
+    pub fn is_confidential(&self) -> bool {
+        self.settings.secret.is_some()
+    }
+    /// The redirect URI policy.
+    pub fn redirect(&self) -> &RedirectPolicy {
+        &self.settings.redirect
+    }
+    /// True when the client may use `grant`.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.settings.grant_types.contains(&grant)
+    }
+    /// The grants this client may use.
+    pub fn grant_types(&self) -> &BTreeSet<GrantType> {
+        &self.settings.grant_types
+    }
+    /// The scopes the client may ask for.
+    pub fn scopes(&self) -> &Scope {
+        &self.settings.scopes
+    }
+    /// How a requested scope is checked.
+    pub fn scope_rule(&self) -> ScopeRule {
+        self.settings.scope_rule
+    }
+    /// Whether the code flow demands PKCE.
+    pub fn require_pkce(&self) -> bool {
+        self.settings.require_pkce
+    }
+}
+
+/// Where the flows find clients: configuration, an OAuth Client List, a
+/// database.
+#[async_trait]
+pub trait ClientRegistry: Send + Sync {
+    /// The client with this id, if registered.
+    async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>>;
+}
+
+/// A fixed set of clients, such as the `[[clients]]` of a configuration file.
+#[async_trait]
+impl ClientRegistry for BTreeMap<ClientId, Arc<Client>> {
+    async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>> {
+        Ok(self.get(id).cloned())
+    }
+}
+
+crate::forward::forward_async!(ClientRegistry {
+    fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>>;
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::RedirectUri;
+
+    fn settings() -> ClientSettings {
+        ClientSettings {
+            id: ClientId::parse("app").unwrap(),
+            name: "App".into(),
+            secret: None,
+            redirect: RedirectPolicy::Registered(vec![RedirectUri::parse("https://app.example/cb").unwrap()]),
+            grant_types: [GrantType::AuthorizationCode].into(),
+            scopes: Scope::parse("read").unwrap(),
+            scope_rule: ScopeRule::Subset,
+            require_pkce: true,
+        }
+    }
+
+    #[test]
+    fn public_client_without_pkce_is_refused() {
+        let s = ClientSettings { require_pkce: false, ..settings() };
+        assert_eq!(Client::new(s).err(), Some(ClientError::PublicWithoutPkce));
+    }
+
+    #[test]
+    fn host_bound_public_client_may_skip_pkce() {
+        let s = ClientSettings {
+            require_pkce: false,
+            redirect: RedirectPolicy::HttpsHost("pgo.example.org".into()),
+            ..settings()
+        };
+        assert!(Client::new(s).is_ok());
+    }
+
+    #[test]
+    fn code_grant_needs_a_redirect_uri() {
+        let s = ClientSettings { redirect: RedirectPolicy::Registered(vec![]), ..settings() };
+        assert_eq!(Client::new(s).err(), Some(ClientError::NoRedirectUri));
+    }
+
+    #[test]
+    fn public_client_cannot_use_client_credentials() {
+        let s = ClientSettings { grant_types: [GrantType::ClientCredentials].into(), ..settings() };
+        assert_eq!(Client::new(s).err(), Some(ClientError::PublicClientCredentials));
+    }
+
+    #[test]
+    fn secret_hash_debug_hides_the_hash() {
+        assert_eq!(format!("{:?}", SecretHash::new("$argon2id$v=19$...")), "SecretHash(..)");
+    }
+}

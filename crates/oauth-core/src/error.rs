@@ -1,0 +1,237 @@
+//! The one error type of the core, and how each variant appears on the wire.
+//!
+//! Every variant maps to an RFC 6749 (sections 4.1.2.1 and 5.2), RFC 6750 or
+//! RFC 7009 error code, knows its HTTP status, and knows whether it may be sent
+//! to the client's `redirect_uri`. Nothing else in the workspace invents error
+//! codes for the wire: the HTTP layer renders [`Error::code`],
+//! [`Error::status`] and [`Error::description`].
+
+use std::fmt;
+
+/// A `Result` whose error defaults to the core [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a flow, validation or transition.
+///
+/// Descriptions are fixed strings: an error never echoes client input, so it is
+/// safe to put in an `error_description`, a log line or an HTML page.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A parameter is missing, repeated, malformed or not allowed here.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(&'static str),
+    /// Client authentication failed: unknown client, wrong or missing secret, or a
+    /// secret sent by a public client (RFC 6749 5.2). Always 401.
+    #[error("invalid_client")]
+    InvalidClient,
+    /// The code, refresh token or resource-owner credentials are invalid, expired,
+    /// revoked, already used, or bound to another client or redirect URI.
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(&'static str),
+    /// The client is not allowed to use this grant or response type.
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(&'static str),
+    /// The grant type is unknown or switched off on this server.
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    /// The scope is malformed or exceeds what the client may ask for.
+    #[error("invalid_scope: {0}")]
+    InvalidScope(&'static str),
+    /// The resource owner or the resource availability check refused.
+    #[error("access_denied: {0}")]
+    AccessDenied(&'static str),
+    /// `response_type` is not `code`.
+    #[error("unsupported_response_type")]
+    UnsupportedResponseType,
+    /// At `/authorize`: the `client_id` is missing or unknown. Never redirected,
+    /// since there is no trusted redirect URI to send it to.
+    #[error("invalid_request: unknown or missing client_id")]
+    UnknownClient,
+    /// At `/authorize`: the `redirect_uri` is missing or matches no registered one.
+    /// Never redirected (RFC 6749 4.1.2.1, RFC 9700 4.1).
+    #[error("invalid_request: missing or unregistered redirect_uri")]
+    InvalidRedirectUri,
+    /// A bearer token is malformed, expired, revoked or not an access token
+    /// (RFC 6750 3.1). Always 401.
+    #[error("invalid_token: {0}")]
+    InvalidToken(&'static str),
+    /// The token is valid but cannot be used for this request (RFC 6750 3.1).
+    #[error("insufficient_scope: {0}")]
+    InsufficientScope(&'static str),
+    /// Too many failed attempts for this account, client or peer address. `code`
+    /// is the RFC 6749 code the body carries (`invalid_grant` or `invalid_client`).
+    #[error("too many failed attempts; retry after {retry_after} s")]
+    Throttled {
+        /// Seconds until the sliding window lets an attempt through again.
+        retry_after: u64,
+        /// The body's error code.
+        code: ErrorCode,
+    },
+    /// A state-machine transition that the session's current state does not allow.
+    #[error("illegal transition from {from} to {to}")]
+    IllegalTransition {
+        /// The state the session was in.
+        from: &'static str,
+        /// The state that was asked for.
+        to: &'static str,
+    },
+    /// The authorization session ran out of time before it produced a code.
+    #[error("invalid_request: the authorization session has expired")]
+    SessionExpired,
+    /// The store failed or timed out. Nothing was acknowledged; answered with 503.
+    #[error("store unavailable: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// A server-side component (token signing, secret generation, password hashing)
+    /// failed. This is never caused by client input.
+    #[error("server_error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The RFC error code this error is sent as.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::InvalidRequest(_)
+            | Error::UnknownClient
+            | Error::InvalidRedirectUri
+            | Error::IllegalTransition { .. }
+            | Error::SessionExpired => ErrorCode::InvalidRequest,
+            Error::InvalidClient => ErrorCode::InvalidClient,
+            Error::InvalidGrant(_) => ErrorCode::InvalidGrant,
+            Error::UnauthorizedClient(_) => ErrorCode::UnauthorizedClient,
+            Error::UnsupportedGrantType => ErrorCode::UnsupportedGrantType,
+            Error::InvalidScope(_) => ErrorCode::InvalidScope,
+            Error::AccessDenied(_) => ErrorCode::AccessDenied,
+            Error::UnsupportedResponseType => ErrorCode::UnsupportedResponseType,
+            Error::InvalidToken(_) => ErrorCode::InvalidToken,
+            Error::InsufficientScope(_) => ErrorCode::InsufficientScope,
+            Error::Throttled { code, .. } => *code,
+            Error::Store(_) => ErrorCode::TemporarilyUnavailable,
+            Error::Internal(_) => ErrorCode::ServerError,
+        }
+    }
+
+    /// The HTTP status for a direct (non-redirect) answer.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::InvalidClient | Error::InvalidToken(_) => 401,
+            Error::InsufficientScope(_) => 403,
+            Error::Throttled { .. } => 429,
+            Error::Store(_) => 503,
+            Error::Internal(_) => 500,
+            _ => 400,
+        }
+    }
+
+    /// Whether an `/authorize` error may go to the client's `redirect_uri`. Only
+    /// the two errors that leave no trusted redirect URI may not.
+    pub fn redirectable(&self) -> bool {
+        !matches!(self, Error::UnknownClient | Error::InvalidRedirectUri)
+    }
+
+    /// A fixed, human-readable `error_description`, never containing input.
+    pub fn description(&self) -> &'static str {
+        match self {
+            Error::InvalidRequest(d)
+            | Error::InvalidGrant(d)
+            | Error::UnauthorizedClient(d)
+            | Error::InvalidScope(d)
+            | Error::AccessDenied(d)
+            | Error::InvalidToken(d)
+            | Error::InsufficientScope(d) => d,
+            Error::InvalidClient => "client authentication failed",
+            Error::UnsupportedGrantType => "the grant type is not supported",
+            Error::UnsupportedResponseType => "only response_type=code is supported",
+            Error::UnknownClient => "unknown or missing client_id",
+            Error::InvalidRedirectUri => "missing or unregistered redirect_uri",
+            Error::Throttled { .. } => "too many failed attempts; try again later",
+            Error::IllegalTransition { .. } => "the authorization session cannot take this step",
+            Error::SessionExpired => "the authorization session has expired; start again",
+            Error::Store(_) => "the service is temporarily unavailable",
+            Error::Internal(_) => "internal error",
+        }
+    }
+}
+
+/// The error codes of RFC 6749 (4.1.2.1, 5.2) and RFC 6750 (3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `invalid_request`
+    InvalidRequest,
+    /// `invalid_client`
+    InvalidClient,
+    /// `invalid_grant`
+    InvalidGrant,
+    /// `unauthorized_client`
+    UnauthorizedClient,
+    /// `unsupported_grant_type`
+    UnsupportedGrantType,
+    /// `invalid_scope`
+    InvalidScope,
+    /// `access_denied`
+    AccessDenied,
+    /// `unsupported_response_type`
+    UnsupportedResponseType,
+    /// `server_error`
+    ServerError,
+    /// `temporarily_unavailable`
+    TemporarilyUnavailable,
+    /// `invalid_token` (RFC 6750)
+    InvalidToken,
+    /// `insufficient_scope` (RFC 6750)
+    InsufficientScope,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InsufficientScope => "insufficient_scope",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn client_and_redirect_errors_are_never_redirected() {
+        assert!(!Error::UnknownClient.redirectable());
+        assert!(!Error::InvalidRedirectUri.redirectable());
+        assert!(Error::InvalidScope("x").redirectable());
+        assert!(Error::AccessDenied("x").redirectable());
+    }
+
+    #[test]
+    fn statuses_follow_the_rfcs() {
+        assert_eq!(Error::InvalidClient.status(), 401);
+        assert_eq!(Error::InvalidToken("x").status(), 401);
+        assert_eq!(Error::InsufficientScope("x").status(), 403);
+        assert_eq!(Error::InvalidGrant("x").status(), 400);
+        let throttled = Error::Throttled { retry_after: 3, code: ErrorCode::InvalidGrant };
+        assert_eq!((throttled.status(), throttled.code()), (429, ErrorCode::InvalidGrant));
+        let store = Error::from(StoreError::Unavailable("disk full".into()));
+        assert_eq!((store.status(), store.code().as_str()), (503, "temporarily_unavailable"));
+    }
+}

@@ -1,0 +1,16 @@
+//! The flows, as methods of [`Authority`](crate::Authority). Each module is one
+//! endpoint's logic, free of HTTP: the front end parses the request into the
+//! flow's input type and renders its output or [`Error`](crate::Error).
+
+mod authorize;
+mod client_auth;
+mod login;
+mod redirect;
+mod token;
+mod token_status;
+
+pub use authorize::{AuthorizeRejection, AuthorizeRequest};
+pub use client_auth::{AuthenticatedClient, ClientCredentials};
+pub use login::LoginOutcome;
+pub use token::{TokenRequest, TokenResponse};
+pub use token_status::{BearerPrincipal, Introspection};

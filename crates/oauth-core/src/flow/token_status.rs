@@ -1,0 +1,166 @@
+//! What a presented token is worth: revocation (RFC 7009), introspection
+//! (RFC 7662) and bearer authentication for resource servers (RFC 6750).
+//!
+//! Access tokens are JWTs and contain dots; refresh tokens are opaque base64url
+//! and never do. That tells the two apart without trusting `token_type_hint`,
+//! which RFC 7009 2.1 allows a server to ignore.
+
+use serde::Serialize;
+
+use crate::account::Account;
+use crate::authority::Authority;
+use crate::error::{Error, Result};
+use crate::services::AccessTokenClaims;
+use crate::types::{AccountId, TokenHash};
+
+use super::client_auth::AuthenticatedClient;
+
+/// An RFC 7662 introspection response. Inactive tokens carry `active: false`
+/// alone, so a caller learns nothing about why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Introspection {
+    /// Whether the token is usable now.
+    pub active: bool,
+    /// `access_token` or `refresh_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    /// The client it was issued to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Its scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Its subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Expiry, seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Issue time, seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// The issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// The audience (access tokens only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    /// The token id (access tokens only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+/// Who a valid bearer token speaks for.
+#[derive(Debug, Clone)]
+pub struct BearerPrincipal {
+    /// The verified claims.
+    pub claims: AccessTokenClaims,
+    /// The resource owner, for tokens that have one (not `client_credentials`).
+    pub account: Option<Account>,
+}
+
+impl Authority {
+    /// Checks a bearer token: signature and time, then revocation, then that its
+    /// account (if any) still exists and is enabled. Every failure is
+    /// [`Error::InvalidToken`]; a store failure is [`Error::Store`].
+    pub async fn authenticate_bearer(&self, token: &str) -> Result<BearerPrincipal> {
+        let now = self.now();
+        let claims = self.services.tokens.verify(token, now).await?;
+        let revoked = self.services.store.access_token_revoked(claims.jti, claims.grant, now).await?;
+        if revoked {
+            return Err(Error::InvalidToken("the token was revoked"));
+        }
+        let account = match claims.grant {
+            None => None,
+            Some(_) => {
+                let id = AccountId::parse(&claims.subject).ok_or(Error::InvalidToken("malformed subject"))?;
+                match self.services.store.account(id).await? {
+                    Some(a) if !a.disabled => Some(a),
+                    _ => return Err(Error::InvalidToken("the account is disabled")),
+                }
+            }
+        };
+        Ok(BearerPrincipal { claims, account })
+    }
+
+    /// Revokes `token` for `client` (RFC 7009). A refresh token takes its whole
+    /// family and the access tokens minted from it with it; an access token is
+    /// refused by `jti` until it expires. Unknown, invalid and foreign tokens
+    /// are answered with success and left alone, as RFC 7009 2.2 asks.
+    pub async fn revoke(&self, client: &AuthenticatedClient, token: Option<&str>) -> Result<()> {
+        let token = token.ok_or(Error::InvalidRequest("token is required"))?;
+        let now = self.now();
+        let own = client.client().id();
+        if token.contains('.') {
+            match self.services.tokens.verify(token, now).await {
+                Ok(claims) if &claims.client_id == own => {
+                    self.services.store.revoke_access_token(claims.jti, claims.expires_at).await?;
+                }
+                Ok(_) | Err(Error::InvalidToken(_)) => {}
+                Err(e) => return Err(e),
+            }
+        } else if let Some(found) = self.services.store.refresh_token(&TokenHash::of(token), now).await? {
+            if &found.grant.client_id == own {
+                self.services.store.revoke_grant(found.grant.id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Introspects `token` for a confidential client (RFC 7662). Public clients
+    /// get [`Error::InvalidClient`]; any confidential client may introspect any
+    /// token.
+    pub async fn introspect(&self, client: &AuthenticatedClient, token: Option<&str>) -> Result<Introspection> {
+        if !client.client().is_confidential() {
+            return Err(Error::InvalidClient);
+        }
+        let token = token.ok_or(Error::InvalidRequest("token is required"))?;
+        if token.contains('.') {
+            return match self.authenticate_bearer(token).await {
+                Ok(p) => Ok(self.access_introspection(&p.claims)),
+                Err(Error::InvalidToken(_)) => Ok(Introspection::default()),
+                Err(e) => Err(e),
+            };
+        }
+        let now = self.now();
+        let Some(found) = self.services.store.refresh_token(&TokenHash::of(token), now).await? else {
+            return Ok(Introspection::default());
+        };
+        let (record, grant) = (found.record, found.grant);
+        let account_active = match grant.account {
+            Some(id) => self.services.store.account(id).await?.is_some_and(|a| !a.disabled),
+            None => true,
+        };
+        if record.rotated || grant.revoked || !account_active {
+            return Ok(Introspection::default());
+        }
+        let sub = grant.account.map_or_else(|| grant.client_id.to_string(), |a| a.to_string());
+        Ok(Introspection {
+            active: true,
+            token_type: Some("refresh_token"),
+            client_id: Some(grant.client_id.to_string()),
+            scope: Some(grant.scope.to_string()),
+            sub: Some(sub),
+            exp: Some(record.expires_at.min(grant.expires_at).unix_timestamp()),
+            iat: Some(record.issued_at.unix_timestamp()),
+            iss: Some(self.settings.issuer.clone()),
+            aud: None,
+            jti: None,
+        })
+    }
+
+    fn access_introspection(&self, c: &AccessTokenClaims) -> Introspection {
+        Introspection {
+            active: true,
+            token_type: Some("access_token"),
+            client_id: Some(c.client_id.to_string()),
+            scope: Some(c.scope.to_string()),
+            sub: Some(c.subject.clone()),
+            exp: Some(c.expires_at.unix_timestamp()),
+            iat: Some(c.issued_at.unix_timestamp()),
+            iss: Some(c.issuer.clone()),
+            aud: Some(c.audience.clone()),
+            jti: Some(c.jti.to_string()),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The core of oauth-rs: an OAuth 2.0 / 2.1 authorization server's logic with no
+//! IO.
+//!
+//! This crate holds the domain types and their validation, the authorization
+//! session state machine, and every flow (authorization request, login,
+//! resource check, consent, the four grants, revocation, introspection, bearer
+//! checks) as async methods of [`Authority`]. It does no IO of its own: no
+//! tokio, no hyper, no files, no clock and no randomness except through the
+//! traits in [`Store`], [`ClientRegistry`], [`Clock`], [`SecretSource`],
+//! [`SecretVerifier`], [`AccessTokenCodec`] and [`ResourceCheck`]. So every
+//! flow runs the same under test, with a fixed clock and an in-memory store, as
+//! in production.
+//!
+//! Use this crate alone to embed the state machine in your own server. For a
+//! ready HTTP front end use `oauth-http`; for a store, `oauth-store-sled` (the
+//! durable default) or `oauth-store-mem`; for JWT access tokens, `oauth-jwt`.
+//!
+//! # How a flow reads
+//!
+//! Security checks leave proof values that only the checking function can make
+//! ([`AuthenticatedClient`], [`RedirectUriMatched`], [`PkceVerified`]), and the
+//! functions after them take those values, so a skipped check does not compile.
+//! Every error is an [`Error`] that knows its RFC 6749 / 6750 code, its HTTP
+//! status and whether it may be redirected.
+//!
+//! # Feature flags
+//!
+//! - `testing` (off): test doubles and a ready fixture in [`testing`], for
+//!   store conformance tests and for tests of code built on this crate.
+//!
+//! # Stability
+//!
+//! Pre-1.0: the API may change in any minor release. The wire behaviour it
+//! implements (codes, statuses, parameters) follows the RFCs and is stable.
+
+#![forbid(unsafe_code)]
+
+mod account;
+mod authority;
+mod client;
+mod error;
+mod flow;
+mod forward;
+mod services;
+mod session;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod throttle;
+mod types;
+
+pub use account::Account;
+pub use authority::{Authority, Services, Settings};
+pub use client::{Client, ClientError, ClientRegistry, ClientSettings, ScopeRule, SecretHash};
+pub use error::{Error, ErrorCode, Result};
+pub use flow::{
+    AuthenticatedClient, AuthorizeRejection, AuthorizeRequest, BearerPrincipal, ClientCredentials, Introspection,
+    LoginOutcome, TokenRequest, TokenResponse,
+};
+pub use services::{
+    AccessTokenClaims, AccessTokenCodec, AllowAll, Clock, ResourceCheck, ResourceDecision, SecretSource, SecretVerifier,
+};
+pub use session::{AuthorizationSession, SessionState};
+pub use store::{
+    CodeRedemption, Grant, RefreshLookup, RefreshRecord, Rotation, SigningKeyRecord, Store, StoreError, Swept,
+    ThrottleKey,
+};
+pub use throttle::ThrottleSettings;
+pub use types::RedirectUriError;
+pub use types::{
+    AccessTokenId, AccountId, ClientId, CodeChallenge, CodeVerifier, GrantId, GrantType, PkceVerified, RedirectPolicy,
+    RedirectUri, RedirectUriMatched, ResponseType, Scope, SessionId, State, TokenHash,
+};

@@ -1,0 +1,399 @@
+//! The authorization session and its state machine.
+//!
+//! ```text
+//! Requested -> Authenticated -> ResourceChecked -> Approved -> CodeIssued -> Exchanged
+//!     \______________\_______________\----> Denied          (any live state) -> Expired
+//! ```
+//!
+//! Each transition is a method that takes the session as it is and returns the
+//! next one, or an error. An illegal transition is an error, never a silent
+//! no-op: no second approval, no second code, no exchange of a denied session.
+//! A session that has not produced a code within its lifetime (600 s by
+//! default) refuses every step but [`AuthorizationSession::expire`].
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::types::{AccountId, ClientId, CodeChallenge, GrantId, Scope, SessionId, State, TokenHash};
+
+/// Where a session is in the flow. The account and scope travel with the states
+/// that have them, so a state cannot exist without its data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum SessionState {
+    /// The authorization request was validated; nobody has logged in yet.
+    Requested,
+    /// The user logged in as `account`.
+    Authenticated {
+        /// Who logged in.
+        account: AccountId,
+    },
+    /// The resource availability check allowed `scope` (possibly narrower than
+    /// requested).
+    ResourceChecked {
+        /// Who logged in.
+        account: AccountId,
+        /// The scope the check allowed.
+        scope: Scope,
+    },
+    /// The user approved on the consent page.
+    Approved {
+        /// Who approved.
+        account: AccountId,
+        /// The scope approved.
+        scope: Scope,
+    },
+    /// A code was issued; the store keeps only its hash.
+    CodeIssued {
+        /// Who approved.
+        account: AccountId,
+        /// The scope approved.
+        scope: Scope,
+        /// SHA-256 of the code.
+        code: TokenHash,
+    },
+    /// The code was redeemed once, creating `grant`. A second redemption revokes
+    /// that grant.
+    Exchanged {
+        /// Who approved.
+        account: AccountId,
+        /// The scope approved.
+        scope: Scope,
+        /// SHA-256 of the code, so a replay can be recognised.
+        code: TokenHash,
+        /// The grant the exchange created.
+        grant: GrantId,
+    },
+    /// The user or the resource check refused. An end.
+    Denied,
+    /// The session ran out of time. An end.
+    Expired,
+}
+
+impl SessionState {
+    /// The state's name, for errors and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SessionState::Requested => "Requested",
+            SessionState::Authenticated { .. } => "Authenticated",
+            SessionState::ResourceChecked { .. } => "ResourceChecked",
+            SessionState::Approved { .. } => "Approved",
+            SessionState::CodeIssued { .. } => "CodeIssued",
+            SessionState::Exchanged { .. } => "Exchanged",
+            SessionState::Denied => "Denied",
+            SessionState::Expired => "Expired",
+        }
+    }
+
+    /// The account, once someone has logged in.
+    pub fn account(&self) -> Option<AccountId> {
+        match self {
+            SessionState::Authenticated { account }
+            | SessionState::ResourceChecked { account, .. }
+            | SessionState::Approved { account, .. }
+            | SessionState::CodeIssued { account, .. }
+            | SessionState::Exchanged { account, .. } => Some(*account),
+            _ => None,
+        }
+    }
+}
+
+/// A validated authorization request, ready to become a session. Only the
+/// authorization-request flow builds one (see [`crate::Authority::authorize`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SessionRequest {
+    pub(crate) client_id: ClientId,
+    pub(crate) redirect_uri: String,
+    pub(crate) scope: Scope,
+    pub(crate) state: Option<State>,
+    pub(crate) code_challenge: Option<CodeChallenge>,
+    pub(crate) browser_binding: Option<TokenHash>,
+}
+
+/// One user's way through `/authorize`, from the request to the code exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationSession {
+    id: SessionId,
+    request: SessionRequest,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    state: SessionState,
+}
+
+impl AuthorizationSession {
+    pub(crate) fn new(id: SessionId, request: SessionRequest, now: OffsetDateTime, ttl: time::Duration) -> Self {
+        AuthorizationSession { id, request, created_at: now, expires_at: now + ttl, state: SessionState::Requested }
+    }
+
+    /// The session handle.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+    /// The client that asked.
+    pub fn client_id(&self) -> &ClientId {
+        &self.request.client_id
+    }
+    /// The redirect URI exactly as requested (and matched).
+    pub fn redirect_uri(&self) -> &str {
+        &self.request.redirect_uri
+    }
+    /// The scope as requested (or the client's default).
+    pub fn requested_scope(&self) -> &Scope {
+        &self.request.scope
+    }
+    /// The client's `state`, echoed in the response.
+    pub fn client_state(&self) -> Option<&State> {
+        self.request.state.as_ref()
+    }
+    /// The PKCE challenge, if one was sent.
+    pub fn code_challenge(&self) -> Option<&CodeChallenge> {
+        self.request.code_challenge.as_ref()
+    }
+    /// The hash of the browser cookie this session is bound to (CSRF defence).
+    pub fn browser_binding(&self) -> Option<&TokenHash> {
+        self.request.browser_binding.as_ref()
+    }
+    /// When the session was opened.
+    pub fn created_at(&self) -> OffsetDateTime {
+        self.created_at
+    }
+    /// When the session (or, once issued, its code) stops being usable; stores
+    /// may sweep it after this.
+    pub fn expires_at(&self) -> OffsetDateTime {
+        self.expires_at
+    }
+    /// Where the session is in the flow.
+    pub fn state(&self) -> &SessionState {
+        &self.state
+    }
+
+    /// True when the session has reached an end and takes no more steps.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state, SessionState::Exchanged { .. } | SessionState::Denied | SessionState::Expired)
+    }
+
+    fn next(&self, to: &'static str, now: OffsetDateTime, state: Option<SessionState>) -> Result<Self> {
+        if !self.is_finished() && now >= self.expires_at {
+            return Err(Error::SessionExpired);
+        }
+        match state {
+            Some(state) => Ok(AuthorizationSession { state, ..self.clone() }),
+            None => Err(Error::IllegalTransition { from: self.state.name(), to }),
+        }
+    }
+
+    /// `Requested -> Authenticated`: the user proved to be `account`.
+    pub fn authenticate(&self, account: AccountId, now: OffsetDateTime) -> Result<Self> {
+        let next = matches!(self.state, SessionState::Requested).then_some(SessionState::Authenticated { account });
+        self.next("Authenticated", now, next)
+    }
+
+    /// `Authenticated -> ResourceChecked`: the availability check allowed `scope`,
+    /// which must lie within the requested scope (the check may narrow, never
+    /// widen).
+    pub fn resource_checked(&self, scope: Scope, now: OffsetDateTime) -> Result<Self> {
+        if !scope.is_subset(&self.request.scope) {
+            return Err(Error::InvalidScope("the resource check widened the scope"));
+        }
+        let next = match self.state {
+            SessionState::Authenticated { account } => Some(SessionState::ResourceChecked { account, scope }),
+            _ => None,
+        };
+        self.next("ResourceChecked", now, next)
+    }
+
+    /// `ResourceChecked -> Approved`: the user approved on the consent page.
+    pub fn approve(&self, now: OffsetDateTime) -> Result<Self> {
+        let next = match &self.state {
+            SessionState::ResourceChecked { account, scope } => {
+                Some(SessionState::Approved { account: *account, scope: scope.clone() })
+            }
+            _ => None,
+        };
+        self.next("Approved", now, next)
+    }
+
+    /// `Approved -> CodeIssued`: a code (given as its hash) was minted; it is
+    /// redeemable until `code_expires_at`, which becomes the session's expiry.
+    pub fn issue_code(&self, code: TokenHash, code_expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<Self> {
+        let next = match &self.state {
+            SessionState::Approved { account, scope } => {
+                Some(SessionState::CodeIssued { account: *account, scope: scope.clone(), code })
+            }
+            _ => None,
+        };
+        let mut issued = self.next("CodeIssued", now, next)?;
+        issued.expires_at = code_expires_at;
+        Ok(issued)
+    }
+
+    /// `CodeIssued -> Exchanged`: the code `code` was redeemed, creating `grant`.
+    /// The record is kept until `retain_until` so that a replay can still revoke
+    /// the grant.
+    pub fn exchange(
+        &self,
+        code: &TokenHash,
+        grant: GrantId,
+        retain_until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Self> {
+        let next = match &self.state {
+            SessionState::CodeIssued { account, scope, code: issued } if issued == code => {
+                Some(SessionState::Exchanged { account: *account, scope: scope.clone(), code: *code, grant })
+            }
+            _ => None,
+        };
+        let mut exchanged = self.next("Exchanged", now, next)?;
+        exchanged.expires_at = retain_until;
+        Ok(exchanged)
+    }
+
+    /// `Requested | Authenticated | ResourceChecked -> Denied`: the user or the
+    /// resource check refused.
+    pub fn deny(&self, now: OffsetDateTime) -> Result<Self> {
+        let next = matches!(
+            self.state,
+            SessionState::Requested | SessionState::Authenticated { .. } | SessionState::ResourceChecked { .. }
+        )
+        .then_some(SessionState::Denied);
+        self.next("Denied", now, next)
+    }
+
+    /// `any live state -> Expired`. Legal only once the session's time is up.
+    pub fn expire(&self, now: OffsetDateTime) -> Result<Self> {
+        if self.is_finished() || now < self.expires_at {
+            return Err(Error::IllegalTransition { from: self.state.name(), to: "Expired" });
+        }
+        Ok(AuthorizationSession { state: SessionState::Expired, ..self.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
+
+    fn account() -> AccountId {
+        AccountId::from_random_bytes([1; 16])
+    }
+    fn code() -> TokenHash {
+        TokenHash::of("code")
+    }
+    fn grant() -> GrantId {
+        GrantId::from_random_bytes([2; 16])
+    }
+
+    pub(crate) fn requested() -> AuthorizationSession {
+        let request = SessionRequest {
+            client_id: ClientId::parse("app").unwrap(),
+            redirect_uri: "https://app.example/cb".into(),
+            scope: Scope::parse("read write").unwrap(),
+            state: Some(State::parse("xyz").unwrap()),
+            code_challenge: None,
+            browser_binding: None,
+        };
+        AuthorizationSession::new(SessionId::from_random_bytes([3; 16]), request, T0, Duration::seconds(600))
+    }
+
+    fn checked() -> AuthorizationSession {
+        requested().authenticate(account(), T0).unwrap().resource_checked(Scope::parse("read").unwrap(), T0).unwrap()
+    }
+
+    fn issued() -> AuthorizationSession {
+        checked().approve(T0).unwrap().issue_code(code(), T0 + Duration::seconds(60), T0).unwrap()
+    }
+
+    fn illegal(r: Result<AuthorizationSession>) -> bool {
+        matches!(r, Err(Error::IllegalTransition { .. }))
+    }
+
+    #[test]
+    fn happy_path_walks_every_state() {
+        let s = issued();
+        assert!(matches!(s.state(), SessionState::CodeIssued { .. }));
+        assert_eq!(s.expires_at(), T0 + Duration::seconds(60));
+        let e = s.exchange(&code(), grant(), T0 + Duration::days(1), T0).unwrap();
+        assert!(matches!(e.state(), SessionState::Exchanged { grant: g, .. } if *g == grant()));
+        assert_eq!(e.state().account(), Some(account()));
+        assert!(e.is_finished());
+    }
+
+    #[test]
+    fn authenticate_only_from_requested() {
+        let s = requested().authenticate(account(), T0).unwrap();
+        assert!(illegal(s.authenticate(account(), T0)));
+        assert!(illegal(issued().authenticate(account(), T0)));
+    }
+
+    #[test]
+    fn resource_check_only_after_authentication() {
+        assert!(illegal(requested().resource_checked(Scope::parse("read").unwrap(), T0)));
+        assert!(illegal(checked().resource_checked(Scope::parse("read").unwrap(), T0)));
+    }
+
+    #[test]
+    fn resource_check_may_narrow_but_never_widen() {
+        let s = requested().authenticate(account(), T0).unwrap();
+        assert!(s.resource_checked(Scope::parse("write").unwrap(), T0).is_ok());
+        assert!(matches!(s.resource_checked(Scope::parse("admin").unwrap(), T0), Err(Error::InvalidScope(_))));
+    }
+
+    #[test]
+    fn approval_needs_a_resource_check_and_happens_once() {
+        assert!(illegal(requested().authenticate(account(), T0).unwrap().approve(T0)));
+        let approved = checked().approve(T0).unwrap();
+        assert!(illegal(approved.approve(T0)));
+    }
+
+    #[test]
+    fn no_second_code() {
+        assert!(illegal(issued().issue_code(TokenHash::of("other"), T0 + Duration::seconds(60), T0)));
+        assert!(illegal(checked().issue_code(code(), T0 + Duration::seconds(60), T0)));
+    }
+
+    #[test]
+    fn exchange_needs_the_issued_code_and_happens_once() {
+        assert!(illegal(issued().exchange(&TokenHash::of("guess"), grant(), T0, T0)));
+        let e = issued().exchange(&code(), grant(), T0 + Duration::days(1), T0).unwrap();
+        assert!(illegal(e.exchange(&code(), grant(), T0, T0)));
+    }
+
+    #[test]
+    fn denied_session_cannot_be_approved_or_exchanged() {
+        let d = checked().deny(T0).unwrap();
+        assert_eq!(d.state(), &SessionState::Denied);
+        assert!(illegal(d.approve(T0)));
+        assert!(illegal(d.exchange(&code(), grant(), T0, T0)));
+        assert!(illegal(d.deny(T0)));
+    }
+
+    #[test]
+    fn deny_is_legal_before_approval_only() {
+        assert!(requested().deny(T0).is_ok());
+        assert!(requested().authenticate(account(), T0).unwrap().deny(T0).is_ok());
+        assert!(illegal(checked().approve(T0).unwrap().deny(T0)));
+        assert!(illegal(issued().deny(T0)));
+    }
+
+    #[test]
+    fn expired_session_refuses_every_step() {
+        let late = T0 + Duration::seconds(600);
+        assert_eq!(requested().authenticate(account(), late), Err(Error::SessionExpired));
+        assert_eq!(checked().approve(late), Err(Error::SessionExpired));
+        let code_late = T0 + Duration::seconds(60);
+        assert_eq!(issued().exchange(&code(), grant(), code_late, code_late), Err(Error::SessionExpired));
+    }
+
+    #[test]
+    fn expire_only_when_time_is_up_and_not_after_an_end() {
+        assert!(illegal(requested().expire(T0)));
+        let e = requested().expire(T0 + Duration::seconds(600)).unwrap();
+        assert_eq!(e.state(), &SessionState::Expired);
+        assert!(illegal(e.expire(T0 + Duration::days(1))));
+        assert!(illegal(requested().deny(T0).unwrap().expire(T0 + Duration::days(1))));
+    }
+}

@@ -1,0 +1,321 @@
+//! The store trait: everything the flows persist, and the records they persist.
+//!
+//! One trait, one job: durable state. Every backend (`oauth-store-mem`,
+//! `oauth-store-sled`, `oauth-store-postgres`) implements it and passes the one
+//! conformance suite in `oauth-store-conformance`.
+//!
+//! Contract, for every backend:
+//! - **Durability.** A method that changes a code, a grant, a refresh token, a
+//!   revocation, an account or a signing key returns `Ok` only once the change
+//!   is durable (for sled: flushed). A change that cannot be made durable is an
+//!   `Err`, never acknowledged. Two exceptions, named on their methods: opening a
+//!   session ([`Store::insert_session`]) and throttle counters may be lost in a
+//!   crash, which only costs a user a retry.
+//! - **Atomicity.** [`Store::replace_session`], [`Store::take_code`] and
+//!   [`Store::rotate_refresh`] are compare-and-swap operations: of N concurrent
+//!   calls on the same record, exactly one succeeds.
+//! - **Expiry.** Expired sessions, codes and refresh tokens are never returned as
+//!   usable, whether or not [`Store::sweep`] has removed them yet.
+//! - **Errors.** A failing backend answers [`StoreError`], never a panic, and
+//!   never "not found" for a failure.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::account::Account;
+use crate::session::AuthorizationSession;
+use crate::types::{AccessTokenId, AccountId, ClientId, GrantId, Scope, SessionId, TokenHash};
+
+/// A store failure. It says whether the backend could not answer, or answered
+/// with data it cannot trust.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend could not do the operation (IO error, full disk, lost
+    /// connection, timeout). Nothing was acknowledged; retrying may work.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+    /// A stored record could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// The write would break a uniqueness rule, such as two accounts with one
+    /// username.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+}
+
+/// A grant: what one code exchange or password login authorized. It is the
+/// refresh-token family, and access tokens carry its id, so revoking it refuses
+/// everything minted from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The grant id (`gid` claim, refresh family id).
+    pub id: GrantId,
+    /// The client it was granted to.
+    pub client_id: ClientId,
+    /// The resource owner, when there is one.
+    pub account: Option<AccountId>,
+    /// The scope granted; a refresh may narrow it for one access token, never
+    /// widen it.
+    pub scope: Scope,
+    /// When the grant was made.
+    pub created_at: OffsetDateTime,
+    /// The absolute end of the family (`refresh_token_max_lifetime`); rotation
+    /// never extends it.
+    pub expires_at: OffsetDateTime,
+    /// Set by revocation, code replay or refresh-token reuse; the record is kept
+    /// until `expires_at` so access tokens carrying this `gid` stay refused.
+    pub revoked: bool,
+}
+
+/// One refresh token of a family, kept by its SHA-256 only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    /// SHA-256 of the token.
+    pub hash: TokenHash,
+    /// The family.
+    pub grant: GrantId,
+    /// 0 for the first token of a family, then one more per rotation.
+    pub generation: u32,
+    /// When it was issued.
+    pub issued_at: OffsetDateTime,
+    /// `refresh_token_ttl` after issue, capped by the grant's `expires_at`.
+    pub expires_at: OffsetDateTime,
+    /// True once this token has been rotated away; presenting it again is reuse.
+    pub rotated: bool,
+}
+
+/// What [`Store::take_code`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodeRedemption {
+    /// This call redeemed the code. The session is as it was just before
+    /// (`CodeIssued`); the stored one is now `Exchanged`.
+    Redeemed(Box<AuthorizationSession>),
+    /// The code was redeemed before, creating this grant. The caller revokes it.
+    Replayed(GrantId),
+    /// No such code, or it has expired.
+    NotFound,
+}
+
+/// What [`Store::rotate_refresh`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rotation {
+    /// The old token was current: it is now rotated and the new one stored.
+    Rotated,
+    /// The old token had already been rotated. The store has revoked the whole
+    /// family in the same step.
+    Reused(GrantId),
+    /// No such token, or it, or its grant, has expired or been revoked.
+    NotFound,
+}
+
+/// A refresh token with its family, as [`Store::refresh_token`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshLookup {
+    /// The token's record.
+    pub record: RefreshRecord,
+    /// Its family.
+    pub grant: Grant,
+}
+
+/// A signing key as `oauth-jwt` keeps it. The store treats it as opaque bytes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKeyRecord {
+    /// The key id (RFC 7638 thumbprint for asymmetric keys).
+    pub kid: String,
+    /// The JWS algorithm name, such as `ES256`.
+    pub algorithm: String,
+    /// The private or symmetric key material; empty for a public-only record
+    /// (a key that signed once and is kept only to verify).
+    pub secret: Vec<u8>,
+    /// The public key material; empty for symmetric keys.
+    pub public: Vec<u8>,
+    /// When the key was created.
+    pub created_at: OffsetDateTime,
+    /// When it stopped signing; it still verifies for a while after.
+    pub retired_at: Option<OffsetDateTime>,
+}
+
+impl fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A throttle counter's key: the SHA-256 of what is counted (an account name, a
+/// client id, a peer address), so keys have a fixed size whatever the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ThrottleKey(pub(crate) TokenHash);
+
+impl ThrottleKey {
+    /// The key's bytes, for backends that index by bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        self.0.as_bytes()
+    }
+
+    /// Rebuilds a key from the bytes a store kept.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        ThrottleKey(TokenHash::from_bytes(bytes))
+    }
+
+    /// A key for an arbitrary name, for store tests.
+    #[cfg(feature = "testing")]
+    pub fn for_test(name: &str) -> Self {
+        ThrottleKey(TokenHash::of(name))
+    }
+}
+
+/// Counts of what [`Store::sweep`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Sessions, with their code index entries.
+    pub sessions: u64,
+    /// Grants, with their refresh tokens.
+    pub grants: u64,
+    /// Refresh tokens past their own expiry.
+    pub refresh_tokens: u64,
+    /// Revoked access-token ids past their token's expiry.
+    pub revoked_tokens: u64,
+    /// Throttle counters with no failure inside the window.
+    pub throttle_keys: u64,
+}
+
+/// The persistence the flows need. See the module docs for the contract.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Stores a new session. Not necessarily durable: a session lost in a crash
+    /// costs the user a new login.
+    async fn insert_session(&self, session: &AuthorizationSession) -> Result<(), StoreError>;
+
+    /// The session with this id, unless it has expired (or never existed).
+    async fn session(&self, id: SessionId, now: OffsetDateTime) -> Result<Option<AuthorizationSession>, StoreError>;
+
+    /// Replaces `old` by `new` if the stored session still equals `old`; returns
+    /// whether it did. When `new` is `CodeIssued`, its code becomes redeemable by
+    /// [`Store::take_code`]. Durable.
+    async fn replace_session(&self, old: &AuthorizationSession, new: &AuthorizationSession)
+    -> Result<bool, StoreError>;
+
+    /// Redeems a code, atomically and once: of concurrent calls for one code,
+    /// exactly one gets [`CodeRedemption::Redeemed`]; the session becomes
+    /// `Exchanged { grant }` and is kept until `retain_until`. Later calls get
+    /// [`CodeRedemption::Replayed`] until then. Durable.
+    async fn take_code(
+        &self,
+        code: &TokenHash,
+        grant: GrantId,
+        retain_until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<CodeRedemption, StoreError>;
+
+    /// Stores a new grant and, optionally, the first refresh token of its
+    /// family. Durable.
+    async fn insert_grant(&self, grant: &Grant, refresh: Option<&RefreshRecord>) -> Result<(), StoreError>;
+
+    /// The grant, revoked or not, unless it has expired.
+    async fn grant(&self, id: GrantId, now: OffsetDateTime) -> Result<Option<Grant>, StoreError>;
+
+    /// The refresh token with its family, rotated or not, unless the token or the
+    /// grant has expired. Revoked grants are returned (with `revoked` set), so the
+    /// caller can tell reuse from an unknown token.
+    async fn refresh_token(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<RefreshLookup>, StoreError>;
+
+    /// Rotates `old` to `new` (same grant, next generation) atomically. Of
+    /// concurrent rotations of one token exactly one gets [`Rotation::Rotated`];
+    /// presenting an already rotated token revokes its grant. Durable.
+    async fn rotate_refresh(
+        &self,
+        old: &TokenHash,
+        new: &RefreshRecord,
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StoreError>;
+
+    /// Revokes a grant: its refresh tokens stop working and access tokens that
+    /// carry its id are refused. Idempotent. Durable.
+    async fn revoke_grant(&self, id: GrantId) -> Result<(), StoreError>;
+
+    /// Revokes one access token by `jti` until its `expires_at`. Durable.
+    async fn revoke_access_token(&self, jti: AccessTokenId, expires_at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// True when the access token `jti` was revoked, or its grant was.
+    async fn access_token_revoked(
+        &self,
+        jti: AccessTokenId,
+        grant: Option<GrantId>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Inserts or replaces an account by id. A username held by another account
+    /// is [`StoreError::Conflict`]. Durable.
+    async fn put_account(&self, account: &Account) -> Result<(), StoreError>;
+
+    /// The account with this id.
+    async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
+
+    /// The account with this username (exact, case-sensitive match).
+    async fn account_by_username(&self, username: &str) -> Result<Option<Account>, StoreError>;
+
+    /// Every account, for seeding from configuration.
+    async fn accounts(&self) -> Result<Vec<Account>, StoreError>;
+
+    /// Inserts or replaces a signing key by `kid`. Durable.
+    async fn put_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+
+    /// Every stored signing key.
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+
+    /// Records a failed attempt at `at` for `key`, forgetting failures before
+    /// `since` and keeping at most the newest `keep`. Not necessarily durable.
+    async fn record_failure(
+        &self,
+        key: &ThrottleKey,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+        keep: usize,
+    ) -> Result<(), StoreError>;
+
+    /// The failures recorded for `key` at or after `since`, oldest first.
+    async fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError>;
+
+    /// Removes every record that expired before `now` (sessions, grants with
+    /// their refresh tokens, refresh tokens, revoked token ids) and throttle
+    /// counters with no failure at or after `throttle_since`. Live records stay.
+    async fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError>;
+
+    /// Answers `Ok` when the backend can serve requests (`/healthz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+crate::forward::forward_async!(Store {
+    fn insert_session(&self, session: &AuthorizationSession) -> Result<(), StoreError>;
+    fn session(&self, id: SessionId, now: OffsetDateTime) -> Result<Option<AuthorizationSession>, StoreError>;
+    fn replace_session(&self, old: &AuthorizationSession, new: &AuthorizationSession) -> Result<bool, StoreError>;
+    fn take_code(&self, code: &TokenHash, grant: GrantId, retain_until: OffsetDateTime, now: OffsetDateTime) -> Result<CodeRedemption, StoreError>;
+    fn insert_grant(&self, grant: &Grant, refresh: Option<&RefreshRecord>) -> Result<(), StoreError>;
+    fn grant(&self, id: GrantId, now: OffsetDateTime) -> Result<Option<Grant>, StoreError>;
+    fn refresh_token(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<RefreshLookup>, StoreError>;
+    fn rotate_refresh(&self, old: &TokenHash, new: &RefreshRecord, now: OffsetDateTime) -> Result<Rotation, StoreError>;
+    fn revoke_grant(&self, id: GrantId) -> Result<(), StoreError>;
+    fn revoke_access_token(&self, jti: AccessTokenId, expires_at: OffsetDateTime) -> Result<(), StoreError>;
+    fn access_token_revoked(&self, jti: AccessTokenId, grant: Option<GrantId>, now: OffsetDateTime) -> Result<bool, StoreError>;
+    fn put_account(&self, account: &Account) -> Result<(), StoreError>;
+    fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
+    fn account_by_username(&self, username: &str) -> Result<Option<Account>, StoreError>;
+    fn accounts(&self) -> Result<Vec<Account>, StoreError>;
+    fn put_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+    fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    fn record_failure(&self, key: &ThrottleKey, at: OffsetDateTime, since: OffsetDateTime, keep: usize) -> Result<(), StoreError>;
+    fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError>;
+    fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError>;
+    fn ping(&self) -> Result<(), StoreError>;
+});

@@ -1,0 +1,299 @@
+//! Test doubles and a fixture (feature `testing`). Never for production: the
+//! secrets here are predictable and the token codec does not sign.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use crate::flow::{AuthorizeRequest, ClientCredentials, LoginOutcome, TokenRequest};
+use crate::{
+    AccessTokenClaims, AccessTokenCodec, Account, AccountId, AllowAll, Authority, AuthorizationSession, Client,
+    ClientId, ClientSettings, Clock, Error, GrantType, RedirectPolicy, RedirectUri, ResourceCheck, Result, Scope,
+    ScopeRule, SecretHash, SecretSource, SecretVerifier, Services, Settings, Store,
+};
+
+/// A clock that stands still until moved.
+#[derive(Debug)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// A clock at `at` (whole seconds).
+    pub fn new(at: OffsetDateTime) -> Self {
+        ManualClock(AtomicI64::new(at.unix_timestamp()))
+    }
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.whole_seconds(), Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(self.0.load(Ordering::SeqCst)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+}
+
+/// Distinct but predictable "random" bytes: a counter, spread over the buffer.
+#[derive(Debug, Default)]
+pub struct CountingSecrets(AtomicU64);
+
+impl SecretSource for CountingSecrets {
+    fn fill(&self, buf: &mut [u8]) -> Result<()> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst).to_le_bytes();
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = n[i % 8] ^ (i as u8).wrapping_mul(31);
+        }
+        Ok(())
+    }
+}
+
+/// A verifier for hashes of the form `plain:<secret>`. Counts its calls, so
+/// tests can see that an unknown user still costs a verification.
+#[derive(Debug, Default)]
+pub struct PlainVerifier {
+    /// How many verifications ran, unknown users included.
+    pub calls: AtomicU64,
+}
+
+#[async_trait]
+impl SecretVerifier for PlainVerifier {
+    async fn verify(&self, stored: Option<&SecretHash>, presented: &str) -> Result<bool> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(stored.and_then(|h| h.as_str().strip_prefix("plain:")).is_some_and(|s| s == presented))
+    }
+}
+
+/// An unsigned token codec: `test.<json>.test`. It has the dots of a JWT, so the
+/// flows treat it as an access token.
+#[derive(Debug, Default)]
+pub struct JsonTokens;
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    iss: String,
+    sub: String,
+    aud: String,
+    client_id: String,
+    scope: String,
+    iat: i64,
+    exp: i64,
+    jti: String,
+    gid: Option<String>,
+}
+
+#[async_trait]
+impl AccessTokenCodec for JsonTokens {
+    async fn mint(&self, c: &AccessTokenClaims) -> Result<String> {
+        let wire = Wire {
+            iss: c.issuer.clone(),
+            sub: c.subject.clone(),
+            aud: c.audience.clone(),
+            client_id: c.client_id.to_string(),
+            scope: c.scope.to_string(),
+            iat: c.issued_at.unix_timestamp(),
+            exp: c.expires_at.unix_timestamp(),
+            jti: c.jti.to_string(),
+            gid: c.grant.map(|g| g.to_string()),
+        };
+        let json = serde_json::to_string(&wire).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(format!("test.{json}.test"))
+    }
+
+    async fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessTokenClaims> {
+        let bad = Error::InvalidToken("malformed token");
+        let json = token.strip_prefix("test.").and_then(|t| t.strip_suffix(".test")).ok_or(bad.clone())?;
+        let w: Wire = serde_json::from_str(json).map_err(|_| bad.clone())?;
+        let time = |t| OffsetDateTime::from_unix_timestamp(t).map_err(|_| bad.clone());
+        let claims = AccessTokenClaims {
+            issuer: w.iss,
+            subject: w.sub,
+            audience: w.aud,
+            client_id: ClientId::parse(&w.client_id).map_err(|_| bad.clone())?,
+            scope: Scope::try_from(w.scope).map_err(|_| bad.clone())?,
+            issued_at: time(w.iat)?,
+            expires_at: time(w.exp)?,
+            jti: crate::AccessTokenId::parse(&w.jti).ok_or(bad.clone())?,
+            grant: match w.gid {
+                Some(g) => Some(crate::GrantId::parse(&g).ok_or(bad.clone())?),
+                None => None,
+            },
+        };
+        if now >= claims.expires_at {
+            return Err(Error::InvalidToken("expired"));
+        }
+        Ok(claims)
+    }
+}
+
+/// The fixture's issuer.
+pub const ISSUER: &str = "https://as.example";
+/// A public client with PKCE and refresh: redirect `https://app.example/cb`,
+/// scopes `read write`.
+pub const PUBLIC_CLIENT: &str = "public-app";
+/// A confidential client with every grant, secret [`CONFIDENTIAL_SECRET`].
+pub const CONFIDENTIAL_CLIENT: &str = "confidential-app";
+/// The confidential client's secret.
+pub const CONFIDENTIAL_SECRET: &str = "s3cret-s3cret-s3cret";
+/// A host-bound (MedMij-style) public client without PKCE, scopes `1 4`.
+pub const HOST_CLIENT: &str = "pgo.example.org";
+/// The redirect URI registered for the public and confidential clients.
+pub const REDIRECT_URI: &str = "https://app.example/cb";
+/// The fixture account's username.
+pub const USERNAME: &str = "alice";
+/// The fixture account's password.
+pub const PASSWORD: &str = "correct horse";
+/// An RFC 7636 appendix B verifier, and its challenge.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// The challenge of [`VERIFIER`].
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// An [`Authority`] over a given store, with a manual clock, the test doubles,
+/// three clients and one account, and the password grant switched on.
+#[derive(Debug)]
+pub struct Fixture {
+    /// The authority under test.
+    pub authority: Authority,
+    /// Its clock.
+    pub clock: Arc<ManualClock>,
+    /// Its verifier.
+    pub verifier: Arc<PlainVerifier>,
+    /// The fixture account (`alice`).
+    pub account: Account,
+}
+
+impl Fixture {
+    /// Builds the fixture over `store`, storing the account, with `resources` as
+    /// the resource check ([`AllowAll`] if `None`).
+    pub async fn new(store: Arc<dyn Store>, resources: Option<Arc<dyn ResourceCheck>>) -> Result<Self> {
+        let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-11-25 12:00 UTC)));
+        let verifier = Arc::new(PlainVerifier::default());
+        let mut settings = Settings::new(ISSUER);
+        settings.grants.insert(GrantType::Password);
+        let services = Services {
+            store: store.clone(),
+            clients: Arc::new(clients()?),
+            clock: clock.clone(),
+            secrets: Arc::new(CountingSecrets::default()),
+            verifier: verifier.clone(),
+            tokens: Arc::new(JsonTokens),
+            resources: resources.unwrap_or_else(|| Arc::new(AllowAll)),
+        };
+        let account = Account {
+            id: AccountId::from_random_bytes([0xa1; 16]),
+            username: USERNAME.into(),
+            password_hash: Some(SecretHash::new(format!("plain:{PASSWORD}"))),
+            disabled: false,
+            attributes: BTreeMap::from([("bsn".into(), "999990019".into())]),
+        };
+        store.put_account(&account).await?;
+        Ok(Fixture { authority: Authority::new(settings, services), clock, verifier, account })
+    }
+
+    /// A code-flow request from the public client with PKCE.
+    pub fn public_request() -> AuthorizeRequest<'static> {
+        AuthorizeRequest {
+            client_id: Some(PUBLIC_CLIENT),
+            redirect_uri: Some(REDIRECT_URI),
+            response_type: Some("code"),
+            scope: Some("read"),
+            state: Some("st4te"),
+            code_challenge: Some(CHALLENGE),
+            code_challenge_method: Some("S256"),
+        }
+    }
+
+    /// A session of the public client that has reached `ResourceChecked`.
+    pub async fn checked_session(&self) -> Result<AuthorizationSession> {
+        let (session, _) = self.authority.authorize(&Self::public_request(), None).await.map_err(|r| match r {
+            crate::AuthorizeRejection::Page(e) | crate::AuthorizeRejection::Redirect { error: e, .. } => e,
+        })?;
+        match self.authority.login(session.id(), USERNAME, PASSWORD, None).await? {
+            LoginOutcome::Consent(s) => Ok(*s),
+            LoginOutcome::Denied(_) => Err(Error::AccessDenied("fixture resource check denied")),
+        }
+    }
+
+    /// Runs the public client's flow up to an issued code; returns the session
+    /// as stored and the code.
+    pub async fn issued_code(&self) -> Result<(AuthorizationSession, String)> {
+        let session = self.checked_session().await?;
+        let location = self.authority.decide(session.id(), true).await?;
+        let code = query_param(&location, "code").ok_or(Error::Internal("no code in redirect".into()))?;
+        let (stored, _) = self.authority.session(session.id()).await?;
+        Ok((stored, code))
+    }
+
+    /// The public client's credentials (method `none`).
+    pub fn public_client() -> ClientCredentials<'static> {
+        ClientCredentials { client_id: PUBLIC_CLIENT, secret: None }
+    }
+
+    /// The confidential client's credentials.
+    pub fn confidential_client() -> ClientCredentials<'static> {
+        ClientCredentials { client_id: CONFIDENTIAL_CLIENT, secret: Some(CONFIDENTIAL_SECRET) }
+    }
+
+    /// The token request that redeems `code` for the public client.
+    pub fn code_request(code: &str) -> TokenRequest<'_> {
+        TokenRequest {
+            grant_type: Some("authorization_code"),
+            code: Some(code),
+            redirect_uri: Some(REDIRECT_URI),
+            code_verifier: Some(VERIFIER),
+            ..TokenRequest::default()
+        }
+    }
+}
+
+/// The value of query parameter `name` in `url`, decoded.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+fn clients() -> Result<BTreeMap<ClientId, Arc<Client>>> {
+    let redirect = RedirectUri::parse(REDIRECT_URI).map_err(|e| Error::Internal(e.to_string()))?;
+    let all: BTreeSet<GrantType> = GrantType::ALL.into();
+    let specs = [
+        ClientSettings {
+            id: ClientId::parse(PUBLIC_CLIENT)?,
+            name: "Public App".into(),
+            secret: None,
+            redirect: RedirectPolicy::Registered(vec![redirect.clone()]),
+            grant_types: [GrantType::AuthorizationCode, GrantType::RefreshToken].into(),
+            scopes: Scope::parse("read write")?,
+            scope_rule: ScopeRule::Subset,
+            require_pkce: true,
+        },
+        ClientSettings {
+            id: ClientId::parse(CONFIDENTIAL_CLIENT)?,
+            name: "Confidential App".into(),
+            secret: Some(SecretHash::new(format!("plain:{CONFIDENTIAL_SECRET}"))),
+            redirect: RedirectPolicy::Registered(vec![redirect]),
+            grant_types: all,
+            scopes: Scope::parse("read write admin")?,
+            scope_rule: ScopeRule::Subset,
+            require_pkce: false,
+        },
+        ClientSettings {
+            id: ClientId::parse(HOST_CLIENT)?,
+            name: "Example Health Vault".into(),
+            secret: None,
+            redirect: RedirectPolicy::HttpsHost(HOST_CLIENT.into()),
+            grant_types: [GrantType::AuthorizationCode].into(),
+            scopes: Scope::parse("1 4")?,
+            scope_rule: ScopeRule::ExactlyOne,
+            require_pkce: false,
+        },
+    ];
+    let mut map = BTreeMap::new();
+    for s in specs {
+        let client = Client::new(s).map_err(|e| Error::Internal(e.to_string()))?;
+        map.insert(client.id().clone(), Arc::new(client));
+    }
+    Ok(map)
+}

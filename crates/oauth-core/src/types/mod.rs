@@ -1,0 +1,22 @@
+//! Validated protocol values. Each type has a private field and a parse
+//! constructor, so holding one proves the value passed its RFC syntax rules.
+
+mod grant_type;
+mod ids;
+mod pkce;
+mod redirect_uri;
+mod scope;
+mod state;
+
+pub use grant_type::{GrantType, ResponseType};
+pub use ids::{AccessTokenId, AccountId, ClientId, GrantId, SessionId, TokenHash};
+pub use pkce::{CodeChallenge, CodeVerifier, PkceVerified};
+pub use redirect_uri::{RedirectPolicy, RedirectUri, RedirectUriError, RedirectUriMatched};
+pub use scope::Scope;
+pub use state::State;
+
+/// True when every byte of `s` is a visible ASCII character or space
+/// (`%x20-7E`, RFC 6749 appendix A's VSCHAR).
+fn is_vschar(s: &str) -> bool {
+    s.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}

@@ -1,0 +1,428 @@
+//! The one behaviour suite every [`Store`] backend runs.
+//!
+//! Each check is a public async function that takes a fresh store and panics
+//! (through `assert!`) when the backend breaks the contract written on
+//! [`Store`]. A backend runs them all with one macro call in a test file:
+//!
+//! ```ignore
+//! oauth_store_conformance::conformance_tests!(async {
+//!     (std::sync::Arc::new(MyStore::new()) as std::sync::Arc<dyn oauth_core::Store>, ())
+//! });
+//! ```
+//!
+//! The expression is evaluated once per check and yields the store and a guard
+//! (a temporary directory, say) that lives as long as the check. The backend's
+//! test crate needs `tokio` with the `macros` and `rt-multi-thread` features.
+//! Backends never skip a check: where they differ, the difference is a
+//! parameter.
+//!
+//! Sessions are produced by running the real flows of `oauth-core` (through its
+//! `testing` fixture) against the store under test, so the store sees exactly
+//! the records production writes.
+
+#![forbid(unsafe_code)]
+#![allow(clippy::expect_used, reason = "a conformance check fails by panicking, like any test")]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use oauth_core::testing::Fixture;
+use oauth_core::{
+    AccessTokenId, Account, AccountId, ClientId, CodeRedemption, Grant, GrantId, RefreshRecord, Rotation, Scope,
+    SecretHash, SessionState, SigningKeyRecord, Store, StoreError, ThrottleKey, TokenHash,
+};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+/// Concurrent callers in the race checks.
+pub const RACERS: usize = 32;
+
+const T0: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
+
+/// Runs every check against a store factory; see the crate docs.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@each $make;
+            session_round_trip,
+            replace_session_is_compare_and_swap,
+            expired_sessions_are_not_returned,
+            code_redeems_once,
+            replayed_code_names_its_grant,
+            expired_code_is_not_redeemed,
+            unknown_code_is_not_found,
+            refresh_rotation_detects_reuse_and_revokes_family,
+            concurrent_rotation_has_one_winner,
+            revoked_grant_refuses_rotation_and_access_tokens,
+            refresh_tokens_expire_with_token_or_family,
+            access_token_revocation_lasts_until_expiry,
+            accounts_insert_lookup_disable_rename,
+            usernames_are_unique,
+            signing_keys_round_trip,
+            throttle_keeps_newest_failures_within_window,
+            sweep_removes_dead_records_and_nothing_live,
+            ping_answers);
+    };
+    (@each $make:expr; $($check:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let (store, _guard) = $make.await;
+                $crate::$check(store).await;
+            }
+        )*
+    };
+}
+
+async fn fixture(store: &Arc<dyn Store>) -> Fixture {
+    Fixture::new(store.clone(), None).await.expect("fixture")
+}
+
+fn grant(id: u8, expires_at: OffsetDateTime) -> Grant {
+    Grant {
+        id: GrantId::from_random_bytes([id; 16]),
+        client_id: ClientId::parse("client").expect("client id"),
+        account: Some(AccountId::from_random_bytes([id; 16])),
+        scope: Scope::parse("read").expect("scope"),
+        created_at: T0,
+        expires_at,
+        revoked: false,
+    }
+}
+
+fn refresh(secret: &str, grant: &Grant, generation: u32, expires_at: OffsetDateTime) -> RefreshRecord {
+    RefreshRecord {
+        hash: TokenHash::of(secret),
+        grant: grant.id,
+        generation,
+        issued_at: T0,
+        expires_at,
+        rotated: false,
+    }
+}
+
+fn account(name: &str, id: u8) -> Account {
+    Account {
+        id: AccountId::from_random_bytes([id; 16]),
+        username: name.into(),
+        password_hash: Some(SecretHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")),
+        disabled: false,
+        attributes: BTreeMap::from([("birthdate".into(), "1990-01-01".into())]),
+    }
+}
+
+/// A session is stored, read back equal, and replaced.
+pub async fn session_round_trip(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.expect("authorize");
+    let now = now(&f);
+    assert_eq!(store.session(session.id(), now).await.expect("get"), Some(session.clone()));
+    let next = session.authenticate(f.account.id, now).expect("transition");
+    assert!(store.replace_session(&session, &next).await.expect("replace"));
+    assert_eq!(store.session(session.id(), now).await.expect("get"), Some(next));
+}
+
+/// Replacing with a stale `old` does nothing and says so.
+pub async fn replace_session_is_compare_and_swap(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.expect("authorize");
+    let now = now(&f);
+    let a = session.authenticate(f.account.id, now).expect("transition");
+    let b = session.deny(now).expect("transition");
+    assert!(store.replace_session(&session, &a).await.expect("first"));
+    assert!(!store.replace_session(&session, &b).await.expect("stale"));
+    assert_eq!(store.session(session.id(), now).await.expect("get"), Some(a));
+}
+
+/// A session past its lifetime is not returned.
+pub async fn expired_sessions_are_not_returned(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.expect("authorize");
+    assert!(store.session(session.id(), session.expires_at() - Duration::SECOND).await.expect("get").is_some());
+    assert_eq!(store.session(session.id(), session.expires_at()).await.expect("get"), None);
+}
+
+/// Of [`RACERS`] concurrent redemptions of one code, exactly one wins and the
+/// rest see a replay of the winner's grant.
+pub async fn code_redeems_once(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    let (_, code) = f.issued_code().await.expect("issued code");
+    let hash = TokenHash::of(&code);
+    let now = now(&f);
+    let mut tasks = Vec::new();
+    for i in 0..RACERS {
+        let store = store.clone();
+        let grant = GrantId::from_random_bytes([i as u8; 16]);
+        tasks
+            .push(tokio::spawn(async move { (grant, store.take_code(&hash, grant, now + Duration::HOUR, now).await) }));
+    }
+    let mut winners = Vec::new();
+    let mut replays = Vec::new();
+    for t in tasks {
+        match t.await.expect("task") {
+            (g, Ok(CodeRedemption::Redeemed(s))) => {
+                assert!(matches!(s.state(), SessionState::CodeIssued { .. }), "{:?}", s.state());
+                winners.push(g);
+            }
+            (_, Ok(CodeRedemption::Replayed(g))) => replays.push(g),
+            (_, other) => panic!("unexpected redemption result {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one redemption wins");
+    assert!(replays.iter().all(|g| *g == winners[0]), "replays name the winner's grant");
+}
+
+/// A second redemption names the grant of the first, until the record's
+/// retention ends.
+pub async fn replayed_code_names_its_grant(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    let (session, code) = f.issued_code().await.expect("issued code");
+    let hash = TokenHash::of(&code);
+    let now = now(&f);
+    let first = GrantId::from_random_bytes([1; 16]);
+    let retain = now + Duration::HOUR;
+    let taken = store.take_code(&hash, first, retain, now).await.expect("take");
+    assert!(matches!(taken, CodeRedemption::Redeemed(ref s) if s.id() == session.id()), "{taken:?}");
+    let again = store.take_code(&hash, GrantId::from_random_bytes([2; 16]), retain, now).await.expect("take");
+    assert_eq!(again, CodeRedemption::Replayed(first));
+    let stored = store.session(session.id(), now).await.expect("get").expect("kept for replay detection");
+    assert!(matches!(stored.state(), SessionState::Exchanged { grant, .. } if *grant == first));
+    let late = store.take_code(&hash, first, retain, retain).await.expect("take");
+    assert_eq!(late, CodeRedemption::NotFound);
+}
+
+/// A code past its lifetime is not redeemed.
+pub async fn expired_code_is_not_redeemed(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    let (session, code) = f.issued_code().await.expect("issued code");
+    let at = session.expires_at();
+    let hash = TokenHash::of(&code);
+    let r = store.take_code(&hash, GrantId::from_random_bytes([1; 16]), at + Duration::HOUR, at).await;
+    assert_eq!(r.expect("take"), CodeRedemption::NotFound);
+}
+
+/// A code never issued is not found.
+pub async fn unknown_code_is_not_found(store: Arc<dyn Store>) {
+    let hash = TokenHash::of("nope");
+    let r = store.take_code(&hash, GrantId::from_random_bytes([1; 16]), T0 + Duration::HOUR, T0).await;
+    assert_eq!(r.expect("take"), CodeRedemption::NotFound);
+}
+
+/// Rotation marks the old token, stores the new one; presenting the old one
+/// again revokes the family.
+pub async fn refresh_rotation_detects_reuse_and_revokes_family(store: Arc<dyn Store>) {
+    let g = grant(1, T0 + Duration::days(90));
+    let r0 = refresh("r0", &g, 0, T0 + Duration::days(14));
+    store.insert_grant(&g, Some(&r0)).await.expect("insert");
+    assert_eq!(store.grant(g.id, T0).await.expect("grant"), Some(g.clone()));
+    let found = store.refresh_token(&r0.hash, T0).await.expect("lookup").expect("found");
+    assert_eq!((found.record, found.grant), (r0.clone(), g.clone()));
+
+    let r1 = refresh("r1", &g, 1, T0 + Duration::days(14));
+    assert_eq!(store.rotate_refresh(&r0.hash, &r1, T0).await.expect("rotate"), Rotation::Rotated);
+    let old = store.refresh_token(&r0.hash, T0).await.expect("lookup").expect("found");
+    assert!(old.record.rotated);
+    assert!(!store.refresh_token(&r1.hash, T0).await.expect("lookup").expect("found").record.rotated);
+
+    let r2 = refresh("r2", &g, 1, T0 + Duration::days(14));
+    assert_eq!(store.rotate_refresh(&r0.hash, &r2, T0).await.expect("reuse"), Rotation::Reused(g.id));
+    assert!(store.grant(g.id, T0).await.expect("grant").expect("kept").revoked);
+    assert_eq!(store.rotate_refresh(&r1.hash, &r2, T0).await.expect("after revoke"), Rotation::NotFound);
+    assert_eq!(store.refresh_token(&r2.hash, T0).await.expect("lookup"), None, "reuse stored nothing");
+}
+
+/// Of [`RACERS`] concurrent rotations of one token exactly one succeeds.
+pub async fn concurrent_rotation_has_one_winner(store: Arc<dyn Store>) {
+    let g = grant(2, T0 + Duration::days(90));
+    let r0 = refresh("r0", &g, 0, T0 + Duration::days(14));
+    store.insert_grant(&g, Some(&r0)).await.expect("insert");
+    let mut tasks = Vec::new();
+    for i in 0..RACERS {
+        let store = store.clone();
+        let next = refresh(&format!("next{i}"), &g, 1, T0 + Duration::days(14));
+        tasks.push(tokio::spawn(async move { store.rotate_refresh(&TokenHash::of("r0"), &next, T0).await }));
+    }
+    let mut rotated = 0;
+    for t in tasks {
+        match t.await.expect("task").expect("rotate") {
+            Rotation::Rotated => rotated += 1,
+            Rotation::Reused(id) => assert_eq!(id, g.id),
+            // Once a reuse has revoked the family, later attempts find nothing.
+            Rotation::NotFound => {}
+            other => panic!("unexpected rotation result {other:?}"),
+        }
+    }
+    assert_eq!(rotated, 1, "exactly one rotation wins");
+    assert!(store.grant(g.id, T0).await.expect("grant").expect("kept").revoked, "the losers' reuse revoked the family");
+}
+
+/// A revoked grant refuses rotation and the access tokens that carry it.
+pub async fn revoked_grant_refuses_rotation_and_access_tokens(store: Arc<dyn Store>) {
+    let g = grant(3, T0 + Duration::days(90));
+    let r0 = refresh("r0", &g, 0, T0 + Duration::days(14));
+    store.insert_grant(&g, Some(&r0)).await.expect("insert");
+    let jti = AccessTokenId::from_random_bytes([9; 16]);
+    assert!(!store.access_token_revoked(jti, Some(g.id), T0).await.expect("check"));
+    store.revoke_grant(g.id).await.expect("revoke");
+    store.revoke_grant(g.id).await.expect("revoking twice is fine");
+    assert!(store.access_token_revoked(jti, Some(g.id), T0).await.expect("check"));
+    assert!(!store.access_token_revoked(jti, None, T0).await.expect("check"));
+    let next = refresh("r1", &g, 1, T0 + Duration::days(14));
+    assert_eq!(store.rotate_refresh(&r0.hash, &next, T0).await.expect("rotate"), Rotation::NotFound);
+    let found = store.refresh_token(&r0.hash, T0).await.expect("lookup").expect("revoked is still returned");
+    assert!(found.grant.revoked);
+}
+
+/// A refresh token stops at its own expiry, or at its family's, whichever is
+/// first; neither is returned nor rotated after.
+pub async fn refresh_tokens_expire_with_token_or_family(store: Arc<dyn Store>) {
+    let g = grant(4, T0 + Duration::days(10));
+    let r0 = refresh("r0", &g, 0, T0 + Duration::days(14));
+    store.insert_grant(&g, Some(&r0)).await.expect("insert");
+    let family_end = g.expires_at;
+    assert!(store.refresh_token(&r0.hash, family_end - Duration::SECOND).await.expect("lookup").is_some());
+    assert_eq!(store.refresh_token(&r0.hash, family_end).await.expect("lookup"), None);
+    assert_eq!(store.grant(g.id, family_end).await.expect("grant"), None);
+    let next = refresh("r1", &g, 1, family_end);
+    assert_eq!(store.rotate_refresh(&r0.hash, &next, family_end).await.expect("rotate"), Rotation::NotFound);
+
+    let g2 = grant(5, T0 + Duration::days(90));
+    let short = refresh("short", &g2, 0, T0 + Duration::HOUR);
+    store.insert_grant(&g2, Some(&short)).await.expect("insert");
+    assert_eq!(store.refresh_token(&short.hash, T0 + Duration::HOUR).await.expect("lookup"), None);
+}
+
+/// A revoked `jti` is refused until its token's expiry, then forgotten.
+pub async fn access_token_revocation_lasts_until_expiry(store: Arc<dyn Store>) {
+    let jti = AccessTokenId::from_random_bytes([7; 16]);
+    let other = AccessTokenId::from_random_bytes([8; 16]);
+    let exp = T0 + Duration::minutes(15);
+    store.revoke_access_token(jti, exp).await.expect("revoke");
+    assert!(store.access_token_revoked(jti, None, T0).await.expect("check"));
+    assert!(!store.access_token_revoked(other, None, T0).await.expect("check"));
+    assert!(!store.access_token_revoked(jti, None, exp).await.expect("check"));
+}
+
+/// Accounts are stored, found by id and username, disabled, and renamed.
+pub async fn accounts_insert_lookup_disable_rename(store: Arc<dyn Store>) {
+    let mut alice = account("alice", 1);
+    store.put_account(&alice).await.expect("put");
+    store.put_account(&account("bob", 2)).await.expect("put");
+    assert_eq!(store.account(alice.id).await.expect("get"), Some(alice.clone()));
+    assert_eq!(store.account_by_username("alice").await.expect("get"), Some(alice.clone()));
+    assert_eq!(store.account_by_username("Alice").await.expect("get"), None, "usernames are case-sensitive");
+    alice.disabled = true;
+    store.put_account(&alice).await.expect("disable");
+    assert!(store.account(alice.id).await.expect("get").expect("kept").disabled);
+    alice.username = "alice2".into();
+    store.put_account(&alice).await.expect("rename");
+    assert_eq!(store.account_by_username("alice").await.expect("get"), None);
+    assert_eq!(store.account_by_username("alice2").await.expect("get"), Some(alice.clone()));
+    let names: Vec<String> = store.accounts().await.expect("all").into_iter().map(|a| a.username).collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"alice2".to_owned()) && names.contains(&"bob".to_owned()));
+}
+
+/// Two accounts cannot share a username.
+pub async fn usernames_are_unique(store: Arc<dyn Store>) {
+    store.put_account(&account("carol", 1)).await.expect("put");
+    let err = store.put_account(&account("carol", 2)).await.expect_err("duplicate");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert_eq!(store.account(AccountId::from_random_bytes([2; 16])).await.expect("get"), None);
+}
+
+/// Signing keys are stored, replaced by `kid`, and listed.
+pub async fn signing_keys_round_trip(store: Arc<dyn Store>) {
+    let mut key = SigningKeyRecord {
+        kid: "k1".into(),
+        algorithm: "ES256".into(),
+        secret: vec![1, 2, 3],
+        public: vec![4, 5],
+        created_at: T0,
+        retired_at: None,
+    };
+    store.put_signing_key(&key).await.expect("put");
+    key.retired_at = Some(T0 + Duration::DAY);
+    store.put_signing_key(&key).await.expect("replace");
+    let k2 = SigningKeyRecord { kid: "k2".into(), ..key.clone() };
+    store.put_signing_key(&k2).await.expect("put");
+    let mut keys = store.signing_keys().await.expect("list");
+    keys.sort_by(|a, b| a.kid.cmp(&b.kid));
+    assert_eq!(keys, vec![key, k2]);
+}
+
+/// Throttle counters forget failures before the window and keep at most the
+/// newest `keep`.
+pub async fn throttle_keeps_newest_failures_within_window(store: Arc<dyn Store>) {
+    let key = ThrottleKey::for_test("alice");
+    let other = ThrottleKey::for_test("bob");
+    for i in 0..5 {
+        let at = T0 + Duration::seconds(i);
+        store.record_failure(&key, at, at - Duration::minutes(15), 3).await.expect("record");
+    }
+    let kept = store.failures(&key, T0 - Duration::minutes(15)).await.expect("read");
+    assert_eq!(kept, vec![T0 + Duration::seconds(2), T0 + Duration::seconds(3), T0 + Duration::seconds(4)]);
+    assert_eq!(store.failures(&key, T0 + Duration::seconds(4)).await.expect("read"), vec![T0 + Duration::seconds(4)]);
+    assert!(store.failures(&other, T0 - Duration::HOUR).await.expect("read").is_empty());
+    let later = T0 + Duration::minutes(20);
+    store.record_failure(&key, later, later - Duration::minutes(15), 3).await.expect("record");
+    assert_eq!(store.failures(&key, T0 - Duration::HOUR).await.expect("read"), vec![later]);
+}
+
+/// Sweeping removes expired sessions, grants, refresh tokens, revocations and
+/// idle throttle counters, and leaves every live record readable.
+pub async fn sweep_removes_dead_records_and_nothing_live(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    let (old_session, _) = f.authority.authorize(&Fixture::public_request(), None).await.expect("authorize");
+    let now = old_session.expires_at();
+    let dead_grant = grant(1, now - Duration::SECOND);
+    let live_grant = grant(2, now + Duration::days(1));
+    let dead_refresh = refresh("dead", &live_grant, 0, now - Duration::SECOND);
+    let live_refresh = refresh("live", &live_grant, 1, now + Duration::HOUR);
+    store
+        .insert_grant(&dead_grant, Some(&refresh("in-dead-family", &dead_grant, 0, now + Duration::HOUR)))
+        .await
+        .expect("insert");
+    store.insert_grant(&live_grant, Some(&dead_refresh)).await.expect("insert");
+    store.insert_grant(&live_grant, Some(&live_refresh)).await.expect("insert");
+    let dead_jti = AccessTokenId::from_random_bytes([1; 16]);
+    let live_jti = AccessTokenId::from_random_bytes([2; 16]);
+    store.revoke_access_token(dead_jti, now - Duration::SECOND).await.expect("revoke");
+    store.revoke_access_token(live_jti, now + Duration::HOUR).await.expect("revoke");
+    let idle = ThrottleKey::for_test("idle");
+    let busy = ThrottleKey::for_test("busy");
+    store.record_failure(&idle, now - Duration::HOUR, now - Duration::days(1), 10).await.expect("record");
+    store.record_failure(&busy, now, now - Duration::days(1), 10).await.expect("record");
+
+    // A live session opened later, so it outlives `now`.
+    f.clock.advance(Duration::seconds(300));
+    let (live_session, _) = f.authority.authorize(&Fixture::public_request(), None).await.expect("authorize");
+
+    let swept = store.sweep(now, now - Duration::minutes(15)).await.expect("sweep");
+    assert_eq!(swept.sessions, 1, "{swept:?}");
+    assert_eq!(swept.grants, 1, "{swept:?}");
+    assert!(swept.refresh_tokens >= 1, "{swept:?}");
+    assert_eq!(swept.revoked_tokens, 1, "{swept:?}");
+    assert_eq!(swept.throttle_keys, 1, "{swept:?}");
+
+    assert_eq!(store.session(old_session.id(), now - Duration::SECOND).await.expect("get"), None);
+    assert!(store.session(live_session.id(), now).await.expect("get").is_some());
+    assert_eq!(store.grant(dead_grant.id, T0).await.expect("get"), None);
+    assert!(store.grant(live_grant.id, now).await.expect("get").is_some());
+    assert_eq!(store.refresh_token(&dead_refresh.hash, T0).await.expect("get"), None);
+    assert_eq!(store.refresh_token(&TokenHash::of("in-dead-family"), T0).await.expect("get"), None);
+    assert!(store.refresh_token(&live_refresh.hash, now).await.expect("get").is_some());
+    assert!(store.access_token_revoked(live_jti, None, now).await.expect("check"));
+    assert!(store.failures(&idle, T0 - Duration::days(2)).await.expect("read").is_empty());
+    assert_eq!(store.failures(&busy, T0 - Duration::days(2)).await.expect("read"), vec![now]);
+    assert!(store.account_by_username("alice").await.expect("get").is_some(), "accounts are never swept");
+}
+
+/// A healthy store answers a ping.
+pub async fn ping_answers(store: Arc<dyn Store>) {
+    store.ping().await.expect("ping");
+}
+
+fn now(f: &Fixture) -> OffsetDateTime {
+    oauth_core::Clock::now(&*f.clock)
+}

@@ -1,0 +1,287 @@
+//! An in-memory [`Store`] for oauth-rs.
+//!
+//! Everything lives in one mutex-guarded set of maps and is gone when the
+//! process ends, so this store is for tests and single-process development. For
+//! anything that must survive a restart use `oauth-store-sled`; for several
+//! server nodes, `oauth-store-postgres`.
+//!
+//! It passes the same conformance suite as the durable stores
+//! (`oauth-store-conformance`), so code tested against it behaves the same on
+//! them, durability apart.
+//!
+//! # Feature flags
+//!
+//! None.
+
+#![forbid(unsafe_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use oauth_core::{
+    AccessTokenId, Account, AccountId, AuthorizationSession, CodeRedemption, Grant, GrantId, RefreshLookup,
+    RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store, StoreError, Swept, ThrottleKey,
+    TokenHash,
+};
+use time::OffsetDateTime;
+
+/// The in-memory store. Cheap to create; share it behind an `Arc`.
+#[derive(Debug, Default)]
+pub struct MemStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    sessions: HashMap<SessionId, AuthorizationSession>,
+    codes: HashMap<TokenHash, SessionId>,
+    grants: HashMap<GrantId, Grant>,
+    refresh: HashMap<TokenHash, RefreshRecord>,
+    revoked: HashMap<AccessTokenId, OffsetDateTime>,
+    accounts: HashMap<AccountId, Account>,
+    usernames: HashMap<String, AccountId>,
+    keys: BTreeMap<String, SigningKeyRecord>,
+    throttle: HashMap<ThrottleKey, Vec<OffsetDateTime>>,
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
+        // A poisoned lock means a panic mid-update; the maps may be half
+        // changed, so refuse rather than serve them.
+        self.inner.lock().map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))
+    }
+}
+
+impl Inner {
+    /// The refresh record and its grant, if both are live at `now`.
+    fn live_refresh(&self, hash: &TokenHash, now: OffsetDateTime) -> Option<(&RefreshRecord, &Grant)> {
+        let record = self.refresh.get(hash).filter(|r| now < r.expires_at)?;
+        let grant = self.grants.get(&record.grant).filter(|g| now < g.expires_at)?;
+        Some((record, grant))
+    }
+}
+
+#[async_trait]
+impl Store for MemStore {
+    async fn insert_session(&self, session: &AuthorizationSession) -> Result<(), StoreError> {
+        self.lock()?.sessions.insert(session.id(), session.clone());
+        Ok(())
+    }
+
+    async fn session(&self, id: SessionId, now: OffsetDateTime) -> Result<Option<AuthorizationSession>, StoreError> {
+        Ok(self.lock()?.sessions.get(&id).filter(|s| now < s.expires_at()).cloned())
+    }
+
+    async fn replace_session(
+        &self,
+        old: &AuthorizationSession,
+        new: &AuthorizationSession,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        if inner.sessions.get(&old.id()) != Some(old) || old.id() != new.id() {
+            return Ok(false);
+        }
+        if let SessionState::CodeIssued { code, .. } = new.state() {
+            inner.codes.insert(*code, new.id());
+        }
+        inner.sessions.insert(new.id(), new.clone());
+        Ok(true)
+    }
+
+    async fn take_code(
+        &self,
+        code: &TokenHash,
+        grant: GrantId,
+        retain_until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<CodeRedemption, StoreError> {
+        let mut inner = self.lock()?;
+        let Some(session) = inner.codes.get(code).and_then(|id| inner.sessions.get(id)) else {
+            return Ok(CodeRedemption::NotFound);
+        };
+        if now >= session.expires_at() {
+            return Ok(CodeRedemption::NotFound);
+        }
+        match session.state() {
+            SessionState::Exchanged { code: c, grant, .. } if c == code => Ok(CodeRedemption::Replayed(*grant)),
+            SessionState::CodeIssued { .. } => match session.exchange(code, grant, retain_until, now) {
+                Ok(exchanged) => {
+                    let before = session.clone();
+                    inner.sessions.insert(exchanged.id(), exchanged);
+                    Ok(CodeRedemption::Redeemed(Box::new(before)))
+                }
+                Err(_) => Ok(CodeRedemption::NotFound),
+            },
+            _ => Ok(CodeRedemption::NotFound),
+        }
+    }
+
+    async fn insert_grant(&self, grant: &Grant, refresh: Option<&RefreshRecord>) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        inner.grants.insert(grant.id, grant.clone());
+        if let Some(r) = refresh {
+            inner.refresh.insert(r.hash, r.clone());
+        }
+        Ok(())
+    }
+
+    async fn grant(&self, id: GrantId, now: OffsetDateTime) -> Result<Option<Grant>, StoreError> {
+        Ok(self.lock()?.grants.get(&id).filter(|g| now < g.expires_at).cloned())
+    }
+
+    async fn refresh_token(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<RefreshLookup>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .live_refresh(hash, now)
+            .map(|(record, grant)| RefreshLookup { record: record.clone(), grant: grant.clone() }))
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old: &TokenHash,
+        new: &RefreshRecord,
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StoreError> {
+        let mut inner = self.lock()?;
+        let Some((record, grant)) = inner.live_refresh(old, now) else {
+            return Ok(Rotation::NotFound);
+        };
+        let (rotated, revoked, grant_id) = (record.rotated, grant.revoked, grant.id);
+        if revoked || new.grant != grant_id {
+            return Ok(Rotation::NotFound);
+        }
+        if rotated {
+            if let Some(g) = inner.grants.get_mut(&grant_id) {
+                g.revoked = true;
+            }
+            return Ok(Rotation::Reused(grant_id));
+        }
+        if let Some(r) = inner.refresh.get_mut(old) {
+            r.rotated = true;
+        }
+        inner.refresh.insert(new.hash, new.clone());
+        Ok(Rotation::Rotated)
+    }
+
+    async fn revoke_grant(&self, id: GrantId) -> Result<(), StoreError> {
+        if let Some(g) = self.lock()?.grants.get_mut(&id) {
+            g.revoked = true;
+        }
+        Ok(())
+    }
+
+    async fn revoke_access_token(&self, jti: AccessTokenId, expires_at: OffsetDateTime) -> Result<(), StoreError> {
+        self.lock()?.revoked.insert(jti, expires_at);
+        Ok(())
+    }
+
+    async fn access_token_revoked(
+        &self,
+        jti: AccessTokenId,
+        grant: Option<GrantId>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let inner = self.lock()?;
+        let by_jti = inner.revoked.get(&jti).is_some_and(|exp| now < *exp);
+        let by_grant = grant.and_then(|g| inner.grants.get(&g)).is_some_and(|g| g.revoked);
+        Ok(by_jti || by_grant)
+    }
+
+    async fn put_account(&self, account: &Account) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if inner.usernames.get(&account.username).is_some_and(|id| *id != account.id) {
+            return Err(StoreError::Conflict("username already taken"));
+        }
+        if let Some(previous) = inner.accounts.insert(account.id, account.clone()) {
+            inner.usernames.remove(&previous.username);
+        }
+        inner.usernames.insert(account.username.clone(), account.id);
+        Ok(())
+    }
+
+    async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        Ok(self.lock()?.accounts.get(&id).cloned())
+    }
+
+    async fn account_by_username(&self, username: &str) -> Result<Option<Account>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner.usernames.get(username).and_then(|id| inner.accounts.get(id)).cloned())
+    }
+
+    async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let mut all: Vec<Account> = self.lock()?.accounts.values().cloned().collect();
+        all.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(all)
+    }
+
+    async fn put_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        self.lock()?.keys.insert(key.kid.clone(), key.clone());
+        Ok(())
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        Ok(self.lock()?.keys.values().cloned().collect())
+    }
+
+    async fn record_failure(
+        &self,
+        key: &ThrottleKey,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        let failures = inner.throttle.entry(*key).or_default();
+        failures.retain(|t| *t >= since);
+        failures.push(at);
+        failures.sort();
+        let excess = failures.len().saturating_sub(keep);
+        failures.drain(..excess);
+        Ok(())
+    }
+
+    async fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner.throttle.get(key).map(|v| v.iter().copied().filter(|t| *t >= since).collect()).unwrap_or_default())
+    }
+
+    async fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError> {
+        let mut guard = self.lock()?;
+        let inner = &mut *guard;
+        let mut swept = Swept::default();
+
+        let before = inner.sessions.len();
+        inner.sessions.retain(|_, s| now < s.expires_at());
+        swept.sessions = (before - inner.sessions.len()) as u64;
+        let sessions = &inner.sessions;
+        inner.codes.retain(|_, id| sessions.contains_key(id));
+
+        let before = inner.grants.len();
+        inner.grants.retain(|_, g| now < g.expires_at);
+        swept.grants = (before - inner.grants.len()) as u64;
+
+        let before = inner.refresh.len();
+        let grants = &inner.grants;
+        inner.refresh.retain(|_, r| now < r.expires_at && grants.contains_key(&r.grant));
+        swept.refresh_tokens = (before - inner.refresh.len()) as u64;
+
+        let before = inner.revoked.len();
+        inner.revoked.retain(|_, exp| now < *exp);
+        swept.revoked_tokens = (before - inner.revoked.len()) as u64;
+
+        let before = inner.throttle.len();
+        inner.throttle.retain(|_, v| v.iter().any(|t| *t >= throttle_since));
+        swept.throttle_keys = (before - inner.throttle.len()) as u64;
+        Ok(swept)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.lock().map(|_| ())
+    }
+}
