@@ -1,0 +1,709 @@
+//! The flows of `Authority`, driven as a front end would drive them, against the
+//! memory store with a manual clock. One test per rule; names state the rule.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail by panicking, like the tests")]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use async_trait::async_trait;
+use oauth_core::testing::*;
+use oauth_core::*;
+use oauth_store_mem::MemStore;
+use time::{Duration, OffsetDateTime};
+
+async fn fixture() -> Fixture {
+    Fixture::new(Arc::new(MemStore::new()), None).await.unwrap()
+}
+
+fn store(f: &Fixture) -> &Arc<dyn Store> {
+    &f.authority.services().store
+}
+
+async fn public(f: &Fixture) -> AuthenticatedClient {
+    f.authority.authenticate_client(&Fixture::public_client(), None).await.unwrap()
+}
+
+async fn confidential(f: &Fixture) -> AuthenticatedClient {
+    f.authority.authenticate_client(&Fixture::confidential_client(), None).await.unwrap()
+}
+
+fn redirect_of(r: AuthorizeRejection) -> (Error, String) {
+    match r {
+        AuthorizeRejection::Redirect { error, location } => (error, location),
+        AuthorizeRejection::Page(e) => panic!("expected a redirect, got page {e:?}"),
+    }
+}
+
+async fn reject(f: &Fixture, req: AuthorizeRequest<'_>) -> AuthorizeRejection {
+    f.authority.authorize(&req, None).await.expect_err("request should be refused")
+}
+
+/// Runs the public client's code flow to a token response.
+async fn code_tokens(f: &Fixture) -> TokenResponse {
+    let (_, code) = f.issued_code().await.unwrap();
+    f.authority.token(&public(f).await, &Fixture::code_request(&code), None).await.unwrap()
+}
+
+// --- the authorization request --------------------------------------------------
+
+#[tokio::test]
+async fn unknown_or_missing_client_gets_an_error_page_not_a_redirect() {
+    let f = fixture().await;
+    for client_id in [None, Some("nobody"), Some("")] {
+        let r = reject(&f, AuthorizeRequest { client_id, ..Fixture::public_request() }).await;
+        assert_eq!(r, AuthorizeRejection::Page(Error::UnknownClient));
+    }
+}
+
+#[tokio::test]
+async fn missing_or_unregistered_redirect_uri_gets_an_error_page() {
+    let f = fixture().await;
+    for redirect_uri in [None, Some("https://evil.example/cb"), Some("https://app.example/cb/")] {
+        let r = reject(&f, AuthorizeRequest { redirect_uri, ..Fixture::public_request() }).await;
+        assert_eq!(r, AuthorizeRejection::Page(Error::InvalidRedirectUri));
+    }
+}
+
+#[tokio::test]
+async fn client_is_checked_before_redirect_uri_and_both_before_the_rest() {
+    let f = fixture().await;
+    let r = reject(&f, AuthorizeRequest { client_id: Some("nobody"), redirect_uri: None, ..Default::default() }).await;
+    assert_eq!(r, AuthorizeRejection::Page(Error::UnknownClient));
+    let bad_everything = AuthorizeRequest {
+        redirect_uri: Some("https://evil.example/"),
+        response_type: Some("token"),
+        scope: Some("admin"),
+        ..Fixture::public_request()
+    };
+    assert_eq!(reject(&f, bad_everything).await, AuthorizeRejection::Page(Error::InvalidRedirectUri));
+}
+
+#[tokio::test]
+async fn redirected_errors_carry_description_state_and_iss() {
+    let f = fixture().await;
+    let (error, location) =
+        redirect_of(reject(&f, AuthorizeRequest { response_type: Some("token"), ..Fixture::public_request() }).await);
+    assert_eq!(error, Error::UnsupportedResponseType);
+    assert!(location.starts_with(REDIRECT_URI));
+    assert_eq!(query_param(&location, "error").as_deref(), Some("unsupported_response_type"));
+    assert!(query_param(&location, "error_description").is_some());
+    assert_eq!(query_param(&location, "state").as_deref(), Some("st4te"));
+    assert_eq!(query_param(&location, "iss").as_deref(), Some(ISSUER));
+}
+
+#[tokio::test]
+async fn invalid_state_is_redirected_without_state() {
+    let f = fixture().await;
+    let long = "x".repeat(513);
+    for state in ["", "tab\there", long.as_str()] {
+        let (error, location) =
+            redirect_of(reject(&f, AuthorizeRequest { state: Some(state), ..Fixture::public_request() }).await);
+        assert!(matches!(error, Error::InvalidRequest(_)));
+        assert_eq!(query_param(&location, "state"), None);
+        assert_eq!(query_param(&location, "iss").as_deref(), Some(ISSUER));
+    }
+}
+
+#[tokio::test]
+async fn state_is_echoed_byte_for_byte() {
+    let f = fixture().await;
+    let state = "a b+c%20&d=e";
+    let req = AuthorizeRequest { state: Some(state), ..Fixture::public_request() };
+    let (session, _) = f.authority.authorize(&req, None).await.unwrap();
+    f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap();
+    let location = f.authority.decide(session.id(), true).await.unwrap();
+    assert_eq!(query_param(&location, "state").as_deref(), Some(state));
+}
+
+#[tokio::test]
+async fn missing_response_type_is_invalid_request() {
+    let f = fixture().await;
+    let (error, _) =
+        redirect_of(reject(&f, AuthorizeRequest { response_type: None, ..Fixture::public_request() }).await);
+    assert!(matches!(error, Error::InvalidRequest(_)));
+}
+
+#[tokio::test]
+async fn scope_outside_the_clients_set_is_invalid_scope_never_narrowed() {
+    let f = fixture().await;
+    let (error, location) =
+        redirect_of(reject(&f, AuthorizeRequest { scope: Some("read admin"), ..Fixture::public_request() }).await);
+    assert!(matches!(error, Error::InvalidScope(_)));
+    assert_eq!(query_param(&location, "error").as_deref(), Some("invalid_scope"));
+}
+
+#[tokio::test]
+async fn omitted_scope_means_the_clients_full_set() {
+    let f = fixture().await;
+    let (session, _) =
+        f.authority.authorize(&AuthorizeRequest { scope: None, ..Fixture::public_request() }, None).await.unwrap();
+    assert_eq!(session.requested_scope(), &Scope::parse("read write").unwrap());
+}
+
+#[tokio::test]
+async fn public_client_must_send_a_pkce_challenge() {
+    let f = fixture().await;
+    let req = AuthorizeRequest { code_challenge: None, code_challenge_method: None, ..Fixture::public_request() };
+    let (error, _) = redirect_of(reject(&f, req).await);
+    assert!(matches!(error, Error::InvalidRequest(_)));
+}
+
+#[tokio::test]
+async fn plain_pkce_and_a_challenge_without_method_are_refused() {
+    let f = fixture().await;
+    for method in [Some("plain"), None] {
+        let req = AuthorizeRequest { code_challenge_method: method, ..Fixture::public_request() };
+        let (error, _) = redirect_of(reject(&f, req).await);
+        assert!(matches!(error, Error::InvalidRequest(_)), "{method:?}");
+    }
+}
+
+#[tokio::test]
+async fn switched_off_code_grant_is_unsupported_response_type() {
+    let f = fixture().await;
+    let mut settings = f.authority.settings().clone();
+    settings.grants.remove(&GrantType::AuthorizationCode);
+    let authority = Authority::new(settings, f.authority.services().clone());
+    let r = authority.authorize(&Fixture::public_request(), None).await.unwrap_err();
+    assert_eq!(redirect_of(r).0, Error::UnsupportedResponseType);
+}
+
+#[tokio::test]
+async fn host_bound_client_needs_exactly_one_of_its_scopes() {
+    let f = fixture().await;
+    let base = AuthorizeRequest {
+        client_id: Some(HOST_CLIENT),
+        redirect_uri: Some("https://pgo.example.org/callback"),
+        response_type: Some("code"),
+        scope: Some("1"),
+        state: Some("s"),
+        ..Default::default()
+    };
+    assert!(f.authority.authorize(&base, None).await.is_ok(), "no PKCE needed when the profile waives it");
+    for scope in [None, Some("1 4"), Some("7")] {
+        let (error, _) = redirect_of(reject(&f, AuthorizeRequest { scope, ..base }).await);
+        assert!(matches!(error, Error::InvalidScope(_)), "{scope:?}");
+    }
+    let wrong_host = AuthorizeRequest { redirect_uri: Some("https://pgo.example.org.evil/cb"), ..base };
+    assert_eq!(reject(&f, wrong_host).await, AuthorizeRejection::Page(Error::InvalidRedirectUri));
+}
+
+#[tokio::test]
+async fn host_bound_client_that_sends_a_challenge_must_redeem_with_its_verifier() {
+    let f = fixture().await;
+    let req = AuthorizeRequest {
+        client_id: Some(HOST_CLIENT),
+        redirect_uri: Some("https://pgo.example.org/cb"),
+        response_type: Some("code"),
+        scope: Some("4"),
+        code_challenge: Some(CHALLENGE),
+        code_challenge_method: Some("S256"),
+        ..Default::default()
+    };
+    let (session, _) = f.authority.authorize(&req, None).await.unwrap();
+    f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap();
+    let code = query_param(&f.authority.decide(session.id(), true).await.unwrap(), "code").unwrap();
+    let client = f.authority.authenticate_client(&ClientCredentials { client_id: HOST_CLIENT, secret: None }, None);
+    let token = TokenRequest {
+        redirect_uri: Some("https://pgo.example.org/cb"),
+        code_verifier: None,
+        ..Fixture::code_request(&code)
+    };
+    let err = f.authority.token(&client.await.unwrap(), &token, None).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidGrant(_)), "{err:?}");
+}
+
+// --- login, resource check, consent ---------------------------------------------
+
+#[tokio::test]
+async fn bad_credentials_leave_the_session_where_it_was() {
+    let f = fixture().await;
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.unwrap();
+    let err = f.authority.login(session.id(), USERNAME, "wrong", None).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidGrant(_)));
+    let (stored, _) = f.authority.session(session.id()).await.unwrap();
+    assert_eq!(stored.state(), &SessionState::Requested);
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_take_the_same_path() {
+    let f = fixture().await;
+    let client = confidential(&f).await;
+    let before = f.verifier.calls.load(Ordering::SeqCst);
+    let unknown = TokenRequest {
+        grant_type: Some("password"),
+        username: Some("mallory"),
+        password: Some("x"),
+        ..Default::default()
+    };
+    let wrong = TokenRequest { username: Some(USERNAME), ..unknown };
+    let e1 = f.authority.token(&client, &unknown, None).await.unwrap_err();
+    let e2 = f.authority.token(&client, &wrong, None).await.unwrap_err();
+    assert_eq!(e1, e2);
+    assert_eq!(f.verifier.calls.load(Ordering::SeqCst) - before, 2, "both spent one verification");
+}
+
+#[tokio::test]
+async fn login_is_throttled_past_the_limit_even_with_the_right_password() {
+    let f = fixture().await;
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.unwrap();
+    let peer = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+    for _ in 0..10 {
+        let e = f.authority.login(session.id(), USERNAME, "wrong", peer).await.unwrap_err();
+        assert!(matches!(e, Error::InvalidGrant(_)), "up to the limit, the normal error: {e:?}");
+    }
+    let e = f.authority.login(session.id(), USERNAME, PASSWORD, peer).await.unwrap_err();
+    let Error::Throttled { retry_after, code } = e else { panic!("expected throttling, got {e:?}") };
+    assert_eq!(code, ErrorCode::InvalidGrant);
+    assert!((1..=900).contains(&retry_after));
+    f.clock.advance(Duration::seconds(901));
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.unwrap();
+    assert!(f.authority.login(session.id(), USERNAME, PASSWORD, peer).await.is_ok(), "the window cleared");
+}
+
+#[tokio::test]
+async fn throttling_by_peer_address_covers_every_account() {
+    let f = fixture().await;
+    let mut settings = f.authority.settings().clone();
+    settings.throttle.max_failures_per_ip = 3;
+    let authority = Authority::new(settings, f.authority.services().clone());
+    let peer = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)));
+    let client = confidential(&f).await;
+    for name in ["u1", "u2", "u3"] {
+        let req = TokenRequest {
+            grant_type: Some("password"),
+            username: Some(name),
+            password: Some("x"),
+            ..Default::default()
+        };
+        assert!(matches!(authority.token(&client, &req, peer).await, Err(Error::InvalidGrant(_))));
+    }
+    let req = TokenRequest {
+        grant_type: Some("password"),
+        username: Some(USERNAME),
+        password: Some(PASSWORD),
+        ..Default::default()
+    };
+    assert!(matches!(authority.token(&client, &req, peer).await, Err(Error::Throttled { .. })));
+    assert!(authority.token(&client, &req, None).await.is_ok(), "another peer is not affected");
+}
+
+struct Refuse;
+#[async_trait]
+impl ResourceCheck for Refuse {
+    async fn check(&self, _: &Client, _: &Account, _: &Scope, _: OffsetDateTime) -> Result<ResourceDecision> {
+        Ok(ResourceDecision::Deny)
+    }
+}
+
+struct Narrow;
+#[async_trait]
+impl ResourceCheck for Narrow {
+    async fn check(&self, _: &Client, _: &Account, _: &Scope, _: OffsetDateTime) -> Result<ResourceDecision> {
+        Ok(ResourceDecision::Allow(Scope::parse("read").unwrap()))
+    }
+}
+
+#[tokio::test]
+async fn refused_resource_check_redirects_access_denied_with_state_and_iss() {
+    let f = Fixture::new(Arc::new(MemStore::new()), Some(Arc::new(Refuse))).await.unwrap();
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.unwrap();
+    let LoginOutcome::Denied(location) = f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap()
+    else {
+        panic!("expected a denial");
+    };
+    assert_eq!(query_param(&location, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query_param(&location, "state").as_deref(), Some("st4te"));
+    assert_eq!(query_param(&location, "iss").as_deref(), Some(ISSUER));
+    let err = f.authority.decide(session.id(), true).await.unwrap_err();
+    assert!(matches!(err, Error::IllegalTransition { from: "Denied", .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn resource_check_may_narrow_the_granted_scope() {
+    let f = Fixture::new(Arc::new(MemStore::new()), Some(Arc::new(Narrow))).await.unwrap();
+    let req = AuthorizeRequest { scope: Some("read write"), ..Fixture::public_request() };
+    let (session, _) = f.authority.authorize(&req, None).await.unwrap();
+    f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap();
+    let code = query_param(&f.authority.decide(session.id(), true).await.unwrap(), "code").unwrap();
+    let tokens = f.authority.token(&public(&f).await, &Fixture::code_request(&code), None).await.unwrap();
+    assert_eq!(tokens.scope, "read");
+}
+
+#[tokio::test]
+async fn approval_redirects_with_code_state_and_iss() {
+    let f = fixture().await;
+    let session = f.checked_session().await.unwrap();
+    let location = f.authority.decide(session.id(), true).await.unwrap();
+    assert!(location.starts_with("https://app.example/cb?code="));
+    assert_eq!(query_param(&location, "code").map(|c| c.len()), Some(43), "256 bits, base64url");
+    assert_eq!(query_param(&location, "state").as_deref(), Some("st4te"));
+    assert_eq!(query_param(&location, "iss").as_deref(), Some(ISSUER));
+}
+
+#[tokio::test]
+async fn denial_redirects_access_denied() {
+    let f = fixture().await;
+    let session = f.checked_session().await.unwrap();
+    let location = f.authority.decide(session.id(), false).await.unwrap();
+    assert_eq!(query_param(&location, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query_param(&location, "code"), None);
+}
+
+#[tokio::test]
+async fn a_session_is_approved_once() {
+    let f = fixture().await;
+    let session = f.checked_session().await.unwrap();
+    f.authority.decide(session.id(), true).await.unwrap();
+    for approve in [true, false] {
+        let err = f.authority.decide(session.id(), approve).await.unwrap_err();
+        assert!(matches!(err, Error::IllegalTransition { from: "CodeIssued", .. }), "{err:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_session_without_a_code_expires_after_600_seconds() {
+    let f = fixture().await;
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.unwrap();
+    f.clock.advance(Duration::seconds(600));
+    let err = f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap_err();
+    assert_eq!(err, Error::SessionExpired);
+}
+
+#[tokio::test]
+async fn login_cannot_run_twice_on_one_session() {
+    let f = fixture().await;
+    let session = f.checked_session().await.unwrap();
+    let before = f.verifier.calls.load(Ordering::SeqCst);
+    let err = f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap_err();
+    assert!(matches!(err, Error::IllegalTransition { .. }), "{err:?}");
+    assert_eq!(f.verifier.calls.load(Ordering::SeqCst), before, "no hash spent on a finished step");
+}
+
+// --- client authentication ------------------------------------------------------
+
+#[tokio::test]
+async fn every_client_authentication_failure_is_invalid_client() {
+    let f = fixture().await;
+    for creds in [
+        ClientCredentials { client_id: CONFIDENTIAL_CLIENT, secret: None },
+        ClientCredentials { client_id: CONFIDENTIAL_CLIENT, secret: Some("wrong") },
+        ClientCredentials { client_id: PUBLIC_CLIENT, secret: Some("anything") },
+        ClientCredentials { client_id: "nobody", secret: Some("x") },
+        ClientCredentials { client_id: "", secret: None },
+    ] {
+        let err = f.authority.authenticate_client(&creds, None).await.unwrap_err();
+        assert_eq!((err.status(), err.code()), (401, ErrorCode::InvalidClient), "{creds:?}");
+    }
+}
+
+#[tokio::test]
+async fn client_authentication_is_throttled_per_client() {
+    let f = fixture().await;
+    let wrong = ClientCredentials { client_id: CONFIDENTIAL_CLIENT, secret: Some("wrong") };
+    for _ in 0..10 {
+        assert_eq!(f.authority.authenticate_client(&wrong, None).await.unwrap_err(), Error::InvalidClient);
+    }
+    let err = f.authority.authenticate_client(&Fixture::confidential_client(), None).await.unwrap_err();
+    assert!(matches!(err, Error::Throttled { code: ErrorCode::InvalidClient, .. }), "{err:?}");
+}
+
+// --- the code grant ---------------------------------------------------------------
+
+#[tokio::test]
+async fn code_exchange_returns_bearer_tokens_with_scope() {
+    let f = fixture().await;
+    let t = code_tokens(&f).await;
+    assert_eq!((t.token_type, t.expires_in, t.scope.as_str()), ("Bearer", 900, "read"));
+    assert!(t.refresh_token.is_some(), "the public client may refresh");
+    let p = f.authority.authenticate_bearer(&t.access_token).await.unwrap();
+    assert_eq!(p.claims.subject, f.account.id.to_string(), "sub is the account's opaque id");
+    assert_eq!(p.account.map(|a| a.id), Some(f.account.id));
+}
+
+#[tokio::test]
+async fn replayed_code_revokes_tokens_minted_from_it() {
+    let f = fixture().await;
+    let (_, code) = f.issued_code().await.unwrap();
+    let client = public(&f).await;
+    let first = f.authority.token(&client, &Fixture::code_request(&code), None).await.unwrap();
+    let err = f.authority.token(&client, &Fixture::code_request(&code), None).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidGrant(_)));
+    assert!(matches!(f.authority.authenticate_bearer(&first.access_token).await, Err(Error::InvalidToken(_))));
+    let refresh = TokenRequest {
+        grant_type: Some("refresh_token"),
+        refresh_token: first.refresh_token.as_deref(),
+        ..Default::default()
+    };
+    assert!(matches!(f.authority.token(&client, &refresh, None).await, Err(Error::InvalidGrant(_))));
+}
+
+#[tokio::test]
+async fn code_needs_its_verifier_and_the_same_redirect_uri_and_client() {
+    let f = fixture().await;
+    let client = public(&f).await;
+    let cases: [fn(&str) -> TokenRequest<'_>; 3] = [
+        |c| TokenRequest { code_verifier: None, ..Fixture::code_request(c) },
+        |c| TokenRequest {
+            code_verifier: Some("a-wrong-verifier-a-wrong-verifier-a-wrong-verifier"),
+            ..Fixture::code_request(c)
+        },
+        |c| TokenRequest { redirect_uri: Some("https://app.example/other"), ..Fixture::code_request(c) },
+    ];
+    for case in cases {
+        let (_, code) = f.issued_code().await.unwrap();
+        let err = f.authority.token(&client, &case(&code), None).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidGrant(_)), "{err:?}");
+    }
+    let (_, code) = f.issued_code().await.unwrap();
+    let err = f.authority.token(&confidential(&f).await, &Fixture::code_request(&code), None).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidGrant(_)), "a code is bound to its client: {err:?}");
+}
+
+#[tokio::test]
+async fn code_expires_exactly_at_its_ttl() {
+    let f = fixture().await;
+    let (_, code) = f.issued_code().await.unwrap();
+    f.clock.advance(Duration::seconds(60));
+    let err = f.authority.token(&public(&f).await, &Fixture::code_request(&code), None).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidGrant(_)));
+}
+
+#[tokio::test]
+async fn unknown_grant_type_and_disallowed_grant_are_refused() {
+    let f = fixture().await;
+    let client = public(&f).await;
+    let req = |g| TokenRequest { grant_type: Some(g), ..Default::default() };
+    assert_eq!(f.authority.token(&client, &req("implicit"), None).await.unwrap_err(), Error::UnsupportedGrantType);
+    assert!(matches!(f.authority.token(&client, &req("password"), None).await, Err(Error::UnauthorizedClient(_))));
+    assert!(matches!(f.authority.token(&client, &TokenRequest::default(), None).await, Err(Error::InvalidRequest(_))));
+}
+
+// --- password and client credentials ---------------------------------------------
+
+#[tokio::test]
+async fn password_grant_is_off_unless_switched_on() {
+    let f = fixture().await;
+    let mut settings = f.authority.settings().clone();
+    settings.grants = Settings::new(ISSUER).grants;
+    let authority = Authority::new(settings, f.authority.services().clone());
+    let req = TokenRequest {
+        grant_type: Some("password"),
+        username: Some(USERNAME),
+        password: Some(PASSWORD),
+        ..Default::default()
+    };
+    assert_eq!(authority.token(&confidential(&f).await, &req, None).await.unwrap_err(), Error::UnsupportedGrantType);
+}
+
+#[tokio::test]
+async fn password_grant_issues_account_tokens_and_a_refresh_token() {
+    let f = fixture().await;
+    let req = TokenRequest {
+        grant_type: Some("password"),
+        username: Some(USERNAME),
+        password: Some(PASSWORD),
+        scope: Some("read"),
+        ..Default::default()
+    };
+    let t = f.authority.token(&confidential(&f).await, &req, None).await.unwrap();
+    assert_eq!(t.scope, "read");
+    assert!(t.refresh_token.is_some());
+    let p = f.authority.authenticate_bearer(&t.access_token).await.unwrap();
+    assert_eq!(p.claims.subject, f.account.id.to_string());
+}
+
+#[tokio::test]
+async fn client_credentials_has_the_client_as_subject_and_no_refresh_token() {
+    let f = fixture().await;
+    let req = TokenRequest { grant_type: Some("client_credentials"), ..Default::default() };
+    let t = f.authority.token(&confidential(&f).await, &req, None).await.unwrap();
+    assert_eq!(t.scope, "admin read write", "omitted scope is the full set");
+    assert_eq!(t.refresh_token, None);
+    let p = f.authority.authenticate_bearer(&t.access_token).await.unwrap();
+    assert_eq!((p.claims.subject.as_str(), p.account), (CONFIDENTIAL_CLIENT, None));
+}
+
+// --- refresh ---------------------------------------------------------------------------
+
+fn refresh_req(token: &str) -> TokenRequest<'_> {
+    TokenRequest { grant_type: Some("refresh_token"), refresh_token: Some(token), ..Default::default() }
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_keeps_the_first_granted_scope() {
+    let f = fixture().await;
+    let t0 = code_tokens(&f).await;
+    let client = public(&f).await;
+    let t1 = f.authority.token(&client, &refresh_req(t0.refresh_token.as_deref().unwrap()), None).await.unwrap();
+    assert_eq!(t1.scope, "read");
+    assert_ne!(t1.refresh_token, t0.refresh_token);
+    let t2 = f.authority.token(&client, &refresh_req(t1.refresh_token.as_deref().unwrap()), None).await.unwrap();
+    assert!(t2.refresh_token.is_some());
+}
+
+#[tokio::test]
+async fn reused_refresh_token_revokes_its_whole_family() {
+    let f = fixture().await;
+    let t0 = code_tokens(&f).await;
+    let client = public(&f).await;
+    let old = t0.refresh_token.unwrap();
+    let t1 = f.authority.token(&client, &refresh_req(&old), None).await.unwrap();
+    assert!(matches!(f.authority.token(&client, &refresh_req(&old), None).await, Err(Error::InvalidGrant(_))));
+    let newest = t1.refresh_token.unwrap();
+    assert!(matches!(f.authority.token(&client, &refresh_req(&newest), None).await, Err(Error::InvalidGrant(_))));
+    assert!(matches!(f.authority.authenticate_bearer(&t1.access_token).await, Err(Error::InvalidToken(_))));
+}
+
+#[tokio::test]
+async fn refresh_may_narrow_but_never_widen_the_scope() {
+    let f = fixture().await;
+    let req = TokenRequest {
+        grant_type: Some("password"),
+        username: Some(USERNAME),
+        password: Some(PASSWORD),
+        scope: Some("read write"),
+        ..Default::default()
+    };
+    let client = confidential(&f).await;
+    let t0 = f.authority.token(&client, &req, None).await.unwrap();
+    let rt = t0.refresh_token.unwrap();
+    let wide = TokenRequest { scope: Some("read admin"), ..refresh_req(&rt) };
+    assert!(matches!(f.authority.token(&client, &wide, None).await, Err(Error::InvalidScope(_))));
+    let narrow = TokenRequest { scope: Some("read"), ..refresh_req(&rt) };
+    let t1 = f.authority.token(&client, &narrow, None).await.unwrap();
+    assert_eq!(t1.scope, "read");
+    let t2 = f.authority.token(&client, &refresh_req(t1.refresh_token.as_deref().unwrap()), None).await.unwrap();
+    assert_eq!(t2.scope, "read write", "the family keeps the first granted scope");
+}
+
+#[tokio::test]
+async fn refresh_token_is_bound_to_its_client() {
+    let f = fixture().await;
+    let t = code_tokens(&f).await;
+    let err = f.authority.token(&confidential(&f).await, &refresh_req(t.refresh_token.as_deref().unwrap()), None).await;
+    assert!(matches!(err, Err(Error::InvalidGrant(_))));
+}
+
+#[tokio::test]
+async fn refresh_family_dies_at_its_absolute_lifetime_despite_rotation() {
+    let f = fixture().await;
+    let client = public(&f).await;
+    let mut rt = code_tokens(&f).await.refresh_token.unwrap();
+    for _ in 0..6 {
+        f.clock.advance(Duration::days(13)); // Each rotation inside its 14-day idle window.
+        rt = f.authority.token(&client, &refresh_req(&rt), None).await.unwrap().refresh_token.unwrap();
+    }
+    f.clock.advance(Duration::days(13)); // Day 91: inside the idle window, past the 90-day family.
+    assert!(matches!(f.authority.token(&client, &refresh_req(&rt), None).await, Err(Error::InvalidGrant(_))));
+}
+
+#[tokio::test]
+async fn refresh_token_expires_exactly_at_its_idle_ttl() {
+    let f = fixture().await;
+    let rt = code_tokens(&f).await.refresh_token.unwrap();
+    f.clock.advance(Duration::seconds(1_209_600));
+    assert!(matches!(f.authority.token(&public(&f).await, &refresh_req(&rt), None).await, Err(Error::InvalidGrant(_))));
+}
+
+#[tokio::test]
+async fn disabled_account_tokens_stop_working_at_once() {
+    let f = fixture().await;
+    let t = code_tokens(&f).await;
+    let mut account = f.account.clone();
+    account.disabled = true;
+    store(&f).put_account(&account).await.unwrap();
+    assert!(matches!(f.authority.authenticate_bearer(&t.access_token).await, Err(Error::InvalidToken(_))));
+    let rt = t.refresh_token.unwrap();
+    assert!(matches!(f.authority.token(&public(&f).await, &refresh_req(&rt), None).await, Err(Error::InvalidGrant(_))));
+    let i = f.authority.introspect(&confidential(&f).await, Some(&t.access_token)).await.unwrap();
+    assert!(!i.active);
+    let i = f.authority.introspect(&confidential(&f).await, Some(&rt)).await.unwrap();
+    assert!(!i.active);
+}
+
+#[tokio::test]
+async fn access_token_is_never_accepted_as_a_refresh_token() {
+    let f = fixture().await;
+    let t = code_tokens(&f).await;
+    let err = f.authority.token(&public(&f).await, &refresh_req(&t.access_token), None).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidGrant(_)));
+    let err = f.authority.authenticate_bearer(t.refresh_token.as_deref().unwrap()).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidToken(_)), "nor a refresh token as a bearer token");
+}
+
+// --- revocation and introspection ---------------------------------------------------
+
+#[tokio::test]
+async fn revoking_a_refresh_token_revokes_its_family_and_access_tokens() {
+    let f = fixture().await;
+    let t = code_tokens(&f).await;
+    let client = public(&f).await;
+    f.authority.revoke(&client, t.refresh_token.as_deref()).await.unwrap();
+    assert!(matches!(f.authority.authenticate_bearer(&t.access_token).await, Err(Error::InvalidToken(_))));
+    let rt = t.refresh_token.unwrap();
+    assert!(matches!(f.authority.token(&client, &refresh_req(&rt), None).await, Err(Error::InvalidGrant(_))));
+}
+
+#[tokio::test]
+async fn revoked_access_token_is_refused_by_jti() {
+    let f = fixture().await;
+    let t = code_tokens(&f).await;
+    f.authority.revoke(&public(&f).await, Some(&t.access_token)).await.unwrap();
+    assert!(matches!(f.authority.authenticate_bearer(&t.access_token).await, Err(Error::InvalidToken(_))));
+    assert!(!f.authority.introspect(&confidential(&f).await, Some(&t.access_token)).await.unwrap().active);
+    let rt = t.refresh_token.unwrap();
+    assert!(f.authority.token(&public(&f).await, &refresh_req(&rt), None).await.is_ok(), "the family lives on");
+}
+
+#[tokio::test]
+async fn revoking_another_clients_or_an_unknown_token_succeeds_and_does_nothing() {
+    let f = fixture().await;
+    let t = code_tokens(&f).await;
+    let other = confidential(&f).await;
+    f.authority.revoke(&other, t.refresh_token.as_deref()).await.unwrap();
+    f.authority.revoke(&other, Some(&t.access_token)).await.unwrap();
+    f.authority.revoke(&other, Some("garbage")).await.unwrap();
+    f.authority.revoke(&other, Some("a.b.c")).await.unwrap();
+    assert!(f.authority.authenticate_bearer(&t.access_token).await.is_ok());
+    assert!(matches!(f.authority.revoke(&other, None).await, Err(Error::InvalidRequest(_))));
+}
+
+#[tokio::test]
+async fn introspection_is_for_confidential_clients_only() {
+    let f = fixture().await;
+    let t = code_tokens(&f).await;
+    assert_eq!(
+        f.authority.introspect(&public(&f).await, Some(&t.access_token)).await.unwrap_err(),
+        Error::InvalidClient
+    );
+}
+
+#[tokio::test]
+async fn introspection_describes_active_tokens_of_any_client() {
+    let f = fixture().await;
+    let t = code_tokens(&f).await;
+    let client = confidential(&f).await;
+    let a = f.authority.introspect(&client, Some(&t.access_token)).await.unwrap();
+    assert!(a.active);
+    assert_eq!(a.token_type, Some("access_token"));
+    assert_eq!(a.client_id.as_deref(), Some(PUBLIC_CLIENT));
+    assert_eq!(a.sub, Some(f.account.id.to_string()));
+    assert_eq!((a.iss.as_deref(), a.aud.as_deref()), (Some(ISSUER), Some(ISSUER)));
+    assert!(a.jti.is_some() && a.exp.is_some() && a.iat.is_some());
+    let r = f.authority.introspect(&client, t.refresh_token.as_deref()).await.unwrap();
+    assert!(r.active);
+    assert_eq!((r.token_type, r.scope.as_deref()), (Some("refresh_token"), Some("read")));
+    let none = f.authority.introspect(&client, Some("unknown")).await.unwrap();
+    assert_eq!(none, Introspection::default());
+}
+
+#[tokio::test]
+async fn expired_access_token_is_invalid_token() {
+    let f = fixture().await;
+    let t = code_tokens(&f).await;
+    f.clock.advance(Duration::seconds(900));
+    assert!(matches!(f.authority.authenticate_bearer(&t.access_token).await, Err(Error::InvalidToken(_))));
+}
