@@ -1,0 +1,490 @@
+//! The embedded durable [`Store`] for oauth-rs, on sled 0.34. The server's
+//! default.
+//!
+//! - **Durability.** Every write that changes a code, a grant, a refresh token,
+//!   a revocation, an account or a signing key is flushed before the call
+//!   returns; a failed flush is an error, never an acknowledgement. Concurrent
+//!   writers share one flush through a group-commit thread (`commit.rs`), so
+//!   throughput grows with concurrency instead of collapsing.
+//! - **Atomicity.** Code redemption, session updates and refresh rotation are
+//!   compare-and-swap loops on the record; there is no read-then-write window.
+//! - **Format.** Records are JSON in named trees; the `meta` tree holds a format
+//!   version, and a store written in another version is refused with
+//!   [`Error::UnsupportedFormat`] at open. A record that cannot be decoded is
+//!   [`StoreError::Corrupt`], never a panic.
+//!
+//! What "durable" means here: on Linux sled makes its log stable with
+//! `sync_file_range`. That survives the death of the process (`kill -9`). It
+//! does not flush the disk's cache or file metadata, so it promises nothing
+//! across an operating-system crash or a power loss.
+//!
+//! sled is single-process: one server owns the directory. For several server
+//! nodes use `oauth-store-postgres`; for tests, `oauth-store-mem`.
+//!
+//! # Feature flags
+//!
+//! None.
+
+#![forbid(unsafe_code)]
+
+mod commit;
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use oauth_core::{
+    AccessTokenId, Account, AccountId, AuthorizationSession, CodeRedemption, Grant, GrantId, RefreshLookup,
+    RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store, StoreError, Swept, ThrottleKey,
+    TokenHash,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+
+use commit::GroupCommit;
+
+/// The on-disk format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+const FORMAT_KEY: &[u8] = b"format_version";
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// sled could not open the directory (missing permissions, a lock held by
+    /// another process, a corrupt log).
+    #[error("cannot open the sled store: {0}")]
+    Open(#[from] sled::Error),
+    /// The directory holds a store in a format this build does not know.
+    #[error("the store has format version {found}; this build reads version {FORMAT_VERSION}")]
+    UnsupportedFormat {
+        /// The version found on disk.
+        found: u32,
+    },
+    /// The format marker itself is unreadable.
+    #[error("the store's format marker is corrupt")]
+    CorruptFormat,
+    /// The group-commit thread could not be started.
+    #[error("cannot start the commit thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// Options for [`SledStore::open`].
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// sled's page cache, in bytes.
+    pub cache_capacity: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { cache_capacity: 64 * 1024 * 1024 }
+    }
+}
+
+/// The sled store.
+#[derive(Debug, Clone)]
+pub struct SledStore {
+    db: sled::Db,
+    trees: Trees,
+    commit: GroupCommit,
+}
+
+#[derive(Debug, Clone)]
+struct Trees {
+    sessions: sled::Tree,
+    codes: sled::Tree,
+    grants: sled::Tree,
+    refresh: sled::Tree,
+    revoked: sled::Tree,
+    accounts: sled::Tree,
+    usernames: sled::Tree,
+    keys: sled::Tree,
+    throttle: sled::Tree,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `path`.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Self, Error> {
+        let db = sled::Config::new().path(path).cache_capacity(options.cache_capacity).open()?;
+        let meta = db.open_tree("meta")?;
+        match meta.get(FORMAT_KEY)? {
+            None => {
+                meta.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())?;
+                db.flush()?;
+            }
+            Some(v) => {
+                let found = u32::from_be_bytes(v.as_ref().try_into().map_err(|_| Error::CorruptFormat)?);
+                if found != FORMAT_VERSION {
+                    return Err(Error::UnsupportedFormat { found });
+                }
+            }
+        }
+        let trees = Trees {
+            sessions: db.open_tree("sessions")?,
+            codes: db.open_tree("codes")?,
+            grants: db.open_tree("grants")?,
+            refresh: db.open_tree("refresh")?,
+            revoked: db.open_tree("revoked")?,
+            accounts: db.open_tree("accounts")?,
+            usernames: db.open_tree("usernames")?,
+            keys: db.open_tree("keys")?,
+            throttle: db.open_tree("throttle")?,
+        };
+        let commit = GroupCommit::start(db.clone())?;
+        Ok(SledStore { db, trees, commit })
+    }
+
+    /// Flushes everything, counters included (for shutdown).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.durable().await
+    }
+
+    async fn durable(&self) -> Result<(), StoreError> {
+        self.commit.durable().await.map_err(StoreError::Unavailable)
+    }
+}
+
+fn io(e: sled::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn get<T: DeserializeOwned>(tree: &sled::Tree, what: &str, key: &[u8]) -> Result<Option<T>, StoreError> {
+    tree.get(key).map_err(io)?.map(|v| decode(what, &v)).transpose()
+}
+
+/// Replaces the record at `key` by `f(current)` with compare-and-swap, retrying
+/// when another writer got there first. `f` returns `None` to leave the record
+/// alone; the result is what `f` decided, with the record as it was.
+fn cas_update<T, R>(
+    tree: &sled::Tree,
+    what: &str,
+    key: &[u8],
+    mut f: impl FnMut(&T) -> Result<(Option<T>, R), StoreError>,
+) -> Result<Option<R>, StoreError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    loop {
+        let Some(current) = tree.get(key).map_err(io)? else {
+            return Ok(None);
+        };
+        let value: T = decode(what, &current)?;
+        let (next, result) = f(&value)?;
+        let Some(next) = next else {
+            return Ok(Some(result));
+        };
+        match tree.compare_and_swap(key, Some(&current), Some(encode(&next)?)).map_err(io)? {
+            Ok(()) => return Ok(Some(result)),
+            Err(_) => continue,
+        }
+    }
+}
+
+fn time_key(t: OffsetDateTime) -> [u8; 16] {
+    t.unix_timestamp_nanos().to_be_bytes()
+}
+
+fn key_time(bytes: &[u8]) -> Result<OffsetDateTime, StoreError> {
+    let raw: [u8; 16] = bytes.try_into().map_err(|_| StoreError::Corrupt("revocation expiry".into()))?;
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from_be_bytes(raw))
+        .map_err(|_| StoreError::Corrupt("revocation expiry".into()))
+}
+
+#[async_trait]
+impl Store for SledStore {
+    async fn insert_session(&self, session: &AuthorizationSession) -> Result<(), StoreError> {
+        let key = session.id().as_uuid().into_bytes();
+        self.trees.sessions.insert(key, encode(session)?).map_err(io)?;
+        Ok(())
+    }
+
+    async fn session(&self, id: SessionId, now: OffsetDateTime) -> Result<Option<AuthorizationSession>, StoreError> {
+        let s: Option<AuthorizationSession> = get(&self.trees.sessions, "session", id.as_uuid().as_bytes())?;
+        Ok(s.filter(|s| now < s.expires_at()))
+    }
+
+    async fn replace_session(
+        &self,
+        old: &AuthorizationSession,
+        new: &AuthorizationSession,
+    ) -> Result<bool, StoreError> {
+        if old.id() != new.id() {
+            return Ok(false);
+        }
+        if let SessionState::CodeIssued { code, .. } = new.state() {
+            // Index first: if the swap below loses, the index points at a session
+            // without that code, which `take_code` treats as unknown.
+            self.trees.codes.insert(code.as_bytes(), new.id().as_uuid().as_bytes()).map_err(io)?;
+        }
+        let swapped = cas_update(&self.trees.sessions, "session", old.id().as_uuid().as_bytes(), |cur| {
+            Ok(if cur == old { (Some(new.clone()), true) } else { (None, false) })
+        })?;
+        let swapped = swapped.unwrap_or(false);
+        if swapped {
+            self.durable().await?;
+        }
+        Ok(swapped)
+    }
+
+    async fn take_code(
+        &self,
+        code: &TokenHash,
+        grant: GrantId,
+        retain_until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<CodeRedemption, StoreError> {
+        let Some(id) = self.trees.codes.get(code.as_bytes()).map_err(io)? else {
+            return Ok(CodeRedemption::NotFound);
+        };
+        let outcome = cas_update(&self.trees.sessions, "session", &id, |s: &AuthorizationSession| {
+            if now >= s.expires_at() {
+                return Ok((None, CodeRedemption::NotFound));
+            }
+            Ok(match s.state() {
+                SessionState::Exchanged { code: c, grant, .. } if c == code => (None, CodeRedemption::Replayed(*grant)),
+                SessionState::CodeIssued { .. } => match s.exchange(code, grant, retain_until, now) {
+                    Ok(next) => (Some(next), CodeRedemption::Redeemed(Box::new(s.clone()))),
+                    Err(_) => (None, CodeRedemption::NotFound),
+                },
+                _ => (None, CodeRedemption::NotFound),
+            })
+        })?;
+        let outcome = outcome.unwrap_or(CodeRedemption::NotFound);
+        if matches!(outcome, CodeRedemption::Redeemed(_)) {
+            self.durable().await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn insert_grant(&self, grant: &Grant, refresh: Option<&RefreshRecord>) -> Result<(), StoreError> {
+        self.trees.grants.insert(grant.id.as_uuid().as_bytes(), encode(grant)?).map_err(io)?;
+        if let Some(r) = refresh {
+            self.trees.refresh.insert(r.hash.as_bytes(), encode(r)?).map_err(io)?;
+        }
+        self.durable().await
+    }
+
+    async fn grant(&self, id: GrantId, now: OffsetDateTime) -> Result<Option<Grant>, StoreError> {
+        let g: Option<Grant> = get(&self.trees.grants, "grant", id.as_uuid().as_bytes())?;
+        Ok(g.filter(|g| now < g.expires_at))
+    }
+
+    async fn refresh_token(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<RefreshLookup>, StoreError> {
+        let Some(record) = get::<RefreshRecord>(&self.trees.refresh, "refresh token", hash.as_bytes())? else {
+            return Ok(None);
+        };
+        if now >= record.expires_at {
+            return Ok(None);
+        }
+        let grant = self.grant(record.grant, now).await?;
+        Ok(grant.map(|grant| RefreshLookup { record, grant }))
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old: &TokenHash,
+        new: &RefreshRecord,
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StoreError> {
+        let Some(found) = self.refresh_token(old, now).await? else {
+            return Ok(Rotation::NotFound);
+        };
+        if found.grant.revoked || new.grant != found.grant.id {
+            return Ok(Rotation::NotFound);
+        }
+        // The swap on the old record decides the race: only one caller flips
+        // `rotated` from false to true.
+        let won = cas_update(&self.trees.refresh, "refresh token", old.as_bytes(), |r: &RefreshRecord| {
+            Ok(if r.rotated { (None, false) } else { (Some(RefreshRecord { rotated: true, ..r.clone() }), true) })
+        })?;
+        if won == Some(true) {
+            self.trees.refresh.insert(new.hash.as_bytes(), encode(new)?).map_err(io)?;
+            self.durable().await?;
+            Ok(Rotation::Rotated)
+        } else {
+            self.revoke_grant(found.grant.id).await?;
+            Ok(Rotation::Reused(found.grant.id))
+        }
+    }
+
+    async fn revoke_grant(&self, id: GrantId) -> Result<(), StoreError> {
+        cas_update(&self.trees.grants, "grant", id.as_uuid().as_bytes(), |g: &Grant| {
+            Ok(if g.revoked { (None, ()) } else { (Some(Grant { revoked: true, ..g.clone() }), ()) })
+        })?;
+        self.durable().await
+    }
+
+    async fn revoke_access_token(&self, jti: AccessTokenId, expires_at: OffsetDateTime) -> Result<(), StoreError> {
+        self.trees.revoked.insert(jti.as_uuid().as_bytes(), &time_key(expires_at)).map_err(io)?;
+        self.durable().await
+    }
+
+    async fn access_token_revoked(
+        &self,
+        jti: AccessTokenId,
+        grant: Option<GrantId>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        if let Some(exp) = self.trees.revoked.get(jti.as_uuid().as_bytes()).map_err(io)? {
+            if now < key_time(&exp)? {
+                return Ok(true);
+            }
+        }
+        match grant {
+            Some(g) => {
+                Ok(get::<Grant>(&self.trees.grants, "grant", g.as_uuid().as_bytes())?.is_some_and(|g| g.revoked))
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn put_account(&self, account: &Account) -> Result<(), StoreError> {
+        let id = account.id.as_uuid().into_bytes();
+        // Claim the username first; a claim held by another id is a conflict.
+        match self.trees.usernames.compare_and_swap(account.username.as_bytes(), None as Option<&[u8]>, Some(&id)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if e.current.as_deref() == Some(&id[..]) => {}
+            Ok(Err(_)) => return Err(StoreError::Conflict("username already taken")),
+            Err(e) => return Err(io(e)),
+        }
+        let previous = self.trees.accounts.insert(id, encode(account)?).map_err(io)?;
+        if let Some(prev) = previous {
+            let prev: Account = decode("account", &prev)?;
+            if prev.username != account.username {
+                self.trees
+                    .usernames
+                    .compare_and_swap(prev.username.as_bytes(), Some(&id), None as Option<&[u8]>)
+                    .map_err(io)?
+                    .ok();
+            }
+        }
+        self.durable().await
+    }
+
+    async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        get(&self.trees.accounts, "account", id.as_uuid().as_bytes())
+    }
+
+    async fn account_by_username(&self, username: &str) -> Result<Option<Account>, StoreError> {
+        match self.trees.usernames.get(username.as_bytes()).map_err(io)? {
+            Some(id) => get(&self.trees.accounts, "account", &id),
+            None => Ok(None),
+        }
+    }
+
+    async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let mut all = Vec::new();
+        for entry in self.trees.accounts.iter() {
+            let (_, v) = entry.map_err(io)?;
+            all.push(decode::<Account>("account", &v)?);
+        }
+        all.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(all)
+    }
+
+    async fn put_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        self.trees.keys.insert(key.kid.as_bytes(), encode(key)?).map_err(io)?;
+        self.durable().await
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        self.trees.keys.iter().map(|e| e.map_err(io).and_then(|(_, v)| decode("signing key", &v))).collect()
+    }
+
+    async fn record_failure(
+        &self,
+        key: &ThrottleKey,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        // Counters need not survive a crash (SPEC): no flush.
+        loop {
+            let current = self.trees.throttle.get(key.as_bytes()).map_err(io)?;
+            let mut failures: Vec<OffsetDateTime> = match &current {
+                Some(v) => decode("throttle counter", v)?,
+                None => Vec::new(),
+            };
+            failures.retain(|t| *t >= since);
+            failures.push(at);
+            failures.sort();
+            let excess = failures.len().saturating_sub(keep);
+            failures.drain(..excess);
+            let next = encode(&failures)?;
+            if self.trees.throttle.compare_and_swap(key.as_bytes(), current, Some(next)).map_err(io)?.is_ok() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError> {
+        let all: Vec<OffsetDateTime> =
+            get(&self.trees.throttle, "throttle counter", key.as_bytes())?.unwrap_or_default();
+        Ok(all.into_iter().filter(|t| *t >= since).collect())
+    }
+
+    async fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError> {
+        let mut swept = Swept::default();
+        for entry in self.trees.sessions.iter() {
+            let (k, v) = entry.map_err(io)?;
+            let s: AuthorizationSession = decode("session", &v)?;
+            if now >= s.expires_at()
+                && self.trees.sessions.compare_and_swap(&k, Some(&v), None as Option<&[u8]>).map_err(io)?.is_ok()
+            {
+                swept.sessions += 1;
+            }
+        }
+        for entry in self.trees.codes.iter() {
+            let (k, id) = entry.map_err(io)?;
+            if !self.trees.sessions.contains_key(&id).map_err(io)? {
+                self.trees.codes.remove(&k).map_err(io)?;
+            }
+        }
+        for entry in self.trees.grants.iter() {
+            let (k, v) = entry.map_err(io)?;
+            let g: Grant = decode("grant", &v)?;
+            if now >= g.expires_at
+                && self.trees.grants.compare_and_swap(&k, Some(&v), None as Option<&[u8]>).map_err(io)?.is_ok()
+            {
+                swept.grants += 1;
+            }
+        }
+        for entry in self.trees.refresh.iter() {
+            let (k, v) = entry.map_err(io)?;
+            let r: RefreshRecord = decode("refresh token", &v)?;
+            let orphan = !self.trees.grants.contains_key(r.grant.as_uuid().as_bytes()).map_err(io)?;
+            if (now >= r.expires_at || orphan) && self.trees.refresh.remove(&k).map_err(io)?.is_some() {
+                swept.refresh_tokens += 1;
+            }
+        }
+        for entry in self.trees.revoked.iter() {
+            let (k, v) = entry.map_err(io)?;
+            if now >= key_time(&v)? && self.trees.revoked.remove(&k).map_err(io)?.is_some() {
+                swept.revoked_tokens += 1;
+            }
+        }
+        for entry in self.trees.throttle.iter() {
+            let (k, v) = entry.map_err(io)?;
+            let failures: Vec<OffsetDateTime> = decode("throttle counter", &v)?;
+            let idle = failures.iter().all(|t| *t < throttle_since);
+            if idle && self.trees.throttle.compare_and_swap(&k, Some(&v), None as Option<&[u8]>).map_err(io)?.is_ok() {
+                swept.throttle_keys += 1;
+            }
+        }
+        self.durable().await?;
+        Ok(swept)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db.get(FORMAT_KEY).map(|_| ()).map_err(io)
+    }
+}

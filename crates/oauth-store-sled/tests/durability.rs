@@ -1,0 +1,180 @@
+//! What sled-specific promises hold: the format marker, corrupt records as
+//! errors, and acknowledged writes surviving `kill -9` of the writing process.
+//!
+//! The crash test runs this same test binary as the writer child: the test
+//! `crash_child_writer` does the writing when `OAUTH_CRASH_CHILD_DIR` is set,
+//! and returns at once otherwise.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail by panicking, like the tests")]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use oauth_core::{
+    AccessTokenId, AccountId, ClientId, Grant, GrantId, RefreshRecord, Scope, Store, StoreError, TokenHash,
+};
+use oauth_store_sled::{Error, FORMAT_VERSION, Options, SledStore};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+const T0: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
+const CHILD_ENV: &str = "OAUTH_CRASH_CHILD_DIR";
+
+fn grant(n: u64) -> (Grant, RefreshRecord) {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&n.to_be_bytes());
+    let g = Grant {
+        id: GrantId::from_random_bytes(id),
+        client_id: ClientId::parse("crash-client").unwrap(),
+        account: Some(AccountId::from_random_bytes(id)),
+        scope: Scope::parse("read").unwrap(),
+        created_at: T0,
+        expires_at: T0 + Duration::days(90),
+        revoked: false,
+    };
+    let r = RefreshRecord {
+        hash: TokenHash::of(&format!("refresh-{n}")),
+        grant: g.id,
+        generation: 0,
+        issued_at: T0,
+        expires_at: T0 + Duration::days(14),
+        rotated: false,
+    };
+    (g, r)
+}
+
+#[tokio::test]
+async fn reopening_keeps_every_acknowledged_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (g, r) = grant(1);
+    {
+        let store = SledStore::open(dir.path(), Options::default()).unwrap();
+        store.insert_grant(&g, Some(&r)).await.unwrap();
+        store.revoke_access_token(AccessTokenId::from_random_bytes([5; 16]), T0 + Duration::HOUR).await.unwrap();
+    }
+    let store = SledStore::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(store.refresh_token(&r.hash, T0).await.unwrap().map(|f| f.grant), Some(g));
+    assert!(store.access_token_revoked(AccessTokenId::from_random_bytes([5; 16]), None, T0).await.unwrap());
+}
+
+#[test]
+fn a_store_of_another_format_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("meta").unwrap().insert("format_version", &(FORMAT_VERSION + 1).to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let err = SledStore::open(dir.path(), Options::default()).unwrap_err();
+    assert!(matches!(err, Error::UnsupportedFormat { found } if found == FORMAT_VERSION + 1), "{err}");
+}
+
+#[tokio::test]
+async fn a_corrupt_record_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (g, r) = grant(2);
+    {
+        let store = SledStore::open(dir.path(), Options::default()).unwrap();
+        store.insert_grant(&g, Some(&r)).await.unwrap();
+    }
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("grants").unwrap().insert(g.id.as_uuid().as_bytes(), &b"{not json"[..]).unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path(), Options::default()).unwrap();
+    let err = store.grant(g.id, T0).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    let err = store.refresh_token(&r.hash, T0).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+}
+
+/// The writer child of `acknowledged_writes_survive_sigkill`: eight tasks write
+/// grants with refresh tokens, and revoke every tenth, printing `ack N` only
+/// after the store acknowledged the write. Returns at once outside the crash
+/// test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_child_writer() {
+    let Some(dir) = std::env::var_os(CHILD_ENV) else { return };
+    // Each round writes its own records, so a later round never overwrites an
+    // earlier round's acknowledged ones.
+    let round: u64 = std::env::var("OAUTH_CRASH_ROUND").ok().and_then(|r| r.parse().ok()).unwrap_or(0);
+    let store = Arc::new(SledStore::open(dir, Options::default()).unwrap());
+    let mut tasks = Vec::new();
+    for t in 0..8u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0.. {
+                let n = round * 100_000_000 + t * 1_000_000 + i;
+                let (g, r) = grant(n);
+                store.insert_grant(&g, Some(&r)).await.unwrap();
+                if n % 10 == 0 {
+                    store.revoke_grant(g.id).await.unwrap();
+                }
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "ack {n}").unwrap();
+                out.flush().unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+/// `OAUTH_CRASH_ROUNDS` sets the rounds (default 3; the closing note of the
+/// store issue reports a local run of 20).
+#[tokio::test]
+async fn acknowledged_writes_survive_sigkill() {
+    let rounds: usize = std::env::var("OAUTH_CRASH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut acked = Vec::new();
+    for round in 0..rounds {
+        let mut child = Command::new(&exe)
+            .args(["crash_child_writer", "--exact", "--nocapture", "--test-threads", "1"])
+            .env(CHILD_ENV, dir.path())
+            .env("OAUTH_CRASH_ROUND", round.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // Kill at a different point each round: after 50 to 400 acknowledgements.
+        let kill_after = 50 + (round * 97) % 350;
+        let deadline = Instant::now() + StdDuration::from_secs(60);
+        let mut seen = 0;
+        while seen < kill_after && Instant::now() < deadline {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(n) = line.strip_prefix("ack ") {
+                        acked.push(n.parse::<u64>().unwrap());
+                        seen += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        // Acknowledgements already in the pipe were acknowledged before the kill.
+        for line in lines.map_while(Result::ok) {
+            if let Some(n) = line.strip_prefix("ack ") {
+                acked.push(n.parse::<u64>().unwrap());
+            }
+        }
+        child.wait().unwrap();
+        assert!(seen > 0, "round {round}: the child acknowledged nothing");
+
+        let store = SledStore::open(dir.path(), Options::default()).expect("the store opens cleanly after kill -9");
+        for n in &acked {
+            let (g, r) = grant(*n);
+            let found = store.refresh_token(&r.hash, T0).await.unwrap();
+            let found = found.unwrap_or_else(|| panic!("round {round}: acknowledged grant {n} was lost"));
+            assert_eq!(found.grant.revoked, n % 10 == 0, "round {round}: revocation of {n}");
+            assert_eq!(found.grant.id, g.id);
+        }
+    }
+    eprintln!("{} acknowledged writes survived {rounds} kill -9 rounds", acked.len());
+}
