@@ -23,6 +23,8 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::expect_used, reason = "a conformance check fails by panicking, like any test")]
 
+pub mod bench;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -37,7 +39,7 @@ use time::{Duration, OffsetDateTime};
 /// Concurrent callers in the race checks.
 pub const RACERS: usize = 32;
 
-const T0: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
+pub(crate) const T0: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
 
 /// Runs every check against a store factory; see the crate docs.
 #[macro_export]
@@ -78,7 +80,7 @@ async fn fixture(store: &Arc<dyn Store>) -> Fixture {
     Fixture::new(store.clone(), None).await.expect("fixture")
 }
 
-fn grant(id: u8, expires_at: OffsetDateTime) -> Grant {
+pub(crate) fn grant(id: u8, expires_at: OffsetDateTime) -> Grant {
     Grant {
         id: GrantId::from_random_bytes([id; 16]),
         client_id: ClientId::parse("client").expect("client id"),
@@ -90,7 +92,7 @@ fn grant(id: u8, expires_at: OffsetDateTime) -> Grant {
     }
 }
 
-fn refresh(secret: &str, grant: &Grant, generation: u32, expires_at: OffsetDateTime) -> RefreshRecord {
+pub(crate) fn refresh(secret: &str, grant: &Grant, generation: u32, expires_at: OffsetDateTime) -> RefreshRecord {
     RefreshRecord {
         hash: TokenHash::of(secret),
         grant: grant.id,
