@@ -66,9 +66,8 @@ pub fn store_benches(c: &mut Criterion, backend: &str, make: &dyn Fn() -> Made) 
                     let mut handles = Vec::new();
                     for _ in 0..iters {
                         let f = f.clone();
-                        handles.push(tokio::spawn(async move {
-                            TokenHash::of(&f.issued_code().await.expect("code").1)
-                        }));
+                        handles
+                            .push(tokio::spawn(async move { TokenHash::of(&f.issued_code().await.expect("code").1) }));
                     }
                     let mut codes = Vec::new();
                     for h in handles {

@@ -1,6 +1,10 @@
 //! Criterion benchmarks of the memory store: `cargo bench -p oauth-store-mem`.
 
-#![allow(missing_docs, clippy::expect_used, reason = "criterion_group! makes undocumented items; a bench fails by panicking")]
+#![allow(
+    missing_docs,
+    clippy::expect_used,
+    reason = "criterion_group! makes undocumented items; a bench fails by panicking"
+)]
 
 use std::sync::Arc;
 

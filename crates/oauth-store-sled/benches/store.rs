@@ -1,6 +1,10 @@
 //! Criterion benchmarks of the sled store: `cargo bench -p oauth-store-sled`.
 
-#![allow(missing_docs, clippy::expect_used, reason = "criterion_group! makes undocumented items; a bench fails by panicking")]
+#![allow(
+    missing_docs,
+    clippy::expect_used,
+    reason = "criterion_group! makes undocumented items; a bench fails by panicking"
+)]
 
 use std::sync::Arc;
 
