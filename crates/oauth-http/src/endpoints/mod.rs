@@ -1,0 +1,7 @@
+//! The endpoints, as methods of [`Frontend`](crate::Frontend): one module per
+//! group.
+
+mod authorize;
+mod discovery;
+mod resource;
+mod token;

@@ -1,0 +1,221 @@
+//! [`Frontend`]: the per-server state, and the router that sends each request
+//! to its endpoint, logs it and counts it.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Method, Request, Response, StatusCode};
+use oauth_core::Authority;
+use oauth_jwt::JwtCodec;
+
+use crate::Error;
+use crate::metrics::Metrics;
+use crate::response::{self, Body};
+
+/// The front end's settings (the `[server]` table, and the consent words).
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Most connections served at once; above it, new connections are closed.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// Time a client has to send a request's body.
+    pub body_read_timeout: Duration,
+    /// Peers allowed to set `X-Forwarded-For`.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Words for scopes on the consent page, by scope token.
+    pub scope_descriptions: BTreeMap<String, String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            trusted_proxies: Vec::new(),
+            scope_descriptions: BTreeMap::new(),
+        }
+    }
+}
+
+/// Everything a request needs: the authority, the token codec (for the JWKS),
+/// the settings and the metrics. Shared by all connections.
+#[derive(Debug)]
+pub struct Frontend {
+    pub(crate) authority: Authority,
+    pub(crate) codec: Arc<JwtCodec>,
+    pub(crate) config: HttpConfig,
+    pub(crate) metrics: Metrics,
+    /// The issuer's path, under which every route lives (`""` for none).
+    pub(crate) prefix: String,
+    /// Whether cookies get `Secure` (an https issuer).
+    pub(crate) secure: bool,
+}
+
+/// The routes, for dispatch and for metrics labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Route {
+    Metadata,
+    Jwks,
+    Authorize,
+    LoginPage,
+    Login,
+    ConsentPage,
+    Consent,
+    Style,
+    Token,
+    Revoke,
+    Introspect,
+    Userinfo,
+    Healthz,
+    Metrics,
+    Unknown,
+}
+
+impl Route {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Route::Metadata => "metadata",
+            Route::Jwks => "jwks",
+            Route::Authorize => "authorize",
+            Route::LoginPage => "login_page",
+            Route::Login => "login",
+            Route::ConsentPage => "consent_page",
+            Route::Consent => "consent",
+            Route::Style => "style",
+            Route::Token => "token",
+            Route::Revoke => "revoke",
+            Route::Introspect => "introspect",
+            Route::Userinfo => "userinfo",
+            Route::Healthz => "healthz",
+            Route::Metrics => "metrics",
+            Route::Unknown => "unknown",
+        }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Route::Login | Route::Consent | Route::Token | Route::Revoke | Route::Introspect => Method::POST,
+            _ => Method::GET,
+        }
+    }
+}
+
+impl Frontend {
+    /// Builds the front end. The issuer must be an absolute http(s) URL; its
+    /// path becomes the prefix of every route.
+    pub fn new(config: HttpConfig, authority: Authority, codec: Arc<JwtCodec>) -> Result<Self, Error> {
+        let issuer = &authority.settings().issuer;
+        let uri: http::Uri = issuer.parse().map_err(|_| Error::Issuer(issuer.clone()))?;
+        let secure = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err(Error::Issuer(issuer.clone())),
+        };
+        if uri.query().is_some() || issuer.contains('#') {
+            return Err(Error::Issuer(issuer.clone()));
+        }
+        let prefix = uri.path().trim_end_matches('/').to_owned();
+        Ok(Frontend { authority, codec, config, metrics: Metrics::default(), prefix, secure })
+    }
+
+    /// The authority the endpoints run.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    pub(crate) fn issuer(&self) -> &str {
+        &self.authority.settings().issuer
+    }
+
+    fn route(&self, path: &str) -> Route {
+        // RFC 8414 3.1: for an issuer with a path, metadata also lives at
+        // /.well-known/oauth-authorization-server{path}.
+        if !self.prefix.is_empty() && path.strip_prefix("/.well-known/oauth-authorization-server") == Some(&self.prefix)
+        {
+            return Route::Metadata;
+        }
+        let Some(rest) = path.strip_prefix(self.prefix.as_str()) else { return Route::Unknown };
+        match rest {
+            "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => Route::Metadata,
+            "/jwks.json" => Route::Jwks,
+            "/authorize" => Route::Authorize,
+            "/authorize/login" => Route::Login,
+            "/authorize/consent" => Route::Consent,
+            "/authorize/style.css" => Route::Style,
+            "/token" => Route::Token,
+            "/revoke" => Route::Revoke,
+            "/introspect" => Route::Introspect,
+            "/userinfo" => Route::Userinfo,
+            "/healthz" => Route::Healthz,
+            "/metrics" => Route::Metrics,
+            _ => Route::Unknown,
+        }
+    }
+
+    /// Answers one request from `peer`. Never panics and never answers 500 for
+    /// anything a client can send.
+    pub async fn handle<B>(&self, req: Request<B>, peer: SocketAddr) -> Response<Body>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<crate::BoxError>,
+    {
+        let started = Instant::now();
+        let (parts, body) = req.into_parts();
+        let mut route = self.route(parts.uri.path());
+        // GET and POST share the login and consent paths: GET shows the page.
+        if parts.method == Method::GET {
+            route = match route {
+                Route::Login => Route::LoginPage,
+                Route::Consent => Route::ConsentPage,
+                r => r,
+            };
+        }
+        let mut client_id = None;
+        let response = if route == Route::Unknown {
+            response::not_found(StatusCode::NOT_FOUND)
+        } else if parts.method != route.method() {
+            let mut r = response::not_found(StatusCode::METHOD_NOT_ALLOWED);
+            r.headers_mut().insert(
+                http::header::ALLOW,
+                http::HeaderValue::from_static(if route.method() == Method::POST { "POST" } else { "GET" }),
+            );
+            r
+        } else {
+            let ip = crate::request::client_ip(&parts.headers, peer, &self.config.trusted_proxies);
+            match route {
+                Route::Metadata => self.metadata(),
+                Route::Jwks => self.jwks(),
+                Route::Authorize => self.authorize(&parts).await,
+                Route::LoginPage => self.login_page(&parts).await,
+                Route::Login => self.login(&parts, body, ip).await,
+                Route::ConsentPage => self.consent_page(&parts).await,
+                Route::Consent => self.consent(&parts, body).await,
+                Route::Style => response::css(crate::pages::STYLE),
+                Route::Token => self.token(&parts, body, ip, &mut client_id).await,
+                Route::Revoke => self.revoke(&parts, body, ip, &mut client_id).await,
+                Route::Introspect => self.introspect(&parts, body, ip, &mut client_id).await,
+                Route::Userinfo => self.userinfo(&parts).await,
+                Route::Healthz => self.healthz().await,
+                Route::Metrics => response::text(self.metrics.render()),
+                Route::Unknown => response::not_found(StatusCode::NOT_FOUND),
+            }
+        };
+        let status = response.status().as_u16();
+        self.metrics.request(route.name(), status);
+        // One line per request; the path only, never the query, and never a
+        // secret, password, code or token.
+        tracing::info!(
+            method = %parts.method,
+            path = parts.uri.path(),
+            status,
+            latency_us = started.elapsed().as_micros() as u64,
+            client_id = client_id.as_deref().unwrap_or("-"),
+            "request"
+        );
+        response
+    }
+}

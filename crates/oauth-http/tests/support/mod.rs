@@ -1,0 +1,251 @@
+//! One helper per boundary: a real server on 127.0.0.1 and a real client, and
+//! a browser-like walk through the pages.
+
+#![allow(dead_code, unreachable_pub, reason = "each test binary uses part of the harness, which is private to it")]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use oauth_core::{
+    Account, AccountId, AllowAll, Authority, Client, ClientId, ClientSettings, GrantType, RedirectPolicy, RedirectUri,
+    ResourceCheck, Scope, ScopeRule, SecretHash, Services, Settings, Store,
+};
+use oauth_http::credentials::{HashVerifier, OsSecrets, SystemClock, hash_argon2, hash_sha256};
+use oauth_http::{Frontend, HttpConfig};
+use oauth_jwt::{JwtCodec, KeyRing, SigningAlg, SigningKey};
+use oauth_store_mem::MemStore;
+
+pub const CONFIDENTIAL: &str = "demo-app";
+pub const SECRET: &str = "a-machine-generated-secret-of-43-characters";
+pub const PUBLIC: &str = "native-app";
+pub const REDIRECT: &str = "http://127.0.0.1:9000/callback";
+pub const USERNAME: &str = "alice";
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// The password hash, computed once per test binary (Argon2id is slow by design).
+fn password_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| hash_argon2(PASSWORD).unwrap())
+}
+
+/// What a test may change about the server.
+pub struct Options {
+    pub issuer_path: &'static str,
+    pub password_grant: bool,
+    pub max_failures_per_account: u32,
+    pub resources: Arc<dyn ResourceCheck>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { issuer_path: "", password_grant: true, max_failures_per_account: 10, resources: Arc::new(AllowAll) }
+    }
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub store: Arc<MemStore>,
+    pub frontend: Arc<Frontend>,
+    pub account: Account,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub fn clients() -> BTreeMap<ClientId, Arc<Client>> {
+    let redirect = RedirectPolicy::Registered(vec![RedirectUri::parse(REDIRECT).unwrap()]);
+    let specs = [
+        ClientSettings {
+            id: ClientId::parse(CONFIDENTIAL).unwrap(),
+            name: "Demo App".into(),
+            secret: Some(SecretHash::new(hash_sha256(SECRET).unwrap())),
+            redirect: redirect.clone(),
+            grant_types: GrantType::ALL.into(),
+            scopes: Scope::parse("profile read write").unwrap(),
+            scope_rule: ScopeRule::Subset,
+            require_pkce: true,
+        },
+        ClientSettings {
+            id: ClientId::parse(PUBLIC).unwrap(),
+            name: "Native <App>".into(),
+            secret: None,
+            redirect,
+            grant_types: [GrantType::AuthorizationCode, GrantType::RefreshToken].into(),
+            scopes: Scope::parse("read").unwrap(),
+            scope_rule: ScopeRule::Subset,
+            require_pkce: true,
+        },
+    ];
+    specs
+        .into_iter()
+        .map(|s| {
+            let c = Client::new(s).unwrap();
+            (c.id().clone(), Arc::new(c))
+        })
+        .collect()
+}
+
+/// Builds the front end over a fresh memory store (no listener).
+pub async fn frontend(opts: &Options, base: &str) -> (Arc<Frontend>, Arc<MemStore>, Account) {
+    let store = Arc::new(MemStore::new());
+    let account = Account {
+        id: AccountId::from_random_bytes([0x5a; 16]),
+        username: USERNAME.into(),
+        password_hash: Some(SecretHash::new(password_hash())),
+        disabled: false,
+        attributes: BTreeMap::new(),
+    };
+    store.put_account(&account).await.unwrap();
+    let issuer = format!("{base}{}", opts.issuer_path);
+    let mut settings = Settings::new(issuer.clone());
+    if opts.password_grant {
+        settings.grants.insert(GrantType::Password);
+    }
+    settings.throttle.max_failures_per_account = opts.max_failures_per_account;
+    let codec = Arc::new(JwtCodec::new(
+        KeyRing::single(SigningKey::generate(SigningAlg::Es256).unwrap()),
+        issuer.clone(),
+        issuer,
+        time::Duration::seconds(30),
+    ));
+    let services = Services {
+        store: store.clone(),
+        clients: Arc::new(clients()),
+        clock: Arc::new(SystemClock),
+        secrets: Arc::new(OsSecrets),
+        verifier: Arc::new(HashVerifier::new(2).unwrap()),
+        tokens: codec.clone(),
+        resources: opts.resources.clone(),
+    };
+    let mut config = HttpConfig::default();
+    config.scope_descriptions.insert("read".into(), "Read your data".into());
+    let frontend = Frontend::new(config, Authority::new(settings, services), codec).unwrap();
+    (Arc::new(frontend), store, account)
+}
+
+/// Starts a real server on an ephemeral 127.0.0.1 port.
+pub async fn start(opts: Options) -> TestServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}");
+    let (frontend, store, account) = frontend(&opts, &base).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let f = frontend.clone();
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        oauth_http::serve(listener, f, shutdown, Duration::from_secs(5)).await.unwrap();
+    });
+    TestServer { base: format!("{base}{}", opts.issuer_path), addr, store, frontend, account, stop: Some(stop) }
+}
+
+/// A client that never follows redirects, so tests see every 303.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// The value of hidden input `name` in an HTML page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no hidden {name} in {html}")) + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The `name=value` of the first Set-Cookie.
+pub fn cookie_of(resp: &reqwest::Response) -> String {
+    let raw = resp.headers().get("set-cookie").expect("a cookie").to_str().unwrap();
+    raw.split(';').next().unwrap().to_owned()
+}
+
+pub fn location(resp: &reqwest::Response) -> String {
+    resp.headers().get("location").expect("a Location").to_str().unwrap().to_owned()
+}
+
+pub fn query(url: &str, name: &str) -> Option<String> {
+    oauth_core::testing::query_param(url, name)
+}
+
+/// The authorization URL for the confidential client with PKCE.
+pub fn authorize_url(s: &TestServer, client: &str, extra: &str) -> String {
+    format!(
+        "{}/authorize?response_type=code&client_id={client}&redirect_uri={}&scope=read&state=xyz&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}",
+        s.base,
+        urlencode(REDIRECT)
+    )
+}
+
+pub fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// What a browser holds between pages.
+pub struct Browser {
+    pub cookie: String,
+    pub session: String,
+    pub csrf: String,
+}
+
+/// GET the authorization URL like a browser; returns the login page's state.
+pub async fn open_login(s: &TestServer, url: &str) -> Browser {
+    let resp = http().get(url).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "the login page");
+    let cookie = cookie_of(&resp);
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains(&format!("<form method=\"post\" action=\"{}/authorize/login\">", path_of(&s.base))),
+        "{html}"
+    );
+    Browser { cookie, session: hidden(&html, "session"), csrf: hidden(&html, "csrf") }
+}
+
+pub fn path_of(base: &str) -> String {
+    base.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_default()
+}
+
+pub async fn post_login(s: &TestServer, b: &Browser, username: &str, password: &str) -> reqwest::Response {
+    http()
+        .post(format!("{}/authorize/login", s.base))
+        .header("cookie", &b.cookie)
+        .form(&[
+            ("session", b.session.as_str()),
+            ("csrf", b.csrf.as_str()),
+            ("username", username),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Logs in and approves; returns the client redirect (with the code).
+pub async fn browser_flow(s: &TestServer, url: &str) -> String {
+    let b = open_login(s, url).await;
+    let resp = post_login(s, &b, USERNAME, PASSWORD).await;
+    assert_eq!(resp.status(), 303);
+    let consent = format!("http://{}{}", s.addr, location(&resp));
+    let page = http().get(&consent).header("cookie", &b.cookie).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("name=\"decision\" value=\"approve\"") && html.contains("name=\"decision\" value=\"deny\""));
+    let resp = http()
+        .post(format!("{}/authorize/consent", s.base))
+        .header("cookie", &b.cookie)
+        .form(&[("session", hidden(&html, "session")), ("csrf", hidden(&html, "csrf")), ("decision", "approve".into())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    location(&resp)
+}
