@@ -1,0 +1,108 @@
+//! OCL clients as a `ClientRegistry`, with reload.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use oauth_core::{Client, ClientId, ClientRegistry, ClientSettings, GrantType, RedirectPolicy, Scope, ScopeRule};
+
+use crate::{Error, Ocl};
+
+/// The provider's side of the profile.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// The data-service ids this provider offers; an OCL client asks for
+    /// exactly one of them.
+    pub scopes: Scope,
+    /// Whether OCL clients must use PKCE. `false` departs from RFC 9700 2.1.1 for
+    /// the scheme's deployed clients; a challenge that is sent is still enforced.
+    pub require_pkce: bool,
+}
+
+/// The clients of the current OCL.
+#[derive(Debug)]
+pub struct OclClients {
+    profile: Profile,
+    current: RwLock<Arc<Loaded>>,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    sequence: u64,
+    clients: BTreeMap<ClientId, Arc<Client>>,
+}
+
+impl OclClients {
+    /// Clients for `ocl` under `profile`.
+    pub fn new(ocl: &Ocl, profile: Profile) -> Result<Self, Error> {
+        let loaded = build(ocl, &profile)?;
+        Ok(OclClients { profile, current: RwLock::new(Arc::new(loaded)) })
+    }
+
+    /// Replaces the list with `ocl`, unless its sequence number is lower than
+    /// the current one; on error the current list stays in use. Returns the
+    /// number of clients now listed.
+    pub fn reload(&self, ocl: &Ocl) -> Result<usize, Error> {
+        let current = self.snapshot().sequence;
+        if ocl.sequence < current {
+            return Err(Error::Older { current, new: ocl.sequence });
+        }
+        let loaded = build(ocl, &self.profile)?;
+        let n = loaded.clients.len();
+        match self.current.write() {
+            Ok(mut guard) => *guard = Arc::new(loaded),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(loaded),
+        }
+        Ok(n)
+    }
+
+    /// The sequence number of the list in use.
+    pub fn sequence(&self) -> u64 {
+        self.snapshot().sequence
+    }
+
+    /// True when `id` is on the list in use.
+    pub fn contains(&self, id: &ClientId) -> bool {
+        self.snapshot().clients.contains_key(id)
+    }
+
+    /// The hostnames on the list in use.
+    pub fn hostnames(&self) -> Vec<ClientId> {
+        self.snapshot().clients.keys().cloned().collect()
+    }
+
+    fn snapshot(&self) -> Arc<Loaded> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+fn build(ocl: &Ocl, profile: &Profile) -> Result<Loaded, Error> {
+    let mut clients = BTreeMap::new();
+    for c in &ocl.clients {
+        let settings = ClientSettings {
+            id: c.hostname.clone(),
+            name: c.organisation.clone(),
+            secret: None,
+            redirect: RedirectPolicy::HttpsHost(c.hostname.to_string()),
+            grant_types: [GrantType::AuthorizationCode].into(),
+            scopes: profile.scopes.clone(),
+            scope_rule: ScopeRule::ExactlyOne,
+            require_pkce: profile.require_pkce,
+        };
+        let client = Client::new(settings).map_err(|_| Error::Hostname(c.hostname.to_string()))?;
+        clients.insert(c.hostname.clone(), Arc::new(client));
+    }
+    Ok(Loaded { sequence: ocl.sequence, clients })
+}
+
+#[async_trait]
+impl ClientRegistry for OclClients {
+    async fn client(&self, id: &ClientId) -> oauth_core::Result<Option<Arc<Client>>> {
+        // Hostnames are case-insensitive; the list holds them lowercased.
+        let key = ClientId::parse(&id.as_str().to_ascii_lowercase())?;
+        Ok(self.snapshot().clients.get(&key).cloned())
+    }
+}
