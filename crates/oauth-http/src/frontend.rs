@@ -23,6 +23,10 @@ pub struct HttpConfig {
     pub header_read_timeout: Duration,
     /// Time a client has to send a request's body.
     pub body_read_timeout: Duration,
+    /// Time an idle keep-alive connection stays open. hyper times the wait for
+    /// the next request's headers with the header timer, so an idle connection
+    /// closes after the smaller of this and `header_read_timeout`.
+    pub idle_timeout: Duration,
     /// Peers allowed to set `X-Forwarded-For`.
     pub trusted_proxies: Vec<IpAddr>,
     /// Words for scopes on the consent page, by scope token.
@@ -35,6 +39,7 @@ impl Default for HttpConfig {
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
             trusted_proxies: Vec::new(),
             scope_descriptions: BTreeMap::new(),
         }
@@ -210,10 +215,10 @@ impl Frontend {
         // secret, password, code or token.
         tracing::info!(
             method = %parts.method,
-            path = parts.uri.path(),
+            path = %parts.uri.path(),
             status,
             latency_us = started.elapsed().as_micros() as u64,
-            client_id = client_id.as_deref().unwrap_or("-"),
+            client_id = %client_id.as_deref().unwrap_or("-"),
             "request"
         );
         response

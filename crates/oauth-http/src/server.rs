@@ -57,7 +57,9 @@ pub async fn serve(
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(frontend.config.header_read_timeout)
+            // The header timer also runs while a keep-alive connection waits for
+            // its next request, so it bounds idle time too.
+            .header_read_timeout(frontend.config.header_read_timeout.min(frontend.config.idle_timeout))
             .keep_alive(true)
             .max_buf_size(MAX_HEAD);
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));

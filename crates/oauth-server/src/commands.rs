@@ -1,0 +1,107 @@
+//! The operator commands: `hash-secret`, `check-config`, `keys rotate`.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::ExitCode;
+
+use oauth_http::credentials::{hash_argon2, hash_sha256};
+use oauth_jwt::KeyRing;
+use oauth_store_sled::{Options, SledStore};
+
+use crate::config::{Backend, Config, KeySource, Loaded};
+
+/// Exit code for bad usage or configuration.
+pub(crate) const USAGE: u8 = 2;
+
+/// Prints a load's problems; the configuration when there were no errors.
+pub(crate) fn report(loaded: Loaded) -> Result<Config, ExitCode> {
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    for e in &loaded.errors {
+        eprintln!("error: {e}");
+    }
+    loaded.config.ok_or(ExitCode::from(USAGE))
+}
+
+/// `hash-secret [--sha256]`.
+pub(crate) fn hash_secret(sha256: bool) -> ExitCode {
+    let mut raw = Vec::new();
+    if let Err(e) = std::io::stdin().read_to_end(&mut raw) {
+        eprintln!("error: cannot read standard input: {e}");
+        return ExitCode::FAILURE;
+    }
+    let Ok(mut secret) = String::from_utf8(raw) else {
+        eprintln!("error: the secret is not UTF-8");
+        return ExitCode::from(USAGE);
+    };
+    if secret.ends_with("\r\n") {
+        secret.truncate(secret.len() - 2);
+    } else if secret.ends_with('\n') {
+        secret.truncate(secret.len() - 1);
+    }
+    let hashed = if sha256 { hash_sha256(&secret) } else { hash_argon2(&secret) };
+    match hashed {
+        Ok(h) => {
+            println!("{h}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(USAGE)
+        }
+    }
+}
+
+/// `check-config --config FILE`: every problem, exit 2 on any error.
+pub(crate) fn check_config(path: &Path) -> ExitCode {
+    match report(Config::load(path)) {
+        Ok(_) => {
+            eprintln!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+/// `keys rotate --config FILE`.
+pub(crate) fn rotate_keys(path: &Path) -> ExitCode {
+    let config = match report(Config::load(path)) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if matches!(config.key, KeySource::File(_)) {
+        eprintln!("error: tokens.key_file is set: rotate by replacing the key file, then restart");
+        return ExitCode::from(USAGE);
+    }
+    if config.backend == Backend::Mem {
+        eprintln!("error: store.backend is \"mem\", which keeps no keys between runs");
+        return ExitCode::from(USAGE);
+    }
+    let store = match SledStore::open(&config.store_path, Options { cache_capacity: config.cache_capacity }) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "error: cannot open the store at {}: {e}\n`keys rotate` needs the store to itself: stop the server first",
+                config.store_path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        eprintln!("error: cannot start the runtime");
+        return ExitCode::FAILURE;
+    };
+    let now = oauth_core::Clock::now(&oauth_http::credentials::SystemClock);
+    match runtime.block_on(KeyRing::rotate(&store, config.signing_alg, now)) {
+        Ok(kid) => {
+            println!("{kid}");
+            eprintln!("new {} signing key {kid}; it signs from the next start", config.signing_alg.name());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! `oauth-server`: the oauth-rs authorization server.
+//!
+//! This binary is the only part of oauth-rs that reads configuration files and
+//! environment variables. It loads and checks the configuration
+//! ([`config`]), wires the crates together ([`run`]), and offers the operator
+//! commands: `hash-secret`, `check-config` and `keys rotate`.
+//!
+//! Exit codes: 0 success, 2 bad usage or configuration, 1 runtime failure.
+
+#![forbid(unsafe_code)]
+
+mod commands;
+mod config;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// An OAuth 2.0 / 2.1 authorization server.
+#[derive(Parser)]
+#[command(name = "oauth-server", version)]
+struct Cli {
+    /// The configuration file. Without it the server runs on built-in defaults:
+    /// a sled store in ./data, 127.0.0.1:8080, and no clients.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Hash a secret read from standard input (one trailing newline is dropped).
+    HashSecret {
+        /// Print `$sha256$<hex>` instead of Argon2id; for machine-generated
+        /// client secrets of at least 32 bytes only.
+        #[arg(long)]
+        sha256: bool,
+    },
+    /// Check a configuration file and print every problem with its key.
+    CheckConfig {
+        /// The configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new signing key; it signs from the next start. Stop the server first.
+    Rotate {
+        /// The configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::HashSecret { sha256 }) => commands::hash_secret(sha256),
+        Some(Command::CheckConfig { config }) => commands::check_config(&config),
+        Some(Command::Keys { action: KeysCommand::Rotate { config } }) => commands::rotate_keys(&config),
+        None => run::main(cli.config.as_deref()),
+    }
+}

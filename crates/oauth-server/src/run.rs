@@ -1,0 +1,289 @@
+//! Serving: build every part from the configuration, run until a signal, and
+//! shut down cleanly.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use oauth_core::{
+    Account, AccountId, AllowAll, Authority, Client, ClientId, ClientRegistry, Clock, ResourceCheck, SecretSource,
+    Services, Settings, Store, StoreError, ThrottleSettings,
+};
+use oauth_http::credentials::{HashVerifier, OsSecrets, SystemClock};
+use oauth_http::{Frontend, GatedStore, HttpConfig};
+use oauth_jwt::{JwtCodec, KeyRing};
+use oauth_medmij::{MedMijCheck, Ocl, OclClients, Profile};
+use oauth_store_mem::MemStore;
+use oauth_store_sled::{Options, SledStore};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{error, info, warn};
+use tracing_subscriber::EnvFilter;
+
+use crate::commands::report;
+use crate::config::{AccountEntry, Backend, Config, KeySource};
+
+/// How many store operations run at once; the rest wait up to `store_timeout`.
+const STORE_CONCURRENCY: usize = 256;
+/// How often expired records are swept, and the OCL file checked for changes.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+const OCL_POLL_EVERY: Duration = Duration::from_secs(10);
+/// How long in-flight requests get to finish at shutdown.
+const DRAIN: Duration = Duration::from_secs(25);
+
+/// Serves with the configuration at `path`, or the built-in defaults.
+pub(crate) fn main(path: Option<&Path>) -> ExitCode {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only on a terminal: logs written to files stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi)
+        .init();
+    let loaded = match path {
+        Some(p) => Config::load(p),
+        None => Config::defaults(),
+    };
+    let config = match report(loaded) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if path.is_none() {
+        info!("no --config given: serving with built-in defaults (sled store in ./data, no clients)");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            error!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The store as opened: the trait object, and sled's handle for the final flush.
+struct OpenStore {
+    store: Arc<dyn Store>,
+    sled: Option<Arc<SledStore>>,
+}
+
+fn open_store(config: &Config) -> Result<OpenStore, String> {
+    match config.backend {
+        Backend::Mem => Ok(OpenStore { store: Arc::new(MemStore::new()), sled: None }),
+        Backend::Sled => {
+            let sled = SledStore::open(&config.store_path, Options { cache_capacity: config.cache_capacity })
+                .map_err(|e| format!("cannot open the store at {}: {e}", config.store_path.display()))?;
+            let sled = Arc::new(sled);
+            Ok(OpenStore { store: sled.clone(), sled: Some(sled) })
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let opened = open_store(&config)?;
+    let store: Arc<dyn Store> =
+        Arc::new(GatedStore::new(opened.store.clone(), STORE_CONCURRENCY, Duration::from_secs(config.store_timeout)));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let secrets: Arc<dyn SecretSource> = Arc::new(OsSecrets);
+    seed_accounts(&*store, &config.accounts, &*secrets).await.map_err(|e| format!("cannot seed accounts: {e}"))?;
+
+    let retention = time::Duration::seconds((config.access_token_ttl + config.leeway) as i64);
+    let now = clock.now();
+    let ring = match &config.key {
+        KeySource::Store => KeyRing::load_or_generate(&*store, config.signing_alg, now, retention).await,
+        KeySource::File(key) => KeyRing::with_key_file(&*store, (**key).clone(), now, retention).await,
+    }
+    .map_err(|e| format!("signing keys: {e}"))?;
+    info!(kid = ring.signer().kid(), alg = ring.signer().alg().name(), "signing key ready");
+    let codec = Arc::new(JwtCodec::new(
+        ring,
+        config.issuer.clone(),
+        config.audience.clone(),
+        time::Duration::seconds(config.leeway as i64),
+    ));
+
+    let ocl = match &config.medmij {
+        Some(m) => {
+            let profile = Profile { scopes: m.scopes.clone(), require_pkce: m.require_pkce };
+            let clients = OclClients::new(&m.ocl, profile).map_err(|e| format!("medmij.ocl: {e}"))?;
+            info!(sequence = m.ocl.sequence, clients = m.ocl.clients.len(), "OAuth Client List loaded");
+            Some(Arc::new(clients))
+        }
+        None => None,
+    };
+    let resources: Arc<dyn ResourceCheck> = match (&ocl, &config.medmij) {
+        (Some(o), Some(m)) => Arc::new(MedMijCheck::new(o.clone(), m.min_age, Arc::new(AllowAll))),
+        _ => Arc::new(AllowAll),
+    };
+    let clients = Clients {
+        configured: config.clients.iter().map(|c| (c.id().clone(), Arc::new(c.clone()))).collect(),
+        ocl: ocl.clone(),
+    };
+
+    let mut settings = Settings::new(config.issuer.clone());
+    settings.audience = config.audience.clone();
+    settings.access_token_ttl = time::Duration::seconds(config.access_token_ttl as i64);
+    settings.refresh_token_ttl = time::Duration::seconds(config.refresh_token_ttl as i64);
+    settings.refresh_token_max_lifetime = time::Duration::seconds(config.refresh_token_max_lifetime as i64);
+    settings.authorization_code_ttl = time::Duration::seconds(config.authorization_code_ttl as i64);
+    settings.grants = config.grants.clone();
+    settings.throttle = ThrottleSettings {
+        window: time::Duration::seconds(config.throttle_window as i64),
+        max_failures_per_account: config.max_failures_per_account,
+        max_failures_per_ip: config.max_failures_per_ip,
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let verifier = HashVerifier::new(cores).map_err(|e| format!("password verifier: {e}"))?;
+    let services = Services {
+        store: store.clone(),
+        clients: Arc::new(clients),
+        clock: clock.clone(),
+        secrets,
+        verifier: Arc::new(verifier),
+        tokens: codec.clone(),
+        resources,
+    };
+    let http = HttpConfig {
+        max_connections: config.max_connections,
+        header_read_timeout: Duration::from_secs(config.header_read_timeout),
+        body_read_timeout: Duration::from_secs(config.body_read_timeout),
+        idle_timeout: Duration::from_secs(config.idle_timeout),
+        trusted_proxies: config.trusted_proxies.clone(),
+        scope_descriptions: config.scope_descriptions.clone(),
+    };
+    let frontend = Frontend::new(http, Authority::new(settings, services), codec).map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    info!(issuer = %config.issuer, "listening on {local}");
+
+    tokio::spawn(sweep(store.clone(), clock.clone(), config.throttle_window));
+    if let (Some(o), Some(m)) = (ocl, &config.medmij) {
+        tokio::spawn(watch_ocl(o, m.ocl_path.clone()));
+    }
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM: draining"),
+            _ = int.recv() => info!("SIGINT: draining"),
+        }
+    };
+    oauth_http::serve(listener, Arc::new(frontend), shutdown, DRAIN).await.map_err(|e| e.to_string())?;
+    if let Some(sled) = opened.sled {
+        sled.flush().await.map_err(|e| format!("final flush failed: {e}"))?;
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Clients from the configuration first, then from the OCL.
+struct Clients {
+    configured: BTreeMap<ClientId, Arc<Client>>,
+    ocl: Option<Arc<OclClients>>,
+}
+
+#[async_trait]
+impl ClientRegistry for Clients {
+    async fn client(&self, id: &ClientId) -> oauth_core::Result<Option<Arc<Client>>> {
+        if let Some(c) = self.configured.get(id) {
+            return Ok(Some(c.clone()));
+        }
+        match &self.ocl {
+            Some(o) => o.client(id).await,
+            None => Ok(None),
+        }
+    }
+}
+
+/// Makes the stored accounts match `[[accounts]]`, by username: new ones get
+/// a fresh id, changed ones are updated (keeping their id), and accounts no
+/// longer listed are disabled.
+async fn seed_accounts(
+    store: &dyn Store,
+    entries: &[AccountEntry],
+    secrets: &dyn SecretSource,
+) -> Result<(), StoreError> {
+    for e in entries {
+        let existing = store.account_by_username(&e.username).await?;
+        let id = match &existing {
+            Some(a) => a.id,
+            None => {
+                let mut b = [0u8; 16];
+                secrets.fill(&mut b).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                AccountId::from_random_bytes(b)
+            }
+        };
+        let account = Account {
+            id,
+            username: e.username.clone(),
+            password_hash: e.password_hash.clone(),
+            disabled: e.disabled,
+            attributes: e.attributes.clone(),
+        };
+        if existing.as_ref() != Some(&account) {
+            store.put_account(&account).await?;
+        }
+    }
+    for mut a in store.accounts().await? {
+        if !a.disabled && !entries.iter().any(|e| e.username == a.username) {
+            info!(username = %a.username, "account no longer configured: disabled");
+            a.disabled = true;
+            store.put_account(&a).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn sweep(store: Arc<dyn Store>, clock: Arc<dyn Clock>, window: u64) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tick.tick().await;
+        let now = clock.now();
+        match store.sweep(now, now - time::Duration::seconds(window as i64)).await {
+            Ok(s) => tracing::debug!(?s, "swept expired records"),
+            Err(e) => warn!("sweeping expired records failed: {e}"),
+        }
+    }
+}
+
+/// Reloads the OCL on SIGHUP, and when the file's modification time changes.
+async fn watch_ocl(clients: Arc<OclClients>, path: std::path::PathBuf) {
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        warn!("cannot listen for SIGHUP; the OCL reloads on file changes only");
+        return;
+    };
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut last: Option<SystemTime> = modified(&path);
+    let mut poll = tokio::time::interval(OCL_POLL_EVERY);
+    loop {
+        let reason = tokio::select! {
+            _ = hup.recv() => "SIGHUP",
+            _ = poll.tick() => {
+                let now = modified(&path);
+                if now == last { continue }
+                last = now;
+                "file changed"
+            }
+        };
+        let result = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| Ocl::parse(&text).map_err(|e| e.to_string()))
+            .and_then(|ocl| clients.reload(&ocl).map(|n| (ocl.sequence, n)).map_err(|e| e.to_string()));
+        match result {
+            Ok((sequence, n)) => info!(reason, sequence, clients = n, "OAuth Client List reloaded"),
+            Err(e) => error!(reason, "OAuth Client List reload failed, keeping sequence {}: {e}", clients.sequence()),
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! The real `oauth-server` binary as a child process: its commands, its
+//! configuration errors, serving, shutdown, crash recovery and the MedMij flow.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail by panicking")]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_oauth-server");
+const SECRET: &str = "demo-secret-0123456789-abcdefghijklmnop";
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+
+fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The quick-start example, moved to a free port, in a directory of its own.
+fn quickstart(dir: &Path, extra: &str) -> (PathBuf, String) {
+    let port = free_port();
+    let text = std::fs::read_to_string(format!("{EXAMPLES}/quickstart.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+    let path = dir.join("server.toml");
+    std::fs::write(&path, format!("{text}\n{extra}")).unwrap();
+    (path, format!("http://127.0.0.1:{port}"))
+}
+
+struct Server {
+    child: Child,
+    log: mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A failing test must not leave its server running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(config: &Path, cwd: &Path) -> Server {
+        Self::start_args(&["--config", config.to_str().unwrap()], cwd)
+    }
+
+    fn start_args(args: &[&str], cwd: &Path) -> Server {
+        let mut child = Command::new(BIN).args(args).current_dir(cwd).stderr(Stdio::piped()).spawn().unwrap();
+        let (tx, log) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let s = Server { child, log };
+        s.wait_for("listening on");
+        s
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        loop {
+            let line = self
+                .log
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    fn signal(&mut self, sig: &str) {
+        Command::new("kill").args(["-s", sig, &self.child.id().to_string()]).status().unwrap();
+    }
+
+    fn stop(mut self) -> i32 {
+        self.signal("TERM");
+        self.child.wait().unwrap().code().unwrap_or(-1)
+    }
+
+    fn kill9(self) {
+        // Drop sends SIGKILL.
+    }
+
+    fn rest_of_log(&self) -> String {
+        std::thread::sleep(Duration::from_millis(200));
+        self.log.try_iter().collect::<Vec<_>>().join("\n")
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+async fn client_credentials(base: &str) -> serde_json::Value {
+    let resp = http()
+        .post(format!("{base}/token"))
+        .basic_auth("demo-app", Some(SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+// --- commands ---------------------------------------------------------------------------
+
+#[test]
+fn hash_secret_prints_argon2id_or_sha256_and_drops_one_newline() {
+    let (code, out, _) = run(&["hash-secret"], "pw\n");
+    assert_eq!(code, 0);
+    assert!(out.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{out}");
+    let (code, a, _) = run(&["hash-secret", "--sha256"], &format!("{SECRET}\r\n"));
+    let (_, b, _) = run(&["hash-secret", "--sha256"], SECRET);
+    assert_eq!((code, a.trim()), (0, b.trim()));
+    assert_eq!(b.trim(), "$sha256$e30a44623ba305e18d1cab70f804bc523347a967e8bb17319eb890e91ddbc7f2");
+    let (code, _, err) = run(&["hash-secret", "--sha256"], "too short\n");
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn the_examples_pass_check_config() {
+    for name in ["quickstart", "medmij"] {
+        let (code, _, err) = run(&["check-config", "--config", &format!("{EXAMPLES}/{name}.toml")], "");
+        assert_eq!(code, 0, "{name}: {err}");
+    }
+}
+
+#[test]
+fn check_config_reports_every_problem_with_its_key_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        r#"
+issuer = "http://127.0.0.1:8080"
+colour = "blue"
+[server]
+max_conections = 5
+[tokens]
+access_token_ttl = 0
+leeway = 61
+refresh_token_ttl = 100
+refresh_token_max_lifetime = 50
+signing_alg = "none"
+[store]
+backend = "floppy"
+[[clients]]
+client_id = "web"
+redirect_uris = ["http://evil.example/cb", "https://ok.example/cb#frag", "/relative"]
+client_secret_hash = "plain"
+[[clients]]
+client_id = "spa"
+redirect_uris = ["https://spa.example/cb"]
+require_pkce = false
+[[clients]]
+client_id = "web"
+redirect_uris = ["https://web.example/cb"]
+grant_types = ["implicit"]
+[[accounts]]
+username = "bob"
+password_hash = "$sha256$e30a44623ba305e18d1cab70f804bc523347a967e8bb17319eb890e91ddbc7f2"
+shoe_size = 44
+"#,
+    )
+    .unwrap();
+    let (code, _, err) = run(&["check-config", "--config", path.to_str().unwrap()], "");
+    assert_eq!(code, 2);
+    for key in [
+        "colour: unknown key",
+        "server.max_conections: unknown key",
+        "tokens.access_token_ttl",
+        "tokens.leeway",
+        "tokens.refresh_token_ttl",
+        "tokens.signing_alg",
+        "store.backend",
+        "clients[0].redirect_uris[0]",
+        "clients[0].redirect_uris[1]",
+        "clients[0].redirect_uris[2]",
+        "clients[0].client_secret_hash",
+        "clients[1]: a public client must require PKCE",
+        "clients[2].client_id",
+        "clients[2].grant_types[0]",
+        "accounts[0].password_hash",
+        "accounts[0].shoe_size: unknown key",
+    ] {
+        assert!(err.contains(key), "missing {key:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn warnings_are_printed_and_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warn.toml");
+    std::fs::write(&path, "issuer = \"http://auth.example\"\n[grants]\npassword = true\n").unwrap();
+    let (code, _, err) = run(&["check-config", "--config", path.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning: issuer") && err.contains("warning: grants.password"), "{err}");
+}
+
+#[test]
+fn a_missing_config_file_or_ocl_exits_2() {
+    let (code, _, err) = run(&["check-config", "--config", "/nonexistent/oauth.toml"], "");
+    assert_eq!(code, 2, "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.toml");
+    std::fs::write(&path, "[medmij]\nocl = \"missing.xml\"\nscopes = [\"1\"]\n").unwrap();
+    let (code, _, err) = run(&["--config", path.to_str().unwrap()], "");
+    assert_eq!(code, 2);
+    assert!(err.contains("medmij.ocl"), "{err}");
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    assert_eq!(run(&["no-such-command"], "").0, 2);
+    assert_eq!(run(&["check-config"], "").0, 2);
+}
+
+// --- serving ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn serves_the_quickstart_logs_without_secrets_and_drains_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, base) = quickstart(dir.path(), "");
+    let server = Server::start(&config, dir.path());
+    let t = client_credentials(&base).await;
+    let token = t["access_token"].as_str().unwrap().to_owned();
+    let line = server.wait_for("path=/token");
+    assert!(line.contains("status=200") && line.contains("client_id=demo-app") && line.contains("POST"), "{line}");
+    let log = server.rest_of_log();
+    assert!(!log.contains(SECRET) && !log.contains(&token));
+    assert_eq!(server.stop(), 0);
+    assert!(dir.path().join("data").is_dir(), "the sled store lives beside the config");
+}
+
+#[tokio::test]
+async fn without_a_config_it_serves_defaults_from_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    // Defaults listen on 127.0.0.1:8080, which may be taken on a shared machine:
+    // only the start-up is checked, and the port may legitimately be in use.
+    let mut child = Command::new(BIN).current_dir(dir.path()).stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut saw_defaults = false;
+    for line in stderr.lines().map_while(Result::ok) {
+        saw_defaults |= line.contains("built-in defaults");
+        if line.contains("listening on") || line.contains("cannot listen") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(saw_defaults);
+    assert!(dir.path().join("data").is_dir());
+}
+
+#[tokio::test]
+async fn kill_9_then_restart_keeps_refresh_tokens_revocations_and_signing_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, base) = quickstart(dir.path(), "[grants]\npassword = true\n");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "grant_types = [\"authorization_code\", \"refresh_token\", \"client_credentials\"]",
+        "grant_types = [\"authorization_code\", \"refresh_token\", \"client_credentials\", \"password\"]",
+    );
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start(&config, dir.path());
+    let password = |base: String| async move {
+        let r = http()
+            .post(format!("{base}/token"))
+            .basic_auth("demo-app", Some(SECRET))
+            .form(&[("grant_type", "password"), ("username", "alice"), ("password", "alice-password")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<serde_json::Value>().await.unwrap()
+    };
+    let kept = password(base.clone()).await;
+    let revoked = password(base.clone()).await;
+    let r = http()
+        .post(format!("{base}/revoke"))
+        .basic_auth("demo-app", Some(SECRET))
+        .form(&[("token", revoked["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let jwks_before: serde_json::Value =
+        http().get(format!("{base}/jwks.json")).send().await.unwrap().json().await.unwrap();
+    server.kill9();
+
+    let server = Server::start(&config, dir.path());
+    let jwks_after: serde_json::Value =
+        http().get(format!("{base}/jwks.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(jwks_before, jwks_after, "the signing key survived");
+    let info = http()
+        .get(format!("{base}/userinfo"))
+        .bearer_auth(kept["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 200, "a token minted before the crash still verifies");
+    let refresh = |rt: String| {
+        let base = base.clone();
+        async move {
+            http()
+                .post(format!("{base}/token"))
+                .basic_auth("demo-app", Some(SECRET))
+                .form(&[("grant_type", "refresh_token"), ("refresh_token", rt.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(refresh(kept["refresh_token"].as_str().unwrap().to_owned()).await, 200);
+    assert_eq!(refresh(revoked["refresh_token"].as_str().unwrap().to_owned()).await, 400, "the revocation survived");
+    assert_eq!(server.stop(), 0);
+}
+
+#[tokio::test]
+async fn keys_rotate_needs_the_store_alone_and_old_tokens_keep_verifying() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, base) = quickstart(dir.path(), "");
+    let cfg = config.to_str().unwrap();
+    let server = Server::start(&config, dir.path());
+    let old = client_credentials(&base).await;
+    let (code, _, err) = run(&["keys", "rotate", "--config", cfg], "");
+    assert_eq!(code, 1, "the running server holds the store: {err}");
+    assert!(err.contains("stop the server first"), "{err}");
+    assert_eq!(server.stop(), 0);
+
+    let (code, kid, err) = run(&["keys", "rotate", "--config", cfg], "");
+    assert_eq!(code, 0, "{err}");
+    let server = Server::start(&config, dir.path());
+    let jwks: serde_json::Value = http().get(format!("{base}/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert_eq!(kids.len(), 2);
+    assert!(kids.contains(&kid.trim()));
+    let new = client_credentials(&base).await;
+    for t in [&old, &new] {
+        let r = http()
+            .post(format!("{base}/introspect"))
+            .basic_auth("demo-app", Some(SECRET))
+            .form(&[("token", t["access_token"].as_str().unwrap())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.json::<serde_json::Value>().await.unwrap()["active"], true);
+    }
+    assert_eq!(server.stop(), 0);
+
+    std::fs::write(dir.path().join("hs.key"), [7u8; 32]).unwrap();
+    let with_file =
+        std::fs::read_to_string(&config).unwrap() + "\n[tokens]\nsigning_alg = \"HS256\"\nkey_file = \"hs.key\"\n";
+    std::fs::write(&config, with_file).unwrap();
+    assert_eq!(run(&["keys", "rotate", "--config", cfg], "").0, 2, "with key_file, rotate by replacing the file");
+}
+
+// --- MedMij --------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_medmij_flow_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    std::fs::copy(format!("{EXAMPLES}/ocl.xml"), dir.path().join("ocl.xml")).unwrap();
+    let text = std::fs::read_to_string(format!("{EXAMPLES}/medmij.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+    let config = dir.path().join("medmij.toml");
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start(&config, dir.path());
+
+    let authorize = |client: &str, redirect: &str| {
+        format!(
+            "{base}/authorize?response_type=code&client_id={client}&redirect_uri={}&scope=1&state=s1",
+            form_urlencoded(redirect)
+        )
+    };
+    // Refused before any login: not on the list, http, host mismatch.
+    for (client, redirect) in [
+        ("not.listed.example", "https://not.listed.example/cb"),
+        ("pgo.example.org", "http://pgo.example.org/cb"),
+        ("pgo.example.org", "https://app.gezondheid.example.net/cb"),
+    ] {
+        let r = http().get(authorize(client, redirect)).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{client} {redirect}");
+    }
+
+    let login = |user: &'static str| {
+        let url = authorize("pgo.example.org", "https://pgo.example.org/cb");
+        let base = base.clone();
+        async move {
+            let page = http().get(url).send().await.unwrap();
+            assert_eq!(page.status(), 200);
+            let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+            let html = page.text().await.unwrap();
+            assert!(html.contains("Example Health Vault"), "the consent pages show the OCL organisation name");
+            let field = |name: &str| {
+                let m = format!("name=\"{name}\" value=\"");
+                let i = html.find(&m).unwrap() + m.len();
+                html[i..].split('"').next().unwrap().to_owned()
+            };
+            let r = http()
+                .post(format!("{base}/authorize/login"))
+                .header("cookie", &cookie)
+                .form(&[
+                    ("session", field("session")),
+                    ("csrf", field("csrf")),
+                    ("username", user.into()),
+                    ("password", "alice-password".into()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 303);
+            (r.headers()["location"].to_str().unwrap().to_owned(), cookie)
+        }
+    };
+    let (minor, _) = login("sam").await;
+    assert!(minor.starts_with("https://pgo.example.org/cb?error=access_denied"), "{minor}");
+    assert!(minor.contains("state=s1") && minor.contains("iss="), "{minor}");
+
+    let (consent, cookie) = login("alice").await;
+    let page =
+        http().get(format!("{base}{consent}")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Basic health data"));
+    let field = |name: &str| {
+        let m = format!("name=\"{name}\" value=\"");
+        let i = page.find(&m).unwrap() + m.len();
+        page[i..].split('"').next().unwrap().to_owned()
+    };
+    let r = http()
+        .post(format!("{base}/authorize/consent"))
+        .header("cookie", &cookie)
+        .form(&[("session", field("session")), ("csrf", field("csrf")), ("decision", "approve".into())])
+        .send()
+        .await
+        .unwrap();
+    let redirect = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(redirect.starts_with("https://pgo.example.org/cb?code="), "{redirect}");
+    let code = redirect.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    // A MedMij client library may send JSON to /token.
+    let body = serde_json::json!({
+        "grant_type": "authorization_code", "code": code, "client_id": "pgo.example.org",
+        "redirect_uri": "https://pgo.example.org/cb"
+    });
+    let t = http().post(format!("{base}/token")).json(&body).send().await.unwrap();
+    assert_eq!(t.status(), 200);
+    let t: serde_json::Value = t.json().await.unwrap();
+    assert_eq!(t["scope"], "1");
+    assert!(t.get("refresh_token").is_none(), "OCL clients get no refresh token");
+    assert_eq!(server.stop(), 0);
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_ocl_and_keeps_the_last_good_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    std::fs::copy(format!("{EXAMPLES}/ocl.xml"), dir.path().join("ocl.xml")).unwrap();
+    let text = std::fs::read_to_string(format!("{EXAMPLES}/medmij.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+    let config = dir.path().join("medmij.toml");
+    std::fs::write(&config, text).unwrap();
+    let mut server = Server::start(&config, dir.path());
+    std::fs::write(dir.path().join("ocl.xml"), "<broken").unwrap();
+    server.signal("HUP");
+    let line = server.wait_for("reload failed");
+    assert!(line.contains("keeping sequence 42"), "{line}");
+    let newer =
+        std::fs::read_to_string(format!("{EXAMPLES}/ocl.xml")).unwrap().replace("<Volgnummer>42", "<Volgnummer>43");
+    std::fs::write(dir.path().join("ocl.xml"), newer).unwrap();
+    server.signal("HUP");
+    let line = server.wait_for("reloaded");
+    assert!(line.contains("sequence=43"), "{line}");
+    assert_eq!(server.stop(), 0);
+}
+
+fn form_urlencoded(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
