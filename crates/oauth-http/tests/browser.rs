@@ -1,0 +1,137 @@
+//! The login and consent pages in a real browser: headless Chromium, driven
+//! through chromedriver, clicks through login and consent and lands on the
+//! client's redirect URI with a code, at a phone's width.
+//!
+//! Needs the Debian packages `chromium` and `chromium-driver` (`.ci/run`
+//! installs them). With `OAUTH_SCREENSHOTS=DIR` it saves a PNG of each page
+//! there (the ones in `docs/screenshots/` were made this way).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail by panicking")]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{ClientBuilder, Locator};
+use support::*;
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn chromedriver() -> (Driver, u16) {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver is missing: install the Debian packages chromium and chromium-driver (.ci/run does)");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (Driver(child), port)
+}
+
+/// A stand-in for the client's redirect endpoint: answers 200 to anything.
+fn client_endpoint() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    port
+}
+
+async fn save(c: &fantoccini::Client, name: &str) {
+    if let Ok(dir) = std::env::var("OAUTH_SCREENSHOTS") {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(format!("{dir}/{name}.png"), c.screenshot().await.unwrap()).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_real_browser_logs_in_consents_and_reaches_the_client_with_a_code() {
+    let s = start(Options::default()).await;
+    let (_driver, port) = chromedriver();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"
+        ],
+        // A phone's viewport: a headless window cannot be narrower than 500 px.
+        "mobileEmulation": {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2}}}),
+    );
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("chromedriver session");
+
+    // The registered redirect URI is http://127.0.0.1:9000/callback; RFC 8252 7.3
+    // lets a loopback client pick its port at run time.
+    let callback = format!("http://127.0.0.1:{}/callback", client_endpoint());
+    let url = format!(
+        "{}/authorize?response_type=code&client_id={CONFIDENTIAL}&redirect_uri={}&scope=read&state=br0wser&code_challenge={CHALLENGE}&code_challenge_method=S256",
+        s.base,
+        urlencode(&callback)
+    );
+    c.goto(&url).await.unwrap();
+    save(&c, "login").await;
+    // Nothing scrolls sideways at 390 px.
+    let widths = c.execute("return [window.innerWidth, document.documentElement.scrollWidth]", vec![]).await.unwrap();
+    assert_eq!(widths, serde_json::json!([390, 390]), "[viewport, page] widths");
+    c.find(Locator::Id("username")).await.unwrap().send_keys(USERNAME).await.unwrap();
+    c.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+
+    let allow = c.wait().for_element(Locator::Css("button[value=approve]")).await.unwrap();
+    let page = c.source().await.unwrap();
+    assert!(page.contains("Demo App") && page.contains("Read your data"), "{page}");
+    save(&c, "consent").await;
+    allow.click().await.unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let landed = loop {
+        let now = c.current_url().await.unwrap();
+        if now.as_str().starts_with(&callback) {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "stuck at {now}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let code = query(landed.as_str(), "code").expect("a code");
+    assert_eq!(query(landed.as_str(), "state").as_deref(), Some("br0wser"));
+    assert_eq!(query(landed.as_str(), "iss").as_deref(), Some(s.base.as_str()));
+    c.close().await.unwrap();
+
+    let resp = http()
+        .post(format!("{}/token", s.base))
+        .basic_auth(CONFIDENTIAL, Some(SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &callback),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
