@@ -63,7 +63,7 @@ pub use services::{
 pub use session::{AuthorizationSession, SessionState};
 pub use store::{
     CodeRedemption, Grant, RefreshLookup, RefreshRecord, Rotation, SigningKeyRecord, Store, StoreError, Swept,
-    ThrottleKey,
+    ThrottleKey, prune_failures,
 };
 pub use throttle::ThrottleSettings;
 pub use types::RedirectUriError;

@@ -54,26 +54,4 @@ macro_rules! gated {
     };
 }
 
-gated! {
-    fn insert_session(&self, session: &AuthorizationSession) -> Result<(), StoreError>;
-    fn session(&self, id: SessionId, now: OffsetDateTime) -> Result<Option<AuthorizationSession>, StoreError>;
-    fn replace_session(&self, old: &AuthorizationSession, new: &AuthorizationSession) -> Result<bool, StoreError>;
-    fn take_code(&self, code: &TokenHash, grant: GrantId, retain_until: OffsetDateTime, now: OffsetDateTime) -> Result<CodeRedemption, StoreError>;
-    fn insert_grant(&self, grant: &Grant, refresh: Option<&RefreshRecord>) -> Result<(), StoreError>;
-    fn grant(&self, id: GrantId, now: OffsetDateTime) -> Result<Option<Grant>, StoreError>;
-    fn refresh_token(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<RefreshLookup>, StoreError>;
-    fn rotate_refresh(&self, old: &TokenHash, new: &RefreshRecord, now: OffsetDateTime) -> Result<Rotation, StoreError>;
-    fn revoke_grant(&self, id: GrantId) -> Result<(), StoreError>;
-    fn revoke_access_token(&self, jti: AccessTokenId, expires_at: OffsetDateTime) -> Result<(), StoreError>;
-    fn access_token_revoked(&self, jti: AccessTokenId, grant: Option<GrantId>, now: OffsetDateTime) -> Result<bool, StoreError>;
-    fn put_account(&self, account: &Account) -> Result<(), StoreError>;
-    fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
-    fn account_by_username(&self, username: &str) -> Result<Option<Account>, StoreError>;
-    fn accounts(&self) -> Result<Vec<Account>, StoreError>;
-    fn put_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
-    fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
-    fn record_failure(&self, key: &ThrottleKey, at: OffsetDateTime, since: OffsetDateTime, keep: usize) -> Result<(), StoreError>;
-    fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError>;
-    fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError>;
-    fn ping(&self) -> Result<(), StoreError>;
-}
+oauth_core::with_store_methods!(gated);

@@ -45,6 +45,18 @@ fn quickstart(dir: &Path, extra: &str) -> (PathBuf, String) {
     (path, format!("http://127.0.0.1:{port}"))
 }
 
+/// The MedMij example with its OCL, moved to a free port, in `dir`.
+fn medmij(dir: &Path) -> (PathBuf, String) {
+    let port = free_port();
+    std::fs::copy(format!("{EXAMPLES}/ocl.xml"), dir.join("ocl.xml")).unwrap();
+    let text = std::fs::read_to_string(format!("{EXAMPLES}/medmij.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+    let config = dir.join("medmij.toml");
+    std::fs::write(&config, text).unwrap();
+    (config, format!("http://127.0.0.1:{port}"))
+}
+
 struct Server {
     child: Child,
     log: mpsc::Receiver<String>,
@@ -382,14 +394,7 @@ async fn keys_rotate_needs_the_store_alone_and_old_tokens_keep_verifying() {
 #[tokio::test]
 async fn the_medmij_flow_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    std::fs::copy(format!("{EXAMPLES}/ocl.xml"), dir.path().join("ocl.xml")).unwrap();
-    let text = std::fs::read_to_string(format!("{EXAMPLES}/medmij.toml"))
-        .unwrap()
-        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
-    let config = dir.path().join("medmij.toml");
-    std::fs::write(&config, text).unwrap();
+    let (config, base) = medmij(dir.path());
     let server = Server::start(&config, dir.path());
 
     let authorize = |client: &str, redirect: &str| {
@@ -477,13 +482,7 @@ async fn the_medmij_flow_end_to_end() {
 #[tokio::test]
 async fn sighup_reloads_the_ocl_and_keeps_the_last_good_one() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    std::fs::copy(format!("{EXAMPLES}/ocl.xml"), dir.path().join("ocl.xml")).unwrap();
-    let text = std::fs::read_to_string(format!("{EXAMPLES}/medmij.toml"))
-        .unwrap()
-        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
-    let config = dir.path().join("medmij.toml");
-    std::fs::write(&config, text).unwrap();
+    let (config, _) = medmij(dir.path());
     let mut server = Server::start(&config, dir.path());
     std::fs::write(dir.path().join("ocl.xml"), "<broken").unwrap();
     server.signal("HUP");

@@ -237,12 +237,7 @@ impl Store for MemStore {
         keep: usize,
     ) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
-        let failures = inner.throttle.entry(*key).or_default();
-        failures.retain(|t| *t >= since);
-        failures.push(at);
-        failures.sort();
-        let excess = failures.len().saturating_sub(keep);
-        failures.drain(..excess);
+        oauth_core::prune_failures(inner.throttle.entry(*key).or_default(), at, since, keep);
         Ok(())
     }
 

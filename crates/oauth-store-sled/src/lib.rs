@@ -414,11 +414,7 @@ impl Store for SledStore {
                 Some(v) => decode("throttle counter", v)?,
                 None => Vec::new(),
             };
-            failures.retain(|t| *t >= since);
-            failures.push(at);
-            failures.sort();
-            let excess = failures.len().saturating_sub(keep);
-            failures.drain(..excess);
+            oauth_core::prune_failures(&mut failures, at, since, keep);
             let next = encode(&failures)?;
             if self.trees.throttle.compare_and_swap(key.as_bytes(), current, Some(next)).map_err(io)?.is_ok() {
                 return Ok(());
