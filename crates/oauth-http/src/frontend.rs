@@ -54,6 +54,7 @@ pub struct Frontend {
     pub(crate) codec: Arc<JwtCodec>,
     pub(crate) config: HttpConfig,
     pub(crate) metrics: Metrics,
+    pub(crate) store_timings: Option<Arc<crate::gate::StoreTimings>>,
     /// The issuer's path, under which every route lives (`""` for none).
     pub(crate) prefix: String,
     /// Whether cookies get `Secure` (an https issuer).
@@ -124,7 +125,14 @@ impl Frontend {
             return Err(Error::Issuer(issuer.clone()));
         }
         let prefix = uri.path().trim_end_matches('/').to_owned();
-        Ok(Frontend { authority, codec, config, metrics: Metrics::default(), prefix, secure })
+        Ok(Frontend { authority, codec, config, metrics: Metrics::default(), store_timings: None, prefix, secure })
+    }
+
+    /// Adds the store operation timings of a [`GatedStore`](crate::GatedStore)
+    /// to `/metrics`.
+    pub fn with_store_timings(mut self, timings: Arc<crate::gate::StoreTimings>) -> Self {
+        self.store_timings = Some(timings);
+        self
     }
 
     /// The authority the endpoints run.
@@ -180,7 +188,17 @@ impl Frontend {
             };
         }
         let mut client_id = None;
-        let response = if route == Route::Unknown {
+        let head_size: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+        let response = if head_size > crate::server::MAX_HEAD {
+            // hyper's buffer limit is not strict: a head that arrives in one read
+            // is parsed whole. This one is.
+            let mut r = response::json(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                &serde_json::json!({"error": "invalid_request", "error_description": "the request headers are over 64 KiB"}),
+            );
+            r.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+            r
+        } else if route == Route::Unknown {
             response::not_found(StatusCode::NOT_FOUND)
         } else if parts.method != route.method() {
             let mut r = response::not_found(StatusCode::METHOD_NOT_ALLOWED);
@@ -205,7 +223,13 @@ impl Frontend {
                 Route::Introspect => self.introspect(&parts, body, ip, &mut client_id).await,
                 Route::Userinfo => self.userinfo(&parts).await,
                 Route::Healthz => self.healthz().await,
-                Route::Metrics => response::text(self.metrics.render()),
+                Route::Metrics => {
+                    let mut text = self.metrics.render();
+                    if let Some(t) = &self.store_timings {
+                        t.render(&mut text);
+                    }
+                    response::text(text)
+                }
                 Route::Unknown => response::not_found(StatusCode::NOT_FOUND),
             }
         };

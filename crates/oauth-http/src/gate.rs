@@ -1,4 +1,5 @@
-//! A store wrapper that bounds how long a request waits for the store.
+//! A store wrapper that bounds how long a request waits for the store, and
+//! times every operation for `/metrics`.
 //!
 //! Each operation first takes a permit from a fixed pool. If no permit comes
 //! within `store_timeout`, the request fails with a store error (answered 503)
@@ -7,7 +8,8 @@
 //! consumed behind a 503. A store that hangs therefore holds at most the pool's
 //! size of requests, and everything else is refused quickly.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,14 +25,48 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub struct GatedStore<S: ?Sized> {
     permits: Arc<Semaphore>,
     timeout: Duration,
+    timings: Arc<StoreTimings>,
     inner: Arc<S>,
+}
+
+/// Count and total time of each store operation, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct StoreTimings {
+    by_operation: Mutex<BTreeMap<&'static str, (u64, Duration)>>,
+}
+
+impl StoreTimings {
+    fn record(&self, operation: &'static str, took: Duration) {
+        let mut m = self.by_operation.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = m.entry(operation).or_default();
+        entry.0 += 1;
+        entry.1 += took;
+    }
+
+    /// The figures in the Prometheus text format (a summary without quantiles).
+    pub(crate) fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ =
+            writeln!(out, "# HELP oauth_store_operation_seconds Time store operations took, once they had the store.");
+        let _ = writeln!(out, "# TYPE oauth_store_operation_seconds summary");
+        for (op, (count, total)) in self.by_operation.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(out, "oauth_store_operation_seconds_sum{{operation=\"{op}\"}} {}", total.as_secs_f64());
+            let _ = writeln!(out, "oauth_store_operation_seconds_count{{operation=\"{op}\"}} {count}");
+        }
+    }
 }
 
 impl<S: Store + ?Sized> GatedStore<S> {
     /// Wraps `inner`, allowing `concurrency` operations at once and waiting at
     /// most `timeout` for a turn.
     pub fn new(inner: Arc<S>, concurrency: usize, timeout: Duration) -> Self {
-        GatedStore { permits: Arc::new(Semaphore::new(concurrency.max(1))), timeout, inner }
+        let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+        GatedStore { permits, timeout, timings: Arc::default(), inner }
+    }
+
+    /// The operation timings, to hand to [`Frontend::with_store_timings`](crate::Frontend::with_store_timings).
+    pub fn timings(&self) -> Arc<StoreTimings> {
+        self.timings.clone()
     }
 
     async fn turn(&self) -> Result<OwnedSemaphorePermit, StoreError> {
@@ -48,7 +84,10 @@ macro_rules! gated {
         impl<S: Store + ?Sized> Store for GatedStore<S> {
             $(async fn $m(&self $(, $a: $t)*) -> $r {
                 let _permit = self.turn().await?;
-                self.inner.$m($($a),*).await
+                let started = std::time::Instant::now();
+                let result = self.inner.$m($($a),*).await;
+                self.timings.record(stringify!($m), started.elapsed());
+                result
             })*
         }
     };

@@ -36,7 +36,7 @@ mod response;
 mod server;
 
 pub use frontend::{Frontend, HttpConfig};
-pub use gate::GatedStore;
+pub use gate::{GatedStore, StoreTimings};
 pub use request::MAX_BODY;
 pub use response::Body;
 pub use server::serve;

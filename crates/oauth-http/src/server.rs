@@ -17,7 +17,7 @@ use crate::Frontend;
 
 /// Largest request head (request line and headers) read before the
 /// connection is refused with 431.
-const MAX_HEAD: usize = 64 * 1024;
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
 
 /// Serves `frontend` on `listener` until `shutdown` completes; then stops
 /// accepting, lets in-flight requests finish for up to `drain`, and returns.
@@ -61,6 +61,8 @@ pub async fn serve(
             // its next request, so it bounds idle time too.
             .header_read_timeout(frontend.config.header_read_timeout.min(frontend.config.idle_timeout))
             .keep_alive(true)
+            // hyper refuses more than 100 headers with 431 by default, keeping
+            // them on the stack; setting max_headers would move them to the heap.
             .max_buf_size(MAX_HEAD);
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {

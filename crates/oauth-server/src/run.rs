@@ -91,8 +91,9 @@ fn open_store(config: &Config) -> Result<OpenStore, String> {
 
 async fn serve(config: Config) -> Result<(), String> {
     let opened = open_store(&config)?;
-    let store: Arc<dyn Store> =
-        Arc::new(GatedStore::new(opened.store.clone(), STORE_CONCURRENCY, Duration::from_secs(config.store_timeout)));
+    let gated = GatedStore::new(opened.store.clone(), STORE_CONCURRENCY, Duration::from_secs(config.store_timeout));
+    let timings = gated.timings();
+    let store: Arc<dyn Store> = Arc::new(gated);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let secrets: Arc<dyn SecretSource> = Arc::new(OsSecrets);
     seed_accounts(&*store, &config.accounts, &*secrets).await.map_err(|e| format!("cannot seed accounts: {e}"))?;
@@ -161,7 +162,9 @@ async fn serve(config: Config) -> Result<(), String> {
         trusted_proxies: config.trusted_proxies.clone(),
         scope_descriptions: config.scope_descriptions.clone(),
     };
-    let frontend = Frontend::new(http, Authority::new(settings, services), codec).map_err(|e| e.to_string())?;
+    let frontend = Frontend::new(http, Authority::new(settings, services), codec)
+        .map_err(|e| e.to_string())?
+        .with_store_timings(timings);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

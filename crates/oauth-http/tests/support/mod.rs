@@ -38,11 +38,20 @@ pub struct Options {
     pub password_grant: bool,
     pub max_failures_per_account: u32,
     pub resources: Arc<dyn ResourceCheck>,
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { issuer_path: "", password_grant: true, max_failures_per_account: 10, resources: Arc::new(AllowAll) }
+        Options {
+            issuer_path: "",
+            password_grant: true,
+            max_failures_per_account: 10,
+            resources: Arc::new(AllowAll),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+        }
     }
 }
 
@@ -128,7 +137,11 @@ pub async fn frontend(opts: &Options, base: &str) -> (Arc<Frontend>, Arc<MemStor
         tokens: codec.clone(),
         resources: opts.resources.clone(),
     };
-    let mut config = HttpConfig::default();
+    let mut config = HttpConfig {
+        header_read_timeout: opts.header_read_timeout,
+        max_connections: opts.max_connections,
+        ..HttpConfig::default()
+    };
     config.scope_descriptions.insert("read".into(), "Read your data".into());
     let frontend = Frontend::new(config, Authority::new(settings, services), codec).unwrap();
     (Arc::new(frontend), store, account)
