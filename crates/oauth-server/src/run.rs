@@ -17,7 +17,7 @@ use oauth_http::{Frontend, GatedStore, HttpConfig};
 use oauth_jwt::{JwtCodec, KeyRing};
 use oauth_medmij::{MedMijCheck, Ocl, OclClients, Profile};
 use oauth_store_mem::MemStore;
-use oauth_store_sled::{Options, SledStore};
+use oauth_store_sled::{Options, ReopeningStore};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
@@ -74,14 +74,16 @@ pub(crate) fn main(path: Option<&Path>) -> ExitCode {
 /// The store as opened: the trait object, and sled's handle for the final flush.
 struct OpenStore {
     store: Arc<dyn Store>,
-    sled: Option<Arc<SledStore>>,
+    sled: Option<Arc<ReopeningStore>>,
 }
 
 fn open_store(config: &Config) -> Result<OpenStore, String> {
     match config.backend {
         Backend::Mem => Ok(OpenStore { store: Arc::new(MemStore::new()), sled: None }),
         Backend::Sled => {
-            let sled = SledStore::open(&config.store_path, Options { cache_capacity: config.cache_capacity })
+            // Reopening: after an IO error (a full disk) the store recovers
+            // once the cause is gone, without a restart.
+            let sled = ReopeningStore::open(&config.store_path, Options { cache_capacity: config.cache_capacity })
                 .map_err(|e| format!("cannot open the store at {}: {e}", config.store_path.display()))?;
             let sled = Arc::new(sled);
             Ok(OpenStore { store: sled.clone(), sled: Some(sled) })

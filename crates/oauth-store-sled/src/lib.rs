@@ -18,6 +18,10 @@
 //! does not flush the disk's cache or file metadata, so it promises nothing
 //! across an operating-system crash or a power loss.
 //!
+//! After an IO error (a full disk) sled fails every later operation, even once
+//! the cause is gone; [`ReopeningStore`] reopens the directory then, and is
+//! what the server uses.
+//!
 //! sled is single-process: one server owns the directory. For several server
 //! nodes use `oauth-store-postgres`; for tests, `oauth-store-mem`.
 //!
@@ -28,6 +32,7 @@
 #![forbid(unsafe_code)]
 
 mod commit;
+mod reopen;
 
 use std::path::Path;
 
@@ -42,6 +47,7 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use commit::GroupCommit;
+pub use reopen::ReopeningStore;
 
 /// The on-disk format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -69,7 +75,7 @@ pub enum Error {
     Thread(#[from] std::io::Error),
 }
 
-/// Options for [`SledStore::open`].
+/// Options for [`SledStore::open`] and [`ReopeningStore::open`].
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     /// sled's page cache, in bytes.
