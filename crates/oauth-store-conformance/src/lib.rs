@@ -36,8 +36,11 @@ use oauth_core::{
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
-/// Concurrent callers in the race checks.
+/// Concurrent callers in the store race checks.
 pub const RACERS: usize = 32;
+
+/// Concurrent callers in the flow race checks.
+pub const FLOW_RACERS: usize = 64;
 
 pub(crate) const T0: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
 
@@ -63,7 +66,10 @@ macro_rules! conformance_tests {
             signing_keys_round_trip,
             throttle_keeps_newest_failures_within_window,
             sweep_removes_dead_records_and_nothing_live,
-            ping_answers);
+            ping_answers,
+            racing_code_exchanges_give_one_token_response,
+            racing_refreshes_rotate_once_then_the_family_dies,
+            revocation_racing_a_refresh_leaves_nothing_usable);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(
@@ -423,6 +429,96 @@ pub async fn sweep_removes_dead_records_and_nothing_live(store: Arc<dyn Store>) 
 /// A healthy store answers a ping.
 pub async fn ping_answers(store: Arc<dyn Store>) {
     store.ping().await.expect("ping");
+}
+
+/// Of [`FLOW_RACERS`] concurrent exchanges of one code through the flows,
+/// exactly one gets tokens; the others count as replays, so the winner's
+/// tokens end up revoked too (RFC 6749 4.1.2).
+pub async fn racing_code_exchanges_give_one_token_response(store: Arc<dyn Store>) {
+    let f = Arc::new(fixture(&store).await);
+    let (_, code) = f.issued_code().await.expect("issued code");
+    let client = f.authority.authenticate_client(&Fixture::public_client(), None).await.expect("client");
+    let mut tasks = Vec::new();
+    for _ in 0..FLOW_RACERS {
+        let (f, code, client) = (f.clone(), code.clone(), client.clone());
+        tasks.push(tokio::spawn(async move { f.authority.token(&client, &Fixture::code_request(&code), None).await }));
+    }
+    let mut won = Vec::new();
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(tokens) => won.push(tokens),
+            Err(e) => assert!(matches!(e, oauth_core::Error::InvalidGrant(_)), "{e:?}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one token response");
+    let revoked = f.authority.authenticate_bearer(&won[0].access_token).await;
+    assert!(matches!(revoked, Err(oauth_core::Error::InvalidToken(_))), "the replays revoked the winner's tokens");
+}
+
+/// Of [`FLOW_RACERS`] concurrent refreshes of one token, at most one rotates;
+/// the rest are reuse, so the whole family, the winner's new token included,
+/// ends up revoked.
+pub async fn racing_refreshes_rotate_once_then_the_family_dies(store: Arc<dyn Store>) {
+    let f = Arc::new(fixture(&store).await);
+    let (refresh, client) = first_tokens(&f).await;
+    let mut tasks = Vec::new();
+    for _ in 0..FLOW_RACERS {
+        let (f, refresh, client) = (f.clone(), refresh.clone(), client.clone());
+        tasks.push(tokio::spawn(async move { f.authority.token(&client, &refresh_request(&refresh), None).await }));
+    }
+    let mut won = Vec::new();
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(tokens) => won.push(tokens),
+            Err(e) => assert!(matches!(e, oauth_core::Error::InvalidGrant(_)), "{e:?}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one rotation");
+    let next = won[0].refresh_token.clone().expect("a new refresh token");
+    let again = f.authority.token(&client, &refresh_request(&next), None).await;
+    assert!(matches!(again, Err(oauth_core::Error::InvalidGrant(_))), "the family is revoked");
+}
+
+/// A revocation racing a refresh of the same token: whichever wins, nothing
+/// of the family stays usable afterwards.
+pub async fn revocation_racing_a_refresh_leaves_nothing_usable(store: Arc<dyn Store>) {
+    let f = Arc::new(fixture(&store).await);
+    for _ in 0..8 {
+        let (refresh, client) = first_tokens(&f).await;
+        let refreshing = {
+            let (f, refresh, client) = (f.clone(), refresh.clone(), client.clone());
+            tokio::spawn(async move { f.authority.token(&client, &refresh_request(&refresh), None).await })
+        };
+        let revoking = {
+            let (f, refresh, client) = (f.clone(), refresh.clone(), client.clone());
+            tokio::spawn(async move { f.authority.revoke(&client, Some(&refresh)).await })
+        };
+        revoking.await.expect("task").expect("revocation answers 200");
+        if let Ok(tokens) = refreshing.await.expect("task") {
+            let next = tokens.refresh_token.expect("a new refresh token");
+            let again = f.authority.token(&client, &refresh_request(&next), None).await;
+            assert!(
+                matches!(again, Err(oauth_core::Error::InvalidGrant(_))),
+                "a token rotated during revocation died with its family"
+            );
+            let bearer = f.authority.authenticate_bearer(&tokens.access_token).await;
+            assert!(matches!(bearer, Err(oauth_core::Error::InvalidToken(_))), "and its access token with it");
+        }
+        let after = f.authority.token(&client, &refresh_request(&refresh), None).await;
+        assert!(after.is_err());
+    }
+}
+
+/// Runs the public client's code flow to tokens; returns the refresh token.
+async fn first_tokens(f: &Fixture) -> (String, oauth_core::AuthenticatedClient) {
+    let (_, code) = f.issued_code().await.expect("issued code");
+    let client = f.authority.authenticate_client(&Fixture::public_client(), None).await.expect("client");
+    let tokens = f.authority.token(&client, &Fixture::code_request(&code), None).await.expect("tokens");
+    (tokens.refresh_token.expect("a refresh token"), client)
+}
+
+fn refresh_request(token: &str) -> oauth_core::TokenRequest<'_> {
+    oauth_core::TokenRequest { grant_type: Some("refresh_token"), refresh_token: Some(token), ..Default::default() }
 }
 
 fn now(f: &Fixture) -> OffsetDateTime {
