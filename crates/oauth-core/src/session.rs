@@ -64,6 +64,10 @@ pub enum SessionState {
         code: TokenHash,
         /// The grant the exchange created.
         grant: GrantId,
+        /// Set by a second redemption. The exchange that created `grant` checks
+        /// it after storing the grant, so a replay that came before the grant
+        /// existed still revokes it.
+        replayed: bool,
     },
     /// The user or the resource check refused. An end.
     Denied,
@@ -240,13 +244,43 @@ impl AuthorizationSession {
     ) -> Result<Self> {
         let next = match &self.state {
             SessionState::CodeIssued { account, scope, code: issued } if issued == code => {
-                Some(SessionState::Exchanged { account: *account, scope: scope.clone(), code: *code, grant })
+                Some(SessionState::Exchanged {
+                    account: *account,
+                    scope: scope.clone(),
+                    code: *code,
+                    grant,
+                    replayed: false,
+                })
             }
             _ => None,
         };
         let mut exchanged = self.next("Exchanged", now, next)?;
         exchanged.expires_at = retain_until;
         Ok(exchanged)
+    }
+
+    /// `Exchanged -> Exchanged { replayed: true }`: the code was presented again.
+    /// Legal until the record's retention ends, whatever the time of day for the
+    /// code itself; marking twice is allowed.
+    pub fn mark_replayed(&self, now: OffsetDateTime) -> Result<Self> {
+        match &self.state {
+            SessionState::Exchanged { account, scope, code, grant, .. } if now < self.expires_at => {
+                let state = SessionState::Exchanged {
+                    account: *account,
+                    scope: scope.clone(),
+                    code: *code,
+                    grant: *grant,
+                    replayed: true,
+                };
+                Ok(AuthorizationSession { state, ..self.clone() })
+            }
+            _ => Err(Error::IllegalTransition { from: self.state.name(), to: "Exchanged(replayed)" }),
+        }
+    }
+
+    /// True when the code was presented again after its exchange.
+    pub fn is_replayed(&self) -> bool {
+        matches!(self.state, SessionState::Exchanged { replayed: true, .. })
     }
 
     /// `Requested | Authenticated | ResourceChecked -> Denied`: the user or the
@@ -360,6 +394,17 @@ mod tests {
         assert!(illegal(issued().exchange(&TokenHash::of("guess"), grant(), T0, T0)));
         let e = issued().exchange(&code(), grant(), T0 + Duration::days(1), T0).unwrap();
         assert!(illegal(e.exchange(&code(), grant(), T0, T0)));
+    }
+
+    #[test]
+    fn only_an_exchanged_session_can_be_marked_replayed() {
+        let e = issued().exchange(&code(), grant(), T0 + Duration::days(1), T0).unwrap();
+        assert!(!e.is_replayed());
+        let r = e.mark_replayed(T0).unwrap();
+        assert!(r.is_replayed());
+        assert!(r.mark_replayed(T0).unwrap().is_replayed(), "marking twice is allowed");
+        assert!(illegal(issued().mark_replayed(T0)));
+        assert!(illegal(e.mark_replayed(T0 + Duration::days(1))), "not after the record's retention");
     }
 
     #[test]

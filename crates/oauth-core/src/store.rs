@@ -208,7 +208,8 @@ pub trait Store: Send + Sync {
 
     /// Redeems a code, atomically and once: of concurrent calls for one code,
     /// exactly one gets [`CodeRedemption::Redeemed`]; the session becomes
-    /// `Exchanged { grant }` and is kept until `retain_until`. Later calls get
+    /// `Exchanged { grant }` and is kept until `retain_until`. Later calls mark
+    /// the session replayed (see [`AuthorizationSession::mark_replayed`]) and get
     /// [`CodeRedemption::Replayed`] until then. Durable.
     async fn take_code(
         &self,

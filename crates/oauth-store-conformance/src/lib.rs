@@ -4,7 +4,7 @@
 //! (through `assert!`) when the backend breaks the contract written on
 //! [`Store`]. A backend runs them all with one macro call in a test file:
 //!
-//! ```ignore
+//! ```text
 //! oauth_store_conformance::conformance_tests!(async {
 //!     (std::sync::Arc::new(MyStore::new()) as std::sync::Arc<dyn oauth_core::Store>, ())
 //! });
@@ -195,6 +195,7 @@ pub async fn replayed_code_names_its_grant(store: Arc<dyn Store>) {
     assert_eq!(again, CodeRedemption::Replayed(first));
     let stored = store.session(session.id(), now).await.expect("get").expect("kept for replay detection");
     assert!(matches!(stored.state(), SessionState::Exchanged { grant, .. } if *grant == first));
+    assert!(stored.is_replayed(), "a second redemption marks the session replayed");
     let late = store.take_code(&hash, first, retain, retain).await.expect("take");
     assert_eq!(late, CodeRedemption::NotFound);
 }
@@ -431,9 +432,9 @@ pub async fn ping_answers(store: Arc<dyn Store>) {
     store.ping().await.expect("ping");
 }
 
-/// Of [`FLOW_RACERS`] concurrent exchanges of one code through the flows,
-/// exactly one gets tokens; the others count as replays, so the winner's
-/// tokens end up revoked too (RFC 6749 4.1.2).
+/// Of [`FLOW_RACERS`] concurrent exchanges of one code through the flows, at
+/// most one gets tokens; the others count as replays, so whatever the winner
+/// got ends up revoked too (RFC 6749 4.1.2), however the calls interleave.
 pub async fn racing_code_exchanges_give_one_token_response(store: Arc<dyn Store>) {
     let f = Arc::new(fixture(&store).await);
     let (_, code) = f.issued_code().await.expect("issued code");
@@ -450,9 +451,12 @@ pub async fn racing_code_exchanges_give_one_token_response(store: Arc<dyn Store>
             Err(e) => assert!(matches!(e, oauth_core::Error::InvalidGrant(_)), "{e:?}"),
         }
     }
-    assert_eq!(won.len(), 1, "exactly one token response");
-    let revoked = f.authority.authenticate_bearer(&won[0].access_token).await;
-    assert!(matches!(revoked, Err(oauth_core::Error::InvalidToken(_))), "the replays revoked the winner's tokens");
+    // The winner may itself learn of a replay before answering, and refuse.
+    assert!(won.len() <= 1, "at most one token response");
+    for tokens in &won {
+        let revoked = f.authority.authenticate_bearer(&tokens.access_token).await;
+        assert!(matches!(revoked, Err(oauth_core::Error::InvalidToken(_))), "the replays revoked the winner's tokens");
+    }
 }
 
 /// Of [`FLOW_RACERS`] concurrent refreshes of one token, at most one rotates;

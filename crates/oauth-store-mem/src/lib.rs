@@ -109,7 +109,13 @@ impl Store for MemStore {
             return Ok(CodeRedemption::NotFound);
         }
         match session.state() {
-            SessionState::Exchanged { code: c, grant, .. } if c == code => Ok(CodeRedemption::Replayed(*grant)),
+            SessionState::Exchanged { code: c, grant, .. } if c == code => {
+                let grant = *grant;
+                if let Ok(marked) = session.mark_replayed(now) {
+                    inner.sessions.insert(marked.id(), marked);
+                }
+                Ok(CodeRedemption::Replayed(grant))
+            }
             SessionState::CodeIssued { .. } => match session.exchange(code, grant, retain_until, now) {
                 Ok(exchanged) => {
                     let before = session.clone();

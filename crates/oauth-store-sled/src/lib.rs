@@ -256,7 +256,10 @@ impl Store for SledStore {
                 return Ok((None, CodeRedemption::NotFound));
             }
             Ok(match s.state() {
-                SessionState::Exchanged { code: c, grant, .. } if c == code => (None, CodeRedemption::Replayed(*grant)),
+                SessionState::Exchanged { code: c, grant, replayed, .. } if c == code => {
+                    let next = if *replayed { None } else { s.mark_replayed(now).ok() };
+                    (next, CodeRedemption::Replayed(*grant))
+                }
                 SessionState::CodeIssued { .. } => match s.exchange(code, grant, retain_until, now) {
                     Ok(next) => (Some(next), CodeRedemption::Redeemed(Box::new(s.clone()))),
                     Err(_) => (None, CodeRedemption::NotFound),
@@ -265,7 +268,7 @@ impl Store for SledStore {
             })
         })?;
         let outcome = outcome.unwrap_or(CodeRedemption::NotFound);
-        if matches!(outcome, CodeRedemption::Redeemed(_)) {
+        if !matches!(outcome, CodeRedemption::NotFound) {
             self.durable().await?;
         }
         Ok(outcome)

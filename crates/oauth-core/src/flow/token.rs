@@ -125,7 +125,16 @@ impl Authority {
             return Err(Error::InvalidGrant("unknown or expired code"));
         };
         self.active_account(account).await?;
-        self.issue_for_account(client, grant_id, account, scope, expires_at, now).await
+        let tokens = self.issue_for_account(client, grant_id, account, scope, expires_at, now).await?;
+        // A replay may have come between our redemption and storing the grant,
+        // when its revocation found nothing to revoke. It marked the session
+        // first, and we stored the grant first: one of us sees the other.
+        let replayed = self.services.store.session(session.id(), now).await?.is_some_and(|s| s.is_replayed());
+        if replayed {
+            self.services.store.revoke_grant(grant_id).await?;
+            return Err(Error::InvalidGrant("the code was used twice; its tokens are revoked"));
+        }
+        Ok(tokens)
     }
 
     async fn password_grant(

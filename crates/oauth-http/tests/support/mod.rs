@@ -108,6 +108,19 @@ pub fn clients() -> BTreeMap<ClientId, Arc<Client>> {
 /// Builds the front end over a fresh memory store (no listener).
 pub async fn frontend(opts: &Options, base: &str) -> (Arc<Frontend>, Arc<MemStore>, Account) {
     let store = Arc::new(MemStore::new());
+    let (frontend, account) = frontend_on(opts, base, store.clone(), store.clone()).await;
+    (frontend, store, account)
+}
+
+/// Builds the front end serving from `serving`, after seeding the account into
+/// `seed` (the same store, or the one behind a wrapper).
+pub async fn frontend_on(
+    opts: &Options,
+    base: &str,
+    seed: Arc<MemStore>,
+    serving: Arc<dyn Store>,
+) -> (Arc<Frontend>, Account) {
+    let store = seed;
     let account = Account {
         id: AccountId::from_random_bytes([0x5a; 16]),
         username: USERNAME.into(),
@@ -129,7 +142,7 @@ pub async fn frontend(opts: &Options, base: &str) -> (Arc<Frontend>, Arc<MemStor
         time::Duration::seconds(30),
     ));
     let services = Services {
-        store: store.clone(),
+        store: serving,
         clients: Arc::new(clients()),
         clock: Arc::new(SystemClock),
         secrets: Arc::new(OsSecrets),
@@ -144,7 +157,7 @@ pub async fn frontend(opts: &Options, base: &str) -> (Arc<Frontend>, Arc<MemStor
     };
     config.scope_descriptions.insert("read".into(), "Read your data".into());
     let frontend = Frontend::new(config, Authority::new(settings, services), codec).unwrap();
-    (Arc::new(frontend), store, account)
+    (Arc::new(frontend), account)
 }
 
 /// Starts a real server on an ephemeral 127.0.0.1 port.
