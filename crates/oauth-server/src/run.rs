@@ -167,18 +167,21 @@ async fn serve(config: Config) -> Result<(), String> {
     let frontend = Frontend::new(http, Authority::new(settings, services), codec)
         .map_err(|e| e.to_string())?
         .with_store_timings(timings);
+    // Every signal handler is in place before the server says it is ready: a
+    // SIGHUP that arrived first would otherwise take its default action and
+    // end the process.
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    tokio::spawn(sweep(store.clone(), clock.clone(), config.throttle_window));
+    if let (Some(o), Some(m)) = (ocl, &config.medmij) {
+        tokio::spawn(watch_ocl(o, m.ocl_path.clone(), hup));
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     info!(issuer = %config.issuer, "listening on {local}");
-
-    tokio::spawn(sweep(store.clone(), clock.clone(), config.throttle_window));
-    if let (Some(o), Some(m)) = (ocl, &config.medmij) {
-        tokio::spawn(watch_ocl(o, m.ocl_path.clone()));
-    }
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let shutdown = async move {
         tokio::select! {
             _ = term.recv() => info!("SIGTERM: draining"),
@@ -264,11 +267,7 @@ async fn sweep(store: Arc<dyn Store>, clock: Arc<dyn Clock>, window: u64) {
 }
 
 /// Reloads the OCL on SIGHUP, and when the file's modification time changes.
-async fn watch_ocl(clients: Arc<OclClients>, path: std::path::PathBuf) {
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        warn!("cannot listen for SIGHUP; the OCL reloads on file changes only");
-        return;
-    };
+async fn watch_ocl(clients: Arc<OclClients>, path: std::path::PathBuf, mut hup: tokio::signal::unix::Signal) {
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut last: Option<SystemTime> = modified(&path);
     let mut poll = tokio::time::interval(OCL_POLL_EVERY);
