@@ -7,43 +7,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail by panicking, like the tests")]
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use oauth_core::{
-    AccessTokenId, AccountId, ClientId, Grant, GrantId, RefreshRecord, Scope, Store, StoreError, TokenHash,
-};
+use oauth_core::{AccessTokenId, Store, StoreError};
 use oauth_store_sled::{Error, FORMAT_VERSION, Options, SledStore};
-use time::macros::datetime;
-use time::{Duration, OffsetDateTime};
+use support::{T0, grant};
+use time::Duration;
 
-const T0: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
 const CHILD_ENV: &str = "OAUTH_CRASH_CHILD_DIR";
-
-fn grant(n: u64) -> (Grant, RefreshRecord) {
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&n.to_be_bytes());
-    let g = Grant {
-        id: GrantId::from_random_bytes(id),
-        client_id: ClientId::parse("crash-client").unwrap(),
-        account: Some(AccountId::from_random_bytes(id)),
-        scope: Scope::parse("read").unwrap(),
-        created_at: T0,
-        expires_at: T0 + Duration::days(90),
-        revoked: false,
-    };
-    let r = RefreshRecord {
-        hash: TokenHash::of(&format!("refresh-{n}")),
-        grant: g.id,
-        generation: 0,
-        issued_at: T0,
-        expires_at: T0 + Duration::days(14),
-        rotated: false,
-    };
-    (g, r)
-}
 
 #[tokio::test]
 async fn reopening_keeps_every_acknowledged_record() {

@@ -6,37 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail by panicking")]
 
+mod support;
+
 use std::process::Command;
 
-use oauth_core::{AccountId, ClientId, Grant, GrantId, RefreshRecord, Scope, Store, StoreError, TokenHash};
+use oauth_core::{Store, StoreError};
 use oauth_store_sled::{Options, ReopeningStore};
-use time::macros::datetime;
-use time::{Duration, OffsetDateTime};
-
-const T0: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
-
-fn grant(n: u64) -> (Grant, RefreshRecord) {
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&n.to_be_bytes());
-    let g = Grant {
-        id: GrantId::from_random_bytes(id),
-        client_id: ClientId::parse("c").unwrap(),
-        account: Some(AccountId::from_random_bytes(id)),
-        scope: Scope::parse(&format!("read padding-{}", "x".repeat(200))).unwrap(),
-        created_at: T0,
-        expires_at: T0 + Duration::days(90),
-        revoked: false,
-    };
-    let r = RefreshRecord {
-        hash: TokenHash::of(&format!("r{n}")),
-        grant: g.id,
-        generation: 0,
-        issued_at: T0,
-        expires_at: T0 + Duration::days(14),
-        rotated: false,
-    };
-    (g, r)
-}
+use support::{T0, grant, grant_with_scope};
 
 struct Tmpfs(tempfile::TempDir);
 
@@ -72,7 +48,7 @@ async fn a_full_disk_fails_writes_and_the_store_recovers_when_space_returns() {
     let mut acknowledged = Vec::new();
     let mut failure = None;
     for n in 0..200_000u64 {
-        let (g, r) = grant(n);
+        let (g, r) = grant_with_scope(n, &format!("read padding-{}", "x".repeat(200)));
         match store.insert_grant(&g, Some(&r)).await {
             Ok(()) => acknowledged.push(n),
             Err(e) => {
