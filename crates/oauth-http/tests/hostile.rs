@@ -113,3 +113,56 @@ proptest! {
         }
     }
 }
+
+/// A running server on 127.0.0.1 with its runtime, shared by every case of the
+/// TCP property.
+fn tcp_server() -> &'static (tokio::runtime::Runtime, TestServer) {
+    static SERVER: OnceLock<(tokio::runtime::Runtime, TestServer)> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let server = rt.block_on(start(Options::default()));
+        (rt, server)
+    })
+}
+
+/// Header values as raw bytes: anything but CR and LF, invalid UTF-8 included.
+fn raw_header() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(any::<u8>().prop_filter("no line breaks", |b| *b != b'\r' && *b != b'\n'), 0..120)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_bytes_on_the_wire_make_a_running_server_answer_5xx(
+        method in prop_oneof![Just("GET"), Just("POST"), Just("PUT"), Just("G\x01T"), Just("")],
+        path in proptest::sample::select(PATHS),
+        query in proptest::collection::vec(any::<u8>().prop_filter("no line breaks or spaces", |b| !b" \r\n".contains(b)), 0..80),
+        headers in proptest::collection::vec(("[A-Za-z-]{1,20}", raw_header()), 0..6),
+        body in body(),
+    ) {
+        let (rt, server) = tcp_server();
+        let mut raw = format!("{method} {path}?").into_bytes();
+        raw.extend_from_slice(&query);
+        raw.extend_from_slice(b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+        for (name, value) in &headers {
+            raw.extend_from_slice(name.as_bytes());
+            raw.extend_from_slice(b": ");
+            raw.extend_from_slice(value);
+            raw.extend_from_slice(b"\r\n");
+        }
+        raw.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+        raw.extend_from_slice(&body);
+        let answer = rt.block_on(async {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+            let _ = stream.write_all(&raw).await;
+            let mut out = Vec::new();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut out)).await;
+            out
+        });
+        // No answer at all (a connection closed on garbage) is fine; a 5xx is not.
+        let status = answer.get(9).copied();
+        prop_assert_ne!(status, Some(b'5'), "{}", String::from_utf8_lossy(&answer[..answer.len().min(120)]));
+    }
+}
