@@ -12,17 +12,21 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{ClientBuilder, Locator};
 use support::*;
 
+/// chromedriver in a process group of its own, so that dropping this (even
+/// when a test panics before closing its session) ends the browser too.
 struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.0.wait();
     }
 }
@@ -31,6 +35,7 @@ fn chromedriver() -> (Driver, u16) {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -73,7 +78,8 @@ async fn a_real_browser_logs_in_consents_and_reaches_the_client_with_a_code() {
         "goog:chromeOptions".into(),
         serde_json::json!({"args": [
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-crash-reporter", "--disable-breakpad"
         ],
         // A phone's viewport: a headless window cannot be narrower than 500 px.
         "mobileEmulation": {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2}}}),
