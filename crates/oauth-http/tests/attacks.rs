@@ -27,6 +27,20 @@ async fn code_for(s: &TestServer, client: &str) -> String {
     query(&browser_flow(s, &authorize_url(s, client, "")).await, "code").unwrap()
 }
 
+/// Runs the confidential client's code flow and exchanges the code.
+async fn code_tokens(s: &TestServer) -> Value {
+    let code = code_for(s, CONFIDENTIAL).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, tokens) = token(s, (CONFIDENTIAL, Some(SECRET)), &form).await;
+    assert_eq!(status, 200);
+    tokens
+}
+
 async fn userinfo(s: &TestServer, bearer: &str) -> u16 {
     http().get(format!("{}/userinfo", s.base)).bearer_auth(bearer).send().await.unwrap().status().as_u16()
 }
@@ -156,18 +170,7 @@ async fn forged_jwts_alg_none_confusion_kid_injection_and_foreign_issuer() {
 #[tokio::test]
 async fn token_type_swap_access_token_as_refresh_token() {
     let s = start(Options::default()).await;
-    let code = code_for(&s, CONFIDENTIAL).await;
-    let (_, t) = token(
-        &s,
-        (CONFIDENTIAL, Some(SECRET)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let t = code_tokens(&s).await;
     let (status, body) = token(
         &s,
         (CONFIDENTIAL, Some(SECRET)),
@@ -180,18 +183,7 @@ async fn token_type_swap_access_token_as_refresh_token() {
 #[tokio::test]
 async fn scope_escalation_on_refresh() {
     let s = start(Options::default()).await;
-    let code = code_for(&s, CONFIDENTIAL).await;
-    let (_, t) = token(
-        &s,
-        (CONFIDENTIAL, Some(SECRET)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let t = code_tokens(&s).await;
     assert_eq!(t["scope"], "read");
     let rt = t["refresh_token"].as_str().unwrap();
     let (status, body) = token(
@@ -206,18 +198,7 @@ async fn scope_escalation_on_refresh() {
 #[tokio::test]
 async fn a_disabled_account_loses_its_tokens_at_once() {
     let s = start(Options::default()).await;
-    let code = code_for(&s, CONFIDENTIAL).await;
-    let (_, t) = token(
-        &s,
-        (CONFIDENTIAL, Some(SECRET)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let t = code_tokens(&s).await;
     let access = t["access_token"].as_str().unwrap();
     assert_eq!(userinfo(&s, access).await, 200);
     s.store.put_account(&Account { disabled: true, ..s.account.clone() }).await.unwrap();

@@ -45,6 +45,30 @@ fn quickstart(dir: &Path, extra: &str) -> (PathBuf, String) {
     (path, format!("http://127.0.0.1:{port}"))
 }
 
+/// The quick-start example with the password grant switched on for demo-app.
+fn quickstart_with_password(dir: &Path) -> (PathBuf, String) {
+    let (config, base) = quickstart(dir, "[grants]\npassword = true\n");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "grant_types = [\"authorization_code\", \"refresh_token\", \"client_credentials\"]",
+        "grant_types = [\"authorization_code\", \"refresh_token\", \"client_credentials\", \"password\"]",
+    );
+    std::fs::write(&config, text).unwrap();
+    (config, base)
+}
+
+/// A password grant for alice as demo-app; the token response.
+async fn password_grant(base: &str) -> serde_json::Value {
+    let r = http()
+        .post(format!("{base}/token"))
+        .basic_auth("demo-app", Some(SECRET))
+        .form(&[("grant_type", "password"), ("username", "alice"), ("password", "alice-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
 /// The MedMij example with its OCL, moved to a free port, in `dir`.
 fn medmij(dir: &Path) -> (PathBuf, String) {
     let port = free_port();
@@ -292,26 +316,10 @@ async fn without_a_config_it_serves_defaults_from_the_working_directory() {
 #[tokio::test]
 async fn kill_9_then_restart_keeps_refresh_tokens_revocations_and_signing_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let (config, base) = quickstart(dir.path(), "[grants]\npassword = true\n");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "grant_types = [\"authorization_code\", \"refresh_token\", \"client_credentials\"]",
-        "grant_types = [\"authorization_code\", \"refresh_token\", \"client_credentials\", \"password\"]",
-    );
-    std::fs::write(&config, text).unwrap();
+    let (config, base) = quickstart_with_password(dir.path());
     let server = Server::start(&config, dir.path());
-    let password = |base: String| async move {
-        let r = http()
-            .post(format!("{base}/token"))
-            .basic_auth("demo-app", Some(SECRET))
-            .form(&[("grant_type", "password"), ("username", "alice"), ("password", "alice-password")])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.json::<serde_json::Value>().await.unwrap()
-    };
-    let kept = password(base.clone()).await;
-    let revoked = password(base.clone()).await;
+    let kept = password_grant(&base).await;
+    let revoked = password_grant(&base).await;
     let r = http()
         .post(format!("{base}/revoke"))
         .basic_auth("demo-app", Some(SECRET))
@@ -335,21 +343,9 @@ async fn kill_9_then_restart_keeps_refresh_tokens_revocations_and_signing_keys()
         .await
         .unwrap();
     assert_eq!(info.status(), 200, "a token minted before the crash still verifies");
-    let refresh = |rt: String| {
-        let base = base.clone();
-        async move {
-            http()
-                .post(format!("{base}/token"))
-                .basic_auth("demo-app", Some(SECRET))
-                .form(&[("grant_type", "refresh_token"), ("refresh_token", rt.as_str())])
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
-    assert_eq!(refresh(kept["refresh_token"].as_str().unwrap().to_owned()).await, 200);
-    assert_eq!(refresh(revoked["refresh_token"].as_str().unwrap().to_owned()).await, 400, "the revocation survived");
+    assert_eq!(refresh_once(&base, kept["refresh_token"].as_str().unwrap()).await.unwrap().0, 200);
+    let after_revocation = refresh_once(&base, revoked["refresh_token"].as_str().unwrap()).await.unwrap().0;
+    assert_eq!(after_revocation, 400, "the revocation survived");
     assert_eq!(server.stop(), 0);
 }
 
@@ -538,23 +534,8 @@ async fn refresh_once(base: &str, token: &str) -> Result<(reqwest::StatusCode, s
 async fn kill_9_under_load_loses_no_acknowledged_token() {
     let rounds: usize = std::env::var("OAUTH_CRASH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
     let dir = tempfile::tempdir().unwrap();
-    let (config, base) = quickstart(dir.path(), "[grants]\npassword = true\n");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "grant_types = [\"authorization_code\", \"refresh_token\", \"client_credentials\"]",
-        "grant_types = [\"authorization_code\", \"refresh_token\", \"client_credentials\", \"password\"]",
-    );
-    std::fs::write(&config, text).unwrap();
-    let login = |base: String| async move {
-        let r = http()
-            .post(format!("{base}/token"))
-            .basic_auth("demo-app", Some(SECRET))
-            .form(&[("grant_type", "password"), ("username", "alice"), ("password", "alice-password")])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.json::<serde_json::Value>().await.unwrap()["refresh_token"].as_str().unwrap().to_owned()
-    };
+    let (config, base) = quickstart_with_password(dir.path());
+    let login = |base: String| async move { password_grant(&base).await["refresh_token"].as_str().unwrap().to_owned() };
 
     let mut server = Server::start(&config, dir.path());
     let mut families = Vec::new();
