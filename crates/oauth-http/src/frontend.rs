@@ -17,7 +17,8 @@ use crate::response::{self, Body};
 /// The front end's settings (the `[server]` table, and the consent words).
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    /// Most connections served at once; above it, new connections are closed.
+    /// Most connections served at once. At the limit a new connection displaces
+    /// the longest-idle one; when every connection is busy it is closed.
     pub max_connections: usize,
     /// Time a client has to send a request's headers.
     pub header_read_timeout: Duration,
