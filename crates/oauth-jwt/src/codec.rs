@@ -81,7 +81,7 @@ impl AccessTokenCodec for JwtCodec {
             jti: c.jti.to_string(),
             gid: c.grant.map(|g| g.to_string()),
         };
-        jsonwebtoken::encode(&header, &wire, signer.encoding()).map_err(|e| Error::Internal(format!("signing: {e}")))
+        signer.sign(&header, &wire)
     }
 
     async fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessTokenClaims, Error> {

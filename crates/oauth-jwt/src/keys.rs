@@ -1,12 +1,17 @@
 //! Signing keys: generation, loading, key ids, and their public JWKs.
 
 use std::fmt;
+use std::sync::Arc;
 
 use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use oauth_core::SigningKeyRecord;
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::Error;
@@ -89,9 +94,43 @@ pub(crate) struct VerifyingKey {
 pub struct SigningKey {
     kid: String,
     encoding: EncodingKey,
+    /// The private key parsed once, for the algorithms where parsing costs
+    /// as much as signing.
+    prepared: Prepared,
     /// PEM (asymmetric) or raw bytes (HMAC), as stored.
     material: Vec<u8>,
     verifying: VerifyingKey,
+}
+
+/// A private key ready to sign.
+///
+/// `jsonwebtoken::encode` parses an EC or Ed25519 key from its PKCS#8 bytes on
+/// every call; for ES256 that parse (with its public-key check, a point
+/// multiplication) cost about as much as the signature itself, and was the
+/// largest item in a profile of `client_credentials` (docs/benchmarks.md).
+/// These keys are parsed once, from the bytes jsonwebtoken holds, and sign
+/// with the same aws-lc-rs primitive jsonwebtoken would call.
+#[derive(Clone)]
+enum Prepared {
+    Es256(Arc<EcdsaKeyPair>),
+    EdDsa(Arc<Ed25519KeyPair>),
+    /// RS256 (the RSA signature dominates) and HMAC: `jsonwebtoken::encode`.
+    Library,
+}
+
+impl Prepared {
+    fn new(alg: SigningAlg, encoding: &EncodingKey) -> Result<Self, Error> {
+        let bad = |_| Error::BadKey("not a private key for this algorithm");
+        Ok(match alg {
+            SigningAlg::Es256 => Prepared::Es256(Arc::new(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, encoding.as_bytes()).map_err(bad)?,
+            )),
+            SigningAlg::EdDsa => {
+                Prepared::EdDsa(Arc::new(Ed25519KeyPair::from_pkcs8(encoding.as_bytes()).map_err(bad)?))
+            }
+            SigningAlg::Rs256 | SigningAlg::Hs256 | SigningAlg::Hs512 => Prepared::Library,
+        })
+    }
 }
 
 impl fmt::Debug for SigningKey {
@@ -147,6 +186,7 @@ impl SigningKey {
         let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| Error::BadKey("cannot derive the public key"))?;
         let key = SigningKey {
             kid,
+            prepared: Prepared::new(alg, &encoding)?,
             encoding,
             material: pem.to_vec(),
             verifying: VerifyingKey { alg, decoding, jwk: Some(jwk) },
@@ -173,6 +213,7 @@ impl SigningKey {
         let decoding = DecodingKey::from_secret(secret);
         Ok(SigningKey {
             kid,
+            prepared: Prepared::Library,
             encoding,
             material: secret.to_vec(),
             verifying: VerifyingKey { alg, decoding, jwk: None },
@@ -189,6 +230,44 @@ impl SigningKey {
         &self.kid
     }
 
+    /// A compact JWS (RFC 7515 section 7.1) of `claims` under `header`, which
+    /// must name this key's algorithm: the same bytes `jsonwebtoken::encode`
+    /// produces (JSON of each part, base64url without padding), signed with
+    /// the prepared key.
+    pub(crate) fn sign(&self, header: &Header, claims: &impl Serialize) -> Result<String, oauth_core::Error> {
+        fn failed(e: impl fmt::Display) -> oauth_core::Error {
+            oauth_core::Error::Internal(format!("signing: {e}"))
+        }
+        let signing_input = || -> Result<String, oauth_core::Error> {
+            if header.alg != self.alg().jws() {
+                return Err(failed("the header names another algorithm"));
+            }
+            let mut input = String::with_capacity(640);
+            URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(header).map_err(failed)?, &mut input);
+            input.push('.');
+            URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims).map_err(failed)?, &mut input);
+            Ok(input)
+        };
+        let (mut token, signature) = match &self.prepared {
+            Prepared::Library => return jsonwebtoken::encode(header, claims, &self.encoding).map_err(failed),
+            Prepared::Es256(key) => {
+                let input = signing_input()?;
+                let signature = key.sign(&SystemRandom::new(), input.as_bytes()).map_err(failed)?;
+                (input, signature.as_ref().to_vec())
+            }
+            Prepared::EdDsa(key) => {
+                let input = signing_input()?;
+                let signature = key.sign(input.as_bytes());
+                (input, signature.as_ref().to_vec())
+            }
+        };
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        Ok(token)
+    }
+
+    /// The key as jsonwebtoken holds it, for tests that forge tokens.
+    #[cfg(test)]
     pub(crate) fn encoding(&self) -> &EncodingKey {
         &self.encoding
     }
@@ -229,8 +308,9 @@ impl SigningKey {
     /// Signs and verifies a probe, so a key that cannot sign is refused at load
     /// rather than at the first token request.
     fn self_test(&self) -> Result<(), Error> {
-        let header = jsonwebtoken::Header::new(self.alg().jws());
-        let token = jsonwebtoken::encode(&header, &serde_json::json!({"probe": true}), &self.encoding)
+        let header = Header::new(self.alg().jws());
+        let token = self
+            .sign(&header, &serde_json::json!({"probe": true}))
             .map_err(|_| Error::BadKey("the key cannot sign"))?;
         let mut v = jsonwebtoken::Validation::new(self.alg().jws());
         v.required_spec_claims.clear();
@@ -272,4 +352,37 @@ impl VerifyingKey {
 
 fn pem_of(der: &[u8]) -> String {
     pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The prepared signers write what `jsonwebtoken::encode` writes: EdDSA is
+    /// deterministic, so whole tokens are equal; ECDSA signatures are random,
+    /// so the signed parts are equal and the signature verifies.
+    #[test]
+    fn prepared_signatures_match_jsonwebtoken() {
+        let claims = serde_json::json!({"sub": "a", "exp": 4_102_444_800u64, "scope": "read write"});
+        for alg in [SigningAlg::Es256, SigningAlg::EdDsa, SigningAlg::Rs256, SigningAlg::Hs256] {
+            let key = SigningKey::generate(alg).unwrap();
+            let mut header = Header::new(alg.jws());
+            header.kid = Some(key.kid().into());
+            let ours = key.sign(&header, &claims).unwrap();
+            let theirs = jsonwebtoken::encode(&header, &claims, key.encoding()).unwrap();
+            let signed = |t: &str| t.rsplit_once('.').unwrap().0.to_owned();
+            assert_eq!(signed(&ours), signed(&theirs), "{alg:?}");
+            if alg == SigningAlg::EdDsa {
+                assert_eq!(ours, theirs);
+            }
+            let mut v = jsonwebtoken::Validation::new(alg.jws());
+            v.required_spec_claims.clear();
+            jsonwebtoken::decode::<serde_json::Value>(&ours, &key.verifying().decoding, &v).unwrap();
+            // A header naming another algorithm is refused, not signed.
+            let other = if alg == SigningAlg::Hs256 { Algorithm::HS512 } else { Algorithm::HS256 };
+            if !alg.is_symmetric() && alg != SigningAlg::Rs256 {
+                assert!(key.sign(&Header::new(other), &claims).is_err(), "{alg:?}");
+            }
+        }
+    }
 }
