@@ -70,6 +70,10 @@ impl<S: Store + ?Sized> GatedStore<S> {
     }
 
     async fn turn(&self) -> Result<OwnedSemaphorePermit, StoreError> {
+        // The common case, a free permit, needs no timer.
+        if let Ok(p) = self.permits.clone().try_acquire_owned() {
+            return Ok(p);
+        }
         match tokio::time::timeout(self.timeout, self.permits.clone().acquire_owned()).await {
             Ok(Ok(p)) => Ok(p),
             Ok(Err(_)) => Err(StoreError::Unavailable("store gate closed".into())),
