@@ -1,4 +1,6 @@
-//! Project automation: `cargo xtask test` runs every check CI runs.
+//! Project automation: `cargo xtask test` runs every check CI runs;
+//! `cargo xtask bench` builds release binaries and runs the HTTP benchmark
+//! (the work is in the `oauth-bench` crate).
 //!
 //! Kept to the standard library and `serde_json` so it builds fast and never
 //! needs anything the workspace does not already have.
@@ -13,10 +15,14 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask test");
+            eprintln!("usage: cargo xtask test | bench [--smoke | --soak SECS]");
             eprintln!("  test   fmt, clippy, every test (nextest if installed, plus doctests),");
             eprintln!("         rustdoc with -D warnings, and the crate dependency rules");
+            eprintln!("  bench  release build, then every route against the ceiling and the raw");
+            eprintln!("         limits (about 4 minutes; needs wrk); --smoke: a few seconds per");
+            eprintln!("         scenario; --soak SECS: mixed load, fails if memory grows");
             ExitCode::from(2)
         }
     }
@@ -59,6 +65,33 @@ fn test() -> ExitCode {
         eprintln!("some checks failed");
         ExitCode::FAILURE
     }
+}
+
+/// Builds `oauth-server` and `oauth-bench` in release mode and runs the bench.
+fn bench(args: &[String]) -> ExitCode {
+    if !cargo(&["build", "--release", "--quiet", "-p", "oauth-server", "-p", "oauth-bench"], &[]) {
+        return ExitCode::FAILURE;
+    }
+    let Some(target) = target_dir() else {
+        eprintln!("cannot find the target directory (cargo metadata failed)");
+        return ExitCode::FAILURE;
+    };
+    let bench = std::path::Path::new(&target).join("release").join("oauth-bench");
+    match Command::new(&bench).arg("run").args(args).status() {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("could not run {}: {e}", bench.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace's target directory, as cargo resolves it.
+fn target_dir() -> Option<String> {
+    let out = Command::new(cargo_bin()).args(["metadata", "--format-version", "1", "--no-deps"]).output().ok()?;
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    meta["target_directory"].as_str().map(str::to_owned)
 }
 
 fn nextest_available() -> bool {

@@ -1,0 +1,88 @@
+//! The load side of `cargo xtask bench`.
+//!
+//! `cargo xtask bench` builds this and `oauth-server` in release mode and runs
+//! `oauth-bench run`. One run measures, on 127.0.0.1 only:
+//!
+//! - the raw limits (ES256 sign and verify, Argon2id verify, a durable sled
+//!   write) in this process ([`limits`]);
+//! - a ceiling ([`ceiling`]): a minimal hyper server on the same stack,
+//!   answering with the route's real response body;
+//! - `oauth-server` under a bench config ([`process`]), loaded by `wrk` or by
+//!   the flow driver ([`load`]) at each concurrency;
+//!
+//! and prints one table of ratios and CPU time per request ([`run`]), which do
+//! not depend on how busy the machine was. `--soak SECS` runs mixed load
+//! instead and fails if the server's memory grows.
+//!
+//! Usage: `oauth-bench run [--smoke] [--soak SECS]`, and internally
+//! `oauth-bench ceiling BODY_FILE CONTENT_TYPE`.
+
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+mod ceiling;
+mod limits;
+mod load;
+mod process;
+mod procfs;
+mod run;
+
+/// The bench account's password (the account exists only in a temp dir).
+const BENCH_PASSWORD: &str = "bench-password-for-a-throwaway-account";
+
+/// Why a bench run could not be made (a missed target is not an error).
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("reading /proc: {0}")]
+    Proc(String),
+    #[error("{0}")]
+    Setup(String),
+    #[error("jwt: {0}")]
+    Jwt(#[from] jsonwebtoken::errors::Error),
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("http: {0}")]
+    Http(#[from] http::Error),
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["ceiling", body, content_type] => match std::fs::read(body) {
+            Ok(bytes) => ceiling::serve(bytes, content_type.to_owned()).map(|()| (String::new(), true)),
+            Err(e) => Err(Error::Io(e)),
+        },
+        ["run"] => run::bench(&run::Settings {
+            run_time: Duration::from_secs(5),
+            limit_time: Duration::from_secs(1),
+            levels: vec![1, 32, 256],
+        }),
+        ["run", "--smoke"] => run::bench(&run::Settings {
+            run_time: Duration::from_secs(1),
+            limit_time: Duration::from_millis(300),
+            levels: vec![1, 32, 256],
+        }),
+        ["run", "--soak", secs] => match secs.parse() {
+            Ok(secs) => run::soak(secs),
+            Err(_) => Err(Error::Setup(format!("--soak takes seconds, not {secs:?}"))),
+        },
+        _ => {
+            eprintln!("usage: oauth-bench run [--smoke | --soak SECS]");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok((report, ok)) => {
+            println!("{report}");
+            if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Err(e) => {
+            eprintln!("oauth-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The processes under load: `oauth-server` with the bench config, and the
+//! ceiling. Each is a child of this process, ended by its PID on drop.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{BENCH_PASSWORD, Error};
+
+/// The bench client's secret: machine-generated, so stored as `$sha256$`.
+pub(crate) const CLIENT_SECRET: &str = "bench-secret-7f3a9c2e4b1d8f6a0e5c3b9d7a1f4e2c";
+pub(crate) const CLIENT_ID: &str = "bench-app";
+pub(crate) const USERNAME: &str = "bench";
+pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
+
+/// A child process that is killed (by PID) and reaped when dropped.
+#[derive(Debug)]
+pub(crate) struct Running {
+    child: Child,
+    pub(crate) base: String,
+}
+
+impl Running {
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A binary built next to this one (`cargo xtask bench` builds them together).
+fn sibling(name: &str) -> Result<PathBuf, Error> {
+    let path = std::env::current_exe()?.with_file_name(name);
+    if path.exists() { Ok(path) } else { Err(Error::Setup(format!("{} is not built", path.display()))) }
+}
+
+/// Writes the bench config into `dir` and starts `oauth-server` on it, with
+/// request logging at INFO into `dir/server.log`, as in production.
+pub(crate) fn start_server(dir: &Path, password_hash: &str) -> Result<Running, Error> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let secret_hash = oauth_http::credentials::hash_sha256(CLIENT_SECRET).map_err(|e| Error::Setup(e.to_string()))?;
+    let config = format!(
+        r#"# Written by oauth-bench: sled in a temp dir, ES256, one client, one account.
+issuer = "http://127.0.0.1:{port}"
+listen = "127.0.0.1:{port}"
+
+[store]
+backend = "sled"
+path = "data"
+
+[tokens]
+signing_alg = "ES256"
+
+[grants]
+password = true
+
+[[clients]]
+client_id = "{CLIENT_ID}"
+name = "Bench App"
+client_secret_hash = "{secret_hash}"
+redirect_uris = ["{REDIRECT_URI}"]
+grant_types = ["authorization_code", "refresh_token", "client_credentials", "password"]
+scopes = ["read", "write"]
+
+[[accounts]]
+username = "{USERNAME}"
+password_hash = "{password_hash}"
+"#
+    );
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, config)?;
+    let log = std::fs::File::create(dir.join("server.log"))?;
+    let child = Command::new(sibling("oauth-server")?)
+        .arg("--config")
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()?;
+    let running = Running { child, base: format!("http://127.0.0.1:{port}") };
+    wait_until_served(&running, port)?;
+    Ok(running)
+}
+
+/// Polls until the port takes connections, or fails after 30 s.
+fn wait_until_served(running: &Running, port: u16) -> Result<(), Error> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(Error::Setup(format!("{} did not start listening", running.base)));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// Starts the ceiling answering every request with `body` (`content_type`).
+pub(crate) fn start_ceiling(dir: &Path, body: &[u8], content_type: &str) -> Result<Running, Error> {
+    let file = dir.join("ceiling.body");
+    std::fs::write(&file, body)?;
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("ceiling")
+        .arg(&file)
+        .arg(content_type)
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        BufReader::new(out).read_line(&mut line)?;
+    }
+    let addr = line.trim().strip_prefix("listening on ").map(str::to_owned);
+    let mut running = Running { child, base: String::new() };
+    let addr = addr.ok_or_else(|| Error::Setup(format!("the ceiling said {line:?}")))?;
+    running.base = format!("http://{addr}");
+    Ok(running)
+}
+
+/// `Authorization: Basic` for the bench client.
+pub(crate) fn basic() -> String {
+    use base64::Engine;
+    let pair = format!("{CLIENT_ID}:{CLIENT_SECRET}");
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+}
+
+/// The bench account's password, Argon2id-hashed with the server's parameters.
+pub(crate) fn password_hash() -> Result<String, Error> {
+    oauth_http::credentials::hash_argon2(BENCH_PASSWORD).map_err(|e| Error::Setup(e.to_string()))
+}
