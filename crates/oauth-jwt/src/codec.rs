@@ -1,6 +1,8 @@
 //! RFC 9068 access tokens: minting, and verification with the algorithm pinned
 //! by the key.
 
+use std::sync::{Arc, PoisonError, RwLock};
+
 use async_trait::async_trait;
 use jsonwebtoken::{Header, Validation};
 use oauth_core::{AccessTokenClaims, AccessTokenCodec, AccessTokenId, ClientId, Error, GrantId, Scope};
@@ -17,9 +19,14 @@ pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 pub const MAX_LEEWAY: i64 = 60;
 
 /// Mints and verifies the server's own access tokens.
-#[derive(Debug, Clone)]
+///
+/// The key ring can be re-read from the store while serving
+/// ([`JwtCodec::reload_keys`]), so nodes sharing a store verify each other's
+/// keys, and a key added by `keys rotate` verifies everywhere before any node
+/// signs with it. The signing key never changes while running.
+#[derive(Debug)]
 pub struct JwtCodec {
-    ring: KeyRing,
+    ring: RwLock<Arc<KeyRing>>,
     rules: Rules,
 }
 
@@ -53,19 +60,32 @@ impl JwtCodec {
     /// [`MAX_LEEWAY`] seconds.
     pub fn new(ring: KeyRing, issuer: impl Into<String>, audience: impl Into<String>, leeway: Duration) -> Self {
         let leeway = leeway.clamp(Duration::ZERO, Duration::seconds(MAX_LEEWAY));
-        JwtCodec { ring, rules: Rules { issuer: issuer.into(), audience: audience.into(), leeway } }
+        let rules = Rules { issuer: issuer.into(), audience: audience.into(), leeway };
+        JwtCodec { ring: RwLock::new(Arc::new(ring)), rules }
     }
 
-    /// The key ring (for the JWKS endpoint).
-    pub fn ring(&self) -> &KeyRing {
-        &self.ring
+    /// The key ring as it is now (for the JWKS endpoint).
+    pub fn ring(&self) -> Arc<KeyRing> {
+        self.ring.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Re-reads the store's signing keys and verifies what they say verifies
+    /// at `now`, keeping the signer. Returns whether the set of key ids changed.
+    pub async fn reload_keys(&self, store: &dyn oauth_core::Store, now: OffsetDateTime) -> Result<bool, crate::Error> {
+        let records = store.signing_keys().await?;
+        let current = self.ring();
+        let next = current.reassembled(&records, now)?;
+        let changed = !next.kids().eq(current.kids());
+        *self.ring.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+        Ok(changed)
     }
 }
 
 #[async_trait]
 impl AccessTokenCodec for JwtCodec {
     async fn mint(&self, c: &AccessTokenClaims) -> Result<String, Error> {
-        let signer = self.ring.signer();
+        let ring = self.ring();
+        let signer = ring.signer();
         let mut header = Header::new(signer.alg().jws());
         header.typ = Some(ACCESS_TOKEN_TYP.into());
         header.kid = Some(signer.kid().to_owned());
@@ -85,7 +105,8 @@ impl AccessTokenCodec for JwtCodec {
     }
 
     async fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessTokenClaims, Error> {
-        verify(token, now, &self.rules, |kid| self.ring.verifier(kid, now).cloned())
+        let ring = self.ring();
+        verify(token, now, &self.rules, |kid| ring.verifier(kid, now).cloned())
     }
 }
 
@@ -188,7 +209,8 @@ mod tests {
 
     /// Signs `claims` with the codec's own key but a header of our choosing.
     fn forge(c: &JwtCodec, edit: impl FnOnce(&mut Header), claims: &serde_json::Value) -> String {
-        let signer = c.ring().signer();
+        let ring = c.ring();
+        let signer = ring.signer();
         let mut h = Header::new(signer.alg().jws());
         h.typ = Some(ACCESS_TOKEN_TYP.into());
         h.kid = Some(signer.kid().into());

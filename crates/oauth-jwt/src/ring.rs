@@ -22,6 +22,8 @@ pub struct KeyRing {
     signer: SigningKey,
     /// By kid: the key, and when it stops verifying (`None`: while it signs).
     verifiers: BTreeMap<String, (VerifyingKey, Option<OffsetDateTime>)>,
+    /// How long a retired key keeps verifying.
+    retention: Duration,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -36,7 +38,7 @@ impl KeyRing {
     pub fn single(key: SigningKey) -> Self {
         let mut verifiers = BTreeMap::new();
         verifiers.insert(key.kid().to_owned(), (key.verifying().clone(), None));
-        KeyRing { signer: key, verifiers }
+        KeyRing { signer: key, verifiers, retention: Duration::ZERO }
     }
 
     /// Loads the newest stored key for `alg` that is not retired, or generates
@@ -107,6 +109,7 @@ impl KeyRing {
         retention: Duration,
     ) -> Result<Self, Error> {
         let mut ring = Self::single(signer);
+        ring.retention = retention;
         for rec in records.iter().filter(|r| r.kid != ring.signer.kid()) {
             let until = rec.retired_at.map(|t| t + retention);
             // A key that is neither signing nor retired is another node's
@@ -116,6 +119,18 @@ impl KeyRing {
             }
         }
         Ok(ring)
+    }
+
+    /// The same signer, verifying what `records` (the store's keys, read
+    /// again) say verifies at `now`: the other nodes' current keys, a key
+    /// that `keys rotate` added, and retired keys within the retention.
+    pub(crate) fn reassembled(&self, records: &[SigningKeyRecord], now: OffsetDateTime) -> Result<Self, Error> {
+        Self::assemble(self.signer.clone(), records, now, self.retention)
+    }
+
+    /// The kids this ring verifies.
+    pub(crate) fn kids(&self) -> impl Iterator<Item = &str> {
+        self.verifiers.keys().map(String::as_str)
     }
 
     /// The key that signs.

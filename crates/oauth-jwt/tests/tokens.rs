@@ -209,3 +209,29 @@ async fn a_resource_server_refreshes_the_jwks_on_an_unknown_kid_at_most_once_per
     assert!(v.authenticate(&stranger, NOW + Duration::seconds(61)).await.is_err());
     assert_eq!(source.fetches.load(Ordering::SeqCst), 2);
 }
+
+/// Nodes sharing a store: a running node learns, by reloading, a key that
+/// `keys rotate` added (and that a restarted node signs with), and keeps
+/// signing with its own.
+#[tokio::test]
+async fn a_running_node_learns_a_rotated_key_by_reloading() {
+    let store = MemStore::new();
+    let retention = Duration::seconds(930);
+    let running = codec(KeyRing::load_or_generate(&store, SigningAlg::Es256, NOW, retention).await.unwrap());
+    KeyRing::rotate(&store, SigningAlg::Es256, NOW).await.unwrap();
+    let restarted = codec(KeyRing::load_or_generate(&store, SigningAlg::Es256, NOW, retention).await.unwrap());
+    let from_restarted = restarted.mint(&claims(NOW)).await.unwrap();
+    assert!(running.verify(&from_restarted, NOW).await.is_err(), "unknown before the reload");
+    assert!(running.reload_keys(&store, NOW).await.unwrap(), "the reload found a new key");
+    running.verify(&from_restarted, NOW).await.unwrap();
+    assert!(!running.reload_keys(&store, NOW).await.unwrap(), "nothing new the second time");
+    // The running node still signs with its own key, which the restarted one verifies.
+    let from_running = running.mint(&claims(NOW)).await.unwrap();
+    restarted.verify(&from_running, NOW).await.unwrap();
+    assert_ne!(kid_of(&from_running), kid_of(&from_restarted));
+    assert_eq!(running.ring().jwks(NOW).keys.len(), 2);
+}
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
