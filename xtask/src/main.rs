@@ -10,6 +10,7 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 mod deps;
+mod postgres;
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -46,12 +47,35 @@ fn test() -> ExitCode {
     step("fmt", &|| cargo(&["fmt", "--all", "--check"], &[]));
     step("clippy", &|| cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[]));
     step("dependency rules", &deps::check);
-    if nextest_available() {
-        step("tests (nextest)", &|| cargo(&["nextest", "run", "--workspace", "--no-fail-fast"], &[]));
-        step("doctests", &|| cargo(&["test", "--workspace", "--doc"], &[]));
-    } else {
-        step("tests (cargo test)", &|| cargo(&["test", "--workspace", "--no-fail-fast"], &[]));
+    // The Postgres tests need a server: the one named, or a throwaway one. If
+    // none can be had, they fail with the reason (OAUTH_TEST_POSTGRES_ERROR).
+    let mut cluster = None;
+    let mut pg_env: Vec<(&str, String)> = Vec::new();
+    match env::var("OAUTH_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => pg_env.push(("OAUTH_TEST_POSTGRES_URL", url)),
+        _ => {
+            eprintln!("\n==> throwaway PostgreSQL");
+            match postgres::Throwaway::start() {
+                Ok(c) => {
+                    eprintln!("  {}", c.url);
+                    pg_env.push(("OAUTH_TEST_POSTGRES_URL", c.url.clone()));
+                    cluster = Some(c);
+                }
+                Err(why) => {
+                    eprintln!("  cannot start one: {why}");
+                    pg_env.push(("OAUTH_TEST_POSTGRES_ERROR", why));
+                }
+            }
+        }
     }
+    let envs: Vec<(&str, &str)> = pg_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    if nextest_available() {
+        step("tests (nextest)", &|| cargo(&["nextest", "run", "--workspace", "--no-fail-fast"], &envs));
+        step("doctests", &|| cargo(&["test", "--workspace", "--doc"], &envs));
+    } else {
+        step("tests (cargo test)", &|| cargo(&["test", "--workspace", "--no-fail-fast"], &envs));
+    }
+    drop(cluster);
     step("rustdoc", &|| cargo(&["doc", "--workspace", "--no-deps"], &[("RUSTDOCFLAGS", "-D warnings")]));
 
     eprintln!("\n==> summary");

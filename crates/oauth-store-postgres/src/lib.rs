@@ -1,0 +1,558 @@
+//! The PostgreSQL [`Store`] for oauth-rs: several server nodes sharing one
+//! database.
+//!
+//! sled is embedded and single-process; when one machine is not enough,
+//! operators run several `oauth-server` nodes behind a load balancer and keep
+//! the shared state here. Every node sees every code, refresh token,
+//! revocation, signing key and throttle counter at once.
+//!
+//! - **Atomicity across nodes.** Each compare-and-swap of the store contract is
+//!   one conditional `UPDATE ... WHERE` that PostgreSQL re-checks on the row it
+//!   locks, so of N racing callers on any number of connections exactly one
+//!   succeeds: code redemption swaps the session only if it is still the one
+//!   read, refresh rotation flips `rotated` only if it is still false.
+//! - **Durability.** Each write is a committed statement or transaction; with
+//!   PostgreSQL's default `synchronous_commit = on` a commit is on disk when
+//!   acknowledged. Do not turn that off for this database.
+//! - **Schema.** Numbered migrations embedded in this crate, applied at
+//!   [`PostgresStore::connect`] under an advisory lock (`schema.rs`); a
+//!   database with a newer schema is refused.
+//! - **Outages.** A lost database makes operations fail with
+//!   [`StoreError::Unavailable`] (the server answers 503); the pool replaces
+//!   broken connections, so service resumes when the database returns.
+//! - **Sweeping** deletes expired records in batches of [`SWEEP_BATCH`], so a
+//!   large backlog never holds long locks.
+//!
+//! Connections use no TLS: reach the database over a Unix socket or a private
+//! network (see docs/deployment.md).
+//!
+//! # Feature flags
+//!
+//! - `testing`: [`testing`], a fresh database per test on the server that
+//!   `OAUTH_TEST_POSTGRES_URL` names.
+
+#![forbid(unsafe_code)]
+
+mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use oauth_core::{
+    AccessTokenId, Account, AccountId, AuthorizationSession, CodeRedemption, Grant, GrantId, RefreshLookup,
+    RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store, StoreError, Swept, ThrottleKey,
+    TokenHash,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+pub use schema::SCHEMA_VERSION;
+
+/// Rows deleted per statement when sweeping.
+pub const SWEEP_BATCH: i64 = 1000;
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection URL does not parse.
+    #[error("bad PostgreSQL URL: {0}")]
+    Url(String),
+    /// No connection could be made within the timeout.
+    #[error("cannot connect to PostgreSQL: {0}")]
+    Connect(String),
+    /// A statement failed while the schema was brought up to date.
+    #[error("PostgreSQL: {0}")]
+    Database(#[from] tokio_postgres::Error),
+    /// The database was migrated by a newer build.
+    #[error("the database has schema version {found}; this build knows versions up to {SCHEMA_VERSION}")]
+    NewerSchema {
+        /// The version found.
+        found: i32,
+    },
+}
+
+/// Options for [`PostgresStore::connect`] (`[store] pool_size` and
+/// `connect_timeout`).
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Most connections this node holds.
+    pub pool_size: usize,
+    /// Longest wait to open a connection, or for a free one from the pool.
+    pub connect_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { pool_size: 16, connect_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// The PostgreSQL store: a connection pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("PostgresStore").field("size", &status.size).field("max_size", &status.max_size).finish()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/db`, or a
+    /// key=value string; `host=/run/postgresql` for a Unix socket) and brings
+    /// the schema up to date.
+    pub async fn connect(url: &str, options: Options) -> Result<Self, Error> {
+        let mut config: tokio_postgres::Config =
+            url.parse().map_err(|e: tokio_postgres::Error| Error::Url(e.to_string()))?;
+        config.connect_timeout(options.connect_timeout);
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let timeout = Some(options.connect_timeout);
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(timeout)
+            .create_timeout(timeout)
+            .recycle_timeout(timeout)
+            .build()
+            .map_err(|e| Error::Connect(e.to_string()))?;
+        let mut client = pool.get().await.map_err(|e| Error::Connect(e.to_string()))?;
+        schema::migrate(&mut client).await?;
+        Ok(PostgresStore { pool })
+    }
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(|e| StoreError::Unavailable(format!("PostgreSQL: {e}")))
+    }
+
+    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(db)?;
+        client.query(&statement, params).await.map_err(db)
+    }
+
+    async fn query_opt(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(db)?;
+        client.query_opt(&statement, params).await.map_err(db)
+    }
+
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(db)?;
+        client.execute(&statement, params).await.map_err(db)
+    }
+
+    /// Runs `sql` (a `DELETE` of at most [`SWEEP_BATCH`] rows, `$1` the
+    /// cut-off, `$2` the batch size) until a batch comes back short.
+    async fn sweep_batches(&self, sql: &str, cutoff: i64) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let n = self.execute(sql, &[&cutoff, &SWEEP_BATCH]).await?;
+            total += n;
+            if n < SWEEP_BATCH.unsigned_abs() {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+fn db(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Unavailable(format!("PostgreSQL: {e}"))
+}
+
+/// A time as the schema keeps it: nanoseconds since the Unix epoch.
+fn nanos(t: OffsetDateTime) -> Result<i64, StoreError> {
+    i64::try_from(t.unix_timestamp_nanos()).map_err(|_| StoreError::Corrupt(format!("{t} is outside 1677-2262")))
+}
+
+fn time_of(n: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(n)).map_err(|_| StoreError::Corrupt("a stored time".into()))
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Value, StoreError> {
+    serde_json::to_value(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
+}
+
+fn from_json<T: DeserializeOwned>(what: &str, value: Value) -> Result<T, StoreError> {
+    serde_json::from_value(value).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// Reads column `i` of `row`, a type mismatch being a corrupt record.
+fn column<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T, StoreError> {
+    row.try_get(i).map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+}
+
+/// The code hash a session carries once a code was issued, which `take_code`
+/// finds it by.
+fn code_of(session: &AuthorizationSession) -> Option<Vec<u8>> {
+    match session.state() {
+        SessionState::CodeIssued { code, .. } | SessionState::Exchanged { code, .. } => Some(code.as_bytes().to_vec()),
+        _ => None,
+    }
+}
+
+/// A grant from its body and its authoritative `revoked` column.
+fn grant_of(body: Value, revoked: bool) -> Result<Grant, StoreError> {
+    Ok(Grant { revoked, ..from_json("grant", body)? })
+}
+
+/// A refresh record from its body and its authoritative `rotated` column.
+fn refresh_of(body: Value, rotated: bool) -> Result<RefreshRecord, StoreError> {
+    Ok(RefreshRecord { rotated, ..from_json("refresh token", body)? })
+}
+
+const UPSERT_GRANT: &str = "INSERT INTO oauth_grants (id, expires_at, revoked, body) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at, revoked = EXCLUDED.revoked, body = EXCLUDED.body";
+const UPSERT_REFRESH: &str = "INSERT INTO oauth_refresh_tokens (hash, grant_id, expires_at, rotated, body)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (hash) DO UPDATE SET grant_id = EXCLUDED.grant_id, expires_at = EXCLUDED.expires_at,
+        rotated = EXCLUDED.rotated, body = EXCLUDED.body";
+
+const REVOKE_GRANT: &str = "UPDATE oauth_grants SET revoked = true WHERE id = $1";
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn insert_session(&self, session: &AuthorizationSession) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO oauth_sessions (id, expires_at, code, body) VALUES ($1, $2, $3, $4)",
+            &[session.id().as_uuid(), &nanos(session.expires_at())?, &code_of(session), &to_json(session)?],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn session(&self, id: SessionId, now: OffsetDateTime) -> Result<Option<AuthorizationSession>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT body FROM oauth_sessions WHERE id = $1 AND expires_at > $2",
+                &[id.as_uuid(), &nanos(now)?],
+            )
+            .await?;
+        row.map(|r| from_json("session", column(&r, 0)?)).transpose()
+    }
+
+    async fn replace_session(
+        &self,
+        old: &AuthorizationSession,
+        new: &AuthorizationSession,
+    ) -> Result<bool, StoreError> {
+        if old.id() != new.id() {
+            return Ok(false);
+        }
+        // jsonb equality is semantic, so the stored body equals the old
+        // session's encoding exactly when nobody has replaced it since.
+        let n = self
+            .execute(
+                "UPDATE oauth_sessions SET body = $3, expires_at = $4, code = $5 WHERE id = $1 AND body = $2",
+                &[old.id().as_uuid(), &to_json(old)?, &to_json(new)?, &nanos(new.expires_at())?, &code_of(new)],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn take_code(
+        &self,
+        code: &TokenHash,
+        grant: GrantId,
+        retain_until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<CodeRedemption, StoreError> {
+        let code_bytes = code.as_bytes().as_slice();
+        loop {
+            let Some(row) =
+                self.query_opt("SELECT id, body FROM oauth_sessions WHERE code = $1", &[&code_bytes]).await?
+            else {
+                return Ok(CodeRedemption::NotFound);
+            };
+            let (id, body): (uuid::Uuid, Value) = (column(&row, 0)?, column(&row, 1)?);
+            let s: AuthorizationSession = from_json("session", body.clone())?;
+            if now >= s.expires_at() {
+                return Ok(CodeRedemption::NotFound);
+            }
+            let (next, outcome) = match s.state() {
+                SessionState::Exchanged { code: c, grant, replayed, .. } if c == code => {
+                    let next = if *replayed { None } else { s.mark_replayed(now).ok() };
+                    (next, CodeRedemption::Replayed(*grant))
+                }
+                SessionState::CodeIssued { .. } => match s.exchange(code, grant, retain_until, now) {
+                    Ok(next) => (Some(next), CodeRedemption::Redeemed(Box::new(s.clone()))),
+                    Err(_) => (None, CodeRedemption::NotFound),
+                },
+                _ => (None, CodeRedemption::NotFound),
+            };
+            let Some(next) = next else {
+                return Ok(outcome);
+            };
+            // The one statement that decides a race: it swaps the session only
+            // if it is still the body read above.
+            let swapped = self
+                .execute(
+                    "UPDATE oauth_sessions SET body = $3, expires_at = $4 WHERE id = $1 AND body = $2",
+                    &[&id, &body, &to_json(&next)?, &nanos(next.expires_at())?],
+                )
+                .await?;
+            if swapped == 1 {
+                return Ok(outcome);
+            }
+        }
+    }
+
+    async fn insert_grant(&self, grant: &Grant, refresh: Option<&RefreshRecord>) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let upsert = tx.prepare_cached(UPSERT_GRANT).await.map_err(db)?;
+        tx.execute(&upsert, &[grant.id.as_uuid(), &nanos(grant.expires_at)?, &grant.revoked, &to_json(grant)?])
+            .await
+            .map_err(db)?;
+        if let Some(r) = refresh {
+            let upsert = tx.prepare_cached(UPSERT_REFRESH).await.map_err(db)?;
+            let hash = r.hash.as_bytes().as_slice();
+            tx.execute(&upsert, &[&hash, r.grant.as_uuid(), &nanos(r.expires_at)?, &r.rotated, &to_json(r)?])
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn grant(&self, id: GrantId, now: OffsetDateTime) -> Result<Option<Grant>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT body, revoked FROM oauth_grants WHERE id = $1 AND expires_at > $2",
+                &[id.as_uuid(), &nanos(now)?],
+            )
+            .await?;
+        row.map(|r| grant_of(column(&r, 0)?, column(&r, 1)?)).transpose()
+    }
+
+    async fn refresh_token(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<RefreshLookup>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT r.body, r.rotated, g.body, g.revoked FROM oauth_refresh_tokens r
+                 JOIN oauth_grants g ON g.id = r.grant_id
+                 WHERE r.hash = $1 AND r.expires_at > $2 AND g.expires_at > $2",
+                &[&hash.as_bytes().as_slice(), &nanos(now)?],
+            )
+            .await?;
+        row.map(|r| {
+            Ok(RefreshLookup {
+                record: refresh_of(column(&r, 0)?, column(&r, 1)?)?,
+                grant: grant_of(column(&r, 2)?, column(&r, 3)?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old: &TokenHash,
+        new: &RefreshRecord,
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StoreError> {
+        let Some(found) = self.refresh_token(old, now).await? else {
+            return Ok(Rotation::NotFound);
+        };
+        if found.grant.revoked || new.grant != found.grant.id {
+            return Ok(Rotation::NotFound);
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        // Only one caller flips `rotated` from false to true; the others find
+        // it true when the winner's row lock is released.
+        let flip = tx
+            .prepare_cached("UPDATE oauth_refresh_tokens SET rotated = true WHERE hash = $1 AND NOT rotated")
+            .await
+            .map_err(db)?;
+        if tx.execute(&flip, &[&old.as_bytes().as_slice()]).await.map_err(db)? == 1 {
+            let upsert = tx.prepare_cached(UPSERT_REFRESH).await.map_err(db)?;
+            let hash = new.hash.as_bytes().as_slice();
+            tx.execute(&upsert, &[&hash, new.grant.as_uuid(), &nanos(new.expires_at)?, &new.rotated, &to_json(new)?])
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok(Rotation::Rotated)
+        } else {
+            // Reuse: revoke the family on this same connection (taking a
+            // second one while holding this could exhaust the pool).
+            let revoke = tx.prepare_cached(REVOKE_GRANT).await.map_err(db)?;
+            tx.execute(&revoke, &[found.grant.id.as_uuid()]).await.map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok(Rotation::Reused(found.grant.id))
+        }
+    }
+
+    async fn revoke_grant(&self, id: GrantId) -> Result<(), StoreError> {
+        self.execute(REVOKE_GRANT, &[id.as_uuid()]).await?;
+        Ok(())
+    }
+
+    async fn revoke_access_token(&self, jti: AccessTokenId, expires_at: OffsetDateTime) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO oauth_revoked_access_tokens (jti, expires_at) VALUES ($1, $2)
+             ON CONFLICT (jti) DO UPDATE
+             SET expires_at = GREATEST(oauth_revoked_access_tokens.expires_at, EXCLUDED.expires_at)",
+            &[jti.as_uuid(), &nanos(expires_at)?],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn access_token_revoked(
+        &self,
+        jti: AccessTokenId,
+        grant: Option<GrantId>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let grant = grant.map(|g| *g.as_uuid());
+        let row = self
+            .query_opt(
+                "SELECT EXISTS (SELECT 1 FROM oauth_revoked_access_tokens WHERE jti = $1 AND expires_at > $2)
+                     OR EXISTS (SELECT 1 FROM oauth_grants WHERE id = $3 AND revoked)",
+                &[jti.as_uuid(), &nanos(now)?, &grant],
+            )
+            .await?;
+        row.map_or(Ok(false), |r| column(&r, 0))
+    }
+
+    async fn put_account(&self, account: &Account) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let upsert = client
+            .prepare_cached(
+                "INSERT INTO oauth_accounts (id, username, body) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET username = EXCLUDED.username, body = EXCLUDED.body",
+            )
+            .await
+            .map_err(db)?;
+        match client.execute(&upsert, &[account.id.as_uuid(), &account.username, &to_json(account)?]).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                Err(StoreError::Conflict("username already taken"))
+            }
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        let row = self.query_opt("SELECT body FROM oauth_accounts WHERE id = $1", &[id.as_uuid()]).await?;
+        row.map(|r| from_json("account", column(&r, 0)?)).transpose()
+    }
+
+    async fn account_by_username(&self, username: &str) -> Result<Option<Account>, StoreError> {
+        let row = self.query_opt("SELECT body FROM oauth_accounts WHERE username = $1", &[&username]).await?;
+        row.map(|r| from_json("account", column(&r, 0)?)).transpose()
+    }
+
+    async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let rows = self.query("SELECT body FROM oauth_accounts ORDER BY username", &[]).await?;
+        rows.iter().map(|r| from_json("account", column(r, 0)?)).collect()
+    }
+
+    async fn put_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO oauth_signing_keys (kid, body) VALUES ($1, $2)
+             ON CONFLICT (kid) DO UPDATE SET body = EXCLUDED.body",
+            &[&key.kid, &to_json(key)?],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let rows = self.query("SELECT body FROM oauth_signing_keys ORDER BY kid", &[]).await?;
+        rows.iter().map(|r| from_json("signing key", column(r, 0)?)).collect()
+    }
+
+    async fn record_failure(
+        &self,
+        key: &ThrottleKey,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        // One statement, so concurrent failures on one key never lose each
+        // other: the newest `keep` of the old ones still in the window, plus
+        // this one (the rule of `oauth_core::prune_failures`).
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        self.execute(
+            "INSERT INTO oauth_throttle (key, failures, latest) VALUES ($1, ARRAY[$2::bigint], $2)
+             ON CONFLICT (key) DO UPDATE SET
+                 failures = ARRAY(
+                     SELECT t FROM (
+                         SELECT t FROM unnest(oauth_throttle.failures) AS old(t) WHERE t >= $3
+                         UNION ALL SELECT $2::bigint
+                         ORDER BY t DESC LIMIT $4
+                     ) AS kept ORDER BY t),
+                 latest = GREATEST(oauth_throttle.latest, $2)",
+            &[&key.as_bytes().as_slice(), &nanos(at)?, &nanos(since)?, &keep],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError> {
+        let row =
+            self.query_opt("SELECT failures FROM oauth_throttle WHERE key = $1", &[&key.as_bytes().as_slice()]).await?;
+        let all: Vec<i64> = row.map_or(Ok(Vec::new()), |r| column(&r, 0))?;
+        let since = nanos(since)?;
+        all.into_iter().filter(|t| *t >= since).map(time_of).collect()
+    }
+
+    async fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError> {
+        let now = nanos(now)?;
+        Ok(Swept {
+            sessions: self
+                .sweep_batches(
+                    "DELETE FROM oauth_sessions WHERE id IN
+                     (SELECT id FROM oauth_sessions WHERE expires_at <= $1 LIMIT $2)",
+                    now,
+                )
+                .await?,
+            // Tokens of dead families first, so they are counted; deleting a
+            // grant would remove them too, through the foreign key.
+            refresh_tokens: self
+                .sweep_batches(
+                    "DELETE FROM oauth_refresh_tokens WHERE hash IN
+                     (SELECT r.hash FROM oauth_refresh_tokens r JOIN oauth_grants g ON g.id = r.grant_id
+                      WHERE r.expires_at <= $1 OR g.expires_at <= $1 LIMIT $2)",
+                    now,
+                )
+                .await?,
+            grants: self
+                .sweep_batches(
+                    "DELETE FROM oauth_grants WHERE id IN
+                     (SELECT id FROM oauth_grants WHERE expires_at <= $1 LIMIT $2)",
+                    now,
+                )
+                .await?,
+            revoked_tokens: self
+                .sweep_batches(
+                    "DELETE FROM oauth_revoked_access_tokens WHERE jti IN
+                     (SELECT jti FROM oauth_revoked_access_tokens WHERE expires_at <= $1 LIMIT $2)",
+                    now,
+                )
+                .await?,
+            throttle_keys: self
+                .sweep_batches(
+                    "DELETE FROM oauth_throttle WHERE key IN
+                     (SELECT key FROM oauth_throttle WHERE latest < $1 LIMIT $2)",
+                    nanos(throttle_since)?,
+                )
+                .await?,
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.query_opt("SELECT 1", &[]).await.map(|_| ())
+    }
+}

@@ -1,0 +1,104 @@
+//! The schema, as numbered migrations embedded in the binary.
+//!
+//! [`migrate`] applies the ones a database lacks, in order, in one transaction
+//! under an advisory lock, so nodes that start together apply each migration
+//! once. A database whose schema is newer than this build is refused rather
+//! than written with old assumptions.
+//!
+//! Times are `bigint` nanoseconds since the Unix epoch: exact (the store hands
+//! back the very instants it was given, which `timestamptz`'s microseconds
+//! would round) and cheap to compare. Records are `jsonb` bodies with the
+//! columns every lookup, expiry and compare-and-swap needs beside them.
+
+use tokio_postgres::Client;
+
+use crate::Error;
+
+/// Every migration, in order; the number of a migration is its index plus one.
+/// Never edit one that has shipped: add the next.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+    CREATE TABLE oauth_sessions (
+        id          uuid PRIMARY KEY,
+        expires_at  bigint NOT NULL,
+        code        bytea UNIQUE,
+        body        jsonb NOT NULL
+    );
+    CREATE INDEX oauth_sessions_expiry ON oauth_sessions (expires_at);
+
+    CREATE TABLE oauth_grants (
+        id          uuid PRIMARY KEY,
+        expires_at  bigint NOT NULL,
+        revoked     boolean NOT NULL,
+        body        jsonb NOT NULL
+    );
+    CREATE INDEX oauth_grants_expiry ON oauth_grants (expires_at);
+
+    CREATE TABLE oauth_refresh_tokens (
+        hash        bytea PRIMARY KEY,
+        grant_id    uuid NOT NULL REFERENCES oauth_grants (id) ON DELETE CASCADE,
+        expires_at  bigint NOT NULL,
+        rotated     boolean NOT NULL,
+        body        jsonb NOT NULL
+    );
+    CREATE INDEX oauth_refresh_tokens_grant ON oauth_refresh_tokens (grant_id);
+    CREATE INDEX oauth_refresh_tokens_expiry ON oauth_refresh_tokens (expires_at);
+
+    CREATE TABLE oauth_revoked_access_tokens (
+        jti         uuid PRIMARY KEY,
+        expires_at  bigint NOT NULL
+    );
+    CREATE INDEX oauth_revoked_access_tokens_expiry ON oauth_revoked_access_tokens (expires_at);
+
+    CREATE TABLE oauth_accounts (
+        id          uuid PRIMARY KEY,
+        username    text NOT NULL UNIQUE,
+        body        jsonb NOT NULL
+    );
+
+    CREATE TABLE oauth_signing_keys (
+        kid         text PRIMARY KEY,
+        body        jsonb NOT NULL
+    );
+
+    CREATE TABLE oauth_throttle (
+        key         bytea PRIMARY KEY,
+        failures    bigint[] NOT NULL,
+        latest      bigint NOT NULL
+    );
+    CREATE INDEX oauth_throttle_latest ON oauth_throttle (latest);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// Any 64-bit number, the same in every build: the advisory lock migrations
+/// run under.
+const MIGRATION_LOCK: i64 = 0x6f61_7574_6873_7172;
+
+/// Brings the database to [`SCHEMA_VERSION`].
+pub(crate) async fn migrate(client: &mut Client) -> Result<(), Error> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS oauth_schema_migrations (
+            version     integer PRIMARY KEY,
+            applied_at  timestamptz NOT NULL DEFAULT now()
+        )",
+    )
+    .await?;
+    let row = tx.query_one("SELECT coalesce(max(version), 0) FROM oauth_schema_migrations", &[]).await?;
+    let found: i32 = row.get(0);
+    if found > SCHEMA_VERSION {
+        return Err(Error::NewerSchema { found });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
+        let version = i32::try_from(index + 1).unwrap_or(i32::MAX);
+        tx.batch_execute(sql).await?;
+        tx.execute("INSERT INTO oauth_schema_migrations (version) VALUES ($1)", &[&version]).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
