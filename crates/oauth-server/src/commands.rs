@@ -4,6 +4,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
+use oauth_core::Store;
 use oauth_http::credentials::{hash_argon2, hash_sha256};
 use oauth_jwt::KeyRing;
 use oauth_store_sled::{Options, SledStore};
@@ -78,22 +79,33 @@ pub(crate) fn rotate_keys(path: &Path) -> ExitCode {
         eprintln!("error: store.backend is \"mem\", which keeps no keys between runs");
         return ExitCode::from(USAGE);
     }
-    let store = match SledStore::open(&config.store_path, Options { cache_capacity: config.cache_capacity }) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!(
-                "error: cannot open the store at {}: {e}\n`keys rotate` needs the store to itself: stop the server first",
-                config.store_path.display()
-            );
-            return ExitCode::FAILURE;
-        }
-    };
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
         eprintln!("error: cannot start the runtime");
         return ExitCode::FAILURE;
     };
+    let store: Box<dyn Store> = if config.backend == Backend::Postgres {
+        // Shared by running nodes; they verify the new key within seconds.
+        match runtime.block_on(crate::run::connect_postgres(&config)) {
+            Ok(s) => Box::new(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        match SledStore::open(&config.store_path, Options { cache_capacity: config.cache_capacity }) {
+            Ok(s) => Box::new(s),
+            Err(e) => {
+                eprintln!(
+                    "error: cannot open the store at {}: {e}\n`keys rotate` needs the store to itself: stop the server first",
+                    config.store_path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    };
     let now = oauth_core::Clock::now(&oauth_http::credentials::SystemClock);
-    match runtime.block_on(KeyRing::rotate(&store, config.signing_alg, now)) {
+    match runtime.block_on(KeyRing::rotate(&*store, config.signing_alg, now)) {
         Ok(kid) => {
             println!("{kid}");
             eprintln!("new {} signing key {kid}; it signs from the next start", config.signing_alg.name());

@@ -96,6 +96,8 @@ pub(crate) enum Backend {
     Mem,
     /// sled, embedded and durable (the default).
     Sled,
+    /// PostgreSQL, shared by several nodes.
+    Postgres,
 }
 
 /// Where the signing key comes from.
@@ -143,6 +145,10 @@ pub(crate) struct Config {
     pub(crate) backend: Backend,
     pub(crate) store_path: PathBuf,
     pub(crate) cache_capacity: u64,
+    /// PostgreSQL connection URL (may hold a password: never log it).
+    pub(crate) store_url: String,
+    pub(crate) pool_size: usize,
+    pub(crate) connect_timeout: u64,
     pub(crate) signing_alg: SigningAlg,
     pub(crate) access_token_ttl: u64,
     pub(crate) refresh_token_ttl: u64,
@@ -351,10 +357,7 @@ impl Reader {
         let backend = match self.string(store, "store", "backend").as_deref() {
             None | Some("sled") => Some(Backend::Sled),
             Some("mem") => Some(Backend::Mem),
-            Some("postgres") => {
-                self.error("store.backend", "postgres is not available in this build yet; use \"sled\" or \"mem\"");
-                None
-            }
+            Some("postgres") => Some(Backend::Postgres),
             Some(other) => {
                 self.error("store.backend", format!("must be \"mem\", \"sled\" or \"postgres\", not {other:?}"));
                 None
@@ -363,9 +366,12 @@ impl Reader {
         let store_path = self.string(store, "store", "path").unwrap_or_else(|| "data".into());
         let store_path = self.file(&store_path);
         let cache_capacity = self.int(store, "store", "cache_capacity", 64 * 1024 * 1024, 1, i64::MAX) as u64;
-        let _ = self.string(store, "store", "url");
-        let _ = self.int(store, "store", "pool_size", 16, 1, 10_000);
-        let _ = self.secs(store, "store", "connect_timeout", 5);
+        let store_url = self.string(store, "store", "url");
+        if backend == Some(Backend::Postgres) && store_url.is_none() {
+            self.error("store.url", "required when store.backend is \"postgres\"");
+        }
+        let pool_size = self.int(store, "store", "pool_size", 16, 1, 10_000) as usize;
+        let connect_timeout = self.secs(store, "store", "connect_timeout", 5);
 
         let tokens = self.table(root, "tokens").unwrap_or(&empty);
         let signing_alg = match self.string(tokens, "tokens", "signing_alg") {
@@ -426,6 +432,9 @@ impl Reader {
             backend: backend?,
             store_path,
             cache_capacity,
+            store_url: store_url.unwrap_or_default(),
+            pool_size,
+            connect_timeout,
             signing_alg: signing_alg?,
             access_token_ttl,
             refresh_token_ttl,
@@ -635,6 +644,22 @@ mod tests {
             }
         }
         assert_eq!(documented, read, "docs/configuration.md and config::SCHEMA differ");
+    }
+
+    #[test]
+    fn postgres_needs_a_url_and_takes_the_pool_settings() {
+        let read = |text: &str| Config::from_table(&text.parse::<Table>().unwrap(), Path::new("."));
+        let missing = read("[store]\nbackend = \"postgres\"\n");
+        assert!(missing.config.is_none());
+        assert!(missing.errors.iter().any(|p| p.path == "store.url"), "{:?}", missing.errors);
+        let ok = read(
+            "[store]\nbackend = \"postgres\"\nurl = \"host=/run/postgresql\"\npool_size = 4\nconnect_timeout = 2\n",
+        );
+        let c = ok.config.unwrap();
+        assert_eq!(
+            (c.backend, c.store_url.as_str(), c.pool_size, c.connect_timeout),
+            (Backend::Postgres, "host=/run/postgresql", 4, 2)
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use oauth_http::{Frontend, GatedStore, HttpConfig};
 use oauth_jwt::{JwtCodec, KeyRing};
 use oauth_medmij::{MedMijCheck, Ocl, OclClients, Profile};
 use oauth_store_mem::MemStore;
+use oauth_store_postgres::{Options as PostgresOptions, PostgresStore};
 use oauth_store_sled::{Options, ReopeningStore};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
@@ -30,6 +31,9 @@ const STORE_CONCURRENCY: usize = 256;
 /// How often expired records are swept, and the OCL file checked for changes.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 const OCL_POLL_EVERY: Duration = Duration::from_secs(10);
+/// How often a node sharing its store re-reads the signing keys, so that the
+/// other nodes' keys and a key added by `keys rotate` verify here.
+const KEY_RELOAD_EVERY: Duration = Duration::from_secs(10);
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(25);
 
@@ -77,7 +81,7 @@ struct OpenStore {
     sled: Option<Arc<ReopeningStore>>,
 }
 
-fn open_store(config: &Config) -> Result<OpenStore, String> {
+async fn open_store(config: &Config) -> Result<OpenStore, String> {
     match config.backend {
         Backend::Mem => Ok(OpenStore { store: Arc::new(MemStore::new()), sled: None }),
         Backend::Sled => {
@@ -88,11 +92,25 @@ fn open_store(config: &Config) -> Result<OpenStore, String> {
             let sled = Arc::new(sled);
             Ok(OpenStore { store: sled.clone(), sled: Some(sled) })
         }
+        Backend::Postgres => {
+            let store = connect_postgres(config).await?;
+            Ok(OpenStore { store: Arc::new(store), sled: None })
+        }
     }
 }
 
+/// Connects to the configured PostgreSQL and brings its schema up to date.
+/// The error never holds the URL, which may hold a password.
+pub(crate) async fn connect_postgres(config: &Config) -> Result<PostgresStore, String> {
+    let options =
+        PostgresOptions { pool_size: config.pool_size, connect_timeout: Duration::from_secs(config.connect_timeout) };
+    PostgresStore::connect(&config.store_url, options)
+        .await
+        .map_err(|e| format!("cannot open the PostgreSQL store: {e}"))
+}
+
 async fn serve(config: Config) -> Result<(), String> {
-    let opened = open_store(&config)?;
+    let opened = open_store(&config).await?;
     let gated = GatedStore::new(opened.store.clone(), STORE_CONCURRENCY, Duration::from_secs(config.store_timeout));
     let timings = gated.timings();
     let store: Arc<dyn Store> = Arc::new(gated);
@@ -164,6 +182,9 @@ async fn serve(config: Config) -> Result<(), String> {
         trusted_proxies: config.trusted_proxies.clone(),
         scope_descriptions: config.scope_descriptions.clone(),
     };
+    if config.backend == Backend::Postgres {
+        tokio::spawn(reload_keys(codec.clone(), store.clone(), clock.clone()));
+    }
     let frontend = Frontend::new(http, Authority::new(settings, services), codec)
         .map_err(|e| e.to_string())?
         .with_store_timings(timings);
@@ -262,6 +283,19 @@ async fn sweep(store: Arc<dyn Store>, clock: Arc<dyn Clock>, window: u64) {
         match store.sweep(now, now - time::Duration::seconds(window as i64)).await {
             Ok(s) => tracing::debug!(?s, "swept expired records"),
             Err(e) => warn!("sweeping expired records failed: {e}"),
+        }
+    }
+}
+
+/// Re-reads the signing keys the store holds, keeping this node's signer.
+async fn reload_keys(codec: Arc<JwtCodec>, store: Arc<dyn Store>, clock: Arc<dyn Clock>) {
+    let mut tick = tokio::time::interval(KEY_RELOAD_EVERY);
+    loop {
+        tick.tick().await;
+        match codec.reload_keys(&*store, clock.now()).await {
+            Ok(true) => info!("signing keys reloaded: the set of verifying keys changed"),
+            Ok(false) => {}
+            Err(e) => warn!("reloading signing keys failed: {e}"),
         }
     }
 }

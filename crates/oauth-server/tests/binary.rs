@@ -412,57 +412,15 @@ async fn the_medmij_flow_end_to_end() {
         assert_eq!(r.status(), 400, "{client} {redirect}");
     }
 
-    let login = |user: &'static str| {
-        let url = authorize("pgo.example.org", "https://pgo.example.org/cb");
-        let base = base.clone();
-        async move {
-            let page = http().get(url).send().await.unwrap();
-            assert_eq!(page.status(), 200);
-            let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-            let html = page.text().await.unwrap();
-            assert!(html.contains("Example Health Vault"), "the consent pages show the OCL organisation name");
-            let field = |name: &str| {
-                let m = format!("name=\"{name}\" value=\"");
-                let i = html.find(&m).unwrap() + m.len();
-                html[i..].split('"').next().unwrap().to_owned()
-            };
-            let r = http()
-                .post(format!("{base}/authorize/login"))
-                .header("cookie", &cookie)
-                .form(&[
-                    ("session", field("session")),
-                    ("csrf", field("csrf")),
-                    ("username", user.into()),
-                    ("password", "alice-password".into()),
-                ])
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 303);
-            (r.headers()["location"].to_str().unwrap().to_owned(), cookie)
-        }
-    };
-    let (minor, _) = login("sam").await;
+    let url = authorize("pgo.example.org", "https://pgo.example.org/cb");
+    let (minor, _, page) = log_in(&base, &url, "sam").await;
+    assert!(page.contains("Example Health Vault"), "the consent pages show the OCL organisation name");
     assert!(minor.starts_with("https://pgo.example.org/cb?error=access_denied"), "{minor}");
     assert!(minor.contains("state=s1") && minor.contains("iss="), "{minor}");
 
-    let (consent, cookie) = login("alice").await;
-    let page =
-        http().get(format!("{base}{consent}")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    let (consent, cookie, _) = log_in(&base, &url, "alice").await;
+    let (page, redirect) = approve(&base, &consent, &cookie).await;
     assert!(page.contains("Basic health data"));
-    let field = |name: &str| {
-        let m = format!("name=\"{name}\" value=\"");
-        let i = page.find(&m).unwrap() + m.len();
-        page[i..].split('"').next().unwrap().to_owned()
-    };
-    let r = http()
-        .post(format!("{base}/authorize/consent"))
-        .header("cookie", &cookie)
-        .form(&[("session", field("session")), ("csrf", field("csrf")), ("decision", "approve".into())])
-        .send()
-        .await
-        .unwrap();
-    let redirect = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(redirect.starts_with("https://pgo.example.org/cb?code="), "{redirect}");
     let code = redirect.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
     // A MedMij client library may send JSON to /token.
@@ -494,6 +452,55 @@ async fn sighup_reloads_the_ocl_and_keeps_the_last_good_one() {
     let line = server.wait_for("reloaded");
     assert!(line.contains("sequence=43"), "{line}");
     assert_eq!(server.stop(), 0);
+}
+
+/// The value of the hidden input `name` in a page.
+fn hidden(html: &str, name: &str) -> String {
+    let m = format!("name=\"{name}\" value=\"");
+    let i = html.find(&m).unwrap() + m.len();
+    html[i..].split('"').next().unwrap().to_owned()
+}
+
+/// Opens the login page at `url` and logs in as `user` (password
+/// `alice-password`): where the 303 goes, the browser cookie, and the page.
+async fn log_in(base: &str, url: &str, user: &str) -> (String, String, String) {
+    let page = http().get(url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let html = page.text().await.unwrap();
+    let r = http()
+        .post(format!("{base}/authorize/login"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("session", hidden(&html, "session").as_str()),
+            ("csrf", &hidden(&html, "csrf")),
+            ("username", user),
+            ("password", "alice-password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    (r.headers()["location"].to_str().unwrap().to_owned(), cookie, html)
+}
+
+/// Opens the consent page at `consent` and approves: the page, and where the
+/// browser is sent (the client's redirect URI with the code).
+async fn approve(base: &str, consent: &str, cookie: &str) -> (String, String) {
+    let page = http().get(format!("{base}{consent}")).header("cookie", cookie).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    let r = http()
+        .post(format!("{base}/authorize/consent"))
+        .header("cookie", cookie)
+        .form(&[
+            ("session", hidden(&page, "session").as_str()),
+            ("csrf", &hidden(&page, "csrf")),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (page, r.headers()["location"].to_str().unwrap().to_owned())
 }
 
 fn form_urlencoded(s: &str) -> String {
@@ -599,4 +606,113 @@ async fn kill_9_under_load_loses_no_acknowledged_token() {
     }
     eprintln!("{rounds} kill -9 rounds, {checked} acknowledged families refreshed after restart");
     assert_eq!(server.stop(), 0);
+}
+
+/// Two nodes behind one issuer on one PostgreSQL database: a code is redeemed
+/// once across both, a refresh replayed on the other node kills the family,
+/// a revocation on one is seen on the other, and both serve the same keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_postgres_database_share_everything() {
+    let db = oauth_store_postgres::testing::TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(format!("{EXAMPLES}/quickstart.toml")).unwrap();
+    let store = format!("[store]\nbackend = \"postgres\"\nurl = \"{}\"\n", db.url);
+    let text = text.replace("[store]\nbackend = \"sled\"\npath = \"data\"\n", &store).replace(
+        "grant_types = [\"authorization_code\", \"refresh_token\", \"client_credentials\"]",
+        "grant_types = [\"authorization_code\", \"refresh_token\", \"client_credentials\", \"password\"]",
+    );
+    assert!(text.contains("backend = \"postgres\""), "the example's [store] table moved");
+    // One issuer (the load balancer's address), a listener per node.
+    let node = |name: &str| {
+        let port = free_port();
+        let listen = format!("listen = \"127.0.0.1:{port}\"");
+        let config = dir.path().join(format!("{name}.toml"));
+        let text = text.replacen("listen = \"127.0.0.1:8080\"", &listen, 1);
+        std::fs::write(&config, format!("{text}\n[grants]\npassword = true\n")).unwrap();
+        (Server::start(&config, dir.path()), format!("http://127.0.0.1:{port}"), config)
+    };
+    let (a, base_a, config_a) = node("a");
+    let (b, base_b, _) = node("b");
+
+    // Keys: a token minted on A verifies on B; the JWKS are the same.
+    let t = password_grant(&base_a).await;
+    let access = t["access_token"].as_str().unwrap().to_owned();
+    let me = http().get(format!("{base_b}/userinfo")).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    let jwks = |base: String| async move {
+        http().get(format!("{base}/jwks.json")).send().await.unwrap().text().await.unwrap()
+    };
+    assert_eq!(jwks(base_a.clone()).await, jwks(base_b.clone()).await);
+
+    // A revocation on A is seen on B.
+    let r = http()
+        .post(format!("{base_a}/revoke"))
+        .basic_auth("demo-app", Some(SECRET))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let me = http().get(format!("{base_b}/userinfo")).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(me.status(), 401, "B still accepts a token revoked on A");
+
+    // A refresh token rotated on A and replayed on B revokes the family.
+    let first = t["refresh_token"].as_str().unwrap().to_owned();
+    let (status, rotated) = refresh_once(&base_a, &first).await.unwrap();
+    assert_eq!(status, 200);
+    let (status, _) = refresh_once(&base_b, &first).await.unwrap();
+    assert_eq!(status, 400, "the replay on B");
+    let (status, _) = refresh_once(&base_a, rotated["refresh_token"].as_str().unwrap()).await.unwrap();
+    assert_eq!(status, 400, "the family died on A too");
+
+    // A code issued on A is redeemed once across A and B: redeemed on A, it
+    // is refused on B, and that replay revokes what A issued for it.
+    let url = format!(
+        "{base_a}/authorize?response_type=code&client_id=demo-app&redirect_uri={}&scope=read&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        form_urlencoded("http://127.0.0.1:9000/callback")
+    );
+    let code = || async {
+        let (consent, cookie, _) = log_in(&base_a, &url, "alice").await;
+        let (_, redirect) = approve(&base_a, &consent, &cookie).await;
+        redirect.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned()
+    };
+    let exchange = |base: String, code: String| async move {
+        http()
+            .post(format!("{base}/token"))
+            .basic_auth("demo-app", Some(SECRET))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", "http://127.0.0.1:9000/callback"),
+                ("code_verifier", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            ])
+            .send()
+            .await
+            .unwrap()
+    };
+    let first = code().await;
+    let won = exchange(base_a.clone(), first.clone()).await;
+    assert_eq!(won.status(), 200);
+    let won: serde_json::Value = won.json().await.unwrap();
+    assert_eq!(exchange(base_b.clone(), first).await.status(), 400, "the replay on B");
+    let me = http().get(format!("{base_b}/userinfo")).bearer_auth(won["access_token"].as_str().unwrap());
+    assert_eq!(me.send().await.unwrap().status(), 401, "the replay revoked the first exchange's tokens");
+    // Raced on both nodes at once: at most one token response (the winner
+    // may itself learn of the replay and refuse).
+    let second = code().await;
+    let (on_a, on_b) = tokio::join!(exchange(base_a.clone(), second.clone()), exchange(base_b.clone(), second));
+    let statuses = [on_a.status().as_u16(), on_b.status().as_u16()];
+    assert!(statuses.contains(&400) && statuses.iter().all(|s| [200, 400].contains(s)), "{statuses:?}");
+
+    // `keys rotate` while both run: each node soon verifies the new key, and
+    // both publish it.
+    let (status, kid, err) = run(&["keys", "rotate", "--config", config_a.to_str().unwrap()], "");
+    assert_eq!(status, 0, "{err}");
+    a.wait_for("signing keys reloaded");
+    b.wait_for("signing keys reloaded");
+    let (jwks_a, jwks_b) = (jwks(base_a.clone()).await, jwks(base_b.clone()).await);
+    assert_eq!(jwks_a, jwks_b);
+    assert!(jwks_a.contains(kid.trim()), "{jwks_a}");
+    assert_eq!(a.stop(), 0);
+    assert_eq!(b.stop(), 0);
 }

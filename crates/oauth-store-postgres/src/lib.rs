@@ -28,7 +28,7 @@
 //!
 //! # Feature flags
 //!
-//! - `testing`: [`testing`], a fresh database per test on the server that
+//! - `testing`: the `testing` module, a fresh database per test on the server that
 //!   `OAUTH_TEST_POSTGRES_URL` names.
 
 #![forbid(unsafe_code)]
