@@ -18,12 +18,13 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask test | bench [--smoke | --soak SECS]");
+            eprintln!("usage: cargo xtask test | bench [--postgres] [--smoke | --soak SECS]");
             eprintln!("  test   fmt, clippy, every test (nextest if installed, plus doctests),");
             eprintln!("         rustdoc with -D warnings, and the crate dependency rules");
             eprintln!("  bench  release build, then every route against the ceiling and the raw");
             eprintln!("         limits (about 4 minutes; needs wrk); --smoke: a few seconds per");
-            eprintln!("         scenario; --soak SECS: mixed load, fails if memory grows");
+            eprintln!("         scenario; --soak SECS: mixed load, fails if memory grows;");
+            eprintln!("         --postgres: the server on a throwaway PostgreSQL instead of sled");
             ExitCode::from(2)
         }
     }
@@ -91,8 +92,11 @@ fn test() -> ExitCode {
     }
 }
 
-/// Builds `oauth-server` and `oauth-bench` in release mode and runs the bench.
+/// Builds `oauth-server` and `oauth-bench` in release mode and runs the bench;
+/// with `--postgres`, the server's store is a throwaway PostgreSQL cluster.
 fn bench(args: &[String]) -> ExitCode {
+    let postgres = args.iter().any(|a| a == "--postgres");
+    let args: Vec<&String> = args.iter().filter(|a| *a != "--postgres").collect();
     if !cargo(&["build", "--release", "--quiet", "-p", "oauth-server", "-p", "oauth-bench"], &[]) {
         return ExitCode::FAILURE;
     }
@@ -101,7 +105,25 @@ fn bench(args: &[String]) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let bench = std::path::Path::new(&target).join("release").join("oauth-bench");
-    match Command::new(&bench).arg("run").args(args).status() {
+    let mut command = Command::new(&bench);
+    command.arg("run").args(args);
+    let cluster = if postgres {
+        match postgres::Throwaway::start() {
+            Ok(c) => {
+                command.env("OAUTH_BENCH_POSTGRES_URL", &c.url);
+                Some(c)
+            }
+            Err(why) => {
+                eprintln!("--postgres: {why}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    let status = command.status();
+    drop(cluster);
+    match status {
         Ok(s) if s.success() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(e) => {

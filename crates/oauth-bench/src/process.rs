@@ -40,19 +40,33 @@ fn sibling(name: &str) -> Result<PathBuf, Error> {
     if path.exists() { Ok(path) } else { Err(Error::Setup(format!("{} is not built", path.display()))) }
 }
 
+/// The environment variable naming a PostgreSQL database for the server to
+/// use instead of sled (`cargo xtask bench --postgres` sets it to a throwaway
+/// cluster).
+pub(crate) const POSTGRES_VAR: &str = "OAUTH_BENCH_POSTGRES_URL";
+
+/// The bench config's `[store]` table: sled in `dir`, or the database named
+/// by [`POSTGRES_VAR`].
+pub(crate) fn store_table() -> String {
+    match std::env::var(POSTGRES_VAR) {
+        Ok(url) if !url.is_empty() => format!("backend = \"postgres\"\nurl = \"{url}\"\npool_size = 32"),
+        _ => "backend = \"sled\"\npath = \"data\"".into(),
+    }
+}
+
 /// Writes the bench config into `dir` and starts `oauth-server` on it, with
 /// request logging at INFO into `dir/server.log`, as in production.
 pub(crate) fn start_server(dir: &Path, password_hash: &str) -> Result<Running, Error> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let secret_hash = oauth_http::credentials::hash_sha256(CLIENT_SECRET).map_err(|e| Error::Setup(e.to_string()))?;
+    let store = store_table();
     let config = format!(
-        r#"# Written by oauth-bench: sled in a temp dir, ES256, one client, one account.
+        r#"# Written by oauth-bench: sled in a temp dir (or PostgreSQL), ES256, one client, one account.
 issuer = "http://127.0.0.1:{port}"
 listen = "127.0.0.1:{port}"
 
 [store]
-backend = "sled"
-path = "data"
+{store}
 
 [tokens]
 signing_alg = "ES256"

@@ -326,10 +326,15 @@ fn report(rows: &[Row], targets: &[String]) -> String {
     };
     let _ = writeln!(
         out,
-        "Run of {} at commit {}, nproc {}, load by wrk -t1 and the flow driver on the same machine.\n",
+        "Run of {} at commit {}, nproc {}, store {}, load by wrk -t1 and the flow driver on the same machine.\n",
         run("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         run("git", &["rev-parse", "--short", "HEAD"]),
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        if std::env::var_os(process::POSTGRES_VAR).is_some() {
+            "PostgreSQL (throwaway cluster on this machine; its CPU is not in the server's figures)"
+        } else {
+            "sled"
+        },
     );
     let _ = writeln!(
         out,
