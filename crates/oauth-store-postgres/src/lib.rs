@@ -203,6 +203,13 @@ fn code_of(session: &AuthorizationSession) -> Option<Vec<u8>> {
     }
 }
 
+/// A `DELETE` of at most `$2` rows of `table`, chosen by `key` among the rows
+/// of `from` where `condition` holds (`$1` the cut-off), for
+/// [`PostgresStore::sweep_batches`].
+fn sweep_sql(table: &str, key: &str, from: &str, condition: &str) -> String {
+    format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {from} WHERE {condition} LIMIT $2)")
+}
+
 /// A grant from its body and its authoritative `revoked` column.
 fn grant_of(body: Value, revoked: bool) -> Result<Grant, StoreError> {
     Ok(Grant { revoked, ..from_json("grant", body)? })
@@ -510,42 +517,27 @@ impl Store for PostgresStore {
 
     async fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError> {
         let now = nanos(now)?;
+        let expired = |table: &str, key: &str| sweep_sql(table, key, table, "expires_at <= $1");
         Ok(Swept {
-            sessions: self
-                .sweep_batches(
-                    "DELETE FROM oauth_sessions WHERE id IN
-                     (SELECT id FROM oauth_sessions WHERE expires_at <= $1 LIMIT $2)",
-                    now,
-                )
-                .await?,
+            sessions: self.sweep_batches(&expired("oauth_sessions", "id"), now).await?,
             // Tokens of dead families first, so they are counted; deleting a
             // grant would remove them too, through the foreign key.
             refresh_tokens: self
                 .sweep_batches(
-                    "DELETE FROM oauth_refresh_tokens WHERE hash IN
-                     (SELECT r.hash FROM oauth_refresh_tokens r JOIN oauth_grants g ON g.id = r.grant_id
-                      WHERE r.expires_at <= $1 OR g.expires_at <= $1 LIMIT $2)",
+                    &sweep_sql(
+                        "oauth_refresh_tokens",
+                        "hash",
+                        "oauth_refresh_tokens r JOIN oauth_grants g ON g.id = r.grant_id",
+                        "r.expires_at <= $1 OR g.expires_at <= $1",
+                    ),
                     now,
                 )
                 .await?,
-            grants: self
-                .sweep_batches(
-                    "DELETE FROM oauth_grants WHERE id IN
-                     (SELECT id FROM oauth_grants WHERE expires_at <= $1 LIMIT $2)",
-                    now,
-                )
-                .await?,
-            revoked_tokens: self
-                .sweep_batches(
-                    "DELETE FROM oauth_revoked_access_tokens WHERE jti IN
-                     (SELECT jti FROM oauth_revoked_access_tokens WHERE expires_at <= $1 LIMIT $2)",
-                    now,
-                )
-                .await?,
+            grants: self.sweep_batches(&expired("oauth_grants", "id"), now).await?,
+            revoked_tokens: self.sweep_batches(&expired("oauth_revoked_access_tokens", "jti"), now).await?,
             throttle_keys: self
                 .sweep_batches(
-                    "DELETE FROM oauth_throttle WHERE key IN
-                     (SELECT key FROM oauth_throttle WHERE latest < $1 LIMIT $2)",
+                    &sweep_sql("oauth_throttle", "key", "oauth_throttle", "latest < $1"),
                     nanos(throttle_since)?,
                 )
                 .await?,
