@@ -50,13 +50,16 @@ pub(crate) const POSTGRES_VAR: &str = "OAUTH_BENCH_POSTGRES_URL";
 pub(crate) fn store_table() -> String {
     match std::env::var(POSTGRES_VAR) {
         Ok(url) if !url.is_empty() => format!("backend = \"postgres\"\nurl = \"{url}\"\npool_size = 32"),
-        _ => "backend = \"sled\"\npath = \"data\"".into(),
+        // A page cache small enough to fill in the soak's first minute, so
+        // that what the soak sees after it is growth, not the cache filling.
+        _ => "backend = \"sled\"\npath = \"data\"\ncache_capacity = 16777216".into(),
     }
 }
 
 /// Writes the bench config into `dir` and starts `oauth-server` on it, with
 /// request logging at INFO into `dir/server.log`, as in production.
-pub(crate) fn start_server(dir: &Path, password_hash: &str) -> Result<Running, Error> {
+/// `refresh_ttl` sets `tokens.refresh_token_ttl` (seconds).
+pub(crate) fn start_server(dir: &Path, password_hash: &str, refresh_ttl: u64) -> Result<Running, Error> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let secret_hash = oauth_http::credentials::hash_sha256(CLIENT_SECRET).map_err(|e| Error::Setup(e.to_string()))?;
     let store = store_table();
@@ -70,6 +73,7 @@ listen = "127.0.0.1:{port}"
 
 [tokens]
 signing_alg = "ES256"
+refresh_token_ttl = {refresh_ttl}
 
 [grants]
 password = true
