@@ -11,8 +11,9 @@
 //! error on the wire comes from `oauth_core::Error`.
 //!
 //! It also holds the runtime halves of the core's service traits that need an
-//! executor or the operating system ([`credentials`]: Argon2id and SHA-256
-//! secret verification on the blocking pool, OS randomness, the system clock),
+//! executor or the operating system ([`credentials`]: Argon2id verification on
+//! its own worker threads, SHA-256 secret verification, OS randomness, the
+//! system clock),
 //! and [`GatedStore`], which bounds how long a request waits for the store.
 //!
 //! Use `oauth-server` for a finished binary; use this crate to put the endpoints
