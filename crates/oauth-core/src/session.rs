@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
+use crate::store::CodeRedemption;
 use crate::types::{AccountId, ClientId, CodeChallenge, GrantId, Scope, SessionId, State, TokenHash};
 
 /// Where a session is in the flow. The account and scope travel with the states
@@ -278,6 +279,36 @@ impl AuthorizationSession {
         }
     }
 
+    /// What presenting `code` to this session (found by that code) does at
+    /// `now`, for a store's [`Store::take_code`](crate::Store::take_code):
+    /// the session to put in its place, if any, and the outcome. A live
+    /// `CodeIssued` session is exchanged for `grant`; an `Exchanged` one is
+    /// marked replayed (once) and names its grant; anything else, or an
+    /// expired session, is `NotFound`. The store's compare-and-swap of the
+    /// returned session decides races.
+    pub fn redeem(
+        &self,
+        code: &TokenHash,
+        grant: GrantId,
+        retain_until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> (Option<Self>, CodeRedemption) {
+        if now >= self.expires_at {
+            return (None, CodeRedemption::NotFound);
+        }
+        match &self.state {
+            SessionState::Exchanged { code: c, grant, replayed, .. } if c == code => {
+                let next = if *replayed { None } else { self.mark_replayed(now).ok() };
+                (next, CodeRedemption::Replayed(*grant))
+            }
+            SessionState::CodeIssued { .. } => match self.exchange(code, grant, retain_until, now) {
+                Ok(next) => (Some(next), CodeRedemption::Redeemed(Box::new(self.clone()))),
+                Err(_) => (None, CodeRedemption::NotFound),
+            },
+            _ => (None, CodeRedemption::NotFound),
+        }
+    }
+
     /// True when the code was presented again after its exchange.
     pub fn is_replayed(&self) -> bool {
         matches!(self.state, SessionState::Exchanged { replayed: true, .. })
@@ -394,6 +425,22 @@ mod tests {
         assert!(illegal(issued().exchange(&TokenHash::of("guess"), grant(), T0, T0)));
         let e = issued().exchange(&code(), grant(), T0 + Duration::days(1), T0).unwrap();
         assert!(illegal(e.exchange(&code(), grant(), T0, T0)));
+    }
+
+    #[test]
+    fn redeeming_exchanges_once_then_marks_the_replay_once() {
+        let retain = T0 + Duration::days(1);
+        let (exchanged, outcome) = issued().redeem(&code(), grant(), retain, T0);
+        assert_eq!(outcome, CodeRedemption::Redeemed(Box::new(issued())));
+        let exchanged = exchanged.unwrap();
+        let (marked, outcome) = exchanged.redeem(&code(), grant(), retain, T0);
+        assert_eq!(outcome, CodeRedemption::Replayed(grant()));
+        let marked = marked.unwrap();
+        assert!(marked.is_replayed());
+        assert_eq!(marked.redeem(&code(), grant(), retain, T0), (None, CodeRedemption::Replayed(grant())));
+        assert_eq!(issued().redeem(&TokenHash::of("guess"), grant(), retain, T0), (None, CodeRedemption::NotFound));
+        let late = T0 + Duration::seconds(60);
+        assert_eq!(issued().redeem(&code(), grant(), retain, late), (None, CodeRedemption::NotFound), "expired");
     }
 
     #[test]

@@ -105,27 +105,12 @@ impl Store for MemStore {
         let Some(session) = inner.codes.get(code).and_then(|id| inner.sessions.get(id)) else {
             return Ok(CodeRedemption::NotFound);
         };
-        if now >= session.expires_at() {
-            return Ok(CodeRedemption::NotFound);
+        // The one mutex makes the read and the write below one step.
+        let (next, outcome) = session.redeem(code, grant, retain_until, now);
+        if let Some(next) = next {
+            inner.sessions.insert(next.id(), next);
         }
-        match session.state() {
-            SessionState::Exchanged { code: c, grant, .. } if c == code => {
-                let grant = *grant;
-                if let Ok(marked) = session.mark_replayed(now) {
-                    inner.sessions.insert(marked.id(), marked);
-                }
-                Ok(CodeRedemption::Replayed(grant))
-            }
-            SessionState::CodeIssued { .. } => match session.exchange(code, grant, retain_until, now) {
-                Ok(exchanged) => {
-                    let before = session.clone();
-                    inner.sessions.insert(exchanged.id(), exchanged);
-                    Ok(CodeRedemption::Redeemed(Box::new(before)))
-                }
-                Err(_) => Ok(CodeRedemption::NotFound),
-            },
-            _ => Ok(CodeRedemption::NotFound),
-        }
+        Ok(outcome)
     }
 
     async fn insert_grant(&self, grant: &Grant, refresh: Option<&RefreshRecord>) -> Result<(), StoreError> {

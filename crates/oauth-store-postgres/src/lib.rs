@@ -285,20 +285,7 @@ impl Store for PostgresStore {
             };
             let (id, body): (uuid::Uuid, Value) = (column(&row, 0)?, column(&row, 1)?);
             let s: AuthorizationSession = from_json("session", body.clone())?;
-            if now >= s.expires_at() {
-                return Ok(CodeRedemption::NotFound);
-            }
-            let (next, outcome) = match s.state() {
-                SessionState::Exchanged { code: c, grant, replayed, .. } if c == code => {
-                    let next = if *replayed { None } else { s.mark_replayed(now).ok() };
-                    (next, CodeRedemption::Replayed(*grant))
-                }
-                SessionState::CodeIssued { .. } => match s.exchange(code, grant, retain_until, now) {
-                    Ok(next) => (Some(next), CodeRedemption::Redeemed(Box::new(s.clone()))),
-                    Err(_) => (None, CodeRedemption::NotFound),
-                },
-                _ => (None, CodeRedemption::NotFound),
-            };
+            let (next, outcome) = s.redeem(code, grant, retain_until, now);
             let Some(next) = next else {
                 return Ok(outcome);
             };

@@ -252,20 +252,7 @@ impl Store for SledStore {
             return Ok(CodeRedemption::NotFound);
         };
         let outcome = cas_update(&self.trees.sessions, "session", &id, |s: &AuthorizationSession| {
-            if now >= s.expires_at() {
-                return Ok((None, CodeRedemption::NotFound));
-            }
-            Ok(match s.state() {
-                SessionState::Exchanged { code: c, grant, replayed, .. } if c == code => {
-                    let next = if *replayed { None } else { s.mark_replayed(now).ok() };
-                    (next, CodeRedemption::Replayed(*grant))
-                }
-                SessionState::CodeIssued { .. } => match s.exchange(code, grant, retain_until, now) {
-                    Ok(next) => (Some(next), CodeRedemption::Redeemed(Box::new(s.clone()))),
-                    Err(_) => (None, CodeRedemption::NotFound),
-                },
-                _ => (None, CodeRedemption::NotFound),
-            })
+            Ok(s.redeem(code, grant, retain_until, now))
         })?;
         let outcome = outcome.unwrap_or(CodeRedemption::NotFound);
         if !matches!(outcome, CodeRedemption::NotFound) {
