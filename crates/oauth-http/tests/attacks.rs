@@ -27,20 +27,6 @@ async fn code_for(s: &TestServer, client: &str) -> String {
     query(&browser_flow(s, &authorize_url(s, client, "")).await, "code").unwrap()
 }
 
-/// Runs the confidential client's code flow and exchanges the code.
-async fn code_tokens(s: &TestServer) -> Value {
-    let code = code_for(s, CONFIDENTIAL).await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", &code),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", VERIFIER),
-    ];
-    let (status, tokens) = token(s, (CONFIDENTIAL, Some(SECRET)), &form).await;
-    assert_eq!(status, 200);
-    tokens
-}
-
 async fn userinfo(s: &TestServer, bearer: &str) -> u16 {
     http().get(format!("{}/userinfo", s.base)).bearer_auth(bearer).send().await.unwrap().status().as_u16()
 }
@@ -111,13 +97,7 @@ async fn pkce_downgrade_both_ways() {
 async fn code_injection_across_clients() {
     let s = start(Options::default()).await;
     let code = code_for(&s, CONFIDENTIAL).await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", VERIFIER),
-    ];
-    let (status, body) = token(&s, (PUBLIC, None), &form).await;
+    let (status, body) = token(&s, (PUBLIC, None), &code_exchange(&code)).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
 }
 

@@ -12,25 +12,6 @@ async fn json(resp: reqwest::Response) -> Value {
     resp.json().await.unwrap()
 }
 
-async fn code_tokens(s: &TestServer) -> Value {
-    let redirect = browser_flow(s, &authorize_url(s, CONFIDENTIAL, "")).await;
-    let code = query(&redirect, "code").unwrap();
-    let resp = http()
-        .post(format!("{}/token", s.base))
-        .basic_auth(CONFIDENTIAL, Some(SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    json(resp).await
-}
-
 async fn token(s: &TestServer, form: &[(&str, &str)]) -> reqwest::Response {
     http().post(format!("{}/token", s.base)).basic_auth(CONFIDENTIAL, Some(SECRET)).form(form).send().await.unwrap()
 }
@@ -81,16 +62,7 @@ async fn code_flow_with_pkce_driven_like_a_browser() {
     assert_eq!(query(&redirect, "state").as_deref(), Some("xyz"));
     assert_eq!(query(&redirect, "iss").as_deref(), Some(s.base.as_str()));
     let code = query(&redirect, "code").unwrap();
-    let resp = token(
-        &s,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let resp = token(&s, &code_exchange(&code)).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
     assert_eq!(resp.headers()["pragma"], "no-cache");
@@ -345,12 +317,7 @@ async fn a_replayed_code_is_refused_and_revokes_its_tokens() {
     let s = start(Options::default()).await;
     let redirect = browser_flow(&s, &authorize_url(&s, CONFIDENTIAL, "")).await;
     let code = query(&redirect, "code").unwrap();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", VERIFIER),
-    ];
+    let form = code_exchange(&code);
     let first = json(token(&s, &form).await).await;
     let again = token(&s, &form).await;
     assert_eq!(again.status(), 400);

@@ -275,3 +275,24 @@ pub async fn browser_flow(s: &TestServer, url: &str) -> String {
     assert_eq!(resp.status(), 303);
     location(&resp)
 }
+
+/// The `/token` form that redeems `code` with the registered redirect URI and
+/// the PKCE verifier of [`authorize_url`].
+pub fn code_exchange(code: &str) -> [(&'static str, &str); 4] {
+    [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT), ("code_verifier", VERIFIER)]
+}
+
+/// Runs the confidential client's code flow in a browser's place and redeems
+/// the code with Basic authentication; the token response.
+pub async fn code_tokens(s: &TestServer) -> serde_json::Value {
+    let code = query(&browser_flow(s, &authorize_url(s, CONFIDENTIAL, "")).await, "code").unwrap();
+    let resp = http()
+        .post(format!("{}/token", s.base))
+        .basic_auth(CONFIDENTIAL, Some(SECRET))
+        .form(&code_exchange(&code))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
