@@ -50,7 +50,7 @@ pub(crate) const SCHEMA: &[(&str, &[&str])] = &[
         ],
     ),
     ("throttle", &["window", "max_failures_per_account", "max_failures_per_ip"]),
-    ("store", &["backend", "path", "cache_capacity", "url", "pool_size", "connect_timeout"]),
+    ("store", &["backend", "path", "cache_capacity", "url", "pool_size", "connect_timeout", "sweep_interval"]),
     (
         "tokens",
         &[
@@ -149,6 +149,8 @@ pub(crate) struct Config {
     pub(crate) store_url: String,
     pub(crate) pool_size: usize,
     pub(crate) connect_timeout: u64,
+    /// Seconds between sweeps of expired records.
+    pub(crate) sweep_interval: u64,
     pub(crate) signing_alg: SigningAlg,
     pub(crate) access_token_ttl: u64,
     pub(crate) refresh_token_ttl: u64,
@@ -372,6 +374,7 @@ impl Reader {
         }
         let pool_size = self.int(store, "store", "pool_size", 16, 1, 10_000) as usize;
         let connect_timeout = self.secs(store, "store", "connect_timeout", 5);
+        let sweep_interval = self.secs(store, "store", "sweep_interval", 60);
 
         let tokens = self.table(root, "tokens").unwrap_or(&empty);
         let signing_alg = match self.string(tokens, "tokens", "signing_alg") {
@@ -435,6 +438,7 @@ impl Reader {
             store_url: store_url.unwrap_or_default(),
             pool_size,
             connect_timeout,
+            sweep_interval,
             signing_alg: signing_alg?,
             access_token_ttl,
             refresh_token_ttl,
@@ -663,6 +667,16 @@ mod tests {
     }
 
     #[test]
+    fn the_sweep_interval_is_whole_seconds_from_one() {
+        let read = |text: &str| Config::from_table(&text.parse::<Table>().unwrap(), Path::new("."));
+        assert_eq!(read("[store]\nsweep_interval = 5\n").config.unwrap().sweep_interval, 5);
+        for bad in ["0", "-1", "\"5\""] {
+            let r = read(&format!("[store]\nsweep_interval = {bad}\n"));
+            assert!(r.errors.iter().any(|p| p.path == "store.sweep_interval"), "{bad}: {:?}", r.errors);
+        }
+    }
+
+    #[test]
     fn defaults_are_the_spec_defaults() {
         let c = Config::defaults().config.unwrap();
         assert_eq!(c.issuer, "http://127.0.0.1:8080");
@@ -670,7 +684,7 @@ mod tests {
             (c.access_token_ttl, c.refresh_token_ttl, c.authorization_code_ttl, c.leeway),
             (900, 1_209_600, 60, 30)
         );
-        assert_eq!(c.backend, Backend::Sled);
+        assert_eq!((c.backend, c.sweep_interval), (Backend::Sled, 60));
         assert!(!c.grants.contains(&GrantType::Password));
         assert_eq!(c.signing_alg, SigningAlg::Es256);
     }

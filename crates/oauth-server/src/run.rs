@@ -28,8 +28,7 @@ use crate::config::{AccountEntry, Backend, Config, KeySource};
 
 /// How many store operations run at once; the rest wait up to `store_timeout`.
 const STORE_CONCURRENCY: usize = 256;
-/// How often expired records are swept, and the OCL file checked for changes.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How often the OCL file is checked for changes.
 const OCL_POLL_EVERY: Duration = Duration::from_secs(10);
 /// How often a node sharing its store re-reads the signing keys, so that the
 /// other nodes' keys and a key added by `keys rotate` verify here.
@@ -194,7 +193,12 @@ async fn serve(config: Config) -> Result<(), String> {
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
-    tokio::spawn(sweep(store.clone(), clock.clone(), config.throttle_window));
+    tokio::spawn(sweep(
+        store.clone(),
+        clock.clone(),
+        Duration::from_secs(config.sweep_interval),
+        config.throttle_window,
+    ));
     if let (Some(o), Some(m)) = (ocl, &config.medmij) {
         tokio::spawn(watch_ocl(o, m.ocl_path.clone(), hup));
     }
@@ -275,8 +279,8 @@ async fn seed_accounts(
     Ok(())
 }
 
-async fn sweep(store: Arc<dyn Store>, clock: Arc<dyn Clock>, window: u64) {
-    let mut tick = tokio::time::interval(SWEEP_EVERY);
+async fn sweep(store: Arc<dyn Store>, clock: Arc<dyn Clock>, every: Duration, window: u64) {
+    let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
         let now = clock.now();
