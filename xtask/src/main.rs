@@ -18,12 +18,16 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask test | bench [--postgres] [--smoke | --soak SECS]");
+            eprintln!(
+                "usage: cargo xtask test | bench [--postgres] [--smoke] [--only SCENARIO,...] | bench --soak SECS"
+            );
             eprintln!("  test   fmt, clippy, every test (nextest if installed, plus doctests),");
             eprintln!("         rustdoc with -D warnings, and the crate dependency rules");
             eprintln!("  bench  release build, then every route against the ceiling and the raw");
             eprintln!("         limits (about 4 minutes; needs wrk); --smoke: a few seconds per");
-            eprintln!("         scenario; --soak SECS: mixed load, fails if memory grows;");
+            eprintln!("         scenario; --only: those scenarios (client_credentials, userinfo,");
+            eprintln!("         introspect, refresh_token, password, code_flow); --soak SECS:");
+            eprintln!("         mixed load, fails if memory grows;");
             eprintln!("         --postgres: the server on a throwaway PostgreSQL instead of sled");
             ExitCode::from(2)
         }

@@ -196,7 +196,9 @@ pub(crate) enum Flow {
 }
 
 /// Runs `flow` on `connections` workers for `time`. For `Refresh`, `seeds`
-/// holds one refresh token per worker.
+/// holds one refresh token per worker, and with `renew_after` a worker starts
+/// a new family (a password grant, not counted) once its family is that old,
+/// before the family's lifetime ends it.
 pub(crate) async fn drive(
     flow: Flow,
     base: &str,
@@ -204,6 +206,7 @@ pub(crate) async fn drive(
     seeds: Vec<String>,
     connections: usize,
     time: Duration,
+    renew_after: Option<Duration>,
 ) -> Result<Load, Error> {
     let client = client(connections);
     let errors = Arc::new(AtomicU64::new(0));
@@ -215,7 +218,17 @@ pub(crate) async fn drive(
         let mut token = seeds.get(worker).cloned().unwrap_or_default();
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
+            let mut family_since = Instant::now();
             while started.elapsed() < time {
+                if renew_after.is_some_and(|after| family_since.elapsed() >= after) {
+                    match password_grant(&base, &creds).await {
+                        Ok(fresh) => (token, family_since) = (fresh, Instant::now()),
+                        Err(_) => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                }
                 let t = Instant::now();
                 let outcome = match flow {
                     Flow::Refresh => refresh(&client, &base, &creds, &token).await.map(|next| token = next),

@@ -14,7 +14,7 @@
 //! not depend on how busy the machine was. `--soak SECS` runs mixed load
 //! instead and fails if the server's memory grows.
 //!
-//! Usage: `oauth-bench run [--smoke] [--soak SECS]`, and internally
+//! Usage: `oauth-bench run [--smoke] [--only SCENARIO,...]` or `oauth-bench run --soak SECS`, and internally
 //! `oauth-bench ceiling BODY_FILE CONTENT_TYPE`.
 
 #![forbid(unsafe_code)]
@@ -49,6 +49,34 @@ enum Error {
     Http(#[from] http::Error),
 }
 
+fn usage() -> ExitCode {
+    eprintln!("usage: oauth-bench run [--smoke] [--only SCENARIO[,SCENARIO...]] | run --soak SECS");
+    ExitCode::from(2)
+}
+
+/// The settings of a bench run: `--smoke` runs each load for a second;
+/// `--only` names the scenarios to run (for profiling one route).
+fn settings(args: &[&str]) -> Option<run::Settings> {
+    let mut settings = run::Settings {
+        run_time: Duration::from_secs(5),
+        limit_time: Duration::from_secs(1),
+        levels: vec![1, 32, 256],
+        only: Vec::new(),
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match *arg {
+            "--smoke" => {
+                settings.run_time = Duration::from_secs(1);
+                settings.limit_time = Duration::from_millis(300);
+            }
+            "--only" => settings.only = args.next()?.split(',').map(str::to_owned).collect(),
+            _ => return None,
+        }
+    }
+    Some(settings)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
@@ -56,24 +84,15 @@ fn main() -> ExitCode {
             Ok(bytes) => ceiling::serve(bytes, content_type.to_owned()).map(|()| (String::new(), true)),
             Err(e) => Err(Error::Io(e)),
         },
-        ["run"] => run::bench(&run::Settings {
-            run_time: Duration::from_secs(5),
-            limit_time: Duration::from_secs(1),
-            levels: vec![1, 32, 256],
-        }),
-        ["run", "--smoke"] => run::bench(&run::Settings {
-            run_time: Duration::from_secs(1),
-            limit_time: Duration::from_millis(300),
-            levels: vec![1, 32, 256],
-        }),
         ["run", "--soak", secs] => match secs.parse() {
             Ok(secs) => run::soak(secs),
             Err(_) => Err(Error::Setup(format!("--soak takes seconds, not {secs:?}"))),
         },
-        _ => {
-            eprintln!("usage: oauth-bench run [--smoke | --soak SECS]");
-            return ExitCode::from(2);
-        }
+        ["run", ref rest @ ..] => match settings(rest) {
+            Some(settings) => run::bench(&settings),
+            None => return usage(),
+        },
+        _ => return usage(),
     };
     match outcome {
         Ok((report, ok)) => {

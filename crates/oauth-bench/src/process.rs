@@ -56,13 +56,31 @@ pub(crate) fn store_table() -> String {
     }
 }
 
+/// Token lifetimes and the sweep interval of the bench config, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lifetimes {
+    /// `tokens.access_token_ttl`.
+    pub(crate) access: u64,
+    /// `tokens.refresh_token_ttl`.
+    pub(crate) refresh: u64,
+    /// `tokens.refresh_token_max_lifetime`: also how long a grant lives.
+    pub(crate) family: u64,
+    /// `store.sweep_interval`.
+    pub(crate) sweep: u64,
+}
+
+impl Lifetimes {
+    /// The server's defaults.
+    pub(crate) const DEFAULT: Lifetimes = Lifetimes { access: 900, refresh: 1_209_600, family: 7_776_000, sweep: 60 };
+}
+
 /// Writes the bench config into `dir` and starts `oauth-server` on it, with
 /// request logging at INFO into `dir/server.log`, as in production.
-/// `refresh_ttl` sets `tokens.refresh_token_ttl` (seconds).
-pub(crate) fn start_server(dir: &Path, password_hash: &str, refresh_ttl: u64) -> Result<Running, Error> {
+pub(crate) fn start_server(dir: &Path, password_hash: &str, lifetimes: Lifetimes) -> Result<Running, Error> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let secret_hash = oauth_http::credentials::hash_sha256(CLIENT_SECRET).map_err(|e| Error::Setup(e.to_string()))?;
     let store = store_table();
+    let Lifetimes { access, refresh, family, sweep } = lifetimes;
     let config = format!(
         r#"# Written by oauth-bench: sled in a temp dir (or PostgreSQL), ES256, one client, one account.
 issuer = "http://127.0.0.1:{port}"
@@ -70,10 +88,13 @@ listen = "127.0.0.1:{port}"
 
 [store]
 {store}
+sweep_interval = {sweep}
 
 [tokens]
 signing_alg = "ES256"
-refresh_token_ttl = {refresh_ttl}
+access_token_ttl = {access}
+refresh_token_ttl = {refresh}
+refresh_token_max_lifetime = {family}
 
 [grants]
 password = true

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::limits::{self, Limits};
 use crate::load::{self, Credentials, Flow, Load, Single};
-use crate::process::{self, Running};
+use crate::process::{self, Lifetimes, Running};
 use crate::{BENCH_PASSWORD, Error, procfs};
 
 /// How long and how hard to run.
@@ -23,6 +23,8 @@ pub(crate) struct Settings {
     pub(crate) limit_time: Duration,
     /// The concurrencies.
     pub(crate) levels: Vec<usize>,
+    /// Run only the scenarios with these names (all when empty).
+    pub(crate) only: Vec<String>,
 }
 
 /// How a scenario sends its load.
@@ -74,8 +76,7 @@ impl Row {
 pub(crate) fn bench(settings: &Settings) -> Result<(String, bool), Error> {
     let dir = tempfile::tempdir()?;
     let hash = process::password_hash()?;
-    // The default refresh-token lifetime, 14 days.
-    let server = process::start_server(dir.path(), &hash, 1_209_600)?;
+    let server = process::start_server(dir.path(), &hash, Lifetimes::DEFAULT)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let creds = credentials();
     let access_token = runtime.block_on(async {
@@ -86,7 +87,12 @@ pub(crate) fn bench(settings: &Settings) -> Result<(String, bool), Error> {
     })?;
 
     let mut rows: Vec<Row> = Vec::new();
-    for scenario in scenarios(&access_token) {
+    let all = scenarios(&access_token);
+    if let Some(unknown) = settings.only.iter().find(|o| !all.iter().any(|s| s.name == o.as_str())) {
+        return Err(Error::Setup(format!("--only: no scenario {unknown:?}")));
+    }
+    let chosen = all.into_iter().filter(|s| settings.only.is_empty() || settings.only.iter().any(|o| o == s.name));
+    for scenario in chosen {
         eprintln!("{}: raw limits", scenario.name);
         // Not while the server still works off the last scenario's queue.
         settle(server.pid())?;
@@ -165,7 +171,7 @@ fn measure(
     let before = procfs::cpu_time(target.pid())?;
     let load = match &scenario.kind {
         Kind::Wrk(single) => load::wrk(dir, &target.base, single, level, time)?,
-        Kind::Drive(flow) => runtime.block_on(load::drive(*flow, &target.base, creds, seeds, level, time))?,
+        Kind::Drive(flow) => runtime.block_on(load::drive(*flow, &target.base, creds, seeds, level, time, None))?,
     };
     let cpu = procfs::cpu_time(target.pid())? - before;
     Ok((load, cpu.div_f64(load.units.max(1) as f64)))
@@ -392,60 +398,87 @@ fn report(rows: &[Row], targets: &[String]) -> String {
     out
 }
 
-/// The soak's `tokens.refresh_token_ttl`, in seconds.
-const SOAK_REFRESH_TTL: u64 = 20;
+/// The soak's lifetimes: short enough that every record the load creates
+/// (grants and their sessions, refresh tokens, access tokens) expires and is
+/// swept within the first minute, so the store reaches a steady state against
+/// which a leak shows. At the defaults a grant lives 90 days and a rotated
+/// refresh token 14 days (kept for reuse detection), so a store taking a
+/// thousand rotations a second grows all soak long, by design.
+const SOAK_LIFETIMES: Lifetimes = Lifetimes { access: 30, refresh: 10, family: 30, sweep: 5 };
+
+/// A refresh chain starts a new family when its family is this old, before
+/// [`SOAK_LIFETIMES`]`.family` ends it.
+const SOAK_RENEW_AFTER: Duration = Duration::from_secs(20);
+
+/// `wrk` runs in rounds this long, each with a fresh access token, because the
+/// soak's access tokens live 30 s.
+const SOAK_ROUND: Duration = Duration::from_secs(15);
 
 /// `--soak SECS`: mixed load for `secs`, sampling the server's resident memory
 /// every 10 s. Fails when it grows by more than 10% after the first minute.
-///
-/// Refresh tokens live [`SOAK_REFRESH_TTL`] seconds here. A rotated token is
-/// kept (for reuse detection) until it expires, so at the default 14 days a
-/// store taking a thousand rotations a second grows all soak long, by design,
-/// and the server's memory with it; with a short lifetime the sweeper removes
-/// them and the store reaches a steady state, against which a leak shows.
 pub(crate) fn soak(secs: u64) -> Result<(String, bool), Error> {
     let dir = tempfile::tempdir()?;
     let hash = process::password_hash()?;
-    let server = process::start_server(dir.path(), &hash, SOAK_REFRESH_TTL)?;
+    let server = process::start_server(dir.path(), &hash, SOAK_LIFETIMES)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let creds = credentials();
-    let (_, _, body) = runtime.block_on(load::fetch(&server.base, &password_single()))?;
-    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Setup(e.to_string()))?;
-    let access_token = v["access_token"].as_str().unwrap_or_default().to_owned();
     let seeds = runtime.block_on(seed_refresh_tokens(&server.base, &creds, 16))?;
     let time = Duration::from_secs(secs);
-    let all = scenarios(&access_token);
-    let singles: Vec<Single> = all
-        .iter()
-        .filter_map(|s| match &s.kind {
-            Kind::Wrk(single) if s.name != "password" => Some(single.clone()),
-            _ => None,
-        })
-        .collect();
+    let started = std::time::Instant::now();
     let (base, pid) = (server.base.clone(), server.pid());
+    // client_credentials, /userinfo and /introspect by wrk, 8 connections
+    // each, in rounds.
+    let singles = |rt: &tokio::runtime::Runtime| -> Result<Vec<Single>, Error> {
+        let (_, _, body) = rt.block_on(load::fetch(&base, &password_single()))?;
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Setup(e.to_string()))?;
+        let token = v["access_token"].as_str().ok_or_else(|| Error::Setup("no access token".into()))?;
+        Ok(scenarios(token)
+            .into_iter()
+            .filter_map(|s| match s.kind {
+                Kind::Wrk(single) if s.name != "password" => Some(single),
+                _ => None,
+            })
+            .collect())
+    };
     let (loads, samples) = std::thread::scope(|scope| {
-        let wrks: Vec<_> =
-            singles.iter().map(|single| scope.spawn(|| load::wrk(dir.path(), &base, single, 8, time))).collect();
+        let wrks = scope.spawn(|| {
+            let mut total = Load::default();
+            while let Some(left) = time.checked_sub(started.elapsed()).filter(|d| d.as_secs() >= 1) {
+                let round = left.min(SOAK_ROUND);
+                let singles = singles(&runtime)?;
+                let round: Vec<Result<Load, Error>> = std::thread::scope(|round_scope| {
+                    let runs: Vec<_> = singles
+                        .iter()
+                        .map(|single| round_scope.spawn(|| load::wrk(dir.path(), &base, single, 8, round)))
+                        .collect();
+                    runs.into_iter()
+                        .map(|r| r.join().unwrap_or_else(|_| Err(Error::Setup("a load thread panicked".into()))))
+                        .collect()
+                });
+                for l in round {
+                    let l = l?;
+                    (total.units, total.errors) = (total.units + l.units, total.errors + l.errors);
+                }
+            }
+            Ok::<_, Error>(total)
+        });
         let drivers = scope.spawn(|| {
             runtime.block_on(async {
-                let refresh = load::drive(Flow::Refresh, &base, &creds, seeds, 16, time);
-                let code = load::drive(Flow::Code, &base, &creds, Vec::new(), 1, time);
+                let renew = Some(SOAK_RENEW_AFTER);
+                let refresh = load::drive(Flow::Refresh, &base, &creds, seeds, 16, time, renew);
+                let code = load::drive(Flow::Code, &base, &creds, Vec::new(), 1, time, None);
                 let (r, c) = tokio::join!(refresh, code);
                 Ok::<_, Error>(vec![r?, c?])
             })
         });
         let mut samples = Vec::new();
-        let started = std::time::Instant::now();
         while started.elapsed() < time {
             std::thread::sleep(Duration::from_secs(10).min(time));
             samples.push((started.elapsed().as_secs(), procfs::memory_kib(pid, "VmRSS")));
         }
-        let mut loads = Vec::new();
-        for w in wrks {
-            loads.push(w.join().map_err(|_| Error::Setup("a load thread panicked".into()))?);
-        }
+        let wrk = wrks.join().map_err(|_| Error::Setup("a load thread panicked".into()))?;
         let driven = drivers.join().map_err(|_| Error::Setup("the driver panicked".into()))?;
-        Ok::<_, Error>((loads, (driven, samples)))
+        Ok::<_, Error>((vec![wrk], (driven, samples)))
     })?;
     let (driven, samples) = samples;
     let mut loads = loads.into_iter().collect::<Result<Vec<Load>, Error>>()?;
