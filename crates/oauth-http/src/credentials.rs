@@ -101,8 +101,9 @@ pub fn check_hash(hash: &str, password: bool) -> Result<(), HashError> {
     Ok(())
 }
 
+/// Lowercase hex, in constant time (the input may be a secret's digest).
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    base16ct::lower::encode_string(bytes)
 }
 
 /// The [`SecretVerifier`] of the server.

@@ -11,6 +11,7 @@
 
 mod commands;
 mod config;
+mod logging;
 mod run;
 
 use std::path::PathBuf;

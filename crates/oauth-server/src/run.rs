@@ -41,12 +41,14 @@ pub(crate) fn main(path: Option<&Path>) -> ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Colour only on a terminal: logs written to files stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(ansi)
-        .init();
+    let (writer, _flush) = match crate::logging::batched(std::io::stderr()) {
+        Ok(batched) => batched,
+        Err(e) => {
+            eprintln!("cannot start the log thread: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing_subscriber::fmt().with_writer(writer).with_env_filter(filter).with_target(false).with_ansi(ansi).init();
     let loaded = match path {
         Some(p) => Config::load(p),
         None => Config::defaults(),
