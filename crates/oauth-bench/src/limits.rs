@@ -35,18 +35,58 @@ pub(crate) struct Limit {
     pub(crate) cpu: Duration,
 }
 
-/// Every limit the floors need.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
-    pub(crate) es256_sign: Limit,
-    pub(crate) es256_verify: Limit,
-    pub(crate) argon2_verify: Limit,
-    pub(crate) durable_write: Limit,
+/// A step some route cannot avoid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Es256Sign,
+    Es256Verify,
+    Argon2Verify,
+    DurableWrite,
 }
 
-/// Measures every limit for `each` (Argon2id gets three times as long, since
-/// one operation takes tens of milliseconds).
-pub(crate) fn measure(each: Duration, password_hash: &str) -> Result<Limits, Error> {
+impl Step {
+    /// Every step, in report order.
+    pub(crate) const ALL: [Step; 4] = [Step::Es256Sign, Step::Es256Verify, Step::Argon2Verify, Step::DurableWrite];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Step::Es256Sign => "ES256 sign",
+            Step::Es256Verify => "ES256 verify",
+            Step::Argon2Verify => "Argon2id verify",
+            Step::DurableWrite => "sled insert + flush",
+        }
+    }
+}
+
+/// The measured limits, by step (a step not measured is `None`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Limits([Option<Limit>; 4]);
+
+impl Limits {
+    pub(crate) fn get(&self, step: Step) -> Option<Limit> {
+        self.0[step as usize]
+    }
+
+    /// The mean of two measurements, one taken before a run and one after:
+    /// this machine's speed drifts within a minute, and a floor taken on one
+    /// side of the run alone follows the drift.
+    pub(crate) fn mean(&self, other: &Limits) -> Limits {
+        let mut out = Limits::default();
+        for step in Step::ALL {
+            out.0[step as usize] = match (self.get(step), other.get(step)) {
+                (Some(a), Some(b)) => {
+                    Some(Limit { per_second: (a.per_second + b.per_second) / 2.0, cpu: (a.cpu + b.cpu) / 2 })
+                }
+                (a, b) => a.or(b),
+            };
+        }
+        out
+    }
+}
+
+/// Measures `steps`, each for `each` (Argon2id twice as long, since one
+/// operation takes tens of milliseconds).
+pub(crate) fn measure(steps: &[Step], each: Duration, password_hash: &str) -> Result<Limits, Error> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (pair, decoding) = es256_keys()?;
     let claims = serde_json::json!({
@@ -73,13 +113,21 @@ pub(crate) fn measure(each: Duration, password_hash: &str) -> Result<Limits, Err
     validation.set_audience(&["http://127.0.0.1:8080"]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
 
-    let es256_sign = on_threads(threads, each, || sign().is_some())?;
-    let es256_verify = on_threads(threads, each, || {
-        jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation).is_ok()
-    })?;
-    let argon2_verify = on_threads(threads, each * 3, || argon2_verify(password_hash, crate::BENCH_PASSWORD))?;
-    let durable_write = sled_writes(32, each)?;
-    Ok(Limits { es256_sign, es256_verify, argon2_verify, durable_write })
+    let mut limits = Limits::default();
+    for &step in steps {
+        let limit = match step {
+            Step::Es256Sign => on_threads(threads, each, || sign().is_some())?,
+            Step::Es256Verify => on_threads(threads, each, || {
+                jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation).is_ok()
+            })?,
+            Step::Argon2Verify => {
+                on_threads(threads, each * 2, || argon2_verify(password_hash, crate::BENCH_PASSWORD))?
+            }
+            Step::DurableWrite => sled_writes(32, each)?,
+        };
+        limits.0[step as usize] = Some(limit);
+    }
+    Ok(limits)
 }
 
 /// One Argon2id verification as the server's workers do it: the PHC string

@@ -1,15 +1,18 @@
-//! One bench run: for every scenario, the raw limits, then the ceiling and the
-//! server in turn at each concurrency; then the report and the targets.
+//! One bench run: for every scenario and concurrency, the raw limits of the
+//! scenario's steps, the ceiling, the server, and the raw limits again; then
+//! the report and the targets.
 //!
 //! Every figure that is compared is measured close to what it is compared
-//! with: the ceiling right before the server at the same concurrency, the
-//! limits right before the scenario. (This machine's speed drifts by a fifth
-//! over minutes; limits measured once at the start made later floors wrong.)
+//! with: the ceiling right before the server at the same concurrency, and the
+//! raw limits on both sides of the pair, their mean making the floor. (This
+//! machine's speed drifts by a fifth within a minute; limits measured once at
+//! the start made later floors wrong, and limits measured on one side only
+//! still followed the drift.)
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::limits::{self, Limits};
+use crate::limits::{self, Limits, Step};
 use crate::load::{self, Credentials, Flow, Load, Single};
 use crate::process::{self, Lifetimes, Running};
 use crate::{BENCH_PASSWORD, Error, procfs};
@@ -41,8 +44,8 @@ struct Scenario {
     kind: Kind,
     /// HTTP requests per counted unit.
     requests_per_unit: u32,
-    /// The raw CPU of the steps the route cannot avoid, per unit.
-    unavoidable: fn(&Limits) -> Duration,
+    /// The steps the route cannot avoid, once per unit.
+    steps: &'static [Step],
 }
 
 /// One line of the report.
@@ -56,8 +59,10 @@ struct Row {
     ceiling: Option<Load>,
     /// The ceiling's CPU per request at this concurrency.
     ceiling_cpu: Duration,
-    /// The raw limits measured right before this scenario.
-    limits: Limits,
+    /// The raw limits of the scenario's steps, measured right before the
+    /// ceiling's run and right after the server's.
+    before: Limits,
+    after: Limits,
     floor: Duration,
 }
 
@@ -67,6 +72,10 @@ impl Row {
     }
     fn overhead(&self) -> f64 {
         self.cpu.as_secs_f64() / self.floor.as_secs_f64().max(f64::EPSILON)
+    }
+    /// The raw limits the floor uses: the mean of before and after.
+    fn limits(&self) -> Limits {
+        self.before.mean(&self.after)
     }
 }
 
@@ -92,11 +101,10 @@ pub(crate) fn bench(settings: &Settings) -> Result<(String, bool), Error> {
         return Err(Error::Setup(format!("--only: no scenario {unknown:?}")));
     }
     let chosen = all.into_iter().filter(|s| settings.only.is_empty() || settings.only.iter().any(|o| o == s.name));
+    // Raw limits, with the server idle: not while it still works off the
+    // last run's queue.
+    let raw = |steps: &[Step]| settle(server.pid()).and_then(|()| limits::measure(steps, settings.limit_time, &hash));
     for scenario in chosen {
-        eprintln!("{}: raw limits", scenario.name);
-        // Not while the server still works off the last scenario's queue.
-        settle(server.pid())?;
-        let limits = limits::measure(settings.limit_time, &hash)?;
         // The ceiling serves this route's real answer, captured from the server.
         let sample = match &scenario.kind {
             Kind::Wrk(single) => Some(runtime.block_on(load::fetch(&server.base, single))?),
@@ -118,8 +126,12 @@ pub(crate) fn bench(settings: &Settings) -> Result<(String, bool), Error> {
         for &level in &settings.levels {
             eprintln!("{} at {level}", scenario.name);
             let run = |target: &Running| measure(&runtime, dir.path(), target, &scenario, &creds, level, settings);
+            let before = raw(scenario.steps)?;
             let ceiling_load = ceiling.as_ref().map(run).transpose()?;
             let (server_load, cpu) = run(&server)?;
+            let after = raw(scenario.steps)?;
+            let raw_mean = before.mean(&after);
+            let unavoidable: Duration = scenario.steps.iter().filter_map(|&s| raw_mean.get(s)).map(|l| l.cpu).sum();
             // A flow has no ceiling of its own: its requests are priced at the
             // /token ceiling of client_credentials at this concurrency.
             let ceiling_cpu = match ceiling_load {
@@ -137,8 +149,9 @@ pub(crate) fn bench(settings: &Settings) -> Result<(String, bool), Error> {
                 peak_rss_kib: procfs::memory_kib(server.pid(), "VmHWM")?,
                 ceiling: ceiling_load.map(|(l, _)| l),
                 ceiling_cpu,
-                floor: ceiling_cpu * scenario.requests_per_unit + (scenario.unavoidable)(&limits),
-                limits,
+                floor: ceiling_cpu * scenario.requests_per_unit + unavoidable,
+                before,
+                after,
             });
         }
     }
@@ -240,7 +253,7 @@ fn scenarios(access_token: &str) -> Vec<Scenario> {
             name: "client_credentials",
             kind: Kind::Wrk(token_single(form(&[("grant_type", "client_credentials")]))),
             requests_per_unit: 1,
-            unavoidable: |l| l.es256_sign.cpu,
+            steps: &[Step::Es256Sign],
         },
         Scenario {
             name: "userinfo",
@@ -251,7 +264,7 @@ fn scenarios(access_token: &str) -> Vec<Scenario> {
                 authorization: format!("Bearer {access_token}"),
             }),
             requests_per_unit: 1,
-            unavoidable: |l| l.es256_verify.cpu,
+            steps: &[Step::Es256Verify],
         },
         Scenario {
             name: "introspect",
@@ -262,25 +275,25 @@ fn scenarios(access_token: &str) -> Vec<Scenario> {
                 authorization: process::basic(),
             }),
             requests_per_unit: 1,
-            unavoidable: |l| l.es256_verify.cpu,
+            steps: &[Step::Es256Verify],
         },
         Scenario {
             name: "refresh_token",
             kind: Kind::Drive(Flow::Refresh),
             requests_per_unit: 1,
-            unavoidable: |l| l.es256_sign.cpu + l.durable_write.cpu,
+            steps: &[Step::Es256Sign, Step::DurableWrite],
         },
         Scenario {
             name: "password",
             kind: Kind::Wrk(password_single()),
             requests_per_unit: 1,
-            unavoidable: |l| l.argon2_verify.cpu,
+            steps: &[Step::Argon2Verify],
         },
         Scenario {
             name: "code_flow",
             kind: Kind::Drive(Flow::Code),
             requests_per_unit: 5,
-            unavoidable: |l| l.argon2_verify.cpu,
+            steps: &[Step::Argon2Verify],
         },
     ]
 }
@@ -303,7 +316,8 @@ fn targets(rows: &[Row]) -> Vec<String> {
     }
     for name in ["password", "code_flow"] {
         if let Some(r) = at32(name) {
-            let share = r.server.per_second() / r.limits.argon2_verify.per_second;
+            let raw = r.limits().get(Step::Argon2Verify).map_or(f64::INFINITY, |l| l.per_second);
+            let share = r.server.per_second() / raw;
             check(share >= 0.9, format!("{name}: {:.0}% of the raw Argon2id rate (at least 90%)", share * 100.0));
         }
     }
@@ -347,22 +361,17 @@ fn report(rows: &[Row], targets: &[String]) -> String {
     );
     let _ = writeln!(
         out,
-        "Raw limits, measured in process right before each scenario (one thread per core; the sled write from 32 tasks), as ops/s and CPU µs/op:\n"
+        "Raw limits of each scenario's unavoidable steps, measured in process (one thread per core; the sled write from 32 tasks) right before the ceiling's run and right after the server's, as ops/s and CPU µs/op; the floor uses their mean:\n"
     );
-    let _ = writeln!(out, "| before | ES256 sign | ES256 verify | Argon2id verify | sled insert + flush |");
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    let _ = writeln!(out, "| scenario | conns | {} |", Step::ALL.map(Step::name).join(" | "));
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
     let cell = |l: limits::Limit| format!("{:.0}/s, {} µs", l.per_second, us(l.cpu));
-    for r in rows.iter().filter(|r| r.level == rows.first().map_or(0, |f| f.level)) {
-        let l = &r.limits;
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} |",
-            r.scenario,
-            cell(l.es256_sign),
-            cell(l.es256_verify),
-            cell(l.argon2_verify),
-            cell(l.durable_write)
-        );
+    for r in rows {
+        let cells = Step::ALL.map(|step| match (r.before.get(step), r.after.get(step)) {
+            (Some(b), Some(a)) => format!("{} → {}", cell(b), cell(a)),
+            _ => String::new(),
+        });
+        let _ = writeln!(out, "| {} | {} | {} |", r.scenario, r.level, cells.join(" | "));
     }
     let _ = writeln!(out, "\nScenarios (units/s: requests, or refreshes, or whole code flows):\n");
     let _ = writeln!(
