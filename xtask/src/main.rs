@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask test | bench [--postgres] [--smoke] [--only SCENARIO,...] | bench --soak SECS"
+                "usage: cargo xtask test | bench [--postgres] [--smoke] [--only SCENARIO,...] | bench [--postgres] --soak SECS"
             );
             eprintln!("  test   fmt, clippy, every test (nextest if installed, plus doctests),");
             eprintln!("         rustdoc with -D warnings, and the crate dependency rules");
