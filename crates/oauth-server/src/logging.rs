@@ -34,12 +34,14 @@ impl<W: Write> Shared<W> {
         m.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes out what is buffered. The buffer is swapped out first, so
-    /// request threads never wait for the system call.
+    /// Writes out what is buffered. The output is locked before the buffer
+    /// is swapped out, so batches leave in the order they were taken; the
+    /// buffer's own lock is held only for the swap, so a request thread
+    /// adding a line never waits for the system call.
     fn flush(&self) {
+        let mut out = Self::lock(&self.out);
         let batch = std::mem::take(&mut *Self::lock(&self.buffer));
         if !batch.is_empty() {
-            let mut out = Self::lock(&self.out);
             // Nowhere to report a failed log write: it is dropped.
             let _ = out.write_all(&batch);
             let _ = out.flush();
