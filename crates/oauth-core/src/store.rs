@@ -71,6 +71,15 @@ pub struct Grant {
     pub revoked: bool,
 }
 
+impl Grant {
+    /// Whether a token of this family may be rotated to `new`: the family is
+    /// not revoked and `new` belongs to it. Every store's
+    /// [`Store::rotate_refresh`] answers [`Rotation::NotFound`] otherwise.
+    pub fn takes_rotation_to(&self, new: &RefreshRecord) -> bool {
+        !self.revoked && new.grant == self.id
+    }
+}
+
 /// One refresh token of a family, kept by its SHA-256 only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshRecord {
@@ -348,4 +357,35 @@ pub fn prune_failures(failures: &mut Vec<OffsetDateTime>, at: OffsetDateTime, si
     failures.sort();
     let excess = failures.len().saturating_sub(keep);
     failures.drain(..excess);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_family_takes_rotation_only_to_its_own_records_and_only_while_live() {
+        let at = datetime!(2026-01-01 00:00 UTC);
+        let grant = Grant {
+            id: GrantId::from_random_bytes([1; 16]),
+            client_id: ClientId::parse("app").unwrap(),
+            account: None,
+            scope: Scope::parse("read").unwrap(),
+            created_at: at,
+            expires_at: at + time::Duration::days(90),
+            revoked: false,
+        };
+        let record = |family: GrantId| RefreshRecord {
+            hash: TokenHash::of("next"),
+            grant: family,
+            generation: 1,
+            issued_at: at,
+            expires_at: at + time::Duration::days(14),
+            rotated: false,
+        };
+        assert!(grant.takes_rotation_to(&record(grant.id)));
+        assert!(!grant.takes_rotation_to(&record(GrantId::from_random_bytes([2; 16]))), "another family's record");
+        assert!(!Grant { revoked: true, ..grant.clone() }.takes_rotation_to(&record(grant.id)), "a revoked family");
+    }
 }

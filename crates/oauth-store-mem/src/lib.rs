@@ -143,10 +143,10 @@ impl Store for MemStore {
         let Some((record, grant)) = inner.live_refresh(old, now) else {
             return Ok(Rotation::NotFound);
         };
-        let (rotated, revoked, grant_id) = (record.rotated, grant.revoked, grant.id);
-        if revoked || new.grant != grant_id {
+        if !grant.takes_rotation_to(new) {
             return Ok(Rotation::NotFound);
         }
+        let (rotated, grant_id) = (record.rotated, grant.id);
         if rotated {
             if let Some(g) = inner.grants.get_mut(&grant_id) {
                 g.revoked = true;

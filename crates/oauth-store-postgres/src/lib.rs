@@ -357,7 +357,7 @@ impl Store for PostgresStore {
         let Some(found) = self.refresh_token(old, now).await? else {
             return Ok(Rotation::NotFound);
         };
-        if found.grant.revoked || new.grant != found.grant.id {
+        if !found.grant.takes_rotation_to(new) {
             return Ok(Rotation::NotFound);
         }
         let mut client = self.client().await?;

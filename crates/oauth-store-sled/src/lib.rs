@@ -294,7 +294,7 @@ impl Store for SledStore {
         let Some(found) = self.refresh_token(old, now).await? else {
             return Ok(Rotation::NotFound);
         };
-        if found.grant.revoked || new.grant != found.grant.id {
+        if !found.grant.takes_rotation_to(new) {
             return Ok(Rotation::NotFound);
         }
         // The swap on the old record decides the race: only one caller flips
