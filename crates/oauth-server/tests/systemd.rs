@@ -5,6 +5,8 @@
 //! CI machines have no systemd as PID 1, so the unit is checked, not run. Where
 //! `systemd-analyze` is missing the test says so on stderr and checks nothing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail by panicking")]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
