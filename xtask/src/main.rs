@@ -52,6 +52,7 @@ fn test() -> ExitCode {
     step("fmt", &|| cargo(&["fmt", "--all", "--check"], &[]));
     step("clippy", &|| cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[]));
     step("dependency rules", &deps::check);
+    step("npm packages", &npm_packages);
     // The Postgres tests need a server: the one named, or a throwaway one. If
     // none can be had, they fail with the reason (OAUTH_TEST_POSTGRES_ERROR).
     let mut cluster = None;
@@ -150,6 +151,27 @@ fn nextest_available() -> bool {
 
 fn cargo_bin() -> String {
     env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Installs the npm packages of `interop/` (the independent client libraries
+/// the interop tests drive) when they are missing or older than the lock file.
+fn npm_packages() -> bool {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop");
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let installed = modified(&dir.join("node_modules/.package-lock.json"));
+    if installed.is_some() && installed >= modified(&dir.join("package-lock.json")) {
+        eprintln!("  up to date");
+        return true;
+    }
+    let mut npm = Command::new("npm");
+    npm.args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir);
+    match npm.status() {
+        Ok(s) => s.success(),
+        Err(e) => {
+            eprintln!("could not run npm (Debian packages `nodejs` and `npm`): {e}");
+            false
+        }
+    }
 }
 
 /// Runs cargo with `args`; true when it succeeds.

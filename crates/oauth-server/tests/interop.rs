@@ -1,0 +1,110 @@
+//! Independent client libraries drive the real `oauth-server` binary: each test
+//! starts the server on a free port with a configuration of its own and runs
+//! one script of `interop/` under Node.js, which uses panva's `oauth4webapi` or
+//! `openid-client` for the client side. Those libraries check every RFC rule
+//! they know strictly, so a flow that passes here works with clients we did
+//! not write.
+//!
+//! `cargo xtask test` installs the scripts' npm packages (`npm ci` in
+//! `interop/`) before the tests run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail by panicking")]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_oauth-server");
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+const CONFIDENTIAL_SECRET: &str = "demo-secret-0123456789-abcdefghijklmnop";
+
+/// The `interop/` folder, with its packages installed.
+fn interop() -> PathBuf {
+    let dir = Path::new(ROOT).join("interop");
+    assert!(
+        dir.join("node_modules").is_dir(),
+        "interop/node_modules is missing: run `npm ci --prefix interop` (cargo xtask test does it)"
+    );
+    dir
+}
+
+/// A running server, killed when dropped so that a failing test leaves none.
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// The quick-start example on a free port, plus `extra` TOML, in a fresh
+    /// folder (so its sled store is fresh too).
+    fn quickstart(extra: &str) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let text = std::fs::read_to_string(Path::new(ROOT).join("examples/quickstart.toml"))
+            .unwrap()
+            .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("server.toml");
+        std::fs::write(&config, format!("{text}\n{extra}")).unwrap();
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .current_dir(dir.path())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        loop {
+            let line = rx.recv_timeout(Duration::from_secs(30)).expect("the server did not start");
+            if line.contains("listening on") {
+                break;
+            }
+        }
+        Server { child, base: format!("http://127.0.0.1:{port}"), _dir: dir }
+    }
+
+    /// Runs `interop/{script}` against this server; fails the test with the
+    /// script's output when it fails.
+    fn run(&self, script: &str, env: &[(&str, &str)]) {
+        let out = Command::new("node")
+            .arg(script)
+            .current_dir(interop())
+            .env("ISSUER", &self.base)
+            .env("USERNAME", "alice")
+            .env("PASSWORD", "alice-password")
+            .env("PUBLIC_CLIENT", "demo-native")
+            .env("CONFIDENTIAL_CLIENT", "demo-app")
+            .env("CONFIDENTIAL_SECRET", CONFIDENTIAL_SECRET)
+            .env("REDIRECT_URI", "http://127.0.0.1:9000/callback")
+            .env("AUDIENCE", &self.base)
+            .envs(env.iter().copied())
+            .output()
+            .expect("node is not installed (Debian package `nodejs`)");
+        assert!(
+            out.status.success(),
+            "{script} failed:\n--- stdout\n{}\n--- stderr\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn oauth4webapi_completes_the_oauth_flows() {
+    Server::quickstart("").run("oauth2-code-flow.mjs", &[]);
+}
