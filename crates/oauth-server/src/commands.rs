@@ -4,26 +4,10 @@ use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
-use oauth_core::Store;
 use oauth_http::credentials::{hash_argon2, hash_sha256};
 use oauth_jwt::KeyRing;
-use oauth_store_sled::{Options, SledStore};
 
-use crate::config::{Backend, Config, KeySource, Loaded};
-
-/// Exit code for bad usage or configuration.
-pub(crate) const USAGE: u8 = 2;
-
-/// Prints a load's problems; the configuration when there were no errors.
-pub(crate) fn report(loaded: Loaded) -> Result<Config, ExitCode> {
-    for w in &loaded.warnings {
-        eprintln!("warning: {w}");
-    }
-    for e in &loaded.errors {
-        eprintln!("error: {e}");
-    }
-    loaded.config.ok_or(ExitCode::from(USAGE))
-}
+use crate::config::{Backend, Config, KeySource, USAGE};
 
 /// `hash-secret [--sha256]`.
 pub(crate) fn hash_secret(sha256: bool) -> ExitCode {
@@ -56,7 +40,7 @@ pub(crate) fn hash_secret(sha256: bool) -> ExitCode {
 
 /// `check-config --config FILE`: every problem, exit 2 on any error.
 pub(crate) fn check_config(path: &Path) -> ExitCode {
-    match report(Config::load(path)) {
+    match Config::load(path).report() {
         Ok(_) => {
             eprintln!("{}: ok", path.display());
             ExitCode::SUCCESS
@@ -67,15 +51,15 @@ pub(crate) fn check_config(path: &Path) -> ExitCode {
 
 /// `keys rotate --config FILE`.
 pub(crate) fn rotate_keys(path: &Path) -> ExitCode {
-    let config = match report(Config::load(path)) {
+    let config = match Config::load(path).report() {
         Ok(c) => c,
         Err(code) => return code,
     };
-    if matches!(config.key, KeySource::File(_)) {
+    if matches!(config.tokens.key, KeySource::File(_)) {
         eprintln!("error: tokens.key_file is set: rotate by replacing the key file, then restart");
         return ExitCode::from(USAGE);
     }
-    if config.backend == Backend::Mem {
+    if config.store.backend == Backend::Mem {
         eprintln!("error: store.backend is \"mem\", which keeps no keys between runs");
         return ExitCode::from(USAGE);
     }
@@ -83,32 +67,20 @@ pub(crate) fn rotate_keys(path: &Path) -> ExitCode {
         eprintln!("error: cannot start the runtime");
         return ExitCode::FAILURE;
     };
-    let store: Box<dyn Store> = if config.backend == Backend::Postgres {
-        // Shared by running nodes; they verify the new key within seconds.
-        match runtime.block_on(crate::run::connect_postgres(&config)) {
-            Ok(s) => Box::new(s),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        match SledStore::open(&config.store_path, Options { cache_capacity: config.cache_capacity }) {
-            Ok(s) => Box::new(s),
-            Err(e) => {
-                eprintln!(
-                    "error: cannot open the store at {}: {e}\n`keys rotate` needs the store to itself: stop the server first",
-                    config.store_path.display()
-                );
-                return ExitCode::FAILURE;
-            }
+    // PostgreSQL is shared by running nodes; they verify the new key within
+    // seconds. sled must be had alone.
+    let store = match runtime.block_on(crate::store::open_exclusive(&config.store)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
         }
     };
     let now = oauth_core::Clock::now(&oauth_http::credentials::SystemClock);
-    match runtime.block_on(KeyRing::rotate(&*store, config.signing_alg, now)) {
+    match runtime.block_on(KeyRing::rotate(&*store, config.tokens.signing_alg, now)) {
         Ok(kid) => {
             println!("{kid}");
-            eprintln!("new {} signing key {kid}; it signs from the next start", config.signing_alg.name());
+            eprintln!("new {} signing key {kid}; it signs from the next start", config.tokens.signing_alg.name());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -13,6 +13,7 @@ mod commands;
 mod config;
 mod logging;
 mod run;
+mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -10,21 +10,17 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use oauth_core::{
     Account, AccountId, AllowAll, Authority, Client, ClientId, ClientRegistry, Clock, ResourceCheck, SecretSource,
-    Services, Settings, Store, StoreError, ThrottleSettings,
+    Services, Store, StoreError,
 };
 use oauth_http::credentials::{HashVerifier, OsSecrets, SystemClock};
-use oauth_http::{Frontend, GatedStore, HttpConfig};
+use oauth_http::{Frontend, GatedStore};
 use oauth_jwt::{JwtCodec, KeyRing};
 use oauth_medmij::{MedMijCheck, Ocl, OclClients, Profile};
-use oauth_store_mem::MemStore;
-use oauth_store_postgres::{Options as PostgresOptions, PostgresStore};
-use oauth_store_sled::{Options, ReopeningStore};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
-use crate::commands::report;
-use crate::config::{AccountEntry, Backend, Config, KeySource};
+use crate::config::{AccountEntry, Backend, Config, KeySource, std_duration};
 
 /// How many store operations run at once; the rest wait up to `store_timeout`.
 const STORE_CONCURRENCY: usize = 256;
@@ -53,7 +49,7 @@ pub(crate) fn main(path: Option<&Path>) -> ExitCode {
         Some(p) => Config::load(p),
         None => Config::defaults(),
     };
-    let config = match report(loaded) {
+    let config = match loaded.report() {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -76,63 +72,25 @@ pub(crate) fn main(path: Option<&Path>) -> ExitCode {
     }
 }
 
-/// The store as opened: the trait object, and sled's handle for the final flush.
-struct OpenStore {
-    store: Arc<dyn Store>,
-    sled: Option<Arc<ReopeningStore>>,
-}
-
-async fn open_store(config: &Config) -> Result<OpenStore, String> {
-    match config.backend {
-        Backend::Mem => Ok(OpenStore { store: Arc::new(MemStore::new()), sled: None }),
-        Backend::Sled => {
-            // Reopening: after an IO error (a full disk) the store recovers
-            // once the cause is gone, without a restart.
-            let sled = ReopeningStore::open(&config.store_path, Options { cache_capacity: config.cache_capacity })
-                .map_err(|e| format!("cannot open the store at {}: {e}", config.store_path.display()))?;
-            let sled = Arc::new(sled);
-            Ok(OpenStore { store: sled.clone(), sled: Some(sled) })
-        }
-        Backend::Postgres => {
-            let store = connect_postgres(config).await?;
-            Ok(OpenStore { store: Arc::new(store), sled: None })
-        }
-    }
-}
-
-/// Connects to the configured PostgreSQL and brings its schema up to date.
-/// The error never holds the URL, which may hold a password.
-pub(crate) async fn connect_postgres(config: &Config) -> Result<PostgresStore, String> {
-    let options =
-        PostgresOptions { pool_size: config.pool_size, connect_timeout: Duration::from_secs(config.connect_timeout) };
-    PostgresStore::connect(&config.store_url, options)
-        .await
-        .map_err(|e| format!("cannot open the PostgreSQL store: {e}"))
-}
-
 async fn serve(config: Config) -> Result<(), String> {
-    let opened = open_store(&config).await?;
-    let gated = GatedStore::new(opened.store.clone(), STORE_CONCURRENCY, Duration::from_secs(config.store_timeout));
+    let opened = crate::store::open_for_serving(&config.store).await?;
+    let gated = GatedStore::new(opened.store.clone(), STORE_CONCURRENCY, std_duration(config.server.store_timeout));
     let timings = gated.timings();
     let store: Arc<dyn Store> = Arc::new(gated);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let secrets: Arc<dyn SecretSource> = Arc::new(OsSecrets);
     seed_accounts(&*store, &config.accounts, &*secrets).await.map_err(|e| format!("cannot seed accounts: {e}"))?;
 
-    let retention = time::Duration::seconds((config.access_token_ttl + config.leeway) as i64);
+    let tokens = &config.tokens;
+    let retention = tokens.access_token_ttl + tokens.leeway;
     let now = clock.now();
-    let ring = match &config.key {
-        KeySource::Store => KeyRing::load_or_generate(&*store, config.signing_alg, now, retention).await,
+    let ring = match &tokens.key {
+        KeySource::Store => KeyRing::load_or_generate(&*store, tokens.signing_alg, now, retention).await,
         KeySource::File(key) => KeyRing::with_key_file(&*store, (**key).clone(), now, retention).await,
     }
     .map_err(|e| format!("signing keys: {e}"))?;
     info!(kid = ring.signer().kid(), alg = ring.signer().alg().name(), "signing key ready");
-    let codec = Arc::new(JwtCodec::new(
-        ring,
-        config.issuer.clone(),
-        config.audience.clone(),
-        time::Duration::seconds(config.leeway as i64),
-    ));
+    let codec = Arc::new(JwtCodec::new(ring, config.issuer.clone(), config.audience().to_owned(), tokens.leeway));
 
     let ocl = match &config.medmij {
         Some(m) => {
@@ -152,18 +110,6 @@ async fn serve(config: Config) -> Result<(), String> {
         ocl: ocl.clone(),
     };
 
-    let mut settings = Settings::new(config.issuer.clone());
-    settings.audience = config.audience.clone();
-    settings.access_token_ttl = time::Duration::seconds(config.access_token_ttl as i64);
-    settings.refresh_token_ttl = time::Duration::seconds(config.refresh_token_ttl as i64);
-    settings.refresh_token_max_lifetime = time::Duration::seconds(config.refresh_token_max_lifetime as i64);
-    settings.authorization_code_ttl = time::Duration::seconds(config.authorization_code_ttl as i64);
-    settings.grants = config.grants.clone();
-    settings.throttle = ThrottleSettings {
-        window: time::Duration::seconds(config.throttle_window as i64),
-        max_failures_per_account: config.max_failures_per_account,
-        max_failures_per_ip: config.max_failures_per_ip,
-    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let verifier = HashVerifier::new(cores).map_err(|e| format!("password verifier: {e}"))?;
     let services = Services {
@@ -175,18 +121,10 @@ async fn serve(config: Config) -> Result<(), String> {
         tokens: codec.clone(),
         resources,
     };
-    let http = HttpConfig {
-        max_connections: config.max_connections,
-        header_read_timeout: Duration::from_secs(config.header_read_timeout),
-        body_read_timeout: Duration::from_secs(config.body_read_timeout),
-        idle_timeout: Duration::from_secs(config.idle_timeout),
-        trusted_proxies: config.trusted_proxies.clone(),
-        scope_descriptions: config.scope_descriptions.clone(),
-    };
-    if config.backend == Backend::Postgres {
+    if config.store.backend == Backend::Postgres {
         tokio::spawn(reload_keys(codec.clone(), store.clone(), clock.clone()));
     }
-    let frontend = Frontend::new(http, Authority::new(settings, services), codec)
+    let frontend = Frontend::new(config.http(), Authority::new(config.settings(), services), codec)
         .map_err(|e| e.to_string())?
         .with_store_timings(timings);
     // Every signal handler is in place before the server says it is ready: a
@@ -198,8 +136,8 @@ async fn serve(config: Config) -> Result<(), String> {
     tokio::spawn(sweep(
         store.clone(),
         clock.clone(),
-        Duration::from_secs(config.sweep_interval),
-        config.throttle_window,
+        std_duration(config.store.sweep_interval),
+        config.throttle.window,
     ));
     if let (Some(o), Some(m)) = (ocl, &config.medmij) {
         tokio::spawn(watch_ocl(o, m.ocl_path.clone(), hup));
@@ -281,12 +219,12 @@ async fn seed_accounts(
     Ok(())
 }
 
-async fn sweep(store: Arc<dyn Store>, clock: Arc<dyn Clock>, every: Duration, window: u64) {
+async fn sweep(store: Arc<dyn Store>, clock: Arc<dyn Clock>, every: Duration, window: time::Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
         let now = clock.now();
-        match store.sweep(now, now - time::Duration::seconds(window as i64)).await {
+        match store.sweep(now, now - window).await {
             Ok(s) => tracing::debug!(?s, "swept expired records"),
             Err(e) => warn!("sweeping expired records failed: {e}"),
         }

@@ -1,0 +1,145 @@
+//! `[[clients]]` and `[[accounts]]`: the arrays of tables.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use oauth_core::{
+    Client, ClientId, ClientSettings, GrantType, RedirectPolicy, RedirectUri, Scope, ScopeRule, SecretHash,
+};
+use oauth_http::credentials::check_hash;
+use toml::Table;
+
+use super::medmij::MedmijSection;
+use super::reader::{Keys, Reader};
+
+/// The keys of one `[[clients]]` entry.
+pub(super) const CLIENT_KEYS: &[&str] =
+    &["client_id", "name", "client_secret_hash", "redirect_uris", "grant_types", "scopes", "require_pkce"];
+
+/// The keys of one `[[accounts]]` entry.
+pub(super) const ACCOUNT_KEYS: &[&str] = &["username", "password_hash", "disabled", "attributes"];
+
+/// A `[[accounts]]` entry.
+#[derive(Debug, Clone)]
+pub(crate) struct AccountEntry {
+    pub(crate) username: String,
+    pub(crate) password_hash: Option<SecretHash>,
+    pub(crate) disabled: bool,
+    pub(crate) attributes: BTreeMap<String, String>,
+}
+
+/// Every `[[clients]]` entry that is valid. A `client_id` must be unique,
+/// ignoring ASCII case, also against the OCL's hostnames.
+pub(super) fn clients(
+    reader: &mut Reader,
+    root: &Table,
+    grants: &BTreeSet<GrantType>,
+    medmij: Option<&MedmijSection>,
+) -> Vec<Client> {
+    let mut seen: BTreeSet<String> =
+        medmij.map(|m| m.ocl.clients.iter().map(|c| c.hostname.to_string()).collect()).unwrap_or_default();
+    let mut out = Vec::new();
+    for (table, path) in reader.array_of_tables(root, "clients") {
+        let mut keys = reader.keys(table, path, CLIENT_KEYS);
+        if let Some(c) = client(&mut keys, grants, &mut seen) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn client(keys: &mut Keys<'_, '_>, grants: &BTreeSet<GrantType>, seen: &mut BTreeSet<String>) -> Option<Client> {
+    let at_id = keys.path("client_id");
+    let id = keys.required_string("client_id").and_then(|id| {
+        ClientId::parse(&id).map_err(|_| keys.error(at_id.clone(), "must be 1 to 255 visible ASCII characters")).ok()
+    });
+    if let Some(id) = &id {
+        if !seen.insert(id.as_str().to_ascii_lowercase()) {
+            keys.error(at_id, format!("{id} is defined twice (or is an OCL hostname)"));
+        }
+    }
+    let name = keys.string("name");
+    let at = keys.path("client_secret_hash");
+    let secret = keys.string("client_secret_hash").and_then(|h| match check_hash(&h, false) {
+        Ok(()) => Some(SecretHash::new(h)),
+        Err(e) => {
+            keys.error(at, e.to_string());
+            None
+        }
+    });
+    let mut redirects = Vec::new();
+    let at = keys.path("redirect_uris");
+    for (j, u) in keys.strings("redirect_uris").unwrap_or_default().iter().enumerate() {
+        match RedirectUri::parse(u) {
+            Ok(r) => redirects.push(r),
+            Err(e) => keys.error(at.index(j), e.to_string()),
+        }
+    }
+    let mut grant_types = BTreeSet::new();
+    let at = keys.path("grant_types");
+    let names =
+        keys.strings("grant_types").unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]);
+    for (j, g) in names.iter().enumerate() {
+        match GrantType::parse(g) {
+            Ok(g) => {
+                if !grants.contains(&g) {
+                    keys.warn(
+                        at.index(j),
+                        format!("{g} is switched off in [grants]; it answers unsupported_grant_type"),
+                    );
+                }
+                grant_types.insert(g);
+            }
+            Err(_) => keys.error(at.index(j), format!("unknown grant type {g:?}")),
+        }
+    }
+    let scopes = keys.strings("scopes").unwrap_or_default();
+    let scopes = Scope::from_tokens(&scopes)
+        .map_err(|_| {
+            let at = keys.path("scopes");
+            keys.error(at, "must be scope tokens, each once");
+        })
+        .ok();
+    let require_pkce = keys.boolean("require_pkce", true);
+    let (id, scopes) = (id?, scopes?);
+    let settings = ClientSettings {
+        name: name.unwrap_or_else(|| id.to_string()),
+        id,
+        secret,
+        redirect: RedirectPolicy::Registered(redirects),
+        grant_types,
+        scopes,
+        scope_rule: ScopeRule::Subset,
+        require_pkce,
+    };
+    Client::new(settings).map_err(|e| keys.error(keys.here(), e.to_string())).ok()
+}
+
+/// Every `[[accounts]]` entry with a username; usernames are unique.
+pub(super) fn accounts(reader: &mut Reader, root: &Table) -> Vec<AccountEntry> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (table, path) in reader.array_of_tables(root, "accounts") {
+        let mut keys = reader.keys(table, path, ACCOUNT_KEYS);
+        let Some(username) = keys.string("username").filter(|u| !u.is_empty()) else {
+            let at = keys.path("username");
+            keys.error(at, "is required");
+            continue;
+        };
+        if !seen.insert(username.clone()) {
+            let at = keys.path("username");
+            keys.error(at, format!("{username:?} is defined twice"));
+        }
+        let at = keys.path("password_hash");
+        let password_hash = keys.string("password_hash").and_then(|h| match check_hash(&h, true) {
+            Ok(()) => Some(SecretHash::new(h)),
+            Err(e) => {
+                keys.error(at, e.to_string());
+                None
+            }
+        });
+        let disabled = keys.boolean("disabled", false);
+        let attributes = keys.string_map("attributes");
+        out.push(AccountEntry { username, password_hash, disabled, attributes });
+    }
+    out
+}

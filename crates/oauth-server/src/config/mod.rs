@@ -1,0 +1,387 @@
+//! The configuration file: reading, checking, and the typed result.
+//!
+//! The file is read as a TOML table and walked key by key ([`reader`]), so
+//! that one run reports every problem with its key path (unknown keys in
+//! several tables, wrong types, bad values), which `serde(deny_unknown_fields)`
+//! cannot: it stops at the first. Each table is read into its own typed
+//! section (durations as [`time::Duration`]); [`SCHEMA`] lists every key, and
+//! the configuration reference in `docs/configuration.md` is checked against
+//! it by a test.
+//!
+//! To add a table, see [`sections`].
+
+mod clients;
+mod medmij;
+mod reader;
+mod sections;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+
+use oauth_core::{Client, Settings, ThrottleSettings};
+use oauth_http::HttpConfig;
+use toml::Table;
+
+pub(crate) use clients::AccountEntry;
+pub(crate) use medmij::MedmijSection;
+use reader::{Keys, Reader};
+pub(crate) use sections::{Backend, GrantsSection, KeySource, ServerSection, StoreSection, TokensSection};
+
+/// Exit code for bad usage or configuration.
+pub(crate) const USAGE: u8 = 2;
+
+/// A table of the file, read into its own typed section.
+trait Section: Sized {
+    /// The table's name.
+    const TABLE: &'static str;
+    /// Every key the table may hold; any other is an error.
+    const KEYS: &'static [&'static str];
+    /// Reads the table, recording every problem; `None` when a value the
+    /// section cannot do without is bad (its error is recorded).
+    fn read(keys: &mut Keys<'_, '_>) -> Option<Self>;
+}
+
+/// The keys of the top level: two values and every table.
+const ROOT_KEYS: &[&str] = &[
+    "issuer",
+    "listen",
+    ServerSection::TABLE,
+    ThrottleSettings::TABLE,
+    StoreSection::TABLE,
+    TokensSection::TABLE,
+    GrantsSection::TABLE,
+    "clients",
+    "accounts",
+    "scope_descriptions",
+    MedmijSection::TABLE,
+];
+
+/// Every table and its keys; `[[clients]]` and `[[accounts]]` are arrays of
+/// tables, and `scope_descriptions` a free-form table of strings. The
+/// configuration reference must list exactly these. Only that test needs the
+/// whole list: the reader takes each table's keys from its section.
+#[cfg(test)]
+const SCHEMA: &[(&str, &[&str])] = &[
+    ("", ROOT_KEYS),
+    (ServerSection::TABLE, ServerSection::KEYS),
+    (ThrottleSettings::TABLE, ThrottleSettings::KEYS),
+    (StoreSection::TABLE, StoreSection::KEYS),
+    (TokensSection::TABLE, TokensSection::KEYS),
+    (GrantsSection::TABLE, GrantsSection::KEYS),
+    ("clients", clients::CLIENT_KEYS),
+    ("accounts", clients::ACCOUNT_KEYS),
+    (MedmijSection::TABLE, MedmijSection::KEYS),
+];
+
+/// Where a key sits in the file, as `clients[1].redirect_uris[0]` (indexes
+/// from 0); empty for the file itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct KeyPath(String);
+
+impl KeyPath {
+    /// The file itself.
+    pub(crate) fn root() -> Self {
+        KeyPath::default()
+    }
+
+    /// The key `key` of the table at this path.
+    pub(crate) fn key(&self, key: &str) -> Self {
+        if self.0.is_empty() { KeyPath(key.to_owned()) } else { KeyPath(format!("{}.{key}", self.0)) }
+    }
+
+    /// Entry `i` of the array at this path.
+    pub(crate) fn index(&self, i: usize) -> Self {
+        KeyPath(format!("{}[{i}]", self.0))
+    }
+
+    /// The path as written in messages.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One problem in a configuration (an error, or a warning that lets the
+/// server run), with the key it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConfigError {
+    /// The offending key itself, not only its table.
+    pub(crate) key: KeyPath,
+    /// What is wrong with it.
+    pub(crate) message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(key: KeyPath, message: impl Into<String>) -> Self {
+        ConfigError { key, message: message.into() }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.as_str().is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A checked configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) issuer: String,
+    pub(crate) listen: SocketAddr,
+    pub(crate) server: ServerSection,
+    pub(crate) throttle: ThrottleSettings,
+    pub(crate) store: StoreSection,
+    pub(crate) tokens: TokensSection,
+    pub(crate) grants: GrantsSection,
+    pub(crate) clients: Vec<Client>,
+    pub(crate) accounts: Vec<AccountEntry>,
+    pub(crate) scope_descriptions: BTreeMap<String, String>,
+    pub(crate) medmij: Option<MedmijSection>,
+}
+
+/// The outcome of reading a configuration.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    /// The configuration, when there were no errors.
+    pub(crate) config: Option<Config>,
+    /// Every error found.
+    pub(crate) errors: Vec<ConfigError>,
+    /// Every warning found.
+    pub(crate) warnings: Vec<ConfigError>,
+}
+
+impl Loaded {
+    /// Prints the warnings and errors to stderr; the configuration when there
+    /// were no errors, else the exit code for a bad configuration.
+    pub(crate) fn report(self) -> Result<Config, ExitCode> {
+        for w in &self.warnings {
+            eprintln!("warning: {w}");
+        }
+        for e in &self.errors {
+            eprintln!("error: {e}");
+        }
+        self.config.ok_or(ExitCode::from(USAGE))
+    }
+}
+
+impl Config {
+    /// The built-in defaults: sled in `./data`, `127.0.0.1:8080`, no clients.
+    pub(crate) fn defaults() -> Loaded {
+        Self::from_table(&Table::new(), Path::new("."))
+    }
+
+    /// Reads and checks the file at `path`; relative paths in it resolve
+    /// against its folder.
+    pub(crate) fn load(path: &Path) -> Loaded {
+        let fail = |message: String| Loaded {
+            config: None,
+            errors: vec![ConfigError::new(KeyPath::root(), message)],
+            warnings: vec![],
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => return fail(format!("cannot read {}: {e}", path.display())),
+        };
+        let table: Table = match text.parse() {
+            Ok(t) => t,
+            Err(e) => return fail(format!("{} is not valid TOML: {e}", path.display())),
+        };
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Self::from_table(&table, dir)
+    }
+
+    fn from_table(root: &Table, dir: &Path) -> Loaded {
+        let mut reader = Reader::new(dir);
+        let config = read(&mut reader, root);
+        let config = if reader.errors.is_empty() { config } else { None };
+        Loaded { config, errors: reader.errors, warnings: reader.warnings }
+    }
+
+    /// The `aud` of access tokens: `tokens.audience`, else the issuer.
+    pub(crate) fn audience(&self) -> &str {
+        self.tokens.audience.as_deref().unwrap_or(&self.issuer)
+    }
+
+    /// The core's settings: lifetimes, grants and throttle limits.
+    pub(crate) fn settings(&self) -> Settings {
+        let mut settings = Settings::new(self.issuer.clone());
+        settings.audience = self.audience().to_owned();
+        settings.access_token_ttl = self.tokens.access_token_ttl;
+        settings.refresh_token_ttl = self.tokens.refresh_token_ttl;
+        settings.refresh_token_max_lifetime = self.tokens.refresh_token_max_lifetime;
+        settings.authorization_code_ttl = self.tokens.authorization_code_ttl;
+        settings.grants = self.grants.on.clone();
+        settings.throttle = self.throttle;
+        settings
+    }
+
+    /// The front end's settings: the listener's limits and the consent page's
+    /// words.
+    pub(crate) fn http(&self) -> HttpConfig {
+        let s = &self.server;
+        HttpConfig {
+            max_connections: s.max_connections,
+            header_read_timeout: std_duration(s.header_read_timeout),
+            body_read_timeout: std_duration(s.body_read_timeout),
+            idle_timeout: std_duration(s.idle_timeout),
+            trusted_proxies: s.trusted_proxies.clone(),
+            scope_descriptions: self.scope_descriptions.clone(),
+        }
+    }
+}
+
+/// A configured duration for the standard library's timers. Every configured
+/// duration is at least 0, so nothing is lost.
+pub(crate) fn std_duration(d: time::Duration) -> std::time::Duration {
+    d.unsigned_abs()
+}
+
+/// Reads the whole file: the top-level values, each section, then the
+/// clients and accounts, which are checked against the sections.
+fn read(reader: &mut Reader, root: &Table) -> Option<Config> {
+    let mut top = reader.keys(root, KeyPath::root(), ROOT_KEYS);
+    let listen = match top.string("listen") {
+        Some(s) => s
+            .parse::<SocketAddr>()
+            .map_err(|_| top.error(KeyPath::root().key("listen"), "must be an address such as 127.0.0.1:8080"))
+            .ok(),
+        None => Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+    };
+    let issuer = top.string("issuer").or_else(|| listen.map(|l| format!("http://{l}")));
+    if let Some(i) = &issuer {
+        check_issuer(&mut top, i);
+    }
+    let scope_descriptions = top.string_map("scope_descriptions");
+
+    let server = reader.section::<ServerSection>(root);
+    let throttle = reader.section::<ThrottleSettings>(root);
+    let store = reader.section::<StoreSection>(root);
+    let tokens = reader.section::<TokensSection>(root);
+    let grants = reader.section::<GrantsSection>(root)?;
+    let medmij = reader.optional_section::<MedmijSection>(root);
+    let clients = clients::clients(reader, root, &grants.on, medmij.as_ref());
+    let accounts = clients::accounts(reader, root);
+    if grants.on.contains(&oauth_core::GrantType::Password)
+        && !clients.iter().any(|c| c.allows(oauth_core::GrantType::Password))
+    {
+        reader.warnings.push(ConfigError::new(
+            KeyPath::root().key("grants").key("password"),
+            "the password grant is on, but no client lists it",
+        ));
+    }
+
+    Some(Config {
+        issuer: issuer?,
+        listen: listen?,
+        server: server?,
+        throttle: throttle?,
+        store: store?,
+        tokens: tokens?,
+        grants,
+        clients,
+        accounts,
+        scope_descriptions,
+        medmij,
+    })
+}
+
+fn check_issuer(top: &mut Keys<'_, '_>, issuer: &str) {
+    let at = top.path("issuer");
+    let Ok(uri) = issuer.parse::<http::Uri>() else {
+        return top.error(at, "must be an absolute http or https URL");
+    };
+    let scheme = uri.scheme_str().unwrap_or("");
+    if !matches!(scheme, "http" | "https") || uri.host().is_none() || uri.query().is_some() || issuer.contains('#') {
+        return top.error(at, "must be an absolute http or https URL without query or fragment");
+    }
+    let loopback = matches!(uri.host(), Some("127.0.0.1" | "[::1]" | "localhost"));
+    if scheme != "https" && !loopback {
+        top.warn(at, "is neither https nor loopback: tokens and cookies travel in the clear");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use oauth_core::GrantType;
+    use oauth_jwt::SigningAlg;
+
+    use super::*;
+
+    #[test]
+    fn the_reference_lists_every_key_and_only_those() {
+        let doc = include_str!("../../../../docs/configuration.md");
+        let mut documented = BTreeSet::new();
+        for line in doc.lines().filter(|l| l.starts_with("| `")) {
+            documented.insert(line[3..].split('`').next().unwrap_or("").to_owned());
+        }
+        let mut read = BTreeSet::new();
+        for (table, keys) in SCHEMA {
+            for key in *keys {
+                let nested = SCHEMA.iter().any(|(t, _)| t == key) && table.is_empty() && *key != "scope_descriptions";
+                if !nested {
+                    read.insert(if table.is_empty() { (*key).to_owned() } else { format!("{table}.{key}") });
+                }
+            }
+        }
+        assert_eq!(documented, read, "docs/configuration.md and config::SCHEMA differ");
+    }
+
+    #[test]
+    fn postgres_needs_a_url_and_takes_the_pool_settings() {
+        let read = |text: &str| Config::from_table(&text.parse::<Table>().unwrap(), Path::new("."));
+        let missing = read("[store]\nbackend = \"postgres\"\n");
+        assert!(missing.config.is_none());
+        assert!(missing.errors.iter().any(|p| p.key.as_str() == "store.url"), "{:?}", missing.errors);
+        let ok = read(
+            "[store]\nbackend = \"postgres\"\nurl = \"host=/run/postgresql\"\npool_size = 4\nconnect_timeout = 2\n",
+        );
+        let c = ok.config.unwrap();
+        assert_eq!(
+            (c.store.backend, c.store.url.as_str(), c.store.pool_size, c.store.connect_timeout),
+            (Backend::Postgres, "host=/run/postgresql", 4, time::Duration::seconds(2))
+        );
+    }
+
+    #[test]
+    fn the_sweep_interval_is_whole_seconds_from_one() {
+        let read = |text: &str| Config::from_table(&text.parse::<Table>().unwrap(), Path::new("."));
+        assert_eq!(
+            read("[store]\nsweep_interval = 5\n").config.unwrap().store.sweep_interval,
+            time::Duration::seconds(5)
+        );
+        for bad in ["0", "-1", "\"5\""] {
+            let r = read(&format!("[store]\nsweep_interval = {bad}\n"));
+            assert!(r.errors.iter().any(|p| p.key.as_str() == "store.sweep_interval"), "{bad}: {:?}", r.errors);
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_spec_defaults() {
+        let seconds = time::Duration::seconds;
+        let c = Config::defaults().config.unwrap();
+        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+        assert_eq!(
+            (c.tokens.access_token_ttl, c.tokens.refresh_token_ttl, c.tokens.authorization_code_ttl, c.tokens.leeway),
+            (seconds(900), seconds(1_209_600), seconds(60), seconds(30))
+        );
+        assert_eq!((c.store.backend, c.store.sweep_interval), (Backend::Sled, seconds(60)));
+        assert!(!c.grants.on.contains(&GrantType::Password));
+        assert_eq!(c.tokens.signing_alg, SigningAlg::Es256);
+    }
+}

@@ -1,0 +1,66 @@
+//! Opening the configured store, for serving and for `keys rotate`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use oauth_core::Store;
+use oauth_store_mem::MemStore;
+use oauth_store_postgres::{Options as PostgresOptions, PostgresStore};
+use oauth_store_sled::{Options, ReopeningStore, SledStore};
+
+use crate::config::{Backend, StoreSection, std_duration};
+
+/// The store as opened for serving: the trait object, and sled's handle for
+/// the final flush.
+pub(crate) struct OpenStore {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) sled: Option<Arc<ReopeningStore>>,
+}
+
+/// Opens the store to serve from.
+pub(crate) async fn open_for_serving(config: &StoreSection) -> Result<OpenStore, String> {
+    match config.backend {
+        Backend::Mem => Ok(OpenStore { store: Arc::new(MemStore::new()), sled: None }),
+        Backend::Sled => {
+            // Reopening: after an IO error (a full disk) the store recovers
+            // once the cause is gone, without a restart.
+            let sled = ReopeningStore::open(&config.path, sled_options(config))
+                .map_err(|e| format!("cannot open the store at {}: {e}", config.path.display()))?;
+            let sled = Arc::new(sled);
+            Ok(OpenStore { store: sled.clone(), sled: Some(sled) })
+        }
+        Backend::Postgres => {
+            let store = connect_postgres(config).await?;
+            Ok(OpenStore { store: Arc::new(store), sled: None })
+        }
+    }
+}
+
+/// Opens the store for a command that needs it to itself (`keys rotate`).
+/// sled refuses a directory a running server holds, and the error says to
+/// stop it first; PostgreSQL is shared with running nodes by design.
+pub(crate) async fn open_exclusive(config: &StoreSection) -> Result<Box<dyn Store>, String> {
+    match config.backend {
+        Backend::Mem => Err("store.backend is \"mem\", which keeps no keys between runs".into()),
+        Backend::Postgres => Ok(Box::new(connect_postgres(config).await?)),
+        Backend::Sled => match SledStore::open(&config.path, sled_options(config)) {
+            Ok(s) => Ok(Box::new(s)),
+            Err(e) => Err(format!(
+                "cannot open the store at {}: {e}\n`keys rotate` needs the store to itself: stop the server first",
+                config.path.display()
+            )),
+        },
+    }
+}
+
+fn sled_options(config: &StoreSection) -> Options {
+    Options { cache_capacity: config.cache_capacity }
+}
+
+/// Connects to the configured PostgreSQL and brings its schema up to date.
+/// The error never holds the URL, which may hold a password.
+async fn connect_postgres(config: &StoreSection) -> Result<PostgresStore, String> {
+    let connect_timeout: Duration = std_duration(config.connect_timeout);
+    let options = PostgresOptions { pool_size: config.pool_size, connect_timeout };
+    PostgresStore::connect(&config.url, options).await.map_err(|e| format!("cannot open the PostgreSQL store: {e}"))
+}
