@@ -78,7 +78,8 @@ impl Lifetimes {
 /// request logging at INFO into `dir/server.log`, as in production.
 pub(crate) fn start_server(dir: &Path, password_hash: &str, lifetimes: Lifetimes) -> Result<Running, Error> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let secret_hash = oauth_http::credentials::hash_sha256(CLIENT_SECRET).map_err(|e| Error::Setup(e.to_string()))?;
+    let secret_hash =
+        oauth_runtime::credentials::hash_sha256(CLIENT_SECRET).map_err(|e| Error::Setup(e.to_string()))?;
     let store = store_table();
     let Lifetimes { access, refresh, family, sweep } = lifetimes;
     let config = format!(
@@ -169,5 +170,5 @@ pub(crate) fn basic() -> String {
 
 /// The bench account's password, Argon2id-hashed with the server's parameters.
 pub(crate) fn password_hash() -> Result<String, Error> {
-    oauth_http::credentials::hash_argon2(BENCH_PASSWORD).map_err(|e| Error::Setup(e.to_string()))
+    oauth_runtime::credentials::hash_argon2(BENCH_PASSWORD).map_err(|e| Error::Setup(e.to_string()))
 }

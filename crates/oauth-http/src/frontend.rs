@@ -55,7 +55,7 @@ pub struct Frontend {
     pub(crate) codec: Arc<JwtCodec>,
     pub(crate) config: HttpConfig,
     pub(crate) metrics: Metrics,
-    pub(crate) store_timings: Option<Arc<crate::gate::StoreTimings>>,
+    pub(crate) store_timings: Option<Arc<oauth_runtime::StoreTimings>>,
     /// The issuer's path, under which every route lives (`""` for none).
     pub(crate) prefix: String,
     /// Whether cookies get `Secure` (an https issuer).
@@ -131,7 +131,7 @@ impl Frontend {
 
     /// Adds the store operation timings of a [`GatedStore`](crate::GatedStore)
     /// to `/metrics`.
-    pub fn with_store_timings(mut self, timings: Arc<crate::gate::StoreTimings>) -> Self {
+    pub fn with_store_timings(mut self, timings: Arc<oauth_runtime::StoreTimings>) -> Self {
         self.store_timings = Some(timings);
         self
     }
@@ -227,7 +227,7 @@ impl Frontend {
                 Route::Metrics => {
                     let mut text = self.metrics.render();
                     if let Some(t) = &self.store_timings {
-                        t.render(&mut text);
+                        crate::metrics::render_store_timings(t, &mut text);
                     }
                     response::text(text)
                 }

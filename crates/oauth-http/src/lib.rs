@@ -10,11 +10,9 @@
 //! Only this crate knows HTTP: core types are converted at its edge, and every
 //! error on the wire comes from `oauth_core::Error`.
 //!
-//! It also holds the runtime halves of the core's service traits that need an
-//! executor or the operating system ([`credentials`]: Argon2id verification on
-//! its own worker threads, SHA-256 secret verification, OS randomness, the
-//! system clock),
-//! and [`GatedStore`], which bounds how long a request waits for the store.
+//! This crate parses, routes and renders, and nothing else: the services it
+//! runs on that need the operating system or an executor (Argon2id workers,
+//! randomness, the clock, the store gate) are in `oauth-runtime`.
 //!
 //! Use `oauth-server` for a finished binary; use this crate to put the endpoints
 //! in your own hyper server with your own store.
@@ -26,10 +24,8 @@
 #![forbid(unsafe_code)]
 
 pub mod bearer;
-pub mod credentials;
 mod endpoints;
 mod frontend;
-mod gate;
 mod metrics;
 mod pages;
 mod request;
@@ -37,7 +33,6 @@ mod response;
 mod server;
 
 pub use frontend::{Frontend, HttpConfig};
-pub use gate::{GatedStore, StoreTimings};
 pub use request::MAX_BODY;
 pub use response::Body;
 pub use server::serve;

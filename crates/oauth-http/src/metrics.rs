@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
+use oauth_runtime::StoreTimings;
+
 /// Request, token and authentication-failure counters.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
@@ -55,5 +57,16 @@ impl Metrics {
             let _ = writeln!(out, "oauth_auth_failures_total{{kind=\"{kind}\"}} {n}");
         }
         out
+    }
+}
+
+/// Appends the store's operation timings in the Prometheus text format (a
+/// summary without quantiles).
+pub(crate) fn render_store_timings(timings: &StoreTimings, out: &mut String) {
+    let _ = writeln!(out, "# HELP oauth_store_operation_seconds Time store operations took, once they had the store.");
+    let _ = writeln!(out, "# TYPE oauth_store_operation_seconds summary");
+    for (op, count, total) in timings.snapshot() {
+        let _ = writeln!(out, "oauth_store_operation_seconds_sum{{operation=\"{op}\"}} {}", total.as_secs_f64());
+        let _ = writeln!(out, "oauth_store_operation_seconds_count{{operation=\"{op}\"}} {count}");
     }
 }

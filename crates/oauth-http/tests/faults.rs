@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::Full;
 use oauth_core::*;
-use oauth_http::GatedStore;
+use oauth_runtime::GatedStore;
 use oauth_store_mem::MemStore;
 use support::*;
 use time::OffsetDateTime;

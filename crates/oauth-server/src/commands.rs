@@ -4,8 +4,8 @@ use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
-use oauth_http::credentials::{hash_argon2, hash_sha256};
 use oauth_jwt::KeyRing;
+use oauth_runtime::credentials::{hash_argon2, hash_sha256};
 
 use crate::config::{Backend, Config, KeySource, USAGE};
 
@@ -76,7 +76,7 @@ pub(crate) fn rotate_keys(path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let now = oauth_core::Clock::now(&oauth_http::credentials::SystemClock);
+    let now = oauth_core::Clock::now(&oauth_runtime::credentials::SystemClock);
     match runtime.block_on(KeyRing::rotate(&*store, config.tokens.signing_alg, now)) {
         Ok(kid) => {
             println!("{kid}");

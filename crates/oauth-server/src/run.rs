@@ -12,10 +12,11 @@ use oauth_core::{
     Account, AccountId, AllowAll, Authority, Client, ClientId, ClientRegistry, Clock, ResourceCheck, SecretSource,
     Services, Store, StoreError,
 };
-use oauth_http::credentials::{HashVerifier, OsSecrets, SystemClock};
-use oauth_http::{Frontend, GatedStore};
+use oauth_http::Frontend;
 use oauth_jwt::{JwtCodec, KeyRing};
 use oauth_medmij::{MedMijCheck, Ocl, OclClients, Profile};
+use oauth_runtime::GatedStore;
+use oauth_runtime::credentials::{HashVerifier, OsSecrets, SystemClock};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;

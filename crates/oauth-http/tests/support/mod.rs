@@ -12,9 +12,9 @@ use oauth_core::{
     Account, AccountId, AllowAll, Authority, Client, ClientId, ClientSettings, GrantType, RedirectPolicy, RedirectUri,
     ResourceCheck, Scope, ScopeRule, SecretHash, Services, Settings, Store,
 };
-use oauth_http::credentials::{HashVerifier, OsSecrets, SystemClock, hash_argon2, hash_sha256};
 use oauth_http::{Frontend, HttpConfig};
 use oauth_jwt::{JwtCodec, KeyRing, SigningAlg, SigningKey};
+use oauth_runtime::credentials::{HashVerifier, OsSecrets, SystemClock, hash_argon2, hash_sha256};
 use oauth_store_mem::MemStore;
 
 pub const CONFIDENTIAL: &str = "demo-app";

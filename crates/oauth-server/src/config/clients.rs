@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use oauth_core::{
     Client, ClientId, ClientSettings, GrantType, RedirectPolicy, RedirectUri, Scope, ScopeRule, SecretHash,
 };
-use oauth_http::credentials::check_hash;
+use oauth_runtime::credentials::check_hash;
 use toml::Table;
 
 use super::medmij::MedmijSection;

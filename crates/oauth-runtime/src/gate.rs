@@ -1,5 +1,5 @@
 //! A store wrapper that bounds how long a request waits for the store, and
-//! times every operation for `/metrics`.
+//! times every operation (the server shows the figures at `/metrics`).
 //!
 //! Each operation first takes a permit from a fixed pool. If no permit comes
 //! within `store_timeout`, the request fails with a store error (answered 503)
@@ -29,7 +29,7 @@ pub struct GatedStore<S: ?Sized> {
     inner: Arc<S>,
 }
 
-/// Count and total time of each store operation, for `/metrics`.
+/// Count and total time of each store operation.
 #[derive(Debug, Default)]
 pub struct StoreTimings {
     by_operation: Mutex<BTreeMap<&'static str, (u64, Duration)>>,
@@ -43,16 +43,10 @@ impl StoreTimings {
         entry.1 += took;
     }
 
-    /// The figures in the Prometheus text format (a summary without quantiles).
-    pub(crate) fn render(&self, out: &mut String) {
-        use std::fmt::Write;
-        let _ =
-            writeln!(out, "# HELP oauth_store_operation_seconds Time store operations took, once they had the store.");
-        let _ = writeln!(out, "# TYPE oauth_store_operation_seconds summary");
-        for (op, (count, total)) in self.by_operation.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let _ = writeln!(out, "oauth_store_operation_seconds_sum{{operation=\"{op}\"}} {}", total.as_secs_f64());
-            let _ = writeln!(out, "oauth_store_operation_seconds_count{{operation=\"{op}\"}} {count}");
-        }
+    /// Each operation with its count and total time, by operation name.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64, Duration)> {
+        let m = self.by_operation.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().map(|(op, (count, total))| (*op, *count, *total)).collect()
     }
 }
 
@@ -64,7 +58,8 @@ impl<S: Store + ?Sized> GatedStore<S> {
         GatedStore { permits, timeout, timings: Arc::default(), inner }
     }
 
-    /// The operation timings, to hand to [`Frontend::with_store_timings`](crate::Frontend::with_store_timings).
+    /// The operation timings, for a metrics page (`oauth-http`'s
+    /// `Frontend::with_store_timings`).
     pub fn timings(&self) -> Arc<StoreTimings> {
         self.timings.clone()
     }
