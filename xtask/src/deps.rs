@@ -137,8 +137,7 @@ impl Graph {
             .iter()
             .filter_map(|n| Some((n["id"].as_str()?, n)))
             .collect();
-        let root =
-            names.iter().find(|(_, n)| **n == krate).map(|(id, _)| *id).ok_or(format!("no {krate} package"))?;
+        let root = names.iter().find(|(_, n)| **n == krate).map(|(id, _)| *id).ok_or(format!("no {krate} package"))?;
         let mut seen = BTreeSet::new();
         let mut stack = vec![root];
         while let Some(id) = stack.pop() {

@@ -17,9 +17,13 @@
 //!
 //! # How a flow reads
 //!
-//! Security checks leave proof values that only the checking function can make
-//! ([`AuthenticatedClient`], [`RedirectUriMatched`], [`PkceVerified`]), and the
-//! functions after them take those values, so a skipped check does not compile.
+//! Security checks leave proof values that only the checking function can make,
+//! and the functions after them take those values, so a skipped check does not
+//! compile: every grant takes an [`AuthenticatedClient`]; the authorization
+//! session keeps its [`RedirectUriMatched`], so every response it sends goes to
+//! a checked URI; the code exchange that issues tokens takes a [`PkceVerified`]
+//! by value. [`DpopVerified`] is the same kind of value for the second stage's
+//! DPoP binding.
 //! Every error is an [`Error`] that knows its RFC 6749 / 6750 code, its HTTP
 //! status and whether it may be redirected.
 //!
@@ -54,8 +58,8 @@ pub use authority::{Authority, Services, Settings};
 pub use client::{Client, ClientError, ClientRegistry, ClientSettings, ScopeRule, SecretHash};
 pub use error::{Error, ErrorCode, Result};
 pub use flow::{
-    AuthenticatedClient, AuthorizeRejection, AuthorizeRequest, BearerPrincipal, ClientCredentials, Introspection,
-    LoginOutcome, TokenRequest, TokenResponse,
+    AuthenticatedClient, AuthorizeRejection, AuthorizeRequest, BearerPrincipal, ClientAuthMethod, ClientCredentials,
+    Introspection, LoginOutcome, TokenRequest, TokenResponse,
 };
 pub use services::{
     AccessTokenClaims, AccessTokenCodec, AllowAll, Clock, ResourceCheck, ResourceDecision, SecretSource, SecretVerifier,
@@ -68,6 +72,6 @@ pub use store::{
 pub use throttle::ThrottleSettings;
 pub use types::RedirectUriError;
 pub use types::{
-    AccessTokenId, AccountId, ClientId, CodeChallenge, CodeVerifier, GrantId, GrantType, PkceVerified, RedirectPolicy,
-    RedirectUri, RedirectUriMatched, ResponseType, Scope, SessionId, State, TokenHash,
+    AccessTokenId, AccountId, ClientId, CodeChallenge, CodeVerifier, DpopVerified, GrantId, GrantType, PkceVerified,
+    RedirectPolicy, RedirectUri, RedirectUriMatched, ResponseType, Scope, SessionId, State, TokenHash,
 };

@@ -16,7 +16,9 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::store::CodeRedemption;
-use crate::types::{AccountId, ClientId, CodeChallenge, GrantId, Scope, SessionId, State, TokenHash};
+use crate::types::{
+    AccountId, ClientId, CodeChallenge, GrantId, RedirectUriMatched, Scope, SessionId, State, TokenHash,
+};
 
 /// Where a session is in the flow. The account and scope travel with the states
 /// that have them, so a state cannot exist without its data.
@@ -109,7 +111,7 @@ impl SessionState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SessionRequest {
     pub(crate) client_id: ClientId,
-    pub(crate) redirect_uri: String,
+    pub(crate) redirect_uri: RedirectUriMatched,
     pub(crate) scope: Scope,
     pub(crate) state: Option<State>,
     pub(crate) code_challenge: Option<CodeChallenge>,
@@ -139,8 +141,9 @@ impl AuthorizationSession {
     pub fn client_id(&self) -> &ClientId {
         &self.request.client_id
     }
-    /// The redirect URI exactly as requested (and matched).
-    pub fn redirect_uri(&self) -> &str {
+    /// The redirect URI exactly as requested, with the proof that it matched
+    /// the client's policy.
+    pub fn redirect_uri(&self) -> &RedirectUriMatched {
         &self.request.redirect_uri
     }
     /// The scope as requested (or the client's default).
@@ -337,6 +340,7 @@ impl AuthorizationSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::{RedirectPolicy, RedirectUri};
     use time::Duration;
     use time::macros::datetime;
 
@@ -355,7 +359,9 @@ mod tests {
     pub(crate) fn requested() -> AuthorizationSession {
         let request = SessionRequest {
             client_id: ClientId::parse("app").unwrap(),
-            redirect_uri: "https://app.example/cb".into(),
+            redirect_uri: RedirectPolicy::Registered(vec![RedirectUri::parse("https://app.example/cb").unwrap()])
+                .check("https://app.example/cb")
+                .unwrap(),
             scope: Scope::parse("read write").unwrap(),
             state: Some(State::parse("xyz").unwrap()),
             code_challenge: None,

@@ -92,7 +92,7 @@ impl Authority {
         let id = self.random_16().map(SessionId::from_random_bytes).map_err(Page)?;
         let request = SessionRequest {
             client_id,
-            redirect_uri: redirect.as_str().to_owned(),
+            redirect_uri: redirect,
             scope,
             state,
             code_challenge: challenge,

@@ -27,12 +27,13 @@ impl std::fmt::Debug for ClientCredentials<'_> {
     }
 }
 
-/// A client that passed authentication. Only [`Authority::authenticate_client`]
-/// makes one, and every grant demands one, so a grant cannot run for an
-/// unauthenticated client.
+/// A client that passed authentication, and how. Only
+/// [`Authority::authenticate_client`] makes one, and every grant demands one, so
+/// a grant cannot run for an unauthenticated client.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedClient {
     client: Arc<Client>,
+    method: ClientAuthMethod,
 }
 
 impl AuthenticatedClient {
@@ -40,6 +41,26 @@ impl AuthenticatedClient {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// How it authenticated.
+    pub fn method(&self) -> ClientAuthMethod {
+        self.method
+    }
+}
+
+/// How a client proved who it is (RFC 7591 `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientAuthMethod {
+    /// A public client: its `client_id` and no secret (`none`).
+    None,
+    /// `client_secret_basic` or `client_secret_post`: the secret matched the
+    /// stored hash.
+    ClientSecret,
+    /// `private_key_jwt` (RFC 7523): an assertion signed by one of the
+    /// client's keys. The check that makes it comes with the second stage
+    /// (SPEC-2); until then no client authenticates this way.
+    PrivateKeyJwt,
 }
 
 impl Authority {
@@ -69,7 +90,11 @@ impl Authority {
             (None, _) => false,
         };
         match client {
-            Some(client) if ok => Ok(AuthenticatedClient { client }),
+            Some(client) if ok => {
+                let method =
+                    if creds.secret.is_some() { ClientAuthMethod::ClientSecret } else { ClientAuthMethod::None };
+                Ok(AuthenticatedClient { client, method })
+            }
             _ => {
                 self.throttle_fail(&counted).await?;
                 Err(Error::InvalidClient)

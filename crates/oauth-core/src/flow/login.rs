@@ -92,7 +92,7 @@ impl Authority {
             params.push(("state", s.as_str()));
         }
         params.push(("iss", &self.settings.issuer));
-        Ok(with_params(session.redirect_uri(), &params))
+        Ok(with_params(session.redirect_uri().as_str(), &params))
     }
 
     /// Verifies a username and password under the throttle; the shared core of
@@ -137,7 +137,7 @@ impl Authority {
 
     fn denied_location(&self, session: &AuthorizationSession) -> String {
         let error = Error::AccessDenied("the request was denied");
-        self.error_location(session.redirect_uri(), &error, session.client_state())
+        self.error_location(session.redirect_uri().as_str(), &error, session.client_state())
     }
 
     async fn save_session(&self, old: &AuthorizationSession, new: &AuthorizationSession) -> Result<()> {

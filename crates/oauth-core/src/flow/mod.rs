@@ -10,7 +10,7 @@ mod token;
 mod token_status;
 
 pub use authorize::{AuthorizeRejection, AuthorizeRequest};
-pub use client_auth::{AuthenticatedClient, ClientCredentials};
+pub use client_auth::{AuthenticatedClient, ClientAuthMethod, ClientCredentials};
 pub use login::LoginOutcome;
 pub use token::{TokenRequest, TokenResponse};
 pub use token_status::{BearerPrincipal, Introspection};

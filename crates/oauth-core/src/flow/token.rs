@@ -7,9 +7,9 @@ use time::OffsetDateTime;
 
 use crate::authority::Authority;
 use crate::error::{Error, Result};
-use crate::session::SessionState;
+use crate::session::{AuthorizationSession, SessionState};
 use crate::store::{CodeRedemption, Grant, RefreshRecord, Rotation};
-use crate::types::{AccountId, CodeChallenge, CodeVerifier, GrantId, GrantType, Scope, TokenHash};
+use crate::types::{AccountId, CodeChallenge, CodeVerifier, GrantId, GrantType, PkceVerified, Scope, TokenHash};
 
 use super::client_auth::AuthenticatedClient;
 
@@ -94,11 +94,11 @@ impl Authority {
         }
     }
 
-    async fn code_grant(&self, client: &AuthenticatedClient, req: &TokenRequest<'_>) -> Result<TokenResponse> {
+    async fn code_grant(&self, authenticated: &AuthenticatedClient, req: &TokenRequest<'_>) -> Result<TokenResponse> {
         let code = req.code.ok_or(Error::InvalidRequest("code is required"))?;
         let redirect_uri = req.redirect_uri.ok_or(Error::InvalidRequest("redirect_uri is required"))?;
         let verifier = req.code_verifier.map(CodeVerifier::parse).transpose()?;
-        let client = client.client();
+        let client = authenticated.client();
         let now = self.now();
         let grant_id = self.new_grant_id()?;
         let expires_at = self.grant_expiry(self.issues_refresh_tokens(client), now);
@@ -117,15 +117,11 @@ impl Authority {
         if session.client_id() != client.id() {
             return Err(Error::InvalidGrant("the code was issued to another client"));
         }
-        if session.redirect_uri() != redirect_uri {
+        if session.redirect_uri().as_str() != redirect_uri {
             return Err(Error::InvalidGrant("redirect_uri differs from the authorization request"));
         }
-        let _proof = CodeChallenge::verify_binding(session.code_challenge(), verifier.as_ref())?;
-        let SessionState::CodeIssued { account, scope, .. } = session.state().clone() else {
-            return Err(Error::InvalidGrant("unknown or expired code"));
-        };
-        self.active_account(account).await?;
-        let tokens = self.issue_for_account(client, grant_id, account, scope, expires_at, now).await?;
+        let pkce = CodeChallenge::verify_binding(session.code_challenge(), verifier.as_ref())?;
+        let tokens = self.exchange_code(authenticated, &session, pkce, grant_id, expires_at, now).await?;
         // A replay may have come between our redemption and storing the grant,
         // when its revocation found nothing to revoke. It marked the session
         // first, and we stored the grant first: one of us sees the other.
@@ -139,19 +135,41 @@ impl Authority {
 
     async fn password_grant(
         &self,
-        client: &AuthenticatedClient,
+        authenticated: &AuthenticatedClient,
         req: &TokenRequest<'_>,
         peer: Option<IpAddr>,
     ) -> Result<TokenResponse> {
         let username = req.username.ok_or(Error::InvalidRequest("username is required"))?;
         let password = req.password.ok_or(Error::InvalidRequest("password is required"))?;
-        let client = client.client();
+        let client = authenticated.client();
         let scope = self.resolve_scope(client, req.scope)?;
         let account = self.check_password(username, password, peer).await?;
         let now = self.now();
         let grant_id = self.new_grant_id()?;
         let expires_at = self.grant_expiry(self.issues_refresh_tokens(client), now);
-        self.issue_for_account(client, grant_id, account.id, scope, expires_at, now).await
+        self.issue_for_account(authenticated, grant_id, account.id, scope, expires_at, now).await
+    }
+
+    /// Issues the tokens of a redeemed code: the last step of RFC 6749 4.1.3.
+    /// It takes the proof that the code's PKCE binding was checked, by value,
+    /// so no path to the code's tokens can skip that check.
+    async fn exchange_code(
+        &self,
+        client: &AuthenticatedClient,
+        session: &AuthorizationSession,
+        pkce: PkceVerified,
+        grant_id: GrantId,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<TokenResponse> {
+        if pkce.challenge() != session.code_challenge() {
+            return Err(Error::Internal("a PKCE proof for another code".into()));
+        }
+        let SessionState::CodeIssued { account, scope, .. } = session.state().clone() else {
+            return Err(Error::InvalidGrant("unknown or expired code"));
+        };
+        self.active_account(account).await?;
+        self.issue_for_account(client, grant_id, account, scope, expires_at, now).await
     }
 
     async fn client_credentials_grant(
@@ -228,13 +246,14 @@ impl Authority {
     /// client may refresh) and mints its access token.
     async fn issue_for_account(
         &self,
-        client: &crate::Client,
+        client: &AuthenticatedClient,
         grant_id: GrantId,
         account: AccountId,
         scope: Scope,
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<TokenResponse> {
+        let client = client.client();
         let grant = Grant {
             id: grant_id,
             client_id: client.id().clone(),

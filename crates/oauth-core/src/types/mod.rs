@@ -1,6 +1,7 @@
 //! Validated protocol values. Each type has a private field and a parse
 //! constructor, so holding one proves the value passed its RFC syntax rules.
 
+mod dpop;
 mod grant_type;
 mod ids;
 mod pkce;
@@ -8,6 +9,7 @@ mod redirect_uri;
 mod scope;
 mod state;
 
+pub use dpop::DpopVerified;
 pub use grant_type::{GrantType, ResponseType};
 pub use ids::{AccessTokenId, AccountId, ClientId, GrantId, SessionId, TokenHash};
 pub use pkce::{CodeChallenge, CodeVerifier, PkceVerified};

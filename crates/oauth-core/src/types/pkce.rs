@@ -20,9 +20,21 @@ pub struct CodeChallenge(String);
 
 /// Proof that a code's PKCE binding was checked: either the verifier matched the
 /// stored challenge, or the code was issued without a challenge and no verifier
-/// was sent. Only [`CodeChallenge::verify_binding`] makes one.
+/// was sent. Only [`CodeChallenge::verify_binding`] makes one, and the code
+/// exchange that issues tokens takes it by value, so it proves one exchange. It
+/// names the challenge it was checked against, so a proof for one code cannot
+/// stand in for another's.
 #[derive(Debug)]
-pub struct PkceVerified(());
+pub struct PkceVerified {
+    challenge: Option<CodeChallenge>,
+}
+
+impl PkceVerified {
+    /// The challenge the verifier matched; `None` for a code issued without one.
+    pub fn challenge(&self) -> Option<&CodeChallenge> {
+        self.challenge.as_ref()
+    }
+}
 
 impl CodeChallenge {
     /// Parses the `code_challenge` and `code_challenge_method` parameters of an
@@ -56,7 +68,7 @@ impl CodeChallenge {
     /// closes the PKCE downgrade attack).
     pub fn verify_binding(challenge: Option<&CodeChallenge>, verifier: Option<&CodeVerifier>) -> Result<PkceVerified> {
         match (challenge, verifier) {
-            (None, None) => Ok(PkceVerified(())),
+            (None, None) => Ok(PkceVerified { challenge: None }),
             (Some(_), None) => Err(Error::InvalidGrant("code_verifier is required for this code")),
             (None, Some(_)) => Err(Error::InvalidGrant("this code was issued without a code_challenge")),
             (Some(c), Some(v)) => {
@@ -64,7 +76,7 @@ impl CodeChallenge {
                 // Constant time, though the challenge is not secret: it costs
                 // nothing and avoids arguing about it in review.
                 if bool::from(computed.as_bytes().ct_eq(c.0.as_bytes())) {
-                    Ok(PkceVerified(()))
+                    Ok(PkceVerified { challenge: Some(c.clone()) })
                 } else {
                     Err(Error::InvalidGrant("code_verifier does not match code_challenge"))
                 }
@@ -110,6 +122,14 @@ mod tests {
 
     fn challenge() -> CodeChallenge {
         CodeChallenge::from_request(Some(CHALLENGE), Some("S256")).unwrap().unwrap()
+    }
+
+    #[test]
+    fn the_pkce_proof_names_the_challenge_it_was_checked_against() {
+        let verifier = CodeVerifier::parse(VERIFIER).unwrap();
+        let proof = CodeChallenge::verify_binding(Some(&challenge()), Some(&verifier)).unwrap();
+        assert_eq!(proof.challenge(), Some(&challenge()));
+        assert_eq!(CodeChallenge::verify_binding(None, None).unwrap().challenge(), None);
     }
 
     #[test]

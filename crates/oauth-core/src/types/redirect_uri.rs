@@ -126,8 +126,15 @@ pub enum RedirectPolicy {
 }
 
 /// Proof that a `redirect_uri` passed the client's policy. It holds the URI as
-/// requested, which is where responses go. Only [`RedirectPolicy::check`] makes one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// requested, which is where responses go. Only [`RedirectPolicy::check`] makes
+/// one; the authorization session keeps it, so every response the session sends
+/// (the code, a denial, a resource-check refusal) goes to a checked URI.
+///
+/// It is serialized as the plain string, so a store can keep the session; a
+/// session read back from a store holds what the check produced when it was
+/// written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct RedirectUriMatched(String);
 
 impl RedirectUriMatched {
