@@ -57,3 +57,83 @@ fn every_crate_forbids_unsafe_code() {
         assert!(text.contains("#![forbid(unsafe_code)]"), "{} lacks #![forbid(unsafe_code)]", root.display());
     }
 }
+
+/// The code of each `.rs` file under `crates/*/src`, without its `#[cfg(test)]`
+/// module (tests may name what they assert), with the crate's name.
+fn library_code() -> Vec<(String, PathBuf, String)> {
+    let mut out = Vec::new();
+    for c in fs::read_dir(workspace_root().join("crates")).unwrap() {
+        let dir = c.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let src = dir.join("src");
+        for f in rust_files().into_iter().filter(|f| f.starts_with(&src)) {
+            let text = fs::read_to_string(&f).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("").to_owned();
+            out.push((name.clone(), f, code));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_wire_error_code_comes_from_oauth_core() {
+    // RFC 6749 4.1.2.1 and 5.2, RFC 6750 3.1: oauth_core::ErrorCode spells them.
+    let codes = [
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "access_denied",
+        "unsupported_response_type",
+        "server_error",
+        "temporarily_unavailable",
+        "invalid_token",
+        "insufficient_scope",
+    ];
+    let mut found = Vec::new();
+    for (krate, file, code) in library_code() {
+        if krate == "oauth-core" {
+            continue;
+        }
+        for c in codes {
+            if code.contains(&format!("\"{c}\"")) || code.contains(&format!("\"error\":\"{c}")) {
+                found.push(format!("{}: {c}", file.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "wire error codes written outside oauth_core::Error: {found:#?}");
+}
+
+#[test]
+fn the_flows_return_values_and_the_edge_decides_their_json() {
+    // Token and introspection responses are core values; oauth-http's
+    // response.rs gives them their wire shape. A serde derive in flow/ would
+    // put the JSON shape back in the core.
+    let flows = workspace_root().join("crates/oauth-core/src/flow");
+    let derived: Vec<_> = rust_files()
+        .into_iter()
+        .filter(|f| f.starts_with(&flows))
+        .filter(|f| {
+            fs::read_to_string(f).unwrap().contains("derive(") && {
+                let text = fs::read_to_string(f).unwrap();
+                text.contains("Serialize,") || text.contains("Serialize)") || text.contains("Deserialize")
+            }
+        })
+        .collect();
+    assert!(derived.is_empty(), "serde derives in oauth-core's flows: {derived:?}");
+}
+
+#[test]
+fn the_core_never_inspects_an_access_tokens_form() {
+    // Whether a token is an access token is the codec's answer
+    // (AccessTokenCodec::is_access_token); only oauth-jwt knows JWTs.
+    let core = workspace_root().join("crates/oauth-core/src");
+    let peeking: Vec<_> = library_code()
+        .into_iter()
+        .filter(|(_, f, code)| f.starts_with(&core) && (code.contains("contains('.')") || code.contains("split('.')")))
+        .map(|(_, f, _)| f)
+        .collect();
+    assert!(peeking.is_empty(), "oauth-core looks for the dots of a JWT in: {peeking:?}");
+}

@@ -98,11 +98,19 @@ pub trait AccessTokenCodec: Send + Sync {
     /// system clock) and returns the claims. Every failure is
     /// [`Error::InvalidToken`](crate::Error::InvalidToken).
     async fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessTokenClaims>;
+
+    /// Whether `token` has the form of this codec's access tokens, without
+    /// checking anything else: what revocation and introspection use to tell
+    /// an access token from an opaque refresh token, so the core never needs to
+    /// know what an access token looks like.
+    fn is_access_token(&self, token: &str) -> bool;
 }
 
 crate::forward::forward_async!(AccessTokenCodec {
     fn mint(&self, claims: &AccessTokenClaims) -> Result<String>;
     fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessTokenClaims>;
+} sync {
+    fn is_access_token(&self, token: &str) -> bool;
 });
 
 /// The answer of a resource availability check.

@@ -193,10 +193,8 @@ impl Frontend {
         let response = if head_size > crate::server::MAX_HEAD {
             // hyper's buffer limit is not strict: a head that arrives in one read
             // is parsed whole. This one is.
-            let mut r = response::json(
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                &serde_json::json!({"error": "invalid_request", "error_description": "the request headers are over 64 KiB"}),
-            );
+            let too_large = oauth_core::Error::InvalidRequest("the request headers are over 64 KiB");
+            let mut r = response::error_json(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &too_large);
             r.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
             r
         } else if route == Route::Unknown {

@@ -1,10 +1,16 @@
 //! Building responses: RFC 6749 5.2 error bodies with their headers, token
 //! responses, redirects, and HTML pages with their security headers.
+//!
+//! The JSON shapes of the wire are decided here, not in the core: the token
+//! response (RFC 6749 5.1) and the introspection response (RFC 7662 2.2) are
+//! core values rendered by [`token_response`] and [`introspection`]. Every error
+//! code comes from [`oauth_core::Error`] (a tidy test in `xtask` refuses a code
+//! written out anywhere else).
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
-use oauth_core::Error;
+use oauth_core::{Error, ErrorCode, Introspection, TokenResponse};
 use serde::Serialize;
 
 use crate::request::ReadError;
@@ -56,7 +62,80 @@ pub(crate) fn empty_ok() -> Response<Body> {
 }
 
 fn internal() -> Response<Body> {
-    response(StatusCode::INTERNAL_SERVER_ERROR, "application/json", r#"{"error":"server_error"}"#)
+    // Built by hand: this is the answer when serializing failed.
+    let body = format!(r#"{{"error":"{}"}}"#, ErrorCode::ServerError);
+    response(StatusCode::INTERNAL_SERVER_ERROR, "application/json", body)
+}
+
+/// An RFC 6749 5.2 error body for `err`, with a status the edge chooses (413,
+/// 408, 404, 431 ...) rather than the error's own.
+pub(crate) fn error_json(status: StatusCode, err: &Error) -> Response<Body> {
+    json(status, &ErrorBody { error: err.code().as_str(), error_description: err.description() })
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+/// The token response (RFC 6749 5.1), not to be cached.
+pub(crate) fn token_response(t: &TokenResponse) -> Response<Body> {
+    #[derive(Serialize)]
+    struct Wire<'a> {
+        access_token: &'a str,
+        token_type: &'a str,
+        expires_in: i64,
+        scope: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        refresh_token: Option<&'a str>,
+    }
+    json_no_store(&Wire {
+        access_token: &t.access_token,
+        token_type: t.token_type,
+        expires_in: t.expires_in,
+        scope: &t.scope,
+        refresh_token: t.refresh_token.as_deref(),
+    })
+}
+
+/// The introspection response (RFC 7662 2.2), not to be cached. An inactive
+/// token is `{"active":false}` alone.
+pub(crate) fn introspection(i: &Introspection) -> Response<Body> {
+    #[derive(Serialize)]
+    struct Wire<'a> {
+        active: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        token_type: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        scope: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sub: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        exp: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        iat: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        iss: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        aud: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        jti: Option<&'a str>,
+    }
+    json_no_store(&Wire {
+        active: i.active,
+        token_type: i.token_type,
+        client_id: i.client_id.as_deref(),
+        scope: i.scope.as_deref(),
+        sub: i.sub.as_deref(),
+        exp: i.exp,
+        iat: i.iat,
+        iss: i.iss.as_deref(),
+        aud: i.aud.as_deref(),
+        jti: i.jti.as_deref(),
+    })
 }
 
 fn quoted(s: &str) -> String {
@@ -66,13 +145,8 @@ fn quoted(s: &str) -> String {
 /// An RFC 6749 5.2 (or RFC 6750 3.1) error: JSON body, status from the error,
 /// `WWW-Authenticate` on 401 (and on Bearer 400/403), `Retry-After` on 429.
 pub(crate) fn oauth_error(err: &Error, realm: &str, challenge: Challenge) -> Response<Body> {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        error: &'a str,
-        error_description: &'a str,
-    }
     let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut r = json(status, &Body { error: err.code().as_str(), error_description: err.description() });
+    let mut r = error_json(status, err);
     no_store(&mut r);
     let realm = quoted(realm);
     let value = match (challenge, status.as_u16()) {
@@ -96,11 +170,7 @@ pub(crate) fn oauth_error(err: &Error, realm: &str, challenge: Challenge) -> Res
 /// A 401 for a request without any bearer token: the challenge alone, no error
 /// code (RFC 6750 3.1).
 pub(crate) fn bearer_missing(realm: &str) -> Response<Body> {
-    let mut r = response(
-        StatusCode::UNAUTHORIZED,
-        "application/json",
-        r#"{"error":"invalid_request","error_description":"a bearer token is required"}"#,
-    );
+    let mut r = error_json(StatusCode::UNAUTHORIZED, &Error::InvalidRequest("a bearer token is required"));
     if let Ok(v) = HeaderValue::from_str(&format!("Bearer realm=\"{}\"", quoted(realm))) {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
@@ -111,18 +181,14 @@ pub(crate) fn bearer_missing(realm: &str) -> Response<Body> {
 pub(crate) fn read_error(e: ReadError, realm: &str) -> Response<Body> {
     match e {
         ReadError::TooLarge => {
-            let mut r = json(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &serde_json::json!({"error": "invalid_request", "error_description": "the request body is over 64 KiB"}),
-            );
+            let mut r =
+                error_json(StatusCode::PAYLOAD_TOO_LARGE, &Error::InvalidRequest("the request body is over 64 KiB"));
             r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
             r
         }
         ReadError::Timeout => {
-            let mut r = json(
-                StatusCode::REQUEST_TIMEOUT,
-                &serde_json::json!({"error": "invalid_request", "error_description": "the request body was too slow"}),
-            );
+            let mut r =
+                error_json(StatusCode::REQUEST_TIMEOUT, &Error::InvalidRequest("the request body was too slow"));
             r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
             r
         }
@@ -172,5 +238,5 @@ pub(crate) fn css(body: &'static str) -> Response<Body> {
 
 /// A JSON 404 or 405 for paths and methods we do not serve.
 pub(crate) fn not_found(status: StatusCode) -> Response<Body> {
-    json(status, &serde_json::json!({"error": "invalid_request", "error_description": "no such endpoint or method"}))
+    error_json(status, &Error::InvalidRequest("no such endpoint or method"))
 }

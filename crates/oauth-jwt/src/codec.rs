@@ -104,6 +104,12 @@ impl AccessTokenCodec for JwtCodec {
         signer.sign(&header, &wire)
     }
 
+    /// A compact JWS: three base64url parts joined by two dots. Refresh tokens
+    /// are unpadded base64url, which has no dot.
+    fn is_access_token(&self, token: &str) -> bool {
+        token.bytes().filter(|b| *b == b'.').count() == 2
+    }
+
     async fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessTokenClaims, Error> {
         let ring = self.ring();
         verify(token, now, &self.rules, |kid| ring.verifier(kid, now).cloned())

@@ -2,7 +2,6 @@
 
 use std::net::IpAddr;
 
-use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::authority::Authority;
@@ -44,8 +43,9 @@ impl std::fmt::Debug for TokenRequest<'_> {
     }
 }
 
-/// A successful token response (RFC 6749 5.1). `scope` is always present.
-#[derive(Clone, PartialEq, Eq, Serialize)]
+/// A successful token response (RFC 6749 5.1). `scope` is always present. The
+/// front end decides its JSON shape.
+#[derive(Clone, PartialEq, Eq)]
 pub struct TokenResponse {
     /// The access token.
     pub access_token: String,
@@ -56,7 +56,6 @@ pub struct TokenResponse {
     /// The scope of the access token.
     pub scope: String,
     /// A new refresh token, when the grant and the client allow one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
 }
 

@@ -1,52 +1,44 @@
 //! What a presented token is worth: revocation (RFC 7009), introspection
 //! (RFC 7662) and bearer authentication for resource servers (RFC 6750).
 //!
-//! Access tokens are JWTs and contain dots; refresh tokens are opaque base64url
-//! and never do. That tells the two apart without trusting `token_type_hint`,
-//! which RFC 7009 2.1 allows a server to ignore.
-
-use serde::Serialize;
+//! The access-token codec says whether a token has the form of its access
+//! tokens ([`AccessTokenCodec::is_access_token`]); everything else is looked up
+//! as an opaque refresh token. That tells the two apart without trusting
+//! `token_type_hint`, which RFC 7009 2.1 allows a server to ignore, and without
+//! the core knowing what an access token looks like.
 
 use crate::account::Account;
 use crate::authority::Authority;
 use crate::error::{Error, Result};
-use crate::services::AccessTokenClaims;
+use crate::services::{AccessTokenClaims, AccessTokenCodec};
 use crate::types::{AccountId, TokenHash};
 
 use super::client_auth::AuthenticatedClient;
 
 /// An RFC 7662 introspection response. Inactive tokens carry `active: false`
-/// alone, so a caller learns nothing about why.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// alone, so a caller learns nothing about why. The front end decides its JSON
+/// shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Introspection {
     /// Whether the token is usable now.
     pub active: bool,
     /// `access_token` or `refresh_token`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
     /// The client it was issued to.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// Its scope.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// Its subject.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     /// Expiry, seconds since the epoch.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub exp: Option<i64>,
     /// Issue time, seconds since the epoch.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
     /// The issuer.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     /// The audience (access tokens only).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
     /// The token id (access tokens only).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
 }
 
@@ -91,7 +83,7 @@ impl Authority {
         let token = token.ok_or(Error::InvalidRequest("token is required"))?;
         let now = self.now();
         let own = client.client().id();
-        if token.contains('.') {
+        if self.services.tokens.is_access_token(token) {
             match self.services.tokens.verify(token, now).await {
                 Ok(claims) if &claims.client_id == own => {
                     self.services.store.revoke_access_token(claims.jti, claims.expires_at).await?;
@@ -115,7 +107,7 @@ impl Authority {
             return Err(Error::InvalidClient);
         }
         let token = token.ok_or(Error::InvalidRequest("token is required"))?;
-        if token.contains('.') {
+        if self.services.tokens.is_access_token(token) {
             return match self.authenticate_bearer(token).await {
                 Ok(p) => Ok(self.access_introspection(&p.claims)),
                 Err(Error::InvalidToken(_)) => Ok(Introspection::default()),

@@ -32,10 +32,11 @@ impl Frontend {
     pub(crate) async fn healthz(&self) -> Response<Body> {
         match self.authority.services().store.ping().await {
             Ok(()) => response::json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
-            Err(_) => response::json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &serde_json::json!({"status": "unavailable", "error": "temporarily_unavailable"}),
-            ),
+            Err(e) => {
+                let code = oauth_core::Error::from(e).code();
+                let body = serde_json::json!({"status": "unavailable", "error": code.as_str()});
+                response::json(StatusCode::SERVICE_UNAVAILABLE, &body)
+            }
         }
     }
 }

@@ -63,7 +63,7 @@ impl Frontend {
         match self.authority.token(&client, &req, Some(ip)).await {
             Ok(tokens) => {
                 self.metrics.token_issued(req.grant_type.unwrap_or("unknown"));
-                response::json_no_store(&tokens)
+                response::token_response(&tokens)
             }
             Err(e) => {
                 if matches!(e, Error::Throttled { .. })
@@ -107,7 +107,7 @@ impl Frontend {
             Err(r) => return r,
         };
         match self.authority.introspect(&client, params.get("token")).await {
-            Ok(answer) => response::json_no_store(&answer),
+            Ok(answer) => response::introspection(&answer),
             Err(e) => response::oauth_error(&e, self.issuer(), Challenge::Basic),
         }
     }
