@@ -67,7 +67,7 @@ pub use services::{
 pub use session::{AuthorizationSession, SessionState};
 pub use store::{
     CodeRedemption, Grant, RefreshLookup, RefreshRecord, Rotation, SigningKeyRecord, Store, StoreError, Swept,
-    ThrottleKey, prune_failures,
+    ThrottleKey, prune_failures, rotation_family,
 };
 pub use throttle::ThrottleSettings;
 pub use types::RedirectUriError;

@@ -7,6 +7,7 @@
 use std::fmt;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::account::Account;
@@ -51,8 +52,10 @@ crate::forward::forward_async!(SecretVerifier {
     fn verify(&self, stored: Option<&SecretHash>, presented: &str) -> Result<bool>;
 });
 
-/// The claims of an access token (RFC 9068), as the core sees them.
-#[derive(Clone, PartialEq, Eq)]
+/// The claims of an access token (RFC 9068), as the core sees them. Their
+/// serde form uses these field names, not the JWT claim names: the JWT wire
+/// form is `oauth-jwt`'s alone.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessTokenClaims {
     /// `iss`
     pub issuer: String,

@@ -199,146 +199,91 @@ pub struct Swept {
     pub throttle_keys: u64,
 }
 
-/// The persistence the flows need. See the module docs for the contract.
-#[async_trait]
-pub trait Store: Send + Sync {
-    /// Stores a new session. Not necessarily durable: a session lost in a crash
-    /// costs the user a new login.
-    async fn insert_session(&self, session: &AuthorizationSession) -> Result<(), StoreError>;
-
-    /// The session with this id, unless it has expired (or never existed).
-    async fn session(&self, id: SessionId, now: OffsetDateTime) -> Result<Option<AuthorizationSession>, StoreError>;
-
-    /// Replaces `old` by `new` if the stored session still equals `old`; returns
-    /// whether it did. When `new` is `CodeIssued`, its code becomes redeemable by
-    /// [`Store::take_code`]. Durable.
-    async fn replace_session(&self, old: &AuthorizationSession, new: &AuthorizationSession)
-    -> Result<bool, StoreError>;
-
-    /// Redeems a code, atomically and once: of concurrent calls for one code,
-    /// exactly one gets [`CodeRedemption::Redeemed`]; the session becomes
-    /// `Exchanged { grant }` and is kept until `retain_until`. Later calls mark
-    /// the session replayed (see [`AuthorizationSession::mark_replayed`]) and get
-    /// [`CodeRedemption::Replayed`] until then. Durable.
-    async fn take_code(
-        &self,
-        code: &TokenHash,
-        grant: GrantId,
-        retain_until: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<CodeRedemption, StoreError>;
-
-    /// Stores a new grant and, optionally, the first refresh token of its
-    /// family. Durable.
-    async fn insert_grant(&self, grant: &Grant, refresh: Option<&RefreshRecord>) -> Result<(), StoreError>;
-
-    /// The grant, revoked or not, unless it has expired.
-    async fn grant(&self, id: GrantId, now: OffsetDateTime) -> Result<Option<Grant>, StoreError>;
-
-    /// The refresh token with its family, rotated or not, unless the token or the
-    /// grant has expired. Revoked grants are returned (with `revoked` set), so the
-    /// caller can tell reuse from an unknown token.
-    async fn refresh_token(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<RefreshLookup>, StoreError>;
-
-    /// Rotates `old` to `new` (same grant, next generation) atomically. Of
-    /// concurrent rotations of one token exactly one gets [`Rotation::Rotated`];
-    /// presenting an already rotated token revokes its grant. Durable.
-    async fn rotate_refresh(
-        &self,
-        old: &TokenHash,
-        new: &RefreshRecord,
-        now: OffsetDateTime,
-    ) -> Result<Rotation, StoreError>;
-
-    /// Revokes a grant: its refresh tokens stop working and access tokens that
-    /// carry its id are refused. Idempotent. Durable.
-    async fn revoke_grant(&self, id: GrantId) -> Result<(), StoreError>;
-
-    /// Revokes one access token by `jti` until its `expires_at`. Durable.
-    async fn revoke_access_token(&self, jti: AccessTokenId, expires_at: OffsetDateTime) -> Result<(), StoreError>;
-
-    /// True when the access token `jti` was revoked, or its grant was.
-    async fn access_token_revoked(
-        &self,
-        jti: AccessTokenId,
-        grant: Option<GrantId>,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
-
-    /// Inserts or replaces an account by id. A username held by another account
-    /// is [`StoreError::Conflict`]. Durable.
-    async fn put_account(&self, account: &Account) -> Result<(), StoreError>;
-
-    /// The account with this id.
-    async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
-
-    /// The account with this username (exact, case-sensitive match).
-    async fn account_by_username(&self, username: &str) -> Result<Option<Account>, StoreError>;
-
-    /// Every account, for seeding from configuration.
-    async fn accounts(&self) -> Result<Vec<Account>, StoreError>;
-
-    /// Inserts or replaces a signing key by `kid`. Durable.
-    async fn put_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
-
-    /// Every stored signing key.
-    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
-
-    /// Records a failed attempt at `at` for `key`, forgetting failures before
-    /// `since` and keeping at most the newest `keep`. Not necessarily durable.
-    async fn record_failure(
-        &self,
-        key: &ThrottleKey,
-        at: OffsetDateTime,
-        since: OffsetDateTime,
-        keep: usize,
-    ) -> Result<(), StoreError>;
-
-    /// The failures recorded for `key` at or after `since`, oldest first.
-    async fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError>;
-
-    /// Removes every record that expired before `now` (sessions, grants with
-    /// their refresh tokens, refresh tokens, revoked token ids) and throttle
-    /// counters with no failure at or after `throttle_since`. Live records stay.
-    async fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError>;
-
-    /// Answers `Ok` when the backend can serve requests (`/healthz`).
-    async fn ping(&self) -> Result<(), StoreError>;
-}
-
-/// Calls macro `$callback` with the list of [`Store`]'s methods as
-/// `fn name(&self, arg: Type, ...) -> Return;` items, so that wrappers (the
-/// forwarding impls here, `oauth-http`'s gate) are written from one list and a
-/// missing method is a compile error.
+/// The list of [`Store`]'s methods, each with its documentation: the one place
+/// their signatures are written. It calls macro `$callback` with them as
+/// `/// docs fn name(&self, arg: Type, ...) -> Return;` items. The trait itself is
+/// defined from it, and so are the wrappers (the forwarding impls here,
+/// `oauth-runtime`'s `GatedStore`, `oauth-store-sled`'s `ReopeningStore`), so a
+/// wrapper that misses a method does not compile.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! with_store_methods {
     ($callback:ident) => {
         $callback! {
+            /// Stores a new session. Not necessarily durable: a session lost in a crash
+            /// costs the user a new login.
             fn insert_session(&self, session: &AuthorizationSession) -> Result<(), StoreError>;
+            /// The session with this id, unless it has expired (or never existed).
             fn session(&self, id: SessionId, now: OffsetDateTime) -> Result<Option<AuthorizationSession>, StoreError>;
+            /// Replaces `old` by `new` if the stored session still equals `old`; returns
+            /// whether it did. When `new` is `CodeIssued`, its code becomes redeemable by
+            /// [`Store::take_code`]. Durable.
             fn replace_session(&self, old: &AuthorizationSession, new: &AuthorizationSession) -> Result<bool, StoreError>;
+            /// Redeems a code, atomically and once: of concurrent calls for one code,
+            /// exactly one gets [`CodeRedemption::Redeemed`]; the session becomes
+            /// `Exchanged { grant }` and is kept until `retain_until`. Later calls mark
+            /// the session replayed (see [`AuthorizationSession::mark_replayed`]) and get
+            /// [`CodeRedemption::Replayed`] until then. Durable.
             fn take_code(&self, code: &TokenHash, grant: GrantId, retain_until: OffsetDateTime, now: OffsetDateTime) -> Result<CodeRedemption, StoreError>;
+            /// Stores a new grant and, optionally, the first refresh token of its
+            /// family. Durable.
             fn insert_grant(&self, grant: &Grant, refresh: Option<&RefreshRecord>) -> Result<(), StoreError>;
+            /// The grant, revoked or not, unless it has expired.
             fn grant(&self, id: GrantId, now: OffsetDateTime) -> Result<Option<Grant>, StoreError>;
+            /// The refresh token with its family, rotated or not, unless the token or the
+            /// grant has expired. Revoked grants are returned (with `revoked` set), so the
+            /// caller can tell reuse from an unknown token.
             fn refresh_token(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<RefreshLookup>, StoreError>;
+            /// Rotates `old` to `new` (same grant, next generation) atomically. Of
+            /// concurrent rotations of one token exactly one gets [`Rotation::Rotated`];
+            /// presenting an already rotated token revokes its grant. Durable.
             fn rotate_refresh(&self, old: &TokenHash, new: &RefreshRecord, now: OffsetDateTime) -> Result<Rotation, StoreError>;
+            /// Revokes a grant: its refresh tokens stop working and access tokens that
+            /// carry its id are refused. Idempotent. Durable.
             fn revoke_grant(&self, id: GrantId) -> Result<(), StoreError>;
+            /// Revokes one access token by `jti` until its `expires_at`. Durable.
             fn revoke_access_token(&self, jti: AccessTokenId, expires_at: OffsetDateTime) -> Result<(), StoreError>;
+            /// True when the access token `jti` was revoked, or its grant was.
             fn access_token_revoked(&self, jti: AccessTokenId, grant: Option<GrantId>, now: OffsetDateTime) -> Result<bool, StoreError>;
+            /// Inserts or replaces an account by id. A username held by another account
+            /// is [`StoreError::Conflict`]. Durable.
             fn put_account(&self, account: &Account) -> Result<(), StoreError>;
+            /// The account with this id.
             fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
+            /// The account with this username (exact, case-sensitive match).
             fn account_by_username(&self, username: &str) -> Result<Option<Account>, StoreError>;
+            /// Every account, for seeding from configuration.
             fn accounts(&self) -> Result<Vec<Account>, StoreError>;
+            /// Inserts or replaces a signing key by `kid`. Durable.
             fn put_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+            /// Every stored signing key.
             fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+            /// Records a failed attempt at `at` for `key`, forgetting failures before
+            /// `since` and keeping at most the newest `keep`. Not necessarily durable.
             fn record_failure(&self, key: &ThrottleKey, at: OffsetDateTime, since: OffsetDateTime, keep: usize) -> Result<(), StoreError>;
+            /// The failures recorded for `key` at or after `since`, oldest first.
             fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError>;
+            /// Removes every record that expired before `now` (sessions, grants with
+            /// their refresh tokens, refresh tokens, revoked token ids) and throttle
+            /// counters with no failure at or after `throttle_since`. Live records stay.
             fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError>;
+            /// Answers `Ok` when the backend can serve requests (`/healthz`).
             fn ping(&self) -> Result<(), StoreError>;
         }
     };
 }
+
+macro_rules! define_store {
+    ($($(#[$doc:meta])* fn $m:ident(&self $(, $a:ident : $t:ty)*) -> $r:ty;)*) => {
+        /// The persistence the flows need. See the module docs for the contract.
+        #[async_trait]
+        pub trait Store: Send + Sync {
+            $($(#[$doc])* async fn $m(&self $(, $a: $t)*) -> $r;)*
+        }
+    };
+}
+
+with_store_methods!(define_store);
 
 macro_rules! forward_store {
     ($($method:tt)*) => {
@@ -347,6 +292,21 @@ macro_rules! forward_store {
 }
 
 with_store_methods!(forward_store);
+
+/// The first half of [`Store::rotate_refresh`], the same for every backend
+/// that can read before it swaps: the live token `old` with its family, when
+/// that family takes the rotation to `new` ([`Grant::takes_rotation_to`]).
+/// `None` means the store answers [`Rotation::NotFound`]. The second half, the
+/// swap that decides between [`Rotation::Rotated`] and [`Rotation::Reused`], is
+/// each backend's own atomic step.
+pub async fn rotation_family<S: Store + ?Sized>(
+    store: &S,
+    old: &TokenHash,
+    new: &RefreshRecord,
+    now: OffsetDateTime,
+) -> Result<Option<RefreshLookup>, StoreError> {
+    Ok(store.refresh_token(old, now).await?.filter(|found| found.grant.takes_rotation_to(new)))
+}
 
 /// Keeps, of `failures` plus a new one `at`, those at or after `since`, at most
 /// the newest `keep`, oldest first: the rule of [`Store::record_failure`], for

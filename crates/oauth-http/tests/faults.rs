@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 struct Hanging;
 
 macro_rules! hanging {
-    ($(fn $m:ident(&self $(, $a:ident : $t:ty)*) -> $r:ty;)*) => {
+    ($($(#[$doc:meta])* fn $m:ident(&self $(, $a:ident : $t:ty)*) -> $r:ty;)*) => {
         #[async_trait]
         #[allow(unused_variables, reason = "a hung store ignores its arguments")]
         impl Store for Hanging {

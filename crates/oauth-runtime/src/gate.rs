@@ -78,7 +78,7 @@ impl<S: Store + ?Sized> GatedStore<S> {
 }
 
 macro_rules! gated {
-    ($(fn $m:ident(&self $(, $a:ident : $t:ty)*) -> $r:ty;)*) => {
+    ($($(#[$doc:meta])* fn $m:ident(&self $(, $a:ident : $t:ty)*) -> $r:ty;)*) => {
         #[async_trait]
         impl<S: Store + ?Sized> Store for GatedStore<S> {
             $(async fn $m(&self $(, $a: $t)*) -> $r {

@@ -354,12 +354,9 @@ impl Store for PostgresStore {
         new: &RefreshRecord,
         now: OffsetDateTime,
     ) -> Result<Rotation, StoreError> {
-        let Some(found) = self.refresh_token(old, now).await? else {
+        let Some(found) = oauth_core::rotation_family(self, old, new, now).await? else {
             return Ok(Rotation::NotFound);
         };
-        if !found.grant.takes_rotation_to(new) {
-            return Ok(Rotation::NotFound);
-        }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
         // Only one caller flips `rotated` from false to true; the others find

@@ -291,12 +291,9 @@ impl Store for SledStore {
         new: &RefreshRecord,
         now: OffsetDateTime,
     ) -> Result<Rotation, StoreError> {
-        let Some(found) = self.refresh_token(old, now).await? else {
+        let Some(found) = oauth_core::rotation_family(self, old, new, now).await? else {
             return Ok(Rotation::NotFound);
         };
-        if !found.grant.takes_rotation_to(new) {
-            return Ok(Rotation::NotFound);
-        }
         // The swap on the old record decides the race: only one caller flips
         // `rotated` from false to true.
         let won = cas_update(&self.trees.refresh, "refresh token", old.as_bytes(), |r: &RefreshRecord| {

@@ -87,7 +87,7 @@ impl ReopeningStore {
 }
 
 macro_rules! reopening {
-    ($(fn $m:ident(&self $(, $a:ident : $t:ty)*) -> $r:ty;)*) => {
+    ($($(#[$doc:meta])* fn $m:ident(&self $(, $a:ident : $t:ty)*) -> $r:ty;)*) => {
         #[async_trait]
         impl Store for ReopeningStore {
             $(async fn $m(&self $(, $a: $t)*) -> $r {
