@@ -137,3 +137,16 @@ fn the_core_never_inspects_an_access_tokens_form() {
         .collect();
     assert!(peeking.is_empty(), "oauth-core looks for the dots of a JWT in: {peeking:?}");
 }
+
+#[test]
+fn nothing_ends_a_test_process_early() {
+    // A test binary that calls exit(0) passes whatever it skipped: the
+    // PostgreSQL tests once did so without a server. A check that cannot run
+    // must fail, saying why.
+    let exits: Vec<_> = rust_files()
+        .into_iter()
+        .filter(|f| f.components().any(|c| c.as_os_str() == "crates"))
+        .filter(|f| fs::read_to_string(f).unwrap().contains(concat!("process::", "exit(")))
+        .collect();
+    assert!(exits.is_empty(), "process::exit in: {exits:?}");
+}
