@@ -21,7 +21,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask test | bench [--postgres] [--smoke] [--only SCENARIO,...] | bench [--postgres] --soak SECS"
             );
-            eprintln!("  test   fmt, clippy, every test (nextest if installed, plus doctests),");
+            eprintln!("  test   fmt, clippy, the examples, every test (nextest if installed, plus doctests),");
             eprintln!("         rustdoc with -D warnings, and the crate dependency rules");
             eprintln!("  bench  release build, then every route against the ceiling and the raw");
             eprintln!("         limits (about 4 minutes; needs wrk); --smoke: a few seconds per");
@@ -51,6 +51,8 @@ fn test() -> ExitCode {
     };
     step("fmt", &|| cargo(&["fmt", "--all", "--check"], &[]));
     step("clippy", &|| cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[]));
+    // The embedding examples are part of the documentation: they must build.
+    step("examples", &|| cargo(&["build", "--workspace", "--examples"], &[]));
     step("dependency rules", &deps::check);
     step("npm packages", &npm_packages);
     // The Postgres tests need a server: the one named, or a throwaway one. If

@@ -150,3 +150,26 @@ fn nothing_ends_a_test_process_early() {
         .collect();
     assert!(exits.is_empty(), "process::exit in: {exits:?}");
 }
+
+#[test]
+fn every_crate_front_page_links_the_embedding_examples_and_they_exist() {
+    let root = workspace_root();
+    let examples = [("oauth-core", "medmij_steps"), ("oauth-http", "embed_http")];
+    for (krate, example) in examples {
+        let file = root.join("crates").join(krate).join("examples").join(format!("{example}.rs"));
+        assert!(file.exists(), "{} is missing", file.display());
+    }
+    for c in fs::read_dir(root.join("crates")).unwrap() {
+        let lib = c.unwrap().path().join("src/lib.rs");
+        let Ok(text) = fs::read_to_string(&lib) else { continue };
+        for (krate, example) in examples {
+            let run = format!("cargo run -p {krate} --example {example}");
+            let link = format!("{krate}/examples/{example}.rs");
+            assert!(
+                text.contains(&run) && text.contains(&link),
+                "{} does not link the example {example} ({run})",
+                lib.display()
+            );
+        }
+    }
+}

@@ -27,6 +27,18 @@
 //! Every error is an [`Error`] that knows its RFC 6749 / 6750 code, its HTTP
 //! status and whether it may be redirected.
 //!
+//! # Examples
+//!
+//! Two runnable programs show how the crates fit together when embedded
+//! (`cargo xtask test` builds both):
+//! - [`oauth-core/examples/medmij_steps.rs`](https://example.invalid/oauth-rs/crates/oauth-core/examples/medmij_steps.rs)
+//!   (`cargo run -p oauth-core --example medmij_steps`): only the core, over a
+//!   store of its own, driving the MedMij steps (create session, check
+//!   resource, decide, exchange);
+//! - [`oauth-http/examples/embed_http.rs`](https://example.invalid/oauth-rs/crates/oauth-http/examples/embed_http.rs)
+//!   (`cargo run -p oauth-http --example embed_http`): every endpoint served
+//!   by `oauth-http` on the memory store, with a resource check of its own.
+//!
 //! # Feature flags
 //!
 //! - `testing` (off): test doubles and a ready fixture in [`testing`], for

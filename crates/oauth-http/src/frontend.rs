@@ -129,7 +129,7 @@ impl Frontend {
         Ok(Frontend { authority, codec, config, metrics: Metrics::default(), store_timings: None, prefix, secure })
     }
 
-    /// Adds the store operation timings of a [`GatedStore`](crate::GatedStore)
+    /// Adds the store operation timings of a [`GatedStore`](oauth_runtime::GatedStore)
     /// to `/metrics`.
     pub fn with_store_timings(mut self, timings: Arc<oauth_runtime::StoreTimings>) -> Self {
         self.store_timings = Some(timings);

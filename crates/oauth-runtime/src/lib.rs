@@ -13,6 +13,18 @@
 //! beside `oauth-core` when you embed the flows in your own server; use the
 //! test doubles of `oauth-core`'s `testing` feature in tests instead.
 //!
+//! # Examples
+//!
+//! Two runnable programs show how the crates fit together when embedded
+//! (`cargo xtask test` builds both):
+//! - [`oauth-core/examples/medmij_steps.rs`](https://example.invalid/oauth-rs/crates/oauth-core/examples/medmij_steps.rs)
+//!   (`cargo run -p oauth-core --example medmij_steps`): only the core, over a
+//!   store of its own, driving the MedMij steps (create session, check
+//!   resource, decide, exchange);
+//! - [`oauth-http/examples/embed_http.rs`](https://example.invalid/oauth-rs/crates/oauth-http/examples/embed_http.rs)
+//!   (`cargo run -p oauth-http --example embed_http`): every endpoint served
+//!   by `oauth-http` on the memory store, with a resource check of its own.
+//!
 //! # Feature flags
 //!
 //! None.

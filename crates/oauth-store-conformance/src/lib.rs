@@ -19,6 +19,18 @@
 //! Sessions are produced by running the real flows of `oauth-core` (through its
 //! `testing` fixture) against the store under test, so the store sees exactly
 //! the records production writes.
+//!
+//! # Examples
+//!
+//! Two runnable programs show how the crates fit together when embedded
+//! (`cargo xtask test` builds both):
+//! - [`oauth-core/examples/medmij_steps.rs`](https://example.invalid/oauth-rs/crates/oauth-core/examples/medmij_steps.rs)
+//!   (`cargo run -p oauth-core --example medmij_steps`): only the core, over a
+//!   store of its own, driving the MedMij steps (create session, check
+//!   resource, decide, exchange);
+//! - [`oauth-http/examples/embed_http.rs`](https://example.invalid/oauth-rs/crates/oauth-http/examples/embed_http.rs)
+//!   (`cargo run -p oauth-http --example embed_http`): every endpoint served
+//!   by `oauth-http` on the memory store, with a resource check of its own.
 
 #![forbid(unsafe_code)]
 #![allow(clippy::expect_used, reason = "a conformance check fails by panicking, like any test")]

@@ -4,7 +4,7 @@
 //! that one run reports every problem with its key path (unknown keys in
 //! several tables, wrong types, bad values), which `serde(deny_unknown_fields)`
 //! cannot: it stops at the first. Each table is read into its own typed
-//! section (durations as [`time::Duration`]); [`SCHEMA`] lists every key, and
+//! section (durations as [`time::Duration`]); `SCHEMA` lists every key, and
 //! the configuration reference in `docs/configuration.md` is checked against
 //! it by a test.
 //!

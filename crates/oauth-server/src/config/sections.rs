@@ -3,7 +3,7 @@
 //!
 //! To add a table: write its struct here (or in a file of its own when it is
 //! large), implement [`Section`] for it with its key list and its reading,
-//! then add it to [`SCHEMA`](super::SCHEMA), to the root keys and to
+//! then add it to `SCHEMA` (in `config/mod.rs`), to the root keys and to
 //! [`Config`](super::Config). `docs/configuration.md` must list its keys; a
 //! test checks that.
 

@@ -1,0 +1,335 @@
+//! Embedding only the core: the MedMij steps (create session, check resource,
+//! decide, exchange) as library calls, over a store of your own.
+//!
+//! ```sh
+//! cargo run -p oauth-core --example medmij_steps
+//! ```
+//!
+//! `oauth-core` does no IO, so everything it touches is passed in. This
+//! example writes the store itself (`ListStore`, a mutex over maps: the
+//! smallest honest implementation of `oauth_core::Store`; a real one is
+//! durable and must pass `oauth-store-conformance`) and its own resource
+//! check. The clock, randomness, secret verifier and token codec are the
+//! core's test doubles (`testing` feature); a server uses `oauth-runtime` and
+//! `oauth-jwt` for them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use oauth_core::testing::{CountingSecrets, JsonTokens, ManualClock, PlainVerifier};
+use oauth_core::{
+    AccessTokenId, Account, AccountId, Authority, AuthorizationSession, AuthorizeRequest, Client, ClientCredentials,
+    ClientId, ClientSettings, CodeRedemption, Grant, GrantId, GrantType, LoginOutcome, RedirectPolicy, RefreshLookup,
+    RefreshRecord, ResourceCheck, ResourceDecision, Rotation, Scope, ScopeRule, Services, SessionId, SessionState,
+    Settings, SigningKeyRecord, Store, StoreError, Swept, ThrottleKey, TokenHash, TokenRequest,
+};
+use time::OffsetDateTime;
+
+/// Everything in maps behind one mutex: each method is atomic because it holds
+/// the lock throughout.
+#[derive(Debug, Default)]
+struct ListStore(Mutex<Maps>);
+
+#[derive(Debug, Default)]
+struct Maps {
+    sessions: HashMap<SessionId, AuthorizationSession>,
+    codes: HashMap<TokenHash, SessionId>,
+    grants: HashMap<GrantId, Grant>,
+    refresh: HashMap<TokenHash, RefreshRecord>,
+    revoked: HashMap<AccessTokenId, OffsetDateTime>,
+    accounts: HashMap<AccountId, Account>,
+    keys: BTreeMap<String, SigningKeyRecord>,
+    failures: HashMap<ThrottleKey, Vec<OffsetDateTime>>,
+}
+
+impl ListStore {
+    fn maps(&self) -> Result<MutexGuard<'_, Maps>, StoreError> {
+        self.0.lock().map_err(|_| StoreError::Unavailable("a writer panicked".into()))
+    }
+}
+
+impl Maps {
+    fn live_grant(&self, id: GrantId, now: OffsetDateTime) -> Option<Grant> {
+        self.grants.get(&id).filter(|g| now < g.expires_at).cloned()
+    }
+}
+
+#[async_trait]
+impl Store for ListStore {
+    async fn insert_session(&self, session: &AuthorizationSession) -> Result<(), StoreError> {
+        self.maps()?.sessions.insert(session.id(), session.clone());
+        Ok(())
+    }
+
+    async fn session(&self, id: SessionId, now: OffsetDateTime) -> Result<Option<AuthorizationSession>, StoreError> {
+        Ok(self.maps()?.sessions.get(&id).filter(|s| now < s.expires_at()).cloned())
+    }
+
+    async fn replace_session(
+        &self,
+        old: &AuthorizationSession,
+        new: &AuthorizationSession,
+    ) -> Result<bool, StoreError> {
+        let mut maps = self.maps()?;
+        if maps.sessions.get(&old.id()) != Some(old) || old.id() != new.id() {
+            return Ok(false);
+        }
+        if let SessionState::CodeIssued { code, .. } = new.state() {
+            maps.codes.insert(*code, new.id());
+        }
+        maps.sessions.insert(new.id(), new.clone());
+        Ok(true)
+    }
+
+    async fn take_code(
+        &self,
+        code: &TokenHash,
+        grant: GrantId,
+        retain_until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<CodeRedemption, StoreError> {
+        let mut maps = self.maps()?;
+        let Some(session) = maps.codes.get(code).and_then(|id| maps.sessions.get(id)) else {
+            return Ok(CodeRedemption::NotFound);
+        };
+        // The core decides what a redemption does; the store makes it atomic.
+        let (next, outcome) = session.redeem(code, grant, retain_until, now);
+        if let Some(next) = next {
+            maps.sessions.insert(next.id(), next);
+        }
+        Ok(outcome)
+    }
+
+    async fn insert_grant(&self, grant: &Grant, refresh: Option<&RefreshRecord>) -> Result<(), StoreError> {
+        let mut maps = self.maps()?;
+        maps.grants.insert(grant.id, grant.clone());
+        if let Some(r) = refresh {
+            maps.refresh.insert(r.hash, r.clone());
+        }
+        Ok(())
+    }
+
+    async fn grant(&self, id: GrantId, now: OffsetDateTime) -> Result<Option<Grant>, StoreError> {
+        Ok(self.maps()?.live_grant(id, now))
+    }
+
+    async fn refresh_token(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<RefreshLookup>, StoreError> {
+        let maps = self.maps()?;
+        let Some(record) = maps.refresh.get(hash).filter(|r| now < r.expires_at).cloned() else {
+            return Ok(None);
+        };
+        Ok(maps.live_grant(record.grant, now).map(|grant| RefreshLookup { record, grant }))
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old: &TokenHash,
+        new: &RefreshRecord,
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StoreError> {
+        let mut maps = self.maps()?;
+        let found = maps.refresh.get(old).filter(|r| now < r.expires_at).map(|r| (r.rotated, r.grant));
+        let family = found.and_then(|(_, id)| maps.live_grant(id, now));
+        match (found, family) {
+            (Some((false, _)), Some(g)) if g.takes_rotation_to(new) => {
+                maps.refresh.entry(*old).and_modify(|r| r.rotated = true);
+                maps.refresh.insert(new.hash, new.clone());
+                Ok(Rotation::Rotated)
+            }
+            (Some((true, id)), Some(g)) if g.takes_rotation_to(new) => {
+                maps.grants.entry(id).and_modify(|g| g.revoked = true);
+                Ok(Rotation::Reused(id))
+            }
+            _ => Ok(Rotation::NotFound),
+        }
+    }
+
+    async fn revoke_grant(&self, id: GrantId) -> Result<(), StoreError> {
+        self.maps()?.grants.entry(id).and_modify(|g| g.revoked = true);
+        Ok(())
+    }
+
+    async fn revoke_access_token(&self, jti: AccessTokenId, expires_at: OffsetDateTime) -> Result<(), StoreError> {
+        self.maps()?.revoked.insert(jti, expires_at);
+        Ok(())
+    }
+
+    async fn access_token_revoked(
+        &self,
+        jti: AccessTokenId,
+        grant: Option<GrantId>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let maps = self.maps()?;
+        let token = maps.revoked.get(&jti).is_some_and(|until| now < *until);
+        let family = grant.and_then(|id| maps.grants.get(&id)).is_some_and(|g| g.revoked);
+        Ok(token || family)
+    }
+
+    async fn put_account(&self, account: &Account) -> Result<(), StoreError> {
+        let mut maps = self.maps()?;
+        if maps.accounts.values().any(|a| a.username == account.username && a.id != account.id) {
+            return Err(StoreError::Conflict("username taken"));
+        }
+        maps.accounts.insert(account.id, account.clone());
+        Ok(())
+    }
+
+    async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        Ok(self.maps()?.accounts.get(&id).cloned())
+    }
+
+    async fn account_by_username(&self, username: &str) -> Result<Option<Account>, StoreError> {
+        Ok(self.maps()?.accounts.values().find(|a| a.username == username).cloned())
+    }
+
+    async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        Ok(self.maps()?.accounts.values().cloned().collect())
+    }
+
+    async fn put_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        self.maps()?.keys.insert(key.kid.clone(), key.clone());
+        Ok(())
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        Ok(self.maps()?.keys.values().cloned().collect())
+    }
+
+    async fn record_failure(
+        &self,
+        key: &ThrottleKey,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        let mut maps = self.maps()?;
+        oauth_core::prune_failures(maps.failures.entry(*key).or_default(), at, since, keep);
+        Ok(())
+    }
+
+    async fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError> {
+        let maps = self.maps()?;
+        Ok(maps.failures.get(key).map(|f| f.iter().copied().filter(|t| *t >= since).collect()).unwrap_or_default())
+    }
+
+    async fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError> {
+        let mut maps = self.maps()?;
+        let before = (maps.sessions.len(), maps.grants.len(), maps.refresh.len(), maps.revoked.len());
+        maps.sessions.retain(|_, s| now < s.expires_at());
+        let Maps { sessions, codes, grants, refresh, revoked, failures, .. } = &mut *maps;
+        codes.retain(|_, id| sessions.contains_key(id));
+        grants.retain(|_, g| now < g.expires_at);
+        refresh.retain(|_, r| now < r.expires_at && grants.contains_key(&r.grant));
+        revoked.retain(|_, until| now < *until);
+        let throttle_before = failures.len();
+        failures.retain(|_, f| f.iter().any(|t| *t >= throttle_since));
+        Ok(Swept {
+            sessions: (before.0 - sessions.len()) as u64,
+            grants: (before.1 - grants.len()) as u64,
+            refresh_tokens: (before.2 - refresh.len()) as u64,
+            revoked_tokens: (before.3 - revoked.len()) as u64,
+            throttle_keys: (throttle_before - failures.len()) as u64,
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.maps().map(|_| ())
+    }
+}
+
+/// The provider's check (MedMij step 4): does it hold data of this service for
+/// this user? Here: only for accounts with a BSN.
+#[derive(Debug)]
+struct HoldsDataFor;
+
+#[async_trait]
+impl ResourceCheck for HoldsDataFor {
+    async fn check(
+        &self,
+        _client: &Client,
+        account: &Account,
+        scope: &Scope,
+        _now: OffsetDateTime,
+    ) -> oauth_core::Result<ResourceDecision> {
+        let known = account.attributes.contains_key("bsn");
+        Ok(if known { ResourceDecision::Allow(scope.clone()) } else { ResourceDecision::Deny })
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let store = Arc::new(ListStore::default());
+    let patient = Account {
+        id: AccountId::from_random_bytes(*b"a patient's id!!"),
+        username: "patient".into(),
+        password_hash: None, // logs in through the national identity provider
+        disabled: false,
+        attributes: BTreeMap::from([("bsn".into(), "999990019".into())]),
+    };
+    store.put_account(&patient).await?;
+
+    // A personal health app, as an OAuth Client List names it: a public client
+    // identified by its hostname, with the host-bound https redirect rule.
+    let app = Client::new(ClientSettings {
+        id: ClientId::parse("pgo.example.org")?,
+        name: "Example PGO".into(),
+        secret: None,
+        redirect: RedirectPolicy::HttpsHost("pgo.example.org".into()),
+        grant_types: [GrantType::AuthorizationCode].into(),
+        scopes: Scope::parse("4")?,
+        scope_rule: ScopeRule::ExactlyOne,
+        require_pkce: true,
+    })?;
+    let clients = BTreeMap::from([(app.id().clone(), Arc::new(app))]);
+    let services = Services {
+        store,
+        clients: Arc::new(clients),
+        clock: Arc::new(ManualClock::new(time::macros::datetime!(2026-11-25 12:00 UTC))),
+        secrets: Arc::new(CountingSecrets::default()),
+        verifier: Arc::new(PlainVerifier::default()),
+        tokens: Arc::new(JsonTokens),
+        resources: Arc::new(HoldsDataFor),
+    };
+    let authority = Authority::new(Settings::new("https://as.provider.example"), services);
+
+    // 1. Create the session from the authorization request.
+    let request = AuthorizeRequest {
+        client_id: Some("pgo.example.org"),
+        redirect_uri: Some("https://pgo.example.org/cb"),
+        response_type: Some("code"),
+        scope: Some("4"),
+        state: Some("af0ifjsldkj"),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+        code_challenge_method: Some("S256"),
+    };
+    let (session, _) = authority.authorize(&request, None).await.map_err(|r| format!("{r:?}"))?;
+    println!("1. session {} opened: {:?}", session.id(), session.state().name());
+
+    // 2. The identity provider says who logged in; 3. the resource check runs.
+    let session = match authority.authenticate_session(session.id(), patient.id).await? {
+        LoginOutcome::Consent(s) => s,
+        LoginOutcome::Denied(location) => return Err(format!("the provider holds no data: {location}").into()),
+    };
+    println!("2-3. authenticated and checked: {:?}", session.state().name());
+
+    // 4. The user approves on the consent page; the browser goes to the app.
+    let location = authority.decide(session.id(), true).await?;
+    println!("4. approved; redirect to {location}");
+    let code = oauth_core::testing::query_param(&location, "code").ok_or("no code")?;
+
+    // 5. The app's back channel exchanges the code, proving PKCE.
+    let app =
+        authority.authenticate_client(&ClientCredentials { client_id: "pgo.example.org", secret: None }, None).await?;
+    let exchange = TokenRequest {
+        grant_type: Some("authorization_code"),
+        code: Some(&code),
+        redirect_uri: Some("https://pgo.example.org/cb"),
+        code_verifier: Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+        ..TokenRequest::default()
+    };
+    let tokens = authority.token(&app, &exchange, None).await?;
+    println!("5. exchanged: a {} token for scope {:?}, {} s", tokens.token_type, tokens.scope, tokens.expires_in);
+    Ok(())
+}
