@@ -78,8 +78,24 @@ pub(crate) fn check() -> bool {
     ok
 }
 
+/// Crates that only the named workspace crates may depend on directly, with
+/// the invariant each keeps.
+const ONLY: &[(&str, &[&str], &str)] = &[(
+    "jsonwebtoken",
+    // The bench measures the raw cost of an ES256 signature with it.
+    &["oauth-jwt", "oauth-bench"],
+    "only oauth-jwt knows JWT",
+)];
+
 fn violations(graph: &Graph) -> Vec<String> {
     let mut out = Vec::new();
+    for (dep, allowed, invariant) in ONLY {
+        for user in graph.direct_users(dep) {
+            if !allowed.contains(&user.as_str()) {
+                out.push(format!("{user} depends on {dep}, but {invariant} (ARCHITECTURE.md)"));
+            }
+        }
+    }
     for rule in RULES {
         let reached = match graph.reach(rule.krate) {
             Ok(r) => r,
@@ -123,6 +139,25 @@ impl Graph {
             .into_iter()
             .flatten()
             .filter(|p| p["id"].as_str().is_some_and(|id| members.contains(id)))
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Workspace crates with a normal (not dev or build) dependency on `dep`.
+    fn direct_users(&self, dep: &str) -> Vec<String> {
+        let members = self.workspace_crates();
+        self.meta["packages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["name"].as_str().is_some_and(|n| members.iter().any(|m| m == n)))
+            .filter(|p| {
+                p["dependencies"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|d| d["name"].as_str() == Some(dep) && d["kind"].is_null())
+            })
             .filter_map(|p| p["name"].as_str().map(str::to_owned))
             .collect()
     }

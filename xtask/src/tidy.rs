@@ -173,3 +173,36 @@ fn every_crate_front_page_links_the_embedding_examples_and_they_exist() {
         }
     }
 }
+
+#[test]
+fn only_the_server_reads_the_environment_at_run_time() {
+    // Library code takes its settings as values. The exceptions read their
+    // own variables: PostgreSQL test support and store benches, the HTTP
+    // bench, and tests.
+    let allowed = |f: &Path| {
+        let s = f.to_string_lossy();
+        s.contains("/crates/oauth-server/src/")
+            || s.ends_with("/crates/oauth-store-postgres/src/testing.rs")
+            || s.contains("/benches/")
+            || s.contains("/crates/oauth-bench/")
+            || s.contains("/tests/")
+    };
+    let readers: Vec<_> = rust_files()
+        .into_iter()
+        .filter(|f| f.components().any(|c| c.as_os_str() == "crates") && !allowed(f))
+        .filter(|f| {
+            let text = fs::read_to_string(f).unwrap();
+            text.contains("env::var") || text.contains("env!(") || text.contains("from_default_env")
+        })
+        .collect();
+    assert!(readers.is_empty(), "environment read outside oauth-server: {readers:?}");
+}
+
+#[test]
+fn every_store_backend_runs_the_whole_conformance_suite() {
+    for backend in ["oauth-store-mem", "oauth-store-sled", "oauth-store-postgres"] {
+        let file = workspace_root().join("crates").join(backend).join("tests/conformance.rs");
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        assert!(text.contains("conformance_tests!"), "{} does not run conformance_tests!", file.display());
+    }
+}
