@@ -107,3 +107,28 @@ async fn the_sixteenth_birthday_counts_from_midnight_in_amsterdam() {
     let m = medmij("2010-11-26", Some("999990019")).await;
     assert!(matches!(login(&m).await, LoginOutcome::Denied(_)));
 }
+
+#[tokio::test]
+async fn a_client_off_the_ocl_goes_to_the_inner_check_without_bsn_or_age() {
+    // A minor without a BSN: refused for an OCL client (above), but the
+    // fixture's public client is not on the OCL, so the inner check decides.
+    let m = medmij("2015-01-01", None).await;
+    let (session, _) = m.authority.authorize(&Fixture::public_request(), None).await.unwrap();
+    let outcome = m.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap();
+    assert!(matches!(outcome, LoginOutcome::Consent(_)), "AllowAll, the inner check, allows");
+
+    #[derive(Debug)]
+    struct DenyAll;
+    #[async_trait::async_trait]
+    impl ResourceCheck for DenyAll {
+        async fn check(&self, _: &Client, _: &Account, _: &Scope, _: time::OffsetDateTime) -> Result<ResourceDecision> {
+            Ok(ResourceDecision::Deny)
+        }
+    }
+    let store = Arc::new(MemStore::new());
+    let ocl = Arc::new(OclClients::new(&Ocl::parse(SAMPLE).unwrap(), profile()).unwrap());
+    let f = Fixture::new(store, Some(Arc::new(MedMijCheck::new(ocl, 16, Arc::new(DenyAll))))).await.unwrap();
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.unwrap();
+    let outcome = f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap();
+    assert!(matches!(outcome, LoginOutcome::Denied(_)), "the inner check refuses, whatever the account holds");
+}
