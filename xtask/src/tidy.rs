@@ -206,3 +206,28 @@ fn every_store_backend_runs_the_whole_conformance_suite() {
         assert!(text.contains("conformance_tests!"), "{} does not run conformance_tests!", file.display());
     }
 }
+
+#[test]
+fn the_store_signatures_are_written_once() {
+    // with_store_methods! is the one list; the trait and the wrappers are
+    // generated from it.
+    let text = fs::read_to_string(workspace_root().join("crates/oauth-core/src/store.rs")).unwrap();
+    let list = text.split("macro_rules! with_store_methods").nth(1).expect("the list");
+    let list = list.split("macro_rules!").next().unwrap_or("");
+    let names: Vec<&str> =
+        list.lines().filter_map(|l| l.trim().strip_prefix("fn ")).filter_map(|l| l.split('(').next()).collect();
+    assert!(names.len() >= 20, "read the list: {names:?}");
+    for name in names {
+        let written = text.matches(&format!("fn {name}(&self")).count();
+        assert_eq!(written, 1, "Store::{name} is written {written} times in store.rs");
+    }
+}
+
+#[test]
+fn the_commands_and_serving_do_not_import_each_other() {
+    let src = workspace_root().join("crates/oauth-server/src");
+    let commands = fs::read_to_string(src.join("commands.rs")).unwrap();
+    let run = fs::read_to_string(src.join("run.rs")).unwrap();
+    assert!(!commands.contains("crate::run"), "commands.rs uses run.rs");
+    assert!(!run.contains("crate::commands"), "run.rs uses commands.rs");
+}
