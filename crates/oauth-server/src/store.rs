@@ -54,7 +54,7 @@ pub(crate) async fn open_exclusive(config: &StoreSection) -> Result<Box<dyn Stor
 }
 
 fn sled_options(config: &StoreSection) -> Options {
-    Options { cache_capacity: config.cache_capacity }
+    Options { cache_capacity: config.cache_capacity, durability: config.durability }
 }
 
 /// Connects to the configured PostgreSQL and brings its schema up to date.

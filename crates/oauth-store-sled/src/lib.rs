@@ -13,10 +13,14 @@
 //!   [`Error::UnsupportedFormat`] at open. A record that cannot be decoded is
 //!   [`StoreError::Corrupt`], never a panic.
 //!
-//! What "durable" means here: on Linux sled makes its log stable with
-//! `sync_file_range`. That survives the death of the process (`kill -9`). It
-//! does not flush the disk's cache or file metadata, so it promises nothing
-//! across an operating-system crash or a power loss.
+//! What "durable" means depends on [`Durability`]. sled's own flush makes its
+//! log stable with `sync_file_range` on Linux: that survives the death of the
+//! process (`kill -9`), but flushes neither the disk's cache nor file metadata,
+//! so alone it promises nothing across an operating-system crash or a power
+//! loss ([`Durability::Process`]). [`Durability::Power`], the default, ends
+//! every group commit with an `fdatasync` of sled's files (and of a directory
+//! when sled created a file in it), so an acknowledged write also survives
+//! those; `commit.rs` lists which files sled 0.34 leaves unsynced and why.
 //!
 //! After an IO error (a full disk) sled fails every later operation, even once
 //! the cause is gone; [`ReopeningStore`] reopens the directory then, and is
@@ -84,7 +88,11 @@ pub enum Error {
     CorruptFormat,
     /// The group-commit thread could not be started.
     #[error("cannot start the commit thread: {0}")]
-    Thread(#[from] std::io::Error),
+    Thread(std::io::Error),
+    /// At [`Durability::Power`], the files sled wrote while opening could not
+    /// be synced.
+    #[error("cannot sync the store's files: {0}")]
+    Sync(std::io::Error),
 }
 
 /// Options for [`SledStore::open`] and [`ReopeningStore::open`].
@@ -92,12 +100,26 @@ pub enum Error {
 pub struct Options {
     /// sled's page cache, in bytes.
     pub cache_capacity: u64,
+    /// What an acknowledged write survives.
+    pub durability: Durability,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { cache_capacity: 64 * 1024 * 1024 }
+        Options { cache_capacity: 64 * 1024 * 1024, durability: Durability::Power }
     }
+}
+
+/// What an acknowledged write survives (`[store] durability`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// sled's flush alone (`sync_file_range`): survives the death of the
+    /// server process, not an operating-system crash or a power loss.
+    Process,
+    /// sled's flush, then `fdatasync` of its files in the same group commit:
+    /// survives a power loss too. The default.
+    #[default]
+    Power,
 }
 
 /// The sled store.
@@ -124,6 +146,7 @@ struct Trees {
 impl SledStore {
     /// Opens (or creates) the store in `path`.
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Self, Error> {
+        let path = path.as_ref();
         let db = sled::Config::new().path(path).cache_capacity(options.cache_capacity).open()?;
         let meta = db.open_tree("meta")?;
         match meta.get(FORMAT_KEY)? {
@@ -149,7 +172,10 @@ impl SledStore {
             keys: db.open_tree("keys")?,
             throttle: db.open_tree("throttle")?,
         };
-        let commit = GroupCommit::start(db.clone())?;
+        // Before the first acknowledgement: the format marker, sled's `conf`
+        // and snapshot, and the directory entries of a new store.
+        let synced = commit::files_for(options.durability, path).map_err(Error::Sync)?;
+        let commit = GroupCommit::start(db.clone(), synced).map_err(Error::Thread)?;
         Ok(SledStore { db, trees, commit })
     }
 

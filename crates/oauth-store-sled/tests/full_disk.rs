@@ -44,7 +44,8 @@ impl Drop for Tmpfs {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_writes_and_the_store_recovers_when_space_returns() {
     let fs = Tmpfs::mount("8m");
-    let store = ReopeningStore::open(fs.0.path().join("db"), Options { cache_capacity: 1 << 20 }).unwrap();
+    let store = ReopeningStore::open(fs.0.path().join("db"), Options { cache_capacity: 1 << 20, ..Options::default() })
+        .unwrap();
     let mut acknowledged = Vec::new();
     let mut failure = None;
     for n in 0..200_000u64 {

@@ -372,6 +372,19 @@ mod tests {
     }
 
     #[test]
+    fn durability_is_power_unless_process_is_asked_for() {
+        use oauth_store_sled::Durability;
+        let read = |text: &str| Config::from_table(&text.parse::<Table>().unwrap(), Path::new("."));
+        assert_eq!(Config::defaults().config.unwrap().store.durability, Durability::Power);
+        assert_eq!(read("[store]\ndurability = \"process\"\n").config.unwrap().store.durability, Durability::Process);
+        assert_eq!(read("[store]\ndurability = \"power\"\n").config.unwrap().store.durability, Durability::Power);
+        for bad in ["\"fsync\"", "\"Power\"", "1"] {
+            let r = read(&format!("[store]\ndurability = {bad}\n"));
+            assert!(r.errors.iter().any(|p| p.key.as_str() == "store.durability"), "{bad}: {:?}", r.errors);
+        }
+    }
+
+    #[test]
     fn defaults_are_the_spec_defaults() {
         let seconds = time::Duration::seconds;
         let c = Config::defaults().config.unwrap();

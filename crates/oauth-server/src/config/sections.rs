@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use oauth_core::{GrantType, ThrottleSettings};
 use oauth_jwt::{SigningAlg, SigningKey};
+use oauth_store_sled::Durability;
 use time::Duration;
 
 use super::Section;
@@ -104,6 +105,8 @@ pub(crate) struct StoreSection {
     pub(crate) path: PathBuf,
     /// sled's page cache, bytes.
     pub(crate) cache_capacity: u64,
+    /// What an acknowledged sled write survives.
+    pub(crate) durability: Durability,
     /// PostgreSQL connection URL (may hold a password: never log it); empty
     /// unless the backend is PostgreSQL.
     pub(crate) url: String,
@@ -116,7 +119,7 @@ pub(crate) struct StoreSection {
 impl Section for StoreSection {
     const TABLE: &'static str = "store";
     const KEYS: &'static [&'static str] =
-        &["backend", "path", "cache_capacity", "url", "pool_size", "connect_timeout", "sweep_interval"];
+        &["backend", "path", "cache_capacity", "durability", "url", "pool_size", "connect_timeout", "sweep_interval"];
 
     fn read(keys: &mut Keys<'_, '_>) -> Option<Self> {
         let backend = match keys.string("backend").as_deref() {
@@ -131,6 +134,15 @@ impl Section for StoreSection {
         };
         let path = keys.file("path").unwrap_or_else(|| keys.resolve("data"));
         let cache_capacity = keys.int("cache_capacity", 64 * 1024 * 1024, 1, i64::MAX).unsigned_abs();
+        let durability = match keys.string("durability").as_deref() {
+            None | Some("power") => Durability::Power,
+            Some("process") => Durability::Process,
+            Some(other) => {
+                let at = keys.path("durability");
+                keys.error(at, format!("must be \"power\" or \"process\", not {other:?}"));
+                Durability::Power
+            }
+        };
         let url = keys.string("url");
         if backend == Some(Backend::Postgres) && url.is_none() {
             let at = keys.path("url");
@@ -143,6 +155,7 @@ impl Section for StoreSection {
             backend: backend?,
             path,
             cache_capacity,
+            durability,
             url: url.unwrap_or_default(),
             pool_size,
             connect_timeout,
