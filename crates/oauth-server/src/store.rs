@@ -61,6 +61,6 @@ fn sled_options(config: &StoreSection) -> Options {
 /// The error never holds the URL, which may hold a password.
 async fn connect_postgres(config: &StoreSection) -> Result<PostgresStore, String> {
     let connect_timeout: Duration = std_duration(config.connect_timeout);
-    let options = PostgresOptions { pool_size: config.pool_size, connect_timeout };
+    let options = PostgresOptions { pool_size: config.pool_size, connect_timeout, ..PostgresOptions::default() };
     PostgresStore::connect(&config.url, options).await.map_err(|e| format!("cannot open the PostgreSQL store: {e}"))
 }

@@ -27,7 +27,9 @@ fn postgres(c: &mut Criterion) {
         let setup = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let (db, store) = setup.block_on(async {
             let db = TestDatabase::create().await;
-            let store = PostgresStore::connect(&db.url, Options { pool_size: 32, ..Options::default() }).await;
+            let store =
+                PostgresStore::connect(&db.url, Options { pool_size: 32, ..oauth_store_postgres::testing::options() })
+                    .await;
             (db, store.expect("connect"))
         });
         drop(setup);

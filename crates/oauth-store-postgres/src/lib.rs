@@ -23,8 +23,19 @@
 //! - **Sweeping** deletes expired records in batches of [`SWEEP_BATCH`], so a
 //!   large backlog never holds long locks.
 //!
-//! Connections use no TLS: reach the database over a Unix socket or a private
-//! network (see docs/deployment.md).
+//! - **TLS** with rustls, the certificate checked by default ([`TlsMode`],
+//!   `tls.rs`).
+//! - **A bounded statement time.** Every connection runs with PostgreSQL's
+//!   `statement_timeout` ([`Options::statement_timeout`]). A statement that
+//!   exceeds it (a lock held elsewhere, a stalled disk) is cancelled by the
+//!   server and its transaction rolled back, so the error the caller gets (a
+//!   503) is never a committed write. The client sets no timer of its own on a
+//!   statement it has sent: it waits for the server's verdict, so a committed
+//!   write is never reported as failed because an answer was slow. Only the
+//!   wait for a connection is bounded on this side, before anything is sent.
+//! - **First start** of several nodes on an empty database: [`PostgresStore::startup_lock`]
+//!   lets one node at a time create what must exist once (signing keys,
+//!   seeded accounts).
 //!
 //! # Examples
 //!
@@ -48,11 +59,12 @@
 mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use oauth_core::{
     AccessTokenId, Account, AccountId, AuthorizationSession, CodeRedemption, Grant, GrantId, RefreshLookup,
     RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store, StoreError, Swept, ThrottleKey,
@@ -62,11 +74,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use time::OffsetDateTime;
+use tokio_postgres::Row;
+use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
 
 pub use schema::SCHEMA_VERSION;
+pub use tls::{Tls, TlsMode};
 
 /// Rows deleted per statement when sweeping.
 pub const SWEEP_BATCH: i64 = 1000;
@@ -81,6 +95,9 @@ pub enum Error {
     /// No connection could be made within the timeout.
     #[error("cannot connect to PostgreSQL: {0}")]
     Connect(String),
+    /// The TLS settings cannot be used (an unreadable CA file, no roots).
+    #[error("PostgreSQL TLS: {0}")]
+    Tls(String),
     /// A statement failed while the schema was brought up to date.
     #[error("PostgreSQL: {0}")]
     Database(#[from] tokio_postgres::Error),
@@ -92,19 +109,56 @@ pub enum Error {
     },
 }
 
-/// Options for [`PostgresStore::connect`] (`[store] pool_size` and
-/// `connect_timeout`).
-#[derive(Debug, Clone, Copy)]
+/// Options for [`PostgresStore::connect`] (`[store] pool_size`,
+/// `connect_timeout`, `statement_timeout`, `tls`, `tls_ca_file`).
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Most connections this node holds.
     pub pool_size: usize,
     /// Longest wait to open a connection, or for a free one from the pool.
     pub connect_timeout: Duration,
+    /// Longest a statement may run on the server before the server cancels
+    /// it (PostgreSQL's `statement_timeout`, whole milliseconds).
+    pub statement_timeout: Duration,
+    /// TLS to the database.
+    pub tls: Tls,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { pool_size: 16, connect_timeout: Duration::from_secs(5) }
+        Options {
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+            tls: Tls::default(),
+        }
+    }
+}
+
+/// Any 64-bit number, the same in every build, other than the migrations'
+/// lock: the advisory lock of [`PostgresStore::startup_lock`].
+const STARTUP_LOCK: i64 = 0x6f61_7574_6873_7374;
+
+/// How long [`PostgresStore::startup_lock`] waits for another starting node.
+pub const STARTUP_LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// The lock of [`PostgresStore::startup_lock`], held until released or dropped.
+pub struct StartupLock {
+    client: ClientWrapper,
+}
+
+impl std::fmt::Debug for StartupLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartupLock").finish_non_exhaustive()
+    }
+}
+
+impl StartupLock {
+    /// Releases the lock and closes its connection. Dropping the lock closes
+    /// the connection too, which also releases it, a moment later.
+    pub async fn release(self) -> Result<(), StoreError> {
+        self.client.execute("SELECT pg_advisory_unlock($1)", &[&STARTUP_LOCK]).await.map_err(db)?;
+        Ok(())
     }
 }
 
@@ -129,7 +183,29 @@ impl PostgresStore {
         let mut config: tokio_postgres::Config =
             url.parse().map_err(|e: tokio_postgres::Error| Error::Url(e.to_string()))?;
         config.connect_timeout(options.connect_timeout);
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        // `[store] tls` decides; an `sslmode` in the URL that says otherwise is
+        // refused rather than silently overridden.
+        let wants_tls = options.tls.mode != TlsMode::Disable;
+        match config.get_ssl_mode() {
+            SslMode::Disable if wants_tls => {
+                return Err(Error::Url("sslmode=disable in the URL conflicts with store.tls".into()));
+            }
+            SslMode::Require if !wants_tls => {
+                return Err(Error::Url("sslmode=require in the URL conflicts with store.tls = \"disable\"".into()));
+            }
+            _ => {}
+        }
+        let sockets_only = config.get_hosts().iter().all(|h| !matches!(h, Host::Tcp(_)));
+        config.ssl_mode(if wants_tls && !sockets_only { SslMode::Require } else { SslMode::Disable });
+        let timeout_ms = options.statement_timeout.as_millis().max(1);
+        let startup = match config.get_options() {
+            Some(o) if !o.is_empty() => format!("{o} -c statement_timeout={timeout_ms}"),
+            _ => format!("-c statement_timeout={timeout_ms}"),
+        };
+        config.options(&startup);
+        let connector = tls::connector(&options.tls)?;
+        let manager =
+            Manager::from_config(config, connector, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let timeout = Some(options.connect_timeout);
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(1))
@@ -142,6 +218,21 @@ impl PostgresStore {
         let mut client = pool.get().await.map_err(|e| Error::Connect(e.to_string()))?;
         schema::migrate(&mut client).await?;
         Ok(PostgresStore { pool })
+    }
+
+    /// Takes the database-wide lock under which a starting node creates what
+    /// must exist once: the signing key of an empty database, the accounts
+    /// seeded from the configuration. A second node starting at the same time
+    /// waits here (up to [`STARTUP_LOCK_WAIT`]) and then finds what the first
+    /// created. The lock lives on a connection of its own, outside the pool,
+    /// so the holder's store operations never wait for it; it is released by
+    /// [`StartupLock::release`], or when that connection closes.
+    pub async fn startup_lock(&self) -> Result<StartupLock, StoreError> {
+        let client = Object::take(self.client().await?);
+        let wait = STARTUP_LOCK_WAIT.as_millis();
+        client.batch_execute(&format!("SET statement_timeout = {wait}")).await.map_err(db)?;
+        client.execute("SELECT pg_advisory_lock($1)", &[&STARTUP_LOCK]).await.map_err(db)?;
+        Ok(StartupLock { client })
     }
 
     async fn client(&self) -> Result<Object, StoreError> {
@@ -366,32 +457,60 @@ impl Store for PostgresStore {
         new: &RefreshRecord,
         now: OffsetDateTime,
     ) -> Result<Rotation, StoreError> {
-        let Some(found) = oauth_core::rotation_family(self, old, new, now).await? else {
+        // One statement, one round trip, one implicit transaction, so not the
+        // read of `oauth_core::rotation_family` first: its rule
+        // (`Grant::takes_rotation_to`: a family that is not revoked, and `new`
+        // belongs to it) is the `old` part's WHERE. `old` locks the presented
+        // token's row (`FOR UPDATE`) if the token and its family are live. A racing rotation waits for the lock
+        // and then reads the winner's committed `rotated = true`, so exactly
+        // one caller flips it; the others revoke the family in the same
+        // statement. All data-modifying parts see `old` as it was locked.
+        let row = self
+            .query_opt(
+                "WITH old AS (
+                     SELECT r.hash, r.rotated, r.grant_id FROM oauth_refresh_tokens r
+                     JOIN oauth_grants g ON g.id = r.grant_id
+                     WHERE r.hash = $1 AND r.expires_at > $2 AND g.expires_at > $2
+                       AND NOT g.revoked AND g.id = $4
+                     FOR UPDATE OF r
+                 ),
+                 flipped AS (
+                     UPDATE oauth_refresh_tokens r SET rotated = true FROM old
+                     WHERE r.hash = old.hash AND NOT old.rotated
+                     RETURNING r.hash
+                 ),
+                 inserted AS (
+                     INSERT INTO oauth_refresh_tokens (hash, grant_id, expires_at, rotated, body)
+                     SELECT $3, $4, $5, $6, $7 FROM flipped
+                     ON CONFLICT (hash) DO UPDATE SET grant_id = EXCLUDED.grant_id,
+                         expires_at = EXCLUDED.expires_at, rotated = EXCLUDED.rotated, body = EXCLUDED.body
+                     RETURNING hash
+                 ),
+                 revoked AS (
+                     UPDATE oauth_grants g SET revoked = true FROM old
+                     WHERE g.id = old.grant_id AND old.rotated
+                     RETURNING g.id
+                 )
+                 SELECT old.rotated, (SELECT count(*) FROM inserted), (SELECT count(*) FROM revoked) FROM old",
+                &[
+                    &old.as_bytes().as_slice(),
+                    &nanos(now)?,
+                    &new.hash.as_bytes().as_slice(),
+                    new.grant.as_uuid(),
+                    &nanos(new.expires_at)?,
+                    &new.rotated,
+                    &to_json(new)?,
+                ],
+            )
+            .await?;
+        let Some(row) = row else {
             return Ok(Rotation::NotFound);
         };
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db)?;
-        // Only one caller flips `rotated` from false to true; the others find
-        // it true when the winner's row lock is released.
-        let flip = tx
-            .prepare_cached("UPDATE oauth_refresh_tokens SET rotated = true WHERE hash = $1 AND NOT rotated")
-            .await
-            .map_err(db)?;
-        if tx.execute(&flip, &[&old.as_bytes().as_slice()]).await.map_err(db)? == 1 {
-            let upsert = tx.prepare_cached(UPSERT_REFRESH).await.map_err(db)?;
-            let hash = new.hash.as_bytes().as_slice();
-            tx.execute(&upsert, &[&hash, new.grant.as_uuid(), &nanos(new.expires_at)?, &new.rotated, &to_json(new)?])
-                .await
-                .map_err(db)?;
-            tx.commit().await.map_err(db)?;
-            Ok(Rotation::Rotated)
-        } else {
-            // Reuse: revoke the family on this same connection (taking a
-            // second one while holding this could exhaust the pool).
-            let revoke = tx.prepare_cached(REVOKE_GRANT).await.map_err(db)?;
-            tx.execute(&revoke, &[found.grant.id.as_uuid()]).await.map_err(db)?;
-            tx.commit().await.map_err(db)?;
-            Ok(Rotation::Reused(found.grant.id))
+        let (was_rotated, inserted, revoked): (bool, i64, i64) = (column(&row, 0)?, column(&row, 1)?, column(&row, 2)?);
+        match (was_rotated, inserted, revoked) {
+            (false, 1, 0) => Ok(Rotation::Rotated),
+            (true, 0, 1) => Ok(Rotation::Reused(new.grant)),
+            other => Err(StoreError::Corrupt(format!("refresh rotation wrote {other:?}"))),
         }
     }
 

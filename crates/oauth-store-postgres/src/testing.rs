@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use oauth_core::Store;
 
-use crate::{Options, PostgresStore};
+use crate::{Options, PostgresStore, Tls, TlsMode};
 
 /// The variable naming the test server.
 pub const URL_VAR: &str = "OAUTH_TEST_POSTGRES_URL";
@@ -30,6 +30,12 @@ pub fn server_url() -> String {
              (Debian package `postgresql`), or set it to a server where this user may create databases"
         ),
     }
+}
+
+/// The default options, without TLS: the test servers listen on 127.0.0.1
+/// without it (the TLS tests start servers of their own).
+pub fn options() -> Options {
+    Options { tls: Tls { mode: TlsMode::Disable, ca_file: None }, ..Options::default() }
 }
 
 /// `url` with its database replaced by `name`.
@@ -83,7 +89,7 @@ impl TestDatabase {
 
     /// A store on this database, schema migrated.
     pub async fn store(&self) -> Arc<dyn Store> {
-        Arc::new(PostgresStore::connect(&self.url, Options::default()).await.unwrap())
+        Arc::new(PostgresStore::connect(&self.url, options()).await.unwrap())
     }
 }
 

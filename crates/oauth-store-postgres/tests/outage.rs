@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oauth_core::{Store, StoreError};
-use oauth_store_postgres::testing::{TestDatabase, with_database};
+use oauth_store_postgres::testing::{TestDatabase, options, with_database};
 use oauth_store_postgres::{Error, Options, PostgresStore, SCHEMA_VERSION};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -61,7 +61,7 @@ async fn an_outage_gives_prompt_errors_and_service_resumes_after_it() {
     db.store().await; // migrate directly
     let relay = Relay::to(host_and_port(&db.url)).await;
     let through = with_database(&format!("host=127.0.0.1 port={} user=postgres", relay.port), &db.name);
-    let options = Options { pool_size: 4, connect_timeout: Duration::from_secs(1) };
+    let options = Options { pool_size: 4, connect_timeout: Duration::from_secs(1), ..options() };
     let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(&through, options).await.unwrap());
     store.ping().await.unwrap();
 
@@ -88,7 +88,7 @@ async fn an_outage_gives_prompt_errors_and_service_resumes_after_it() {
 async fn migrations_apply_once_and_a_newer_schema_is_refused() {
     let db = TestDatabase::create().await;
     for _ in 0..2 {
-        PostgresStore::connect(&db.url, Options::default()).await.unwrap();
+        PostgresStore::connect(&db.url, options()).await.unwrap();
     }
     let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
@@ -99,7 +99,7 @@ async fn migrations_apply_once_and_a_newer_schema_is_refused() {
         .execute("INSERT INTO oauth_schema_migrations (version) VALUES ($1)", &[&(SCHEMA_VERSION + 1)])
         .await
         .unwrap();
-    match PostgresStore::connect(&db.url, Options::default()).await {
+    match PostgresStore::connect(&db.url, options()).await {
         Err(Error::NewerSchema { found }) => assert_eq!(found, SCHEMA_VERSION + 1),
         other => panic!("a newer schema was not refused: {other:?}"),
     }
