@@ -14,6 +14,7 @@ mod config;
 mod logging;
 mod run;
 mod store;
+mod throttle_cache;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

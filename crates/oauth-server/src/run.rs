@@ -22,6 +22,7 @@ use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{AccountEntry, Backend, Config, KeySource, std_duration};
+use crate::throttle_cache::ThrottleCache;
 
 /// How many store operations run at once; the rest wait up to `store_timeout`.
 const STORE_CONCURRENCY: usize = 256;
@@ -77,9 +78,22 @@ async fn serve(config: Config) -> Result<(), String> {
     let opened = crate::store::open_for_serving(&config.store).await?;
     let gated = GatedStore::new(opened.store.clone(), STORE_CONCURRENCY, std_duration(config.server.store_timeout));
     let timings = gated.timings();
-    let store: Arc<dyn Store> = Arc::new(gated);
+    // On a shared database the throttle's reads are cached per node for up
+    // to a second (SPEC-2); an embedded store answers them in microseconds.
+    let store: Arc<dyn Store> = match opened.postgres {
+        Some(_) => Arc::new(ThrottleCache::new(Arc::new(gated))),
+        None => Arc::new(gated),
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let secrets: Arc<dyn SecretSource> = Arc::new(OsSecrets);
+    // Nodes starting together on one database take turns here, so that one
+    // creates the signing key and the seeded accounts and the others find
+    // them (instead of each generating a key, or failing on a username that
+    // another node inserted a moment before).
+    let startup = match &opened.postgres {
+        Some(pg) => Some(pg.startup_lock().await.map_err(|e| format!("startup lock: {e}"))?),
+        None => None,
+    };
     seed_accounts(&*store, &config.accounts, &*secrets).await.map_err(|e| format!("cannot seed accounts: {e}"))?;
 
     let tokens = &config.tokens;
@@ -90,6 +104,9 @@ async fn serve(config: Config) -> Result<(), String> {
         KeySource::File(key) => KeyRing::with_key_file(&*store, (**key).clone(), now, retention).await,
     }
     .map_err(|e| format!("signing keys: {e}"))?;
+    if let Some(lock) = startup {
+        lock.release().await.map_err(|e| format!("startup lock: {e}"))?;
+    }
     info!(kid = ring.signer().kid(), alg = ring.signer().alg().name(), "signing key ready");
     let codec = Arc::new(JwtCodec::new(ring, config.issuer.clone(), config.audience().to_owned(), tokens.leeway));
 

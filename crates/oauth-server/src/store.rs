@@ -10,28 +10,29 @@ use oauth_store_sled::{Options, ReopeningStore, SledStore};
 
 use crate::config::{Backend, StoreSection, std_duration};
 
-/// The store as opened for serving: the trait object, and sled's handle for
-/// the final flush.
+/// The store as opened for serving: the trait object, sled's handle for the
+/// final flush, and PostgreSQL's for the startup lock.
 pub(crate) struct OpenStore {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) sled: Option<Arc<ReopeningStore>>,
+    pub(crate) postgres: Option<PostgresStore>,
 }
 
 /// Opens the store to serve from.
 pub(crate) async fn open_for_serving(config: &StoreSection) -> Result<OpenStore, String> {
     match config.backend {
-        Backend::Mem => Ok(OpenStore { store: Arc::new(MemStore::new()), sled: None }),
+        Backend::Mem => Ok(OpenStore { store: Arc::new(MemStore::new()), sled: None, postgres: None }),
         Backend::Sled => {
             // Reopening: after an IO error (a full disk) the store recovers
             // once the cause is gone, without a restart.
             let sled = ReopeningStore::open(&config.path, sled_options(config))
                 .map_err(|e| format!("cannot open the store at {}: {e}", config.path.display()))?;
             let sled = Arc::new(sled);
-            Ok(OpenStore { store: sled.clone(), sled: Some(sled) })
+            Ok(OpenStore { store: sled.clone(), sled: Some(sled), postgres: None })
         }
         Backend::Postgres => {
             let store = connect_postgres(config).await?;
-            Ok(OpenStore { store: Arc::new(store), sled: None })
+            Ok(OpenStore { store: Arc::new(store.clone()), sled: None, postgres: Some(store) })
         }
     }
 }
@@ -61,6 +62,11 @@ fn sled_options(config: &StoreSection) -> Options {
 /// The error never holds the URL, which may hold a password.
 async fn connect_postgres(config: &StoreSection) -> Result<PostgresStore, String> {
     let connect_timeout: Duration = std_duration(config.connect_timeout);
-    let options = PostgresOptions { pool_size: config.pool_size, connect_timeout, ..PostgresOptions::default() };
+    let options = PostgresOptions {
+        pool_size: config.pool_size,
+        connect_timeout,
+        statement_timeout: config.statement_timeout,
+        tls: config.tls.clone(),
+    };
     PostgresStore::connect(&config.url, options).await.map_err(|e| format!("cannot open the PostgreSQL store: {e}"))
 }

@@ -100,6 +100,13 @@ impl Server {
     }
 
     fn start_args(args: &[&str], cwd: &Path) -> Server {
+        let s = Self::spawn(args, cwd);
+        s.wait_for("listening on");
+        s
+    }
+
+    /// Starts the server without waiting for it to listen.
+    fn spawn(args: &[&str], cwd: &Path) -> Server {
         let mut child = Command::new(BIN).args(args).current_dir(cwd).stderr(Stdio::piped()).spawn().unwrap();
         let (tx, log) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
@@ -108,9 +115,7 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
-        let s = Server { child, log };
-        s.wait_for("listening on");
-        s
+        Server { child, log }
     }
 
     fn wait_for(&self, needle: &str) -> String {
@@ -608,6 +613,97 @@ async fn kill_9_under_load_loses_no_acknowledged_token() {
     assert_eq!(server.stop(), 0);
 }
 
+/// A node of the quick-start example on the PostgreSQL database `url`, with
+/// the password grant on and `extra` appended: one issuer (the load
+/// balancer's address), a listener per node. Returns its config and base URL.
+fn postgres_node(dir: &Path, url: &str, name: &str, extra: &str) -> (PathBuf, String) {
+    let text = std::fs::read_to_string(format!("{EXAMPLES}/quickstart.toml")).unwrap();
+    // The test server has no TLS (the store's own tests cover TLS).
+    let store = format!("[store]\nbackend = \"postgres\"\nurl = \"{url}\"\ntls = \"disable\"\n");
+    let text = text.replace("[store]\nbackend = \"sled\"\npath = \"data\"\n", &store).replace(
+        "grant_types = [\"authorization_code\", \"refresh_token\", \"client_credentials\"]",
+        "grant_types = [\"authorization_code\", \"refresh_token\", \"client_credentials\", \"password\"]",
+    );
+    assert!(text.contains("backend = \"postgres\""), "the example's [store] table moved");
+    let port = free_port();
+    let listen = format!("listen = \"127.0.0.1:{port}\"");
+    let config = dir.join(format!("{name}.toml"));
+    let text = text.replacen("listen = \"127.0.0.1:8080\"", &listen, 1);
+    std::fs::write(&config, format!("{text}\n[grants]\npassword = true\n{extra}")).unwrap();
+    (config, format!("http://127.0.0.1:{port}"))
+}
+
+/// Two nodes started at the same moment on an empty database: one creates
+/// the signing key and the seeded accounts, the other finds them (the
+/// startup lock), so both sign with the one key and neither fails on the
+/// other's account. Then a lockout made on one node holds on the other
+/// within a second (the throttle's reads are cached per node for at most
+/// that long).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_starting_at_once_create_one_key_and_share_lockouts() {
+    let db = oauth_store_postgres::testing::TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let throttle = "[throttle]\nmax_failures_per_account = 3\n";
+    let (config_a, base_a) = postgres_node(dir.path(), &db.url, "a", throttle);
+    let (config_b, base_b) = postgres_node(dir.path(), &db.url, "b", throttle);
+    let a = Server::spawn(&["--config", config_a.to_str().unwrap()], dir.path());
+    let b = Server::spawn(&["--config", config_b.to_str().unwrap()], dir.path());
+    a.wait_for("listening on");
+    b.wait_for("listening on");
+
+    let options = oauth_store_postgres::testing::options();
+    let store = oauth_store_postgres::PostgresStore::connect(&db.url, options).await.unwrap();
+    let keys = oauth_core::Store::signing_keys(&store).await.unwrap();
+    assert_eq!(keys.len(), 1, "two nodes starting at once created {} signing keys", keys.len());
+    let accounts = oauth_core::Store::accounts(&store).await.unwrap();
+    assert_eq!(accounts.len(), 1, "the seeded account");
+    let jwks = |base: String| async move {
+        http().get(format!("{base}/jwks.json")).send().await.unwrap().text().await.unwrap()
+    };
+    assert_eq!(jwks(base_a.clone()).await, jwks(base_b.clone()).await);
+
+    // B reads alice's counter (and may keep the clean read for a second).
+    password_grant(&base_b).await;
+    let wrong = |base: String| async move {
+        http()
+            .post(format!("{base}/token"))
+            .basic_auth("demo-app", Some(SECRET))
+            .form(&[("grant_type", "password"), ("username", "alice"), ("password", "wrong")])
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    for _ in 0..3 {
+        assert_eq!(wrong(base_a.clone()).await, 400);
+    }
+    let locked_at = std::time::Instant::now();
+    assert_eq!(wrong(base_a.clone()).await, 429, "A locks alice out after three failures");
+    // On B the right password is refused too, at the latest a second later.
+    loop {
+        let status = http()
+            .post(format!("{base_b}/token"))
+            .basic_auth("demo-app", Some(SECRET))
+            .form(&[("grant_type", "password"), ("username", "alice"), ("password", "alice-password")])
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 429 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            locked_at.elapsed() < Duration::from_secs(1),
+            "B still let alice in {:?} after the lockout",
+            locked_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(a.stop(), 0);
+    assert_eq!(b.stop(), 0);
+}
+
 /// Two nodes behind one issuer on one PostgreSQL database: a code is redeemed
 /// once across both, a refresh replayed on the other node kills the family,
 /// a revocation on one is seen on the other, and both serve the same keys.
@@ -615,24 +711,10 @@ async fn kill_9_under_load_loses_no_acknowledged_token() {
 async fn two_nodes_on_one_postgres_database_share_everything() {
     let db = oauth_store_postgres::testing::TestDatabase::create().await;
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(format!("{EXAMPLES}/quickstart.toml")).unwrap();
-    let store = format!("[store]\nbackend = \"postgres\"\nurl = \"{}\"\n", db.url);
-    let text = text.replace("[store]\nbackend = \"sled\"\npath = \"data\"\n", &store).replace(
-        "grant_types = [\"authorization_code\", \"refresh_token\", \"client_credentials\"]",
-        "grant_types = [\"authorization_code\", \"refresh_token\", \"client_credentials\", \"password\"]",
-    );
-    assert!(text.contains("backend = \"postgres\""), "the example's [store] table moved");
-    // One issuer (the load balancer's address), a listener per node.
-    let node = |name: &str| {
-        let port = free_port();
-        let listen = format!("listen = \"127.0.0.1:{port}\"");
-        let config = dir.path().join(format!("{name}.toml"));
-        let text = text.replacen("listen = \"127.0.0.1:8080\"", &listen, 1);
-        std::fs::write(&config, format!("{text}\n[grants]\npassword = true\n")).unwrap();
-        (Server::start(&config, dir.path()), format!("http://127.0.0.1:{port}"), config)
-    };
-    let (a, base_a, config_a) = node("a");
-    let (b, base_b, _) = node("b");
+    let node = |name: &str| postgres_node(dir.path(), &db.url, name, "");
+    let (config_a, base_a) = node("a");
+    let (config_b, base_b) = node("b");
+    let (a, b) = (Server::start(&config_a, dir.path()), Server::start(&config_b, dir.path()));
 
     // Keys: a token minted on A verifies on B; the JWKS are the same.
     let t = password_grant(&base_a).await;

@@ -359,6 +359,33 @@ mod tests {
     }
 
     #[test]
+    fn postgres_tls_is_verify_full_unless_set_and_the_ca_file_must_exist() {
+        use oauth_store_postgres::TlsMode;
+        let read = |text: &str| Config::from_table(&text.parse::<Table>().unwrap(), Path::new("."));
+        let has_error = |r: &Loaded, key: &str| r.errors.iter().any(|p| p.key.as_str() == key);
+        let c = Config::defaults().config.unwrap().store;
+        assert_eq!((c.tls.mode, c.tls.ca_file, c.statement_timeout.as_millis()), (TlsMode::VerifyFull, None, 5000));
+        for (name, mode) in [
+            ("disable", TlsMode::Disable),
+            ("require", TlsMode::Require),
+            ("verify-ca", TlsMode::VerifyCa),
+            ("verify-full", TlsMode::VerifyFull),
+        ] {
+            assert_eq!(read(&format!("[store]\ntls = \"{name}\"\n")).config.unwrap().store.tls.mode, mode);
+        }
+        let bad = read("[store]\ntls = \"prefer\"\n");
+        assert!(has_error(&bad, "store.tls"), "{:?}", bad.errors);
+        let missing = read("[store]\ntls_ca_file = \"/nonexistent/ca.pem\"\n");
+        assert!(has_error(&missing, "store.tls_ca_file"), "{:?}", missing.errors);
+        let weak = read("[store]\nbackend = \"postgres\"\nurl = \"host=db\"\ntls = \"require\"\n");
+        assert!(weak.warnings.iter().any(|p| p.key.as_str() == "store.tls"), "{:?}", weak.warnings);
+        let short = read("[store]\nstatement_timeout = 250\n").config.unwrap().store;
+        assert_eq!(short.statement_timeout.as_millis(), 250);
+        let zero = read("[store]\nstatement_timeout = 0\n");
+        assert!(has_error(&zero, "store.statement_timeout"), "{:?}", zero.errors);
+    }
+
+    #[test]
     fn the_sweep_interval_is_whole_seconds_from_one() {
         let read = |text: &str| Config::from_table(&text.parse::<Table>().unwrap(), Path::new("."));
         assert_eq!(

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use oauth_core::{GrantType, ThrottleSettings};
 use oauth_jwt::{SigningAlg, SigningKey};
+use oauth_store_postgres::{Tls, TlsMode};
 use oauth_store_sled::Durability;
 use time::Duration;
 
@@ -112,14 +113,29 @@ pub(crate) struct StoreSection {
     pub(crate) url: String,
     pub(crate) pool_size: usize,
     pub(crate) connect_timeout: Duration,
+    /// PostgreSQL's `statement_timeout`.
+    pub(crate) statement_timeout: std::time::Duration,
+    /// TLS to PostgreSQL.
+    pub(crate) tls: Tls,
     /// Time between sweeps of expired records.
     pub(crate) sweep_interval: Duration,
 }
 
 impl Section for StoreSection {
     const TABLE: &'static str = "store";
-    const KEYS: &'static [&'static str] =
-        &["backend", "path", "cache_capacity", "durability", "url", "pool_size", "connect_timeout", "sweep_interval"];
+    const KEYS: &'static [&'static str] = &[
+        "backend",
+        "path",
+        "cache_capacity",
+        "durability",
+        "url",
+        "pool_size",
+        "connect_timeout",
+        "statement_timeout",
+        "tls",
+        "tls_ca_file",
+        "sweep_interval",
+    ];
 
     fn read(keys: &mut Keys<'_, '_>) -> Option<Self> {
         let backend = match keys.string("backend").as_deref() {
@@ -150,6 +166,26 @@ impl Section for StoreSection {
         }
         let pool_size = keys.size("pool_size", 16, 1, 10_000);
         let connect_timeout = keys.duration("connect_timeout", 5);
+        let statement_timeout = std::time::Duration::from_millis(
+            keys.int("statement_timeout", 5000, 1, i64::from(i32::MAX)).unsigned_abs(),
+        );
+        let tls_mode = match keys.string("tls") {
+            None => TlsMode::VerifyFull,
+            Some(name) => TlsMode::parse(&name).unwrap_or_else(|| {
+                let at = keys.path("tls");
+                keys.error(at, format!("must be disable, require, verify-ca or verify-full, not {name:?}"));
+                TlsMode::VerifyFull
+            }),
+        };
+        let tls_ca_file = keys.file("tls_ca_file");
+        if let Some(f) = tls_ca_file.as_ref().filter(|f| !f.is_file()) {
+            let at = keys.path("tls_ca_file");
+            keys.error(at, format!("{} is not a readable file", f.display()));
+        }
+        if backend == Some(Backend::Postgres) && tls_mode == TlsMode::Require {
+            let at = keys.path("tls");
+            keys.warn(at, "require does not check the database's certificate: use verify-full");
+        }
         let sweep_interval = keys.duration("sweep_interval", 60);
         Some(StoreSection {
             backend: backend?,
@@ -159,6 +195,8 @@ impl Section for StoreSection {
             url: url.unwrap_or_default(),
             pool_size,
             connect_timeout,
+            statement_timeout,
+            tls: Tls { mode: tls_mode, ca_file: tls_ca_file },
             sweep_interval,
         })
     }
