@@ -10,6 +10,10 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 mod deps;
+// One copy of the throwaway cluster for xtask and the PostgreSQL store's own
+// tests; the file uses the standard library only.
+#[path = "../../crates/oauth-store-postgres/src/testing/cluster.rs"]
+#[allow(dead_code, unreachable_pub, reason = "the store's tests use more of it than xtask")]
 mod postgres;
 
 fn main() -> ExitCode {

@@ -11,6 +11,8 @@
 
 use std::sync::Arc;
 
+pub mod cluster;
+
 use oauth_core::Store;
 
 use crate::{Options, PostgresStore, Tls, TlsMode};

@@ -1,5 +1,8 @@
-//! A throwaway PostgreSQL for the tests: `initdb` and `pg_ctl` in a temp dir,
-//! on a free port of 127.0.0.1, stopped and deleted when dropped.
+//! A throwaway PostgreSQL cluster: `initdb` and `pg_ctl` in a temp dir, on a
+//! free port of 127.0.0.1, stopped and deleted when dropped. `cargo xtask
+//! test` starts one for every test (xtask includes this file, which uses the
+//! standard library only); tests that need a server set up otherwise (TLS, a
+//! stalled disk) start their own with [`Throwaway::start_with`].
 //!
 //! PostgreSQL refuses to run as root, and CI runs as root: then the cluster
 //! belongs to a system user `oauth-test`, created if missing, and every
@@ -12,17 +15,42 @@ use std::process::Command;
 const USER: &str = "oauth-test";
 
 /// A running cluster.
-pub(crate) struct Throwaway {
+#[derive(Debug)]
+pub struct Throwaway {
     dir: PathBuf,
     bin: PathBuf,
     as_user: bool,
     /// `postgres://postgres@127.0.0.1:PORT/postgres`.
-    pub(crate) url: String,
+    pub url: String,
+    /// The port, on 127.0.0.1 and on the Unix socket in [`Self::socket_dir`].
+    pub port: u16,
+}
+
+/// How [`Throwaway::start_with`] sets a cluster up beyond the defaults.
+#[derive(Debug, Default)]
+pub struct Setup<'a> {
+    /// Server settings, as `-c name=value`.
+    pub settings: &'a [(&'a str, &'a str)],
+    /// Files written into the data directory, owned by the cluster's user,
+    /// readable by it alone (a TLS key must be).
+    pub files: &'a [(&'a str, &'a [u8])],
+    /// Replaces `pg_hba.conf`.
+    pub hba: Option<&'a str>,
 }
 
 impl Throwaway {
     /// Creates and starts a cluster, or says why it could not.
-    pub(crate) fn start() -> Result<Self, String> {
+    pub fn start() -> Result<Self, String> {
+        Self::start_with(&Setup::default())
+    }
+
+    /// The directory holding the cluster's Unix socket.
+    pub fn socket_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Creates and starts a cluster set up by `setup`.
+    pub fn start_with(setup: &Setup<'_>) -> Result<Self, String> {
         let bin = find_bin().ok_or(
             "initdb was not found on PATH or in /usr/lib/postgresql/*/bin: install the Debian package \
              `postgresql` (apt-get install postgresql)",
@@ -38,7 +66,7 @@ impl Throwaway {
         let dir = std::env::temp_dir().join(format!("oauth-rs-postgres-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut cluster = Throwaway { dir, bin, as_user, url: String::new() };
+        let mut cluster = Throwaway { dir, bin, as_user, url: String::new(), port: 0 };
         if as_user && !succeeds(Command::new("chown").arg(format!("{USER}:")).arg(&cluster.dir)) {
             return Err(format!("cannot give {} to {USER}", cluster.dir.display()));
         }
@@ -57,8 +85,14 @@ impl Throwaway {
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?
             .port();
-        let options =
+        for (name, bytes) in setup.files.iter().copied().chain(setup.hba.map(|h| ("pg_hba.conf", h.as_bytes()))) {
+            cluster.write_owned(&data.join(name), bytes)?;
+        }
+        let mut options =
             format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=400", cluster.dir.display());
+        for (name, value) in setup.settings {
+            options.push_str(&format!(" -c {name}={value}"));
+        }
         let log = cluster.dir.join("postgres.log");
         let started = cluster
             .command("pg_ctl")
@@ -74,7 +108,20 @@ impl Throwaway {
             return Err(format!("pg_ctl start failed: {}{log}", String::from_utf8_lossy(&started.stderr)));
         }
         cluster.url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        cluster.port = port;
         Ok(cluster)
+    }
+
+    /// Writes `path` for the cluster's user alone.
+    fn write_owned(&self, path: &Path, bytes: &[u8]) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+        let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+        std::fs::write(path, bytes).map_err(fail)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+        if self.as_user && !succeeds(Command::new("chown").arg(format!("{USER}:")).arg(path)) {
+            return Err(format!("cannot give {} to {USER}", path.display()));
+        }
+        Ok(())
     }
 
     /// `program` from the PostgreSQL bin directory, as the cluster's owner.
