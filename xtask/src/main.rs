@@ -32,7 +32,9 @@ fn main() -> ExitCode {
             eprintln!("         scenario; --only: those scenarios (client_credentials, userinfo,");
             eprintln!("         introspect, refresh_token, password, code_flow); --soak SECS:");
             eprintln!("         mixed load, fails if memory grows;");
-            eprintln!("         --postgres: the server on a throwaway PostgreSQL instead of sled");
+            eprintln!("         --postgres: the server on a throwaway PostgreSQL instead of sled;");
+            eprintln!("         without it the run ends with the store comparison (sled power against");
+            eprintln!("         process, sled against PostgreSQL; --only stores runs it alone)");
             ExitCode::from(2)
         }
     }
@@ -117,7 +119,7 @@ fn bench(args: &[String]) -> ExitCode {
     };
     let bench = std::path::Path::new(&target).join("release").join("oauth-bench");
     let mut command = Command::new(&bench);
-    command.arg("run").args(args);
+    command.arg("run").args(&args);
     let cluster = if postgres {
         match postgres::Throwaway::start() {
             Ok(c) => {
@@ -129,8 +131,21 @@ fn bench(args: &[String]) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
-    } else {
+    } else if args.iter().any(|a| *a == "--soak") {
         None
+    } else {
+        // The store comparison runs the same routes on PostgreSQL; without a
+        // cluster it reports those figures as not measured.
+        match postgres::Throwaway::start() {
+            Ok(c) => {
+                command.env("OAUTH_BENCH_COMPARE_POSTGRES_URL", &c.url);
+                Some(c)
+            }
+            Err(why) => {
+                eprintln!("no PostgreSQL for the store comparison: {why}");
+                None
+            }
+        }
     };
     let status = command.status();
     drop(cluster);

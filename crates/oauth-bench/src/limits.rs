@@ -7,7 +7,8 @@
 //!   token; verifying with `jsonwebtoken::decode`;
 //! - Argon2id verify with the server's own parameters, each thread reusing
 //!   its memory as the server's Argon2 workers do;
-//! - a durable sled write: an insert and a flush, from 32 tasks, each flush on
+//! - a durable sled write: an insert, a flush and an `fdatasync` of sled's log
+//!   (the server's default `durability = "power"`), from 32 tasks, each on
 //!   the blocking pool (SPEC facts: `flush_async` stalls under that load).
 //!
 //! Each is run for a fixed time on one thread per core (the sled write on 32
@@ -53,7 +54,7 @@ impl Step {
             Step::Es256Sign => "ES256 sign",
             Step::Es256Verify => "ES256 verify",
             Step::Argon2Verify => "Argon2id verify",
-            Step::DurableWrite => "sled insert + flush",
+            Step::DurableWrite => "sled insert + flush + fdatasync",
         }
     }
 }
@@ -192,12 +193,13 @@ fn limit(ops: u64, wall: Duration, cpu: Duration) -> Limit {
     Limit { per_second: n / wall.as_secs_f64(), cpu: cpu.div_f64(n) }
 }
 
-/// `tasks` tokio tasks each inserting a record and flushing it on the
-/// blocking pool, in a throwaway sled directory, for `time`.
+/// `tasks` tokio tasks each inserting a record, flushing it and syncing the
+/// log's data on the blocking pool, in a throwaway sled directory, for `time`.
 fn sled_writes(tasks: usize, time: Duration) -> Result<Limit, Error> {
     let dir = tempfile::tempdir()?;
     let db = sled::Config::new().path(dir.path()).open()?;
     let tree = db.open_tree("bench")?;
+    let log = Arc::new(std::fs::File::open(dir.path().join("db"))?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let me = std::process::id();
     let cpu_before = procfs::cpu_time(me)?;
@@ -206,7 +208,7 @@ fn sled_writes(tasks: usize, time: Duration) -> Result<Limit, Error> {
         let ops = Arc::new(AtomicU64::new(0));
         let mut handles = Vec::new();
         for task in 0..tasks {
-            let (tree, ops) = (tree.clone(), ops.clone());
+            let (tree, ops, log) = (tree.clone(), ops.clone(), log.clone());
             handles.push(tokio::spawn(async move {
                 let value = [7u8; 160];
                 let mut i = 0u64;
@@ -214,8 +216,12 @@ fn sled_writes(tasks: usize, time: Duration) -> Result<Limit, Error> {
                     let key = format!("{task:04}-{i:012}");
                     i += 1;
                     tree.insert(key.as_bytes(), &value[..])?;
-                    let t = tree.clone();
-                    tokio::task::spawn_blocking(move || t.flush()).await.map_err(|e| Error::Setup(e.to_string()))??;
+                    let (t, log) = (tree.clone(), log.clone());
+                    tokio::task::spawn_blocking(move || {
+                        t.flush().map_err(Error::from).and_then(|_| Ok(log.sync_data()?))
+                    })
+                    .await
+                    .map_err(|e| Error::Setup(e.to_string()))??;
                     ops.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok::<_, Error>(())

@@ -45,15 +45,29 @@ fn sibling(name: &str) -> Result<PathBuf, Error> {
 /// cluster).
 pub(crate) const POSTGRES_VAR: &str = "OAUTH_BENCH_POSTGRES_URL";
 
+/// The environment variable naming a PostgreSQL database for the store
+/// comparison (`cargo xtask bench` sets it to a throwaway cluster).
+pub(crate) const COMPARE_POSTGRES_VAR: &str = "OAUTH_BENCH_COMPARE_POSTGRES_URL";
+
 /// The bench config's `[store]` table: sled in `dir`, or the database named
 /// by [`POSTGRES_VAR`].
 pub(crate) fn store_table() -> String {
     match std::env::var(POSTGRES_VAR) {
-        Ok(url) if !url.is_empty() => format!("backend = \"postgres\"\nurl = \"{url}\"\npool_size = 32"),
-        // A page cache small enough to fill in the soak's first minute, so
-        // that what the soak sees after it is growth, not the cache filling.
-        _ => "backend = \"sled\"\npath = \"data\"\ncache_capacity = 16777216".into(),
+        Ok(url) if !url.is_empty() => postgres_table(&url),
+        _ => sled_table("power"),
     }
+}
+
+/// sled at `durability`. A page cache small enough to fill in the soak's
+/// first minute, so that what the soak sees after it is growth, not the cache
+/// filling.
+pub(crate) fn sled_table(durability: &str) -> String {
+    format!("backend = \"sled\"\npath = \"data\"\ncache_capacity = 16777216\ndurability = \"{durability}\"")
+}
+
+/// PostgreSQL at `url`, a throwaway cluster on this machine without TLS.
+pub(crate) fn postgres_table(url: &str) -> String {
+    format!("backend = \"postgres\"\nurl = \"{url}\"\npool_size = 32\ntls = \"disable\"")
 }
 
 /// Token lifetimes and the sweep interval of the bench config, in seconds.
@@ -77,10 +91,20 @@ impl Lifetimes {
 /// Writes the bench config into `dir` and starts `oauth-server` on it, with
 /// request logging at INFO into `dir/server.log`, as in production.
 pub(crate) fn start_server(dir: &Path, password_hash: &str, lifetimes: Lifetimes) -> Result<Running, Error> {
+    start_server_on(dir, password_hash, lifetimes, &store_table())
+}
+
+/// [`start_server`] with the `[store]` table `store`.
+pub(crate) fn start_server_on(
+    dir: &Path,
+    password_hash: &str,
+    lifetimes: Lifetimes,
+    store: &str,
+) -> Result<Running, Error> {
+    std::fs::create_dir_all(dir)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let secret_hash =
         oauth_runtime::credentials::hash_sha256(CLIENT_SECRET).map_err(|e| Error::Setup(e.to_string()))?;
-    let store = store_table();
     let Lifetimes { access, refresh, family, sweep } = lifetimes;
     let config = format!(
         r#"# Written by oauth-bench: sled in a temp dir (or PostgreSQL), ES256, one client, one account.
@@ -119,6 +143,7 @@ password_hash = "{password_hash}"
     let child = Command::new(sibling("oauth-server")?)
         .arg("--config")
         .arg(&path)
+        .current_dir(dir)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(log)

@@ -97,7 +97,9 @@ pub(crate) fn bench(settings: &Settings) -> Result<(String, bool), Error> {
 
     let mut rows: Vec<Row> = Vec::new();
     let all = scenarios(&access_token);
-    if let Some(unknown) = settings.only.iter().find(|o| !all.iter().any(|s| s.name == o.as_str())) {
+    if let Some(unknown) =
+        settings.only.iter().find(|o| o.as_str() != STORES && !all.iter().any(|s| s.name == o.as_str()))
+    {
         return Err(Error::Setup(format!("--only: no scenario {unknown:?}")));
     }
     let chosen = all.into_iter().filter(|s| settings.only.is_empty() || settings.only.iter().any(|o| o == s.name));
@@ -161,7 +163,148 @@ pub(crate) fn bench(settings: &Settings) -> Result<(String, bool), Error> {
             && !r.cpu.is_zero()
             && r.ceiling.is_none_or(|c| c.errors == 0 && c.units > 0)
     });
-    Ok((report(&rows, &targets(&rows)), ok))
+    let mut out = report(&rows, &targets(&rows));
+    let mut compared_ok = true;
+    if settings.only.is_empty() || settings.only.iter().any(|o| o == STORES) {
+        let compared = compare_stores(&runtime, dir.path(), &hash, &server, &creds, &access_token, settings)?;
+        compared_ok = compared.iter().all(|c| c.load.errors == 0 && c.load.units > 0);
+        out.push_str(&stores_report(&compared));
+    }
+    Ok((out, ok && compared_ok))
+}
+
+/// The `--only` name of the store comparison.
+const STORES: &str = "stores";
+
+/// One run of the store comparison.
+#[derive(Debug, Clone)]
+struct Compared {
+    scenario: &'static str,
+    store: &'static str,
+    load: Load,
+    cpu: Duration,
+}
+
+/// sled at both durability levels, and PostgreSQL when
+/// [`process::COMPARE_POSTGRES_VAR`] names one, at 32 connections: refresh
+/// on sled `power` against `process`, and `client_credentials` and refresh
+/// on sled `power` against PostgreSQL. The servers under comparison run one
+/// after the other, alternating, twice (once for `--smoke`), so that the
+/// ratios come from the same minutes of this noisy machine.
+fn compare_stores(
+    runtime: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    hash: &str,
+    power: &Running,
+    creds: &Credentials,
+    access_token: &str,
+    settings: &Settings,
+) -> Result<Vec<Compared>, Error> {
+    const LEVEL: usize = 32;
+    let rounds = if settings.run_time < Duration::from_secs(2) { 1 } else { 2 };
+    let all = scenarios(access_token);
+    let find = |name: &str| all.iter().find(|s| s.name == name).cloned();
+    let (Some(refresh), Some(cc)) = (find("refresh_token"), find("client_credentials")) else {
+        return Err(Error::Setup("the comparison's scenarios are missing".into()));
+    };
+    let process_server =
+        process::start_server_on(&dir.join("sled-process"), hash, Lifetimes::DEFAULT, &process::sled_table("process"))?;
+    let postgres = match std::env::var(process::COMPARE_POSTGRES_VAR) {
+        Ok(url) if !url.is_empty() => Some(process::start_server_on(
+            &dir.join("postgres"),
+            hash,
+            Lifetimes::DEFAULT,
+            &process::postgres_table(&url),
+        )?),
+        _ => None,
+    };
+    let mut runs = Vec::new();
+    let mut one = |scenario: &Scenario, store: &'static str, target: &Running| -> Result<(), Error> {
+        eprintln!("stores: {} on {store}", scenario.name);
+        let (load, cpu) = measure(runtime, dir, target, scenario, creds, LEVEL, settings)?;
+        runs.push(Compared { scenario: scenario.name, store, load, cpu });
+        Ok(())
+    };
+    for _ in 0..rounds {
+        one(&refresh, "sled power", power)?;
+        one(&refresh, "sled process", &process_server)?;
+        if let Some(pg) = &postgres {
+            one(&cc, "sled power", power)?;
+            one(&cc, "PostgreSQL", pg)?;
+            one(&refresh, "PostgreSQL", pg)?;
+        }
+    }
+    Ok(runs)
+}
+
+/// The mean rate, p99 and CPU per unit of `scenario` on `store` over the
+/// comparison's rounds.
+fn mean_of(runs: &[Compared], scenario: &str, store: &str) -> Option<(f64, Duration, Duration, usize)> {
+    let mine: Vec<&Compared> = runs.iter().filter(|c| c.scenario == scenario && c.store == store).collect();
+    if mine.is_empty() {
+        return None;
+    }
+    let n = mine.len() as f64;
+    let rate = mine.iter().map(|c| c.load.per_second()).sum::<f64>() / n;
+    let p99 = mine.iter().map(|c| c.load.p99).sum::<Duration>().div_f64(n);
+    let cpu = mine.iter().map(|c| c.cpu).sum::<Duration>().div_f64(n);
+    Some((rate, p99, cpu, mine.len()))
+}
+
+fn stores_report(runs: &[Compared]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nStores at 32 connections, the servers run alternately (the mean of each server's runs; PostgreSQL is a throwaway cluster on the same cores, its CPU not in the server's column):\n"
+    );
+    let _ = writeln!(out, "| scenario | store | runs | units/s | p99 ms | server CPU µs/unit | errors |");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+    let rows = [
+        ("refresh_token", "sled power"),
+        ("refresh_token", "sled process"),
+        ("client_credentials", "sled power"),
+        ("client_credentials", "PostgreSQL"),
+        ("refresh_token", "PostgreSQL"),
+    ];
+    for (scenario, store) in rows {
+        if let Some((rate, p99, cpu, n)) = mean_of(runs, scenario, store) {
+            let errors: u64 =
+                runs.iter().filter(|c| c.scenario == scenario && c.store == store).map(|c| c.load.errors).sum();
+            let _ = writeln!(out, "| {scenario} | {store} | {n} | {rate:.0} | {} | {} | {errors} |", ms(p99), us(cpu));
+        }
+    }
+    let _ = writeln!(out, "\nStore targets (SPEC-2):\n");
+    let rate = |scenario: &str, store: &str| mean_of(runs, scenario, store).map(|m| m.0);
+    let mut target = |name: &str, num: Option<f64>, den: Option<f64>, at_least: f64| {
+        let line = match (num, den) {
+            (Some(n), Some(d)) => {
+                let ratio = n / d.max(f64::EPSILON);
+                let verdict = if ratio >= at_least { "met:" } else { "MISSED:" };
+                format!("{verdict} {name}: {:.0}% (at least {:.0}%)", ratio * 100.0, at_least * 100.0)
+            }
+            _ => format!("n/a: {name}: not measured (no PostgreSQL for the comparison)"),
+        };
+        let _ = writeln!(out, "- {line}");
+    };
+    target(
+        "refresh on sled power against process",
+        rate("refresh_token", "sled power"),
+        rate("refresh_token", "sled process"),
+        0.8,
+    );
+    target(
+        "client_credentials on PostgreSQL against sled",
+        rate("client_credentials", "PostgreSQL"),
+        rate("client_credentials", "sled power"),
+        0.6,
+    );
+    target(
+        "refresh on PostgreSQL against sled",
+        rate("refresh_token", "PostgreSQL"),
+        rate("refresh_token", "sled power"),
+        0.4,
+    );
+    out
 }
 
 /// Runs one load against `target`; returns it with the target's CPU per unit.
