@@ -183,6 +183,7 @@ fn only_the_server_reads_the_environment_at_run_time() {
         let s = f.to_string_lossy();
         s.contains("/crates/oauth-server/src/")
             || s.ends_with("/crates/oauth-store-postgres/src/testing.rs")
+            || s.contains("/crates/oauth-store-postgres/src/testing/")
             || s.contains("/benches/")
             || s.contains("/crates/oauth-bench/")
             || s.contains("/tests/")
