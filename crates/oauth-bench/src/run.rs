@@ -166,7 +166,7 @@ pub(crate) fn bench(settings: &Settings) -> Result<(String, bool), Error> {
     let mut out = report(&rows, &targets(&rows));
     let mut compared_ok = true;
     if settings.only.is_empty() || settings.only.iter().any(|o| o == STORES) {
-        let compared = compare_stores(&runtime, dir.path(), &hash, &server, &creds, &access_token, settings)?;
+        let compared = compare_stores(&runtime, dir.path(), &hash, &creds, &access_token, settings)?;
         compared_ok = compared.iter().all(|c| c.load.errors == 0 && c.load.units > 0);
         out.push_str(&stores_report(&compared));
     }
@@ -188,14 +188,14 @@ struct Compared {
 /// sled at both durability levels, and PostgreSQL when
 /// [`process::COMPARE_POSTGRES_VAR`] names one, at 32 connections: refresh
 /// on sled `power` against `process`, and `client_credentials` and refresh
-/// on sled `power` against PostgreSQL. The servers under comparison run one
-/// after the other, alternating, twice (once for `--smoke`), so that the
+/// on sled `power` against PostgreSQL. Each is a fresh server, so none
+/// carries the data of the scenarios before. The servers under comparison run
+/// one after the other, alternating, twice (once for `--smoke`), so that the
 /// ratios come from the same minutes of this noisy machine.
 fn compare_stores(
     runtime: &tokio::runtime::Runtime,
     dir: &std::path::Path,
     hash: &str,
-    power: &Running,
     creds: &Credentials,
     access_token: &str,
     settings: &Settings,
@@ -207,6 +207,9 @@ fn compare_stores(
     let (Some(refresh), Some(cc)) = (find("refresh_token"), find("client_credentials")) else {
         return Err(Error::Setup("the comparison's scenarios are missing".into()));
     };
+    let power_server =
+        process::start_server_on(&dir.join("sled-power"), hash, Lifetimes::DEFAULT, &process::sled_table("power"))?;
+    let power = &power_server;
     let process_server =
         process::start_server_on(&dir.join("sled-process"), hash, Lifetimes::DEFAULT, &process::sled_table("process"))?;
     let postgres = match std::env::var(process::COMPARE_POSTGRES_VAR) {
