@@ -20,9 +20,10 @@ use async_trait::async_trait;
 use oauth_core::testing::{CountingSecrets, JsonTokens, ManualClock, PlainVerifier};
 use oauth_core::{
     AccessTokenId, Account, AccountId, Authority, AuthorizationSession, AuthorizeRequest, Client, ClientCredentials,
-    ClientId, ClientSettings, CodeRedemption, Grant, GrantId, GrantType, LoginOutcome, RedirectPolicy, RefreshLookup,
-    RefreshRecord, ResourceCheck, ResourceDecision, Rotation, Scope, ScopeRule, Services, SessionId, SessionState,
-    Settings, SigningKeyRecord, Store, StoreError, Swept, ThrottleKey, TokenHash, TokenRequest,
+    ClientId, ClientSettings, CodeRedemption, Grant, GrantId, GrantType, LoginOutcome, Record, RecordKind,
+    RedirectPolicy, RefreshLookup, RefreshRecord, ResourceCheck, ResourceDecision, Rotation, Scope, ScopeRule,
+    Services, SessionId, SessionState, Settings, SigningKeyRecord, Store, StoreError, Swept, ThrottleKey, TokenHash,
+    TokenRequest,
 };
 use time::OffsetDateTime;
 
@@ -41,6 +42,7 @@ struct Maps {
     accounts: HashMap<AccountId, Account>,
     keys: BTreeMap<String, SigningKeyRecord>,
     failures: HashMap<ThrottleKey, Vec<OffsetDateTime>>,
+    records: HashMap<(RecordKind, TokenHash), Record>,
 }
 
 impl ListStore {
@@ -218,20 +220,69 @@ impl Store for ListStore {
         let mut maps = self.maps()?;
         let before = (maps.sessions.len(), maps.grants.len(), maps.refresh.len(), maps.revoked.len());
         maps.sessions.retain(|_, s| now < s.expires_at());
-        let Maps { sessions, codes, grants, refresh, revoked, failures, .. } = &mut *maps;
+        let Maps { sessions, codes, grants, refresh, revoked, failures, records, .. } = &mut *maps;
         codes.retain(|_, id| sessions.contains_key(id));
         grants.retain(|_, g| now < g.expires_at);
         refresh.retain(|_, r| now < r.expires_at && grants.contains_key(&r.grant));
         revoked.retain(|_, until| now < *until);
         let throttle_before = failures.len();
         failures.retain(|_, f| f.iter().any(|t| *t >= throttle_since));
+        let records_before = records.len();
+        records.retain(|_, r| now < r.expires_at);
         Ok(Swept {
             sessions: (before.0 - sessions.len()) as u64,
             grants: (before.1 - grants.len()) as u64,
             refresh_tokens: (before.2 - refresh.len()) as u64,
             revoked_tokens: (before.3 - revoked.len()) as u64,
             throttle_keys: (throttle_before - failures.len()) as u64,
+            records: (records_before - records.len()) as u64,
         })
+    }
+
+    async fn insert_record(&self, record: &Record, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut maps = self.maps()?;
+        let key = (record.kind, record.key);
+        if maps.records.get(&key).is_some_and(|r| now < r.expires_at) {
+            return Ok(false);
+        }
+        maps.records.insert(key, record.clone());
+        Ok(true)
+    }
+
+    async fn record(
+        &self,
+        kind: RecordKind,
+        key: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError> {
+        Ok(self.maps()?.records.get(&(kind, *key)).filter(|r| now < r.expires_at).cloned())
+    }
+
+    async fn replace_record(&self, old: &Record, new: &Record) -> Result<bool, StoreError> {
+        let mut maps = self.maps()?;
+        match maps.records.get_mut(&(old.kind, old.key)) {
+            Some(stored) if stored == old && (old.kind, old.key) == (new.kind, new.key) => {
+                *stored = new.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn take_record(
+        &self,
+        kind: RecordKind,
+        key: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError> {
+        Ok(self.maps()?.records.remove(&(kind, *key)).filter(|r| now < r.expires_at))
+    }
+
+    async fn delete_records_of(&self, kind: RecordKind, owner: AccountId) -> Result<u64, StoreError> {
+        let mut maps = self.maps()?;
+        let before = maps.records.len();
+        maps.records.retain(|(k, _), r| *k != kind || r.owner != Some(owner));
+        Ok((before - maps.records.len()) as u64)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -78,8 +78,8 @@ pub use services::{
 };
 pub use session::{AuthorizationSession, SessionState};
 pub use store::{
-    CodeRedemption, Grant, RefreshLookup, RefreshRecord, Rotation, SigningKeyRecord, Store, StoreError, Swept,
-    ThrottleKey, prune_failures, rotation_family,
+    CodeRedemption, Grant, Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SigningKeyRecord, Store,
+    StoreError, Swept, ThrottleKey, prune_failures, rotation_family,
 };
 pub use throttle::ThrottleSettings;
 pub use types::RedirectUriError;

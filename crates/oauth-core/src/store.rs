@@ -11,9 +11,10 @@
 //!   `Err`, never acknowledged. Two exceptions, named on their methods: opening a
 //!   session ([`Store::insert_session`]) and throttle counters may be lost in a
 //!   crash, which only costs a user a retry.
-//! - **Atomicity.** [`Store::replace_session`], [`Store::take_code`] and
-//!   [`Store::rotate_refresh`] are compare-and-swap operations: of N concurrent
-//!   calls on the same record, exactly one succeeds.
+//! - **Atomicity.** [`Store::replace_session`], [`Store::take_code`],
+//!   [`Store::rotate_refresh`], [`Store::insert_record`],
+//!   [`Store::replace_record`] and [`Store::take_record`] are compare-and-swap
+//!   operations: of N concurrent calls on the same record, exactly one succeeds.
 //! - **Expiry.** Expired sessions, codes and refresh tokens are never returned as
 //!   usable, whether or not [`Store::sweep`] has removed them yet.
 //! - **Errors.** A failing backend answers [`StoreError`], never a panic, and
@@ -132,6 +133,70 @@ pub struct RefreshLookup {
     pub grant: Grant,
 }
 
+/// Which family a [`Record`] belongs to: a short name such as `"dpop_proof"`,
+/// defined as a constant by the flow that keeps such records. The name is part
+/// of the stored key, so two kinds never share a record, and renaming a kind
+/// orphans its records (they expire and are swept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordKind(&'static str);
+
+impl RecordKind {
+    /// Longest name, in bytes.
+    pub const MAX_LEN: usize = 32;
+
+    /// A kind named `name`: 1 to 32 characters of `a-z`, `0-9` and `_`. Used in
+    /// a `const`, a bad name is a compile error.
+    pub const fn new(name: &'static str) -> Self {
+        let bytes = name.as_bytes();
+        assert!(!bytes.is_empty() && bytes.len() <= Self::MAX_LEN, "a record kind has 1 to 32 characters");
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            assert!(b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_', "a record kind is [a-z0-9_]");
+            i += 1;
+        }
+        RecordKind(name)
+    }
+
+    /// The name, as backends store it.
+    pub fn name(&self) -> &'static str {
+        self.0
+    }
+}
+
+/// A short-lived record the flows keep by key, for the things that are not
+/// codes, grants or accounts: replay caches (DPoP proofs, client assertions),
+/// pushed authorization requests, device codes, browser sessions, remembered
+/// consents. The store does not read `value`; the flow that owns the kind
+/// encodes and decodes it. Expired records are never returned and are swept.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Its family.
+    pub kind: RecordKind,
+    /// Its key within the family: the SHA-256 of the secret or value that
+    /// names it, so a stored key reveals nothing.
+    pub key: TokenHash,
+    /// The account it belongs to, if any, so that
+    /// [`Store::delete_records_of`] can remove an account's records of a kind
+    /// (log out everywhere, forget consents).
+    pub owner: Option<AccountId>,
+    /// The flow's data, opaque to the store.
+    pub value: Vec<u8>,
+    /// When it stops existing.
+    pub expires_at: OffsetDateTime,
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The value may hold request parameters; keep it out of logs.
+        f.debug_struct("Record")
+            .field("kind", &self.kind.name())
+            .field("owner", &self.owner)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A signing key as `oauth-jwt` keeps it. The store treats it as opaque bytes.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SigningKeyRecord {
@@ -197,6 +262,8 @@ pub struct Swept {
     pub revoked_tokens: u64,
     /// Throttle counters with no failure inside the window.
     pub throttle_keys: u64,
+    /// Expired [`Record`]s, of every kind.
+    pub records: u64,
 }
 
 /// The list of [`Store`]'s methods, each with its documentation: the one place
@@ -264,9 +331,26 @@ macro_rules! with_store_methods {
             /// The failures recorded for `key` at or after `since`, oldest first.
             fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError>;
             /// Removes every record that expired before `now` (sessions, grants with
-            /// their refresh tokens, refresh tokens, revoked token ids) and throttle
+            /// their refresh tokens, refresh tokens, revoked token ids, [`Record`]s) and throttle
             /// counters with no failure at or after `throttle_since`. Live records stay.
             fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError>;
+            /// Stores `record` unless a live record of its kind has its key, and
+            /// answers whether it did; an expired record in the way is replaced. Of
+            /// concurrent inserts of one key exactly one gets `true`, which is what
+            /// the replay caches rest on. Durable.
+            fn insert_record(&self, record: &Record, now: OffsetDateTime) -> Result<bool, StoreError>;
+            /// The live record of `kind` with `key`.
+            fn record(&self, kind: RecordKind, key: &TokenHash, now: OffsetDateTime) -> Result<Option<Record>, StoreError>;
+            /// Replaces `old` by `new` (the same kind and key) if the stored record
+            /// still equals `old` in owner, value and expiry; answers whether it did.
+            /// Durable.
+            fn replace_record(&self, old: &Record, new: &Record) -> Result<bool, StoreError>;
+            /// Removes the live record of `kind` with `key` and returns it: of
+            /// concurrent calls exactly one gets it. Durable.
+            fn take_record(&self, kind: RecordKind, key: &TokenHash, now: OffsetDateTime) -> Result<Option<Record>, StoreError>;
+            /// Removes every record of `kind` that `owner` owns, live or not, and
+            /// answers how many there were. Durable.
+            fn delete_records_of(&self, kind: RecordKind, owner: AccountId) -> Result<u64, StoreError>;
             /// Answers `Ok` when the backend can serve requests (`/healthz`).
             fn ping(&self) -> Result<(), StoreError>;
         }

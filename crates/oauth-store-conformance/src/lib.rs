@@ -36,6 +36,13 @@
 #![allow(clippy::expect_used, reason = "a conformance check fails by panicking, like any test")]
 
 pub mod bench;
+mod records;
+
+pub use records::{
+    an_owners_records_are_deleted_by_kind, expired_records_are_gone_and_their_keys_free,
+    racing_record_inserts_have_one_winner, racing_record_takes_have_one_winner, record_kinds_are_separate,
+    records_insert_once_swap_and_take_once, sweep_removes_expired_records,
+};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -81,7 +88,14 @@ macro_rules! conformance_tests {
             ping_answers,
             racing_code_exchanges_give_one_token_response,
             racing_refreshes_rotate_once_then_the_family_dies,
-            revocation_racing_a_refresh_leaves_nothing_usable);
+            revocation_racing_a_refresh_leaves_nothing_usable,
+            records_insert_once_swap_and_take_once,
+            record_kinds_are_separate,
+            expired_records_are_gone_and_their_keys_free,
+            racing_record_inserts_have_one_winner,
+            racing_record_takes_have_one_winner,
+            an_owners_records_are_deleted_by_kind,
+            sweep_removes_expired_records);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(

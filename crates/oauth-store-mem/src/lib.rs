@@ -32,9 +32,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use oauth_core::{
-    AccessTokenId, Account, AccountId, AuthorizationSession, CodeRedemption, Grant, GrantId, RefreshLookup,
-    RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store, StoreError, Swept, ThrottleKey,
-    TokenHash,
+    AccessTokenId, Account, AccountId, AuthorizationSession, CodeRedemption, Grant, GrantId, Record, RecordKind,
+    RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store, StoreError, Swept,
+    ThrottleKey, TokenHash,
 };
 use time::OffsetDateTime;
 
@@ -55,6 +55,7 @@ struct Inner {
     usernames: HashMap<String, AccountId>,
     keys: BTreeMap<String, SigningKeyRecord>,
     throttle: HashMap<ThrottleKey, Vec<OffsetDateTime>>,
+    records: HashMap<(RecordKind, TokenHash), Record>,
 }
 
 impl MemStore {
@@ -276,7 +277,61 @@ impl Store for MemStore {
         let before = inner.throttle.len();
         inner.throttle.retain(|_, v| v.iter().any(|t| *t >= throttle_since));
         swept.throttle_keys = (before - inner.throttle.len()) as u64;
+
+        let before = inner.records.len();
+        inner.records.retain(|_, r| now < r.expires_at);
+        swept.records = (before - inner.records.len()) as u64;
         Ok(swept)
+    }
+
+    async fn insert_record(&self, record: &Record, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        let key = (record.kind, record.key);
+        if inner.records.get(&key).is_some_and(|r| now < r.expires_at) {
+            return Ok(false);
+        }
+        inner.records.insert(key, record.clone());
+        Ok(true)
+    }
+
+    async fn record(
+        &self,
+        kind: RecordKind,
+        key: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError> {
+        Ok(self.lock()?.records.get(&(kind, *key)).filter(|r| now < r.expires_at).cloned())
+    }
+
+    async fn replace_record(&self, old: &Record, new: &Record) -> Result<bool, StoreError> {
+        if (old.kind, old.key) != (new.kind, new.key) {
+            return Ok(false);
+        }
+        let mut inner = self.lock()?;
+        match inner.records.get_mut(&(old.kind, old.key)) {
+            Some(stored) if stored == old => {
+                *stored = new.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn take_record(
+        &self,
+        kind: RecordKind,
+        key: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError> {
+        let mut inner = self.lock()?;
+        Ok(inner.records.remove(&(kind, *key)).filter(|r| now < r.expires_at))
+    }
+
+    async fn delete_records_of(&self, kind: RecordKind, owner: AccountId) -> Result<u64, StoreError> {
+        let mut inner = self.lock()?;
+        let before = inner.records.len();
+        inner.records.retain(|(k, _), r| *k != kind || r.owner != Some(owner));
+        Ok((before - inner.records.len()) as u64)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

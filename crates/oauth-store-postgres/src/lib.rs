@@ -66,9 +66,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use oauth_core::{
-    AccessTokenId, Account, AccountId, AuthorizationSession, CodeRedemption, Grant, GrantId, RefreshLookup,
-    RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store, StoreError, Swept, ThrottleKey,
-    TokenHash,
+    AccessTokenId, Account, AccountId, AuthorizationSession, CodeRedemption, Grant, GrantId, Record, RecordKind,
+    RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store, StoreError, Swept,
+    ThrottleKey, TokenHash,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -311,6 +311,18 @@ fn code_of(session: &AuthorizationSession) -> Option<Vec<u8>> {
 /// [`PostgresStore::sweep_batches`].
 fn sweep_sql(table: &str, key: &str, from: &str, condition: &str) -> String {
     format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {from} WHERE {condition} LIMIT $2)")
+}
+
+/// A record from the `owner, value, expires_at` columns of `row`.
+fn record_of(kind: RecordKind, key: &TokenHash, row: &Row) -> Result<Record, StoreError> {
+    let owner: Option<uuid::Uuid> = column(row, 0)?;
+    Ok(Record {
+        kind,
+        key: *key,
+        owner: owner.map(|o| AccountId::from_bytes(o.into_bytes())),
+        value: column(row, 1)?,
+        expires_at: time_of(column(row, 2)?)?,
+    })
 }
 
 /// A grant from its body and its authoritative `revoked` column.
@@ -656,7 +668,92 @@ impl Store for PostgresStore {
                     nanos(throttle_since)?,
                 )
                 .await?,
+            records: self
+                .sweep_batches(&sweep_sql("oauth_records", "ctid", "oauth_records", "expires_at <= $1"), now)
+                .await?,
         })
+    }
+
+    async fn insert_record(&self, record: &Record, now: OffsetDateTime) -> Result<bool, StoreError> {
+        // One statement decides a race: the row goes in when the key is free
+        // or its record has expired, and not when a live record holds it.
+        let inserted = self
+            .execute(
+                "INSERT INTO oauth_records (kind, key, owner, value, expires_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (kind, key) DO UPDATE SET owner = EXCLUDED.owner, value = EXCLUDED.value,
+                     expires_at = EXCLUDED.expires_at
+                 WHERE oauth_records.expires_at <= $6",
+                &[
+                    &record.kind.name(),
+                    &record.key.as_bytes().as_slice(),
+                    &record.owner.map(|o| *o.as_uuid()),
+                    &record.value,
+                    &nanos(record.expires_at)?,
+                    &nanos(now)?,
+                ],
+            )
+            .await?;
+        Ok(inserted == 1)
+    }
+
+    async fn record(
+        &self,
+        kind: RecordKind,
+        key: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT owner, value, expires_at FROM oauth_records WHERE kind = $1 AND key = $2 AND expires_at > $3",
+                &[&kind.name(), &key.as_bytes().as_slice(), &nanos(now)?],
+            )
+            .await?;
+        row.map(|row| record_of(kind, key, &row)).transpose()
+    }
+
+    async fn replace_record(&self, old: &Record, new: &Record) -> Result<bool, StoreError> {
+        if (old.kind, old.key) != (new.kind, new.key) {
+            return Ok(false);
+        }
+        let replaced = self
+            .execute(
+                "UPDATE oauth_records SET owner = $3, value = $4, expires_at = $5
+                 WHERE kind = $1 AND key = $2
+                     AND owner IS NOT DISTINCT FROM $6 AND value = $7 AND expires_at = $8",
+                &[
+                    &old.kind.name(),
+                    &old.key.as_bytes().as_slice(),
+                    &new.owner.map(|o| *o.as_uuid()),
+                    &new.value,
+                    &nanos(new.expires_at)?,
+                    &old.owner.map(|o| *o.as_uuid()),
+                    &old.value,
+                    &nanos(old.expires_at)?,
+                ],
+            )
+            .await?;
+        Ok(replaced == 1)
+    }
+
+    async fn take_record(
+        &self,
+        kind: RecordKind,
+        key: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError> {
+        // DELETE ... RETURNING: of concurrent takers the row goes to one.
+        let row = self
+            .query_opt(
+                "DELETE FROM oauth_records WHERE kind = $1 AND key = $2 RETURNING owner, value, expires_at",
+                &[&kind.name(), &key.as_bytes().as_slice()],
+            )
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(record_of(kind, key, &row)?).filter(|r| now < r.expires_at))
+    }
+
+    async fn delete_records_of(&self, kind: RecordKind, owner: AccountId) -> Result<u64, StoreError> {
+        self.execute("DELETE FROM oauth_records WHERE kind = $1 AND owner = $2", &[&kind.name(), owner.as_uuid()]).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -69,6 +69,19 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX oauth_throttle_latest ON oauth_throttle (latest);
     "#,
+    // 2: short-lived records by kind and key (Store::insert_record and friends).
+    r#"
+    CREATE TABLE oauth_records (
+        kind        text NOT NULL,
+        key         bytea NOT NULL,
+        owner       uuid,
+        value       bytea NOT NULL,
+        expires_at  bigint NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    CREATE INDEX oauth_records_owner ON oauth_records (kind, owner) WHERE owner IS NOT NULL;
+    CREATE INDEX oauth_records_expiry ON oauth_records (expires_at);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -48,15 +48,16 @@
 #![forbid(unsafe_code)]
 
 mod commit;
+mod records;
 mod reopen;
 
 use std::path::Path;
 
 use async_trait::async_trait;
 use oauth_core::{
-    AccessTokenId, Account, AccountId, AuthorizationSession, CodeRedemption, Grant, GrantId, RefreshLookup,
-    RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store, StoreError, Swept, ThrottleKey,
-    TokenHash,
+    AccessTokenId, Account, AccountId, AuthorizationSession, CodeRedemption, Grant, GrantId, Record, RecordKind,
+    RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store, StoreError, Swept,
+    ThrottleKey, TokenHash,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -141,6 +142,10 @@ struct Trees {
     usernames: sled::Tree,
     keys: sled::Tree,
     throttle: sled::Tree,
+    /// [`Record`]s by kind and key (`records.rs`).
+    records: sled::Tree,
+    /// The owned records' index: kind, owner and key, no value.
+    records_owned: sled::Tree,
 }
 
 impl SledStore {
@@ -171,6 +176,8 @@ impl SledStore {
             usernames: db.open_tree("usernames")?,
             keys: db.open_tree("keys")?,
             throttle: db.open_tree("throttle")?,
+            records: db.open_tree("records")?,
+            records_owned: db.open_tree("records_owned")?,
         };
         // Before the first acknowledgement: the format marker, sled's `conf`
         // and snapshot, and the directory entries of a new store.
@@ -182,6 +189,10 @@ impl SledStore {
     /// Flushes everything, counters included (for shutdown).
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.durable().await
+    }
+
+    fn sweep_records(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        records::sweep(&self.trees, now)
     }
 
     async fn durable(&self) -> Result<(), StoreError> {
@@ -507,8 +518,53 @@ impl Store for SledStore {
                 swept.throttle_keys += 1;
             }
         }
+        swept.records = self.sweep_records(now)?;
         self.durable().await?;
         Ok(swept)
+    }
+
+    async fn insert_record(&self, record: &Record, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let inserted = records::insert(&self.trees, record, now)?;
+        if inserted {
+            self.durable().await?;
+        }
+        Ok(inserted)
+    }
+
+    async fn record(
+        &self,
+        kind: RecordKind,
+        key: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError> {
+        records::get(&self.trees, kind, key, now)
+    }
+
+    async fn replace_record(&self, old: &Record, new: &Record) -> Result<bool, StoreError> {
+        let replaced = records::replace(&self.trees, old, new)?;
+        if replaced {
+            self.durable().await?;
+        }
+        Ok(replaced)
+    }
+
+    async fn take_record(
+        &self,
+        kind: RecordKind,
+        key: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError> {
+        let taken = records::take(&self.trees, kind, key, now)?;
+        if taken.is_some() {
+            self.durable().await?;
+        }
+        Ok(taken)
+    }
+
+    async fn delete_records_of(&self, kind: RecordKind, owner: AccountId) -> Result<u64, StoreError> {
+        let deleted = records::delete_owned(&self.trees, kind, owner)?;
+        self.durable().await?;
+        Ok(deleted)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

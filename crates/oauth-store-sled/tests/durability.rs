@@ -14,25 +14,44 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use oauth_core::{AccessTokenId, Store, StoreError};
+use oauth_core::{AccessTokenId, AccountId, Record, RecordKind, Store, StoreError, TokenHash};
 use oauth_store_sled::{Error, FORMAT_VERSION, Options, SledStore};
 use support::{T0, grant};
 use time::Duration;
 
 const CHILD_ENV: &str = "OAUTH_CRASH_CHILD_DIR";
 
+const KIND: RecordKind = RecordKind::new("test_records");
+
+fn a_record(key: &str) -> Record {
+    Record {
+        kind: KIND,
+        key: TokenHash::of(key),
+        owner: Some(AccountId::from_random_bytes([7; 16])),
+        value: b"value".to_vec(),
+        expires_at: T0 + Duration::HOUR,
+    }
+}
+
 #[tokio::test]
 async fn reopening_keeps_every_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();
     let (g, r) = grant(1);
+    let (kept, taken) = (a_record("kept"), a_record("taken"));
     {
         let store = SledStore::open(dir.path(), Options::default()).unwrap();
         store.insert_grant(&g, Some(&r)).await.unwrap();
         store.revoke_access_token(AccessTokenId::from_random_bytes([5; 16]), T0 + Duration::HOUR).await.unwrap();
+        assert!(store.insert_record(&kept, T0).await.unwrap());
+        assert!(store.insert_record(&taken, T0).await.unwrap());
+        assert!(store.take_record(KIND, &taken.key, T0).await.unwrap().is_some());
     }
     let store = SledStore::open(dir.path(), Options::default()).unwrap();
     assert_eq!(store.refresh_token(&r.hash, T0).await.unwrap().map(|f| f.grant), Some(g));
     assert!(store.access_token_revoked(AccessTokenId::from_random_bytes([5; 16]), None, T0).await.unwrap());
+    assert_eq!(store.record(KIND, &kept.key, T0).await.unwrap(), Some(kept.clone()));
+    assert_eq!(store.record(KIND, &taken.key, T0).await.unwrap(), None, "a taken record came back");
+    assert_eq!(store.delete_records_of(KIND, kept.owner.unwrap()).await.unwrap(), 1, "the owner index survived");
 }
 
 #[test]
@@ -65,6 +84,31 @@ async fn a_corrupt_record_is_an_error_not_a_panic() {
     assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
     let err = store.refresh_token(&r.hash, T0).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_truncated_record_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = a_record("short");
+    {
+        let store = SledStore::open(dir.path(), Options::default()).unwrap();
+        assert!(store.insert_record(&r, T0).await.unwrap());
+    }
+    // Cut inside the expiry, before the owner flag, and inside the owner.
+    for cut in [5, 16, 20] {
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let tree = db.open_tree("records").unwrap();
+            let (key, value) = tree.iter().next().unwrap().unwrap();
+            tree.insert(&key, &value[..cut.min(value.len())]).unwrap();
+            db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path(), Options::default()).unwrap();
+        let err = store.record(KIND, &r.key, T0).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "cut at {cut}: {err}");
+        let err = store.take_record(KIND, &r.key, T0).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "cut at {cut}: {err}");
+    }
 }
 
 /// The writer child of `acknowledged_writes_survive_sigkill`: eight tasks write

@@ -78,6 +78,12 @@ macro_rules! uuid_id {
             pub fn as_uuid(&self) -> &Uuid {
                 &self.0
             }
+
+            /// Rebuilds the id from the 16 bytes a store kept
+            /// (`as_uuid().as_bytes()`).
+            pub fn from_bytes(bytes: [u8; 16]) -> Self {
+                $name(Uuid::from_bytes(bytes))
+            }
         }
 
         impl fmt::Display for $name {
