@@ -167,10 +167,16 @@ impl SigningKey {
         }
     }
 
-    /// Loads a PEM private key (PKCS#8, or PKCS#1 for RSA, or SEC 1 for EC)
-    /// for an asymmetric algorithm.
+    /// Loads a PEM private key for an asymmetric algorithm: PKCS#8
+    /// (`BEGIN PRIVATE KEY`) for every one, SEC 1 (`BEGIN EC PRIVATE KEY`,
+    /// what `openssl ecparam -genkey` writes) for ES256, and PKCS#1 (`BEGIN
+    /// RSA PRIVATE KEY`) for RS256. Other PEM blocks in the file (the `EC
+    /// PARAMETERS` that `openssl ecparam` writes first) are skipped. The key is
+    /// kept as PKCS#8 whatever form it came in.
     pub fn from_pem(alg: SigningAlg, pem: &[u8]) -> Result<Self, Error> {
         crate::install_provider();
+        let pkcs8 = pkcs8_pem(alg, pem)?;
+        let pem = pkcs8.as_slice();
         let encoding = match alg {
             SigningAlg::Es256 => EncodingKey::from_ec_pem(pem),
             SigningAlg::EdDsa => EncodingKey::from_ed_pem(pem),
@@ -352,6 +358,43 @@ impl VerifyingKey {
 
 fn pem_of(der: &[u8]) -> String {
     pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec()))
+}
+
+/// The one private key in `pem`, as PKCS#8 PEM. SEC 1 and PKCS#1 keys are
+/// parsed by aws-lc-rs and written again as PKCS#8, the form jsonwebtoken and
+/// the prepared signers read and the store keeps.
+fn pkcs8_pem(alg: SigningAlg, pem: &[u8]) -> Result<Vec<u8>, Error> {
+    let blocks = pem::parse_many(pem).map_err(|_| Error::BadKey("not a PEM file"))?;
+    // `openssl ecparam -genkey` writes an EC PARAMETERS block before the key;
+    // a certificate or public key beside it is not the key either.
+    let mut keys = blocks.iter().filter(|b| b.tag().ends_with("PRIVATE KEY"));
+    let key = keys.next().ok_or(Error::BadKey("no PRIVATE KEY block in the PEM file"))?;
+    if keys.next().is_some() {
+        return Err(Error::BadKey("more than one private key in the PEM file"));
+    }
+    let der = key.contents();
+    let crypto = |_| Error::Crypto("cannot write the key as PKCS#8");
+    match (key.tag(), alg) {
+        ("PRIVATE KEY", _) => Ok(pem_of(der).into_bytes()),
+        ("EC PRIVATE KEY", SigningAlg::Es256) => {
+            let pair = EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                .map_err(|_| Error::BadKey("not a P-256 (prime256v1) EC private key, which ES256 needs"))?;
+            Ok(pem_of(pair.to_pkcs8v1().map_err(crypto)?.as_ref()).into_bytes())
+        }
+        ("RSA PRIVATE KEY", SigningAlg::Rs256) => {
+            let pair = aws_lc_rs::rsa::KeyPair::from_der(der)
+                .map_err(|_| Error::BadKey("not a usable PKCS#1 RSA private key (2048 to 8192 bits)"))?;
+            let pkcs8: aws_lc_rs::encoding::Pkcs8V1Der<'_> = pair.as_der().map_err(crypto)?;
+            Ok(pem_of(pkcs8.as_ref()).into_bytes())
+        }
+        ("ENCRYPTED PRIVATE KEY", _) => {
+            Err(Error::BadKey("the private key is encrypted: decrypt it first (openssl pkey -in KEY -out PLAIN)"))
+        }
+        _ => Err(Error::BadKey(
+            "the PEM block does not hold a key for this algorithm (ES256: PRIVATE KEY or EC PRIVATE KEY; \
+             RS256: PRIVATE KEY or RSA PRIVATE KEY; EdDSA: PRIVATE KEY)",
+        )),
+    }
 }
 
 #[cfg(test)]
