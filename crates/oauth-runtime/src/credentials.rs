@@ -22,6 +22,8 @@ use argon2::password_hash::PasswordHasher;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use oauth_core::{Clock, Error, SecretHash, SecretSource, SecretVerifier};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -79,6 +81,22 @@ pub fn hash_sha256(secret: &str) -> Result<String, HashError> {
         return Err(HashError::ShortSecret);
     }
     Ok(format!("{SHA256_PREFIX}{}", hex(&Sha256::digest(secret.as_bytes()))))
+}
+
+/// The length of a generated client secret before encoding: 256 bits.
+pub const GENERATED_SECRET_BYTES: usize = 32;
+
+/// A new client secret and its `$sha256$` hash: 32 bytes from the operating
+/// system's CSPRNG, in base64url without padding (43 characters of
+/// `A-Z a-z 0-9 - _`). Those characters pass the form encoding of HTTP Basic
+/// credentials (RFC 6749 2.3.1) and of a form body unchanged, so a client may
+/// send the secret as printed, however its library encodes it.
+pub fn generate_client_secret() -> Result<(String, String), HashError> {
+    let mut raw = [0u8; GENERATED_SECRET_BYTES];
+    getrandom::fill(&mut raw).map_err(|_| HashError::Hashing)?;
+    let secret = URL_SAFE_NO_PAD.encode(raw);
+    let hash = hash_sha256(&secret)?;
+    Ok((secret, hash))
 }
 
 /// Checks a stored hash's form. `password` refuses `$sha256$`.
@@ -248,6 +266,18 @@ mod tests {
             assert!(v.verify(Some(&stored), "correct horse").await.unwrap(), "{phc}");
             assert!(!v.verify(Some(&stored), "correct horsf").await.unwrap(), "{phc}");
         }
+    }
+
+    #[tokio::test]
+    async fn generated_client_secrets_are_256_bits_of_base64url_and_verify_against_their_hash() {
+        let (secret, hash) = generate_client_secret().unwrap();
+        assert_eq!(secret.len(), 43, "{secret}");
+        assert!(secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{secret}");
+        assert_eq!(URL_SAFE_NO_PAD.decode(&secret).unwrap().len(), GENERATED_SECRET_BYTES);
+        assert_eq!(hash, hash_sha256(&secret).unwrap());
+        let v = HashVerifier::new(1).unwrap();
+        assert!(v.verify(Some(&SecretHash::new(hash)), &secret).await.unwrap());
+        assert_ne!(generate_client_secret().unwrap().0, secret, "each secret is new");
     }
 
     #[tokio::test]

@@ -5,7 +5,8 @@
 //! - [`credentials`]: [`HashVerifier`] (Argon2id on one worker thread per core,
 //!   each reusing its 19 MiB, and `$sha256$` verification in constant time),
 //!   [`OsSecrets`] (operating-system randomness), [`SystemClock`], and the
-//!   hashing that `oauth-server hash-secret` and the benchmark use.
+//!   hashing and client-secret generation that `oauth-server hash-secret`,
+//!   `gen-secret` and the benchmark use.
 //! - [`GatedStore`]: bounds how long a request waits for the store, and times
 //!   every store operation.
 //!

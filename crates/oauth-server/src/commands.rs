@@ -1,13 +1,29 @@
-//! The operator commands: `hash-secret`, `check-config`, `keys rotate`.
+//! The operator commands: `gen-secret`, `hash-secret`, `check-config`,
+//! `keys rotate`.
 
 use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
 use oauth_jwt::KeyRing;
-use oauth_runtime::credentials::{hash_argon2, hash_sha256};
+use oauth_runtime::credentials::{generate_client_secret, hash_argon2, hash_sha256};
 
 use crate::config::{Backend, Config, KeySource, USAGE};
+
+/// `gen-secret`: a new client secret, then its `$sha256$` hash, one a line.
+pub(crate) fn gen_secret() -> ExitCode {
+    match generate_client_secret() {
+        Ok((secret, hash)) => {
+            println!("{secret}");
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// `hash-secret [--sha256]`.
 pub(crate) fn hash_secret(sha256: bool) -> ExitCode {
@@ -24,6 +40,13 @@ pub(crate) fn hash_secret(sha256: bool) -> ExitCode {
         secret.truncate(secret.len() - 2);
     } else if secret.ends_with('\n') {
         secret.truncate(secret.len() - 1);
+    }
+    if secret.is_empty() {
+        // An empty secret is always a mistake (an unset variable, an empty
+        // file), and no client could present it: an empty parameter counts as
+        // omitted (RFC 6749 3.1).
+        eprintln!("error: the secret is empty (standard input had nothing but at most one newline)");
+        return ExitCode::from(USAGE);
     }
     let hashed = if sha256 { hash_sha256(&secret) } else { hash_argon2(&secret) };
     match hashed {
@@ -42,7 +65,8 @@ pub(crate) fn hash_secret(sha256: bool) -> ExitCode {
 pub(crate) fn check_config(path: &Path) -> ExitCode {
     match Config::load(path).report() {
         Ok(_) => {
-            eprintln!("{}: ok", path.display());
+            // On stdout, the command's answer; warnings went to stderr.
+            println!("{}: ok", path.display());
             ExitCode::SUCCESS
         }
         Err(code) => code,

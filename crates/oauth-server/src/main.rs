@@ -3,7 +3,7 @@
 //! This binary is the only part of oauth-rs that reads configuration files and
 //! environment variables. It loads and checks the configuration
 //! ([`config`]), wires the crates together ([`run`]), and offers the operator
-//! commands: `hash-secret`, `check-config` and `keys rotate`.
+//! commands: `gen-secret`, `hash-secret`, `check-config` and `keys rotate`.
 //!
 //! Exit codes: 0 success, 2 bad usage or configuration, 1 runtime failure.
 
@@ -35,7 +35,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Hash a secret read from standard input (one trailing newline is dropped).
+    /// Print a new client secret (32 random bytes, base64url without padding)
+    /// on the first line and its `$sha256$` hash on the second. Give the secret
+    /// to the client; put the hash in its `client_secret_hash`.
+    GenSecret,
+    /// Hash a secret read from standard input (one trailing newline is dropped;
+    /// empty input is refused).
     HashSecret {
         /// Print `$sha256$<hex>` instead of Argon2id; for machine-generated
         /// client secrets of at least 32 bytes only.
@@ -57,7 +62,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Add a new signing key; it signs from the next start. Stop the server first.
+    /// Add a new signing key; it signs from each node's next start. With sled,
+    /// stop the server first; PostgreSQL nodes keep running and verify the new
+    /// key within 10 seconds (docs/deployment.md).
     Rotate {
         /// The configuration file.
         #[arg(long, value_name = "FILE")]
@@ -68,6 +75,7 @@ enum KeysCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Some(Command::GenSecret) => commands::gen_secret(),
         Some(Command::HashSecret { sha256 }) => commands::hash_secret(sha256),
         Some(Command::CheckConfig { config }) => commands::check_config(&config),
         Some(Command::Keys { action: KeysCommand::Rotate { config } }) => commands::rotate_keys(&config),

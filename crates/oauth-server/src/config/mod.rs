@@ -181,7 +181,7 @@ impl Loaded {
 impl Config {
     /// The built-in defaults: sled in `./data`, `127.0.0.1:8080`, no clients.
     pub(crate) fn defaults() -> Loaded {
-        Self::from_table(&Table::new(), Path::new("."))
+        Self::from_table(Table::new(), Path::new("."), &|_| Err(std::env::VarError::NotPresent))
     }
 
     /// Reads and checks the file at `path`; relative paths in it resolve
@@ -201,12 +201,14 @@ impl Config {
             Err(e) => return fail(format!("{} is not valid TOML: {e}", path.display())),
         };
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        Self::from_table(&table, dir)
+        Self::from_table(table, dir, &|name| std::env::var(name))
     }
 
-    fn from_table(root: &Table, dir: &Path) -> Loaded {
+    /// Reads `root` after replacing its `"${NAME}"` values from `env`.
+    fn from_table(mut root: Table, dir: &Path, env: &dyn Fn(&str) -> Result<String, std::env::VarError>) -> Loaded {
         let mut reader = Reader::new(dir);
-        let config = read(&mut reader, root);
+        reader.substitute_env(&mut root, env);
+        let config = read(&mut reader, &root);
         let config = if reader.errors.is_empty() { config } else { None };
         Loaded { config, errors: reader.errors, warnings: reader.warnings }
     }
@@ -263,7 +265,7 @@ fn read(reader: &mut Reader, root: &Table) -> Option<Config> {
     };
     let issuer = top.string("issuer").or_else(|| listen.map(|l| format!("http://{l}")));
     if let Some(i) = &issuer {
-        check_issuer(&mut top, i);
+        check_issuer(&mut top, i, listen);
     }
     let scope_descriptions = top.string_map("scope_descriptions");
 
@@ -299,7 +301,7 @@ fn read(reader: &mut Reader, root: &Table) -> Option<Config> {
     })
 }
 
-fn check_issuer(top: &mut Keys<'_, '_>, issuer: &str) {
+fn check_issuer(top: &mut Keys<'_, '_>, issuer: &str, listen: Option<SocketAddr>) {
     let at = top.path("issuer");
     let Ok(uri) = issuer.parse::<http::Uri>() else {
         return top.error(at, "must be an absolute http or https URL");
@@ -310,7 +312,21 @@ fn check_issuer(top: &mut Keys<'_, '_>, issuer: &str) {
     }
     let loopback = matches!(uri.host(), Some("127.0.0.1" | "[::1]" | "localhost"));
     if scheme != "https" && !loopback {
-        top.warn(at, "is neither https nor loopback: tokens and cookies travel in the clear");
+        top.warn(at.clone(), "is neither https nor loopback: tokens and cookies travel in the clear");
+    }
+    // A loopback issuer is this server itself, with no proxy in between: its
+    // port must be the one it listens on, or every URL in the metadata points
+    // where nothing answers. (Behind a proxy the ports differ on purpose.)
+    let issuer_port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+    if let Some(listen) = listen.filter(|l| loopback && l.port() != issuer_port) {
+        top.warn(
+            at,
+            format!(
+                "is on port {issuer_port} but listen is on port {}: every endpoint URL in the metadata \
+                 uses the issuer's port; change issuer and listen together",
+                listen.port()
+            ),
+        );
     }
 }
 
@@ -322,6 +338,87 @@ mod tests {
     use oauth_jwt::SigningAlg;
 
     use super::*;
+
+    fn no_env(_: &str) -> Result<String, std::env::VarError> {
+        Err(std::env::VarError::NotPresent)
+    }
+
+    fn read_with(text: &str, vars: &[(&str, &str)]) -> Loaded {
+        let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let env = move |name: &str| vars.get(name).cloned().ok_or(std::env::VarError::NotPresent);
+        Config::from_table(text.parse::<Table>().unwrap(), Path::new("."), &env)
+    }
+
+    fn messages(problems: &[ConfigError]) -> Vec<String> {
+        problems.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn whole_string_values_naming_a_variable_are_read_from_the_environment() {
+        let hash = "$sha256$e30a44623ba305e18d1cab70f804bc523347a967e8bb17319eb890e91ddbc7f2";
+        let loaded = read_with(
+            "[store]\nbackend = \"postgres\"\nurl = \"${PG_URL}\"\n\
+             [[clients]]\nclient_id = \"svc\"\nclient_secret_hash = \"${SVC_HASH}\"\n\
+             grant_types = [\"client_credentials\"]\nscopes = [\"${SCOPE}\"]\n",
+            &[("PG_URL", "postgres://oauth:p%40ss@db/oauth"), ("SVC_HASH", hash), ("SCOPE", "read")],
+        );
+        assert!(loaded.errors.is_empty(), "{:?}", messages(&loaded.errors));
+        let c = loaded.config.unwrap();
+        assert_eq!(c.store.url, "postgres://oauth:p%40ss@db/oauth");
+        assert_eq!(c.clients[0].secret().map(|h| h.as_str()), Some(hash));
+        assert_eq!(c.clients[0].scopes().to_string(), "read");
+    }
+
+    #[test]
+    fn an_unset_variable_is_an_error_naming_the_key_and_the_variable() {
+        let loaded = read_with(
+            "[store]\nbackend = \"postgres\"\nurl = \"${PG_URL}\"\n\
+             [[clients]]\nclient_id = \"svc\"\nclient_secret_hash = \"${SVC_HASH}\"\n\
+             grant_types = [\"client_credentials\"]\n",
+            &[],
+        );
+        assert!(loaded.config.is_none());
+        let errors = messages(&loaded.errors);
+        for expected in [
+            "store.url: the environment variable PG_URL is not set",
+            "clients[0].client_secret_hash: the environment variable SVC_HASH is not set",
+        ] {
+            assert!(errors.iter().any(|e| e == expected), "missing {expected:?} in {errors:?}");
+        }
+    }
+
+    #[test]
+    fn only_whole_values_with_a_valid_name_are_substituted() {
+        let loaded = read_with(
+            "issuer = \"http://127.0.0.1:${PORT}\"\n[store]\npath = \"${1DIR}\"\ncache_capacity = 5\n\
+             [scope_descriptions]\nread = \"${}\"\n",
+            &[("PORT", "8080"), ("1DIR", "x")],
+        );
+        let errors = messages(&loaded.errors);
+        assert!(errors.iter().any(|e| e.starts_with("issuer: holds \"${\" inside a longer value")), "{errors:?}");
+        assert!(errors.iter().any(|e| e.starts_with("store.path: \"${1DIR}\" is not an environment")), "{errors:?}");
+        assert!(errors.iter().any(|e| e.starts_with("scope_descriptions.read: \"${}\" is not")), "{errors:?}");
+        // Values without "${" are left alone, "$" included (hashes start with it).
+        let plain = read_with("[store]\npath = \"$data\"\n", &[]);
+        assert!(plain.errors.is_empty(), "{:?}", messages(&plain.errors));
+    }
+
+    #[test]
+    fn a_loopback_issuer_on_another_port_than_listen_is_a_warning() {
+        let warned = |text: &str| {
+            let loaded = read_with(text, &[]);
+            assert!(loaded.errors.is_empty(), "{:?}", messages(&loaded.errors));
+            messages(&loaded.warnings).into_iter().filter(|w| w.contains("listen is on port")).collect::<Vec<_>>()
+        };
+        let moved = warned("issuer = \"http://127.0.0.1:8080\"\nlisten = \"127.0.0.1:9090\"\n");
+        assert_eq!(moved.len(), 1, "{moved:?}");
+        assert!(moved[0].starts_with("issuer: is on port 8080 but listen is on port 9090"), "{moved:?}");
+        assert_eq!(warned("issuer = \"http://localhost\"\nlisten = \"127.0.0.1:8080\"\n").len(), 1);
+        assert!(warned("issuer = \"http://127.0.0.1:9090\"\nlisten = \"0.0.0.0:9090\"\n").is_empty());
+        assert!(warned("listen = \"127.0.0.1:9090\"\n").is_empty(), "the derived issuer follows listen");
+        // Behind a proxy the public port differs on purpose.
+        assert!(warned("issuer = \"https://auth.example.com\"\nlisten = \"127.0.0.1:8080\"\n").is_empty());
+    }
 
     #[test]
     fn the_reference_lists_every_key_and_only_those() {
@@ -344,7 +441,7 @@ mod tests {
 
     #[test]
     fn postgres_needs_a_url_and_takes_the_pool_settings() {
-        let read = |text: &str| Config::from_table(&text.parse::<Table>().unwrap(), Path::new("."));
+        let read = |text: &str| Config::from_table(text.parse::<Table>().unwrap(), Path::new("."), &no_env);
         let missing = read("[store]\nbackend = \"postgres\"\n");
         assert!(missing.config.is_none());
         assert!(missing.errors.iter().any(|p| p.key.as_str() == "store.url"), "{:?}", missing.errors);
@@ -361,7 +458,7 @@ mod tests {
     #[test]
     fn postgres_tls_is_verify_full_unless_set_and_the_ca_file_must_exist() {
         use oauth_store_postgres::TlsMode;
-        let read = |text: &str| Config::from_table(&text.parse::<Table>().unwrap(), Path::new("."));
+        let read = |text: &str| Config::from_table(text.parse::<Table>().unwrap(), Path::new("."), &no_env);
         let has_error = |r: &Loaded, key: &str| r.errors.iter().any(|p| p.key.as_str() == key);
         let c = Config::defaults().config.unwrap().store;
         assert_eq!((c.tls.mode, c.tls.ca_file, c.statement_timeout.as_millis()), (TlsMode::VerifyFull, None, 5000));
@@ -387,7 +484,7 @@ mod tests {
 
     #[test]
     fn the_sweep_interval_is_whole_seconds_from_one() {
-        let read = |text: &str| Config::from_table(&text.parse::<Table>().unwrap(), Path::new("."));
+        let read = |text: &str| Config::from_table(text.parse::<Table>().unwrap(), Path::new("."), &no_env);
         assert_eq!(
             read("[store]\nsweep_interval = 5\n").config.unwrap().store.sweep_interval,
             time::Duration::seconds(5)
@@ -401,7 +498,7 @@ mod tests {
     #[test]
     fn durability_is_power_unless_process_is_asked_for() {
         use oauth_store_sled::Durability;
-        let read = |text: &str| Config::from_table(&text.parse::<Table>().unwrap(), Path::new("."));
+        let read = |text: &str| Config::from_table(text.parse::<Table>().unwrap(), Path::new("."), &no_env);
         assert_eq!(Config::defaults().config.unwrap().store.durability, Durability::Power);
         assert_eq!(read("[store]\ndurability = \"process\"\n").config.unwrap().store.durability, Durability::Process);
         assert_eq!(read("[store]\ndurability = \"power\"\n").config.unwrap().store.durability, Durability::Power);

@@ -1,12 +1,19 @@
 //! The walk over the TOML table: typed getters that record every problem with
 //! its key path and go on, so that one run reports them all.
 //!
+//! Before the walk, [`Reader::substitute_env`] replaces every string value
+//! that is exactly `"${NAME}"` with the environment variable `NAME`, in every
+//! table and array, so that secrets (the PostgreSQL password, hashes) need not
+//! sit in the file. It is the one place the environment enters the
+//! configuration.
+//!
 //! A section reads its keys through [`Keys`], which knows the table's path, so
 //! a getter names only the key: `keys.duration("window", 900)`. A wrong type or
 //! a value out of range is an error at that key and gives the default, so the
 //! walk continues and finds the next problem too.
 
 use std::collections::BTreeMap;
+use std::env::VarError;
 use std::path::{Path, PathBuf};
 
 use time::Duration;
@@ -26,6 +33,78 @@ impl Reader {
     /// A reader for a file in `dir`.
     pub(super) fn new(dir: &Path) -> Self {
         Reader { dir: dir.to_owned(), errors: Vec::new(), warnings: Vec::new() }
+    }
+
+    /// Replaces every string value of `root` (in nested tables and arrays
+    /// too) that is exactly `"${NAME}"` with the value `env` gives for `NAME`.
+    /// An unset or non-UTF-8 variable, a bad name, and a `${` anywhere else
+    /// in a value are errors at the value's key path; the value is left as it
+    /// was, and the walk goes on.
+    pub(super) fn substitute_env(&mut self, root: &mut Table, env: &dyn Fn(&str) -> Result<String, VarError>) {
+        for (key, value) in root.iter_mut() {
+            self.substitute_value(value, KeyPath::root().key(key), env);
+        }
+    }
+
+    fn substitute_value(&mut self, value: &mut Value, at: KeyPath, env: &dyn Fn(&str) -> Result<String, VarError>) {
+        match value {
+            Value::String(s) => {
+                if let Some(replaced) = self.env_value(s, &at, env) {
+                    *s = replaced;
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    self.substitute_value(item, at.index(i), env);
+                }
+            }
+            Value::Table(t) => {
+                for (key, item) in t.iter_mut() {
+                    self.substitute_value(item, at.key(key), env);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The replacement of one string value, if it names a variable.
+    fn env_value(&mut self, raw: &str, at: &KeyPath, env: &dyn Fn(&str) -> Result<String, VarError>) -> Option<String> {
+        if !raw.contains("${") {
+            return None;
+        }
+        let Some(name) = raw.strip_prefix("${").and_then(|r| r.strip_suffix('}')) else {
+            // Only whole values are replaced: a variable spliced into a URL
+            // would need escaping the file cannot express.
+            self.errors.push(ConfigError::new(
+                at.clone(),
+                "holds \"${\" inside a longer value; only a whole value \"${NAME}\" is read from the \
+                 environment (put the whole value in the variable)",
+            ));
+            return None;
+        };
+        let mut chars = name.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            self.errors.push(ConfigError::new(
+                at.clone(),
+                format!(
+                    "\"${{{name}}}\" is not an environment variable name (letters, digits and _, not starting \
+                     with a digit)"
+                ),
+            ));
+            return None;
+        }
+        match env(name) {
+            Ok(v) => Some(v),
+            Err(VarError::NotPresent) => {
+                self.errors.push(ConfigError::new(at.clone(), format!("the environment variable {name} is not set")));
+                None
+            }
+            Err(VarError::NotUnicode(_)) => {
+                self.errors.push(ConfigError::new(at.clone(), format!("the environment variable {name} is not UTF-8")));
+                None
+            }
+        }
     }
 
     /// The keys of `table` at `path`, every key not in `schema` reported as
