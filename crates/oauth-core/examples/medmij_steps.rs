@@ -20,10 +20,10 @@ use async_trait::async_trait;
 use oauth_core::testing::{CountingSecrets, JsonTokens, ManualClock, PlainVerifier};
 use oauth_core::{
     AccessTokenId, Account, AccountId, Authority, AuthorizationSession, AuthorizeRequest, Client, ClientCredentials,
-    ClientId, ClientSettings, CodeRedemption, Grant, GrantId, GrantType, LoginOutcome, Record, RecordKind,
-    RedirectPolicy, RefreshLookup, RefreshRecord, ResourceCheck, ResourceDecision, Rotation, Scope, ScopeRule,
-    Services, SessionId, SessionState, Settings, SigningKeyRecord, Store, StoreError, Swept, ThrottleKey, TokenHash,
-    TokenRequest,
+    ClientId, ClientSettings, CodeRedemption, Grant, GrantId, GrantType, IgnoreEvents, LoginOutcome, Record,
+    RecordKind, RedirectPolicy, RefreshLookup, RefreshRecord, ResourceCheck, ResourceDecision, Rotation, Scope,
+    ScopeRule, Services, SessionId, SessionState, Settings, SigningKeyRecord, Store, StoreError, Swept, ThrottleKey,
+    TokenHash, TokenRequest,
 };
 use time::OffsetDateTime;
 
@@ -342,6 +342,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         verifier: Arc::new(PlainVerifier::default()),
         tokens: Arc::new(JsonTokens),
         resources: Arc::new(HoldsDataFor),
+        // This example has no log: a real server reports replays and lockouts
+        // to one (oauth-http's SecurityEventLog).
+        events: Arc::new(IgnoreEvents),
     };
     let authority = Authority::new(Settings::new("https://as.provider.example"), services);
 

@@ -11,7 +11,10 @@ use time::{Duration, OffsetDateTime};
 use crate::Client;
 use crate::client::{ClientRegistry, ScopeRule};
 use crate::error::{Error, Result};
-use crate::services::{AccessTokenClaims, AccessTokenCodec, Clock, ResourceCheck, SecretSource, SecretVerifier};
+use crate::services::{
+    AccessTokenClaims, AccessTokenCodec, Clock, ResourceCheck, SecretSource, SecretVerifier, SecurityEvent,
+    SecurityEvents,
+};
 use crate::store::Store;
 use crate::throttle::ThrottleSettings;
 use crate::types::{AccessTokenId, ClientId, GrantId, GrantType, Scope, TokenHash};
@@ -77,6 +80,8 @@ pub struct Services {
     pub tokens: Arc<dyn AccessTokenCodec>,
     /// The resource availability check.
     pub resources: Arc<dyn ResourceCheck>,
+    /// Where security events go (the core does not log).
+    pub events: Arc<dyn SecurityEvents>,
 }
 
 impl fmt::Debug for Services {
@@ -108,6 +113,11 @@ impl Authority {
     /// The services it runs on.
     pub fn services(&self) -> &Services {
         &self.services
+    }
+
+    /// Reports a security event; the flow then answers as it would anyway.
+    pub(crate) fn report(&self, event: SecurityEvent) {
+        self.services.events.report(&event);
     }
 
     pub(crate) fn now(&self) -> OffsetDateTime {

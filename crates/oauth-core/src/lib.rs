@@ -9,7 +9,9 @@
 //! traits in [`Store`], [`ClientRegistry`], [`Clock`], [`SecretSource`],
 //! [`SecretVerifier`], [`AccessTokenCodec`] and [`ResourceCheck`]. So every
 //! flow runs the same under test, with a fixed clock and an in-memory store, as
-//! in production.
+//! in production. It does not log either: a replayed code, a reused refresh
+//! token or a throttle lockout is reported to [`SecurityEvents`] as a
+//! [`SecurityEvent`], and the front end writes and counts it.
 //!
 //! Use this crate alone to embed the state machine in your own server. For a
 //! ready HTTP front end use `oauth-http`; for a store, `oauth-store-sled` (the
@@ -74,7 +76,8 @@ pub use flow::{
     Introspection, LoginOutcome, TokenRequest, TokenResponse,
 };
 pub use services::{
-    AccessTokenClaims, AccessTokenCodec, AllowAll, Clock, ResourceCheck, ResourceDecision, SecretSource, SecretVerifier,
+    AccessTokenClaims, AccessTokenCodec, AllowAll, Clock, IgnoreEvents, ResourceCheck, ResourceDecision, SecretSource,
+    SecretVerifier, SecurityEvent, SecurityEventKind, SecurityEvents, ThrottleSubject,
 };
 pub use session::{AuthorizationSession, SessionState};
 pub use store::{

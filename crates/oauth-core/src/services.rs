@@ -1,10 +1,14 @@
 //! The services the flows run on, besides the store: time, randomness, secret
-//! verification, access-token encoding and the resource availability check.
+//! verification, access-token encoding, the resource availability check, and
+//! where security events go.
 //!
 //! The core never reads the clock or the operating system's randomness itself,
-//! so every flow is deterministic under test.
+//! so every flow is deterministic under test. Nor does it log: what an operator
+//! must see goes to [`SecurityEvents`], and the front end decides how it is
+//! written and counted.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -152,4 +156,131 @@ impl ResourceCheck for AllowAll {
     async fn check(&self, _: &Client, _: &Account, scope: &Scope, _: OffsetDateTime) -> Result<ResourceDecision> {
         Ok(ResourceDecision::Allow(scope.clone()))
     }
+}
+
+/// Something the flows saw that is an attack, or a leak, under way: the
+/// operator should hear of it, beyond the error the client gets.
+///
+/// To add a kind (the DPoP and client-assertion replays of the second stage):
+/// add a variant here and its [`SecurityEventKind`], and report it with
+/// `Authority::report` where the flow detects it; the front end logs and counts
+/// every kind without further change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecurityEvent {
+    /// An authorization code was presented again after it was redeemed
+    /// (RFC 6749 4.1.2, RFC 9700 4.5): someone else holds it. The tokens minted
+    /// from it are revoked.
+    CodeReplayed {
+        /// The client that presented it this time.
+        client_id: ClientId,
+        /// The grant its first redemption made, now revoked.
+        grant: GrantId,
+    },
+    /// A refresh token that was already rotated was presented again
+    /// (RFC 9700 4.14.2): two parties hold the family. The family is revoked.
+    RefreshTokenReused {
+        /// The client the family belongs to.
+        client_id: ClientId,
+        /// The revoked grant.
+        grant: GrantId,
+    },
+    /// The throttle refused an attempt: an account name, client or address is
+    /// past its failure limit (a guessing attack, or a locked-out user). Each
+    /// refused attempt is one event.
+    ThrottleLockout {
+        /// Which limit refused it.
+        subject: ThrottleSubject,
+        /// The address the attempt came from, when the caller knows it.
+        peer: Option<IpAddr>,
+    },
+}
+
+impl SecurityEvent {
+    /// The event's kind, a label with a fixed set of values.
+    pub fn kind(&self) -> SecurityEventKind {
+        match self {
+            SecurityEvent::CodeReplayed { .. } => SecurityEventKind::CodeReplay,
+            SecurityEvent::RefreshTokenReused { .. } => SecurityEventKind::RefreshTokenReuse,
+            SecurityEvent::ThrottleLockout { .. } => SecurityEventKind::ThrottleLockout,
+        }
+    }
+}
+
+/// The kinds of [`SecurityEvent`], for metric labels and log fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum SecurityEventKind {
+    /// [`SecurityEvent::CodeReplayed`]: `code_replay`.
+    CodeReplay,
+    /// [`SecurityEvent::RefreshTokenReused`]: `refresh_token_reuse`.
+    RefreshTokenReuse,
+    /// [`SecurityEvent::ThrottleLockout`]: `throttle_lockout`.
+    ThrottleLockout,
+}
+
+impl SecurityEventKind {
+    /// Every kind, so that a counter can show each at 0 before it happens.
+    pub const ALL: [SecurityEventKind; 3] =
+        [SecurityEventKind::CodeReplay, SecurityEventKind::RefreshTokenReuse, SecurityEventKind::ThrottleLockout];
+
+    /// The kind as a label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityEventKind::CodeReplay => "code_replay",
+            SecurityEventKind::RefreshTokenReuse => "refresh_token_reuse",
+            SecurityEventKind::ThrottleLockout => "throttle_lockout",
+        }
+    }
+}
+
+impl fmt::Display for SecurityEventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which throttle limit refused an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ThrottleSubject {
+    /// The failures counted against an account name (known or not).
+    Account,
+    /// The failures counted against a `client_id`.
+    Client,
+    /// The failures counted against the peer address.
+    Address,
+}
+
+impl ThrottleSubject {
+    /// The subject as a log field value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThrottleSubject::Account => "account",
+            ThrottleSubject::Client => "client",
+            ThrottleSubject::Address => "address",
+        }
+    }
+}
+
+/// Where the flows report [`SecurityEvent`]s. The server's implementation
+/// (`oauth-http`'s `SecurityEventLog`) writes each as a WARN line and counts it
+/// in `oauth_security_events_total{kind}`. Reporting must not fail or block: a
+/// flow reports and goes on to answer the client.
+pub trait SecurityEvents: Send + Sync {
+    /// Takes one event.
+    fn report(&self, event: &SecurityEvent);
+}
+
+crate::forward::forward_sync!(SecurityEvents {
+    fn report(&self, event: &SecurityEvent) -> ();
+});
+
+/// [`SecurityEvents`] that drops every event: for embedders with no log of
+/// their own, and tests that do not look.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IgnoreEvents;
+
+impl SecurityEvents for IgnoreEvents {
+    fn report(&self, _: &SecurityEvent) {}
 }

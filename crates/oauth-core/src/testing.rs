@@ -2,8 +2,8 @@
 //! secrets here are predictable and the token codec does not sign.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
@@ -12,7 +12,7 @@ use crate::flow::{AuthorizeRequest, ClientCredentials, LoginOutcome, TokenReques
 use crate::{
     AccessTokenClaims, AccessTokenCodec, Account, AccountId, AllowAll, Authority, AuthorizationSession, Client,
     ClientId, ClientSettings, Clock, Error, GrantType, RedirectPolicy, RedirectUri, ResourceCheck, Result, Scope,
-    ScopeRule, SecretHash, SecretSource, SecretVerifier, Services, Settings, Store,
+    ScopeRule, SecretHash, SecretSource, SecretVerifier, SecurityEvent, SecurityEvents, Services, Settings, Store,
 };
 
 /// A clock that stands still until moved.
@@ -63,6 +63,23 @@ impl SecretVerifier for PlainVerifier {
     async fn verify(&self, stored: Option<&SecretHash>, presented: &str) -> Result<bool> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         Ok(stored.and_then(|h| h.as_str().strip_prefix("plain:")).is_some_and(|s| s == presented))
+    }
+}
+
+/// [`SecurityEvents`] that keeps every event, for tests to look at.
+#[derive(Debug, Default)]
+pub struct RecordedEvents(Mutex<Vec<SecurityEvent>>);
+
+impl RecordedEvents {
+    /// Every event reported so far, in order; the record is emptied.
+    pub fn take(&self) -> Vec<SecurityEvent> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl SecurityEvents for RecordedEvents {
+    fn report(&self, event: &SecurityEvent) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(event.clone());
     }
 }
 
@@ -126,6 +143,8 @@ pub struct Fixture {
     pub clock: Arc<ManualClock>,
     /// Its verifier.
     pub verifier: Arc<PlainVerifier>,
+    /// The security events its flows reported.
+    pub events: Arc<RecordedEvents>,
     /// The fixture account (`alice`).
     pub account: Account,
 }
@@ -136,6 +155,7 @@ impl Fixture {
     pub async fn new(store: Arc<dyn Store>, resources: Option<Arc<dyn ResourceCheck>>) -> Result<Self> {
         let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-11-25 12:00 UTC)));
         let verifier = Arc::new(PlainVerifier::default());
+        let events = Arc::new(RecordedEvents::default());
         let mut settings = Settings::new(ISSUER);
         settings.grants.insert(GrantType::Password);
         let services = Services {
@@ -146,6 +166,7 @@ impl Fixture {
             verifier: verifier.clone(),
             tokens: Arc::new(JsonTokens),
             resources: resources.unwrap_or_else(|| Arc::new(AllowAll)),
+            events: events.clone(),
         };
         let account = Account {
             id: AccountId::from_random_bytes([0xa1; 16]),
@@ -155,7 +176,7 @@ impl Fixture {
             attributes: BTreeMap::from([("bsn".into(), "999990019".into())]),
         };
         store.put_account(&account).await?;
-        Ok(Fixture { authority: Authority::new(settings, services), clock, verifier, account })
+        Ok(Fixture { authority: Authority::new(settings, services), clock, verifier, events, account })
     }
 
     /// A code-flow request from the public client with PKCE.

@@ -13,6 +13,7 @@ use time::Duration;
 
 use crate::authority::Authority;
 use crate::error::{Error, ErrorCode, Result};
+use crate::services::{SecurityEvent, ThrottleSubject};
 use crate::store::ThrottleKey;
 use crate::types::TokenHash;
 
@@ -56,6 +57,15 @@ impl Counted<'_> {
         ThrottleKey(TokenHash::of(&raw))
     }
 
+    /// Which limit this is, for the lockout event.
+    fn subject(&self) -> ThrottleSubject {
+        match self {
+            Counted::Account(_) => ThrottleSubject::Account,
+            Counted::Client(_) => ThrottleSubject::Client,
+            Counted::Peer(_) => ThrottleSubject::Address,
+        }
+    }
+
     fn limit(&self, s: &ThrottleSettings) -> u32 {
         match self {
             Counted::Account(_) | Counted::Client(_) => s.max_failures_per_account,
@@ -72,6 +82,7 @@ impl Authority {
         let now = self.now();
         let since = now - s.window;
         let mut retry_after = 0u64;
+        let mut locked = None;
         for subject in subjects {
             let limit = subject.limit(&s) as usize;
             let failures = self.services.store.failures(&subject.key(), since).await?;
@@ -81,9 +92,20 @@ impl Authority {
                 let frees_at = failures[failures.len() - limit] + s.window;
                 let wait = (frees_at - now).whole_seconds().max(1) as u64;
                 retry_after = retry_after.max(wait);
+                locked.get_or_insert(subject.subject());
             }
         }
-        if retry_after > 0 { Err(Error::Throttled { retry_after, code }) } else { Ok(()) }
+        match locked {
+            Some(subject) => {
+                let peer = subjects.iter().find_map(|s| match s {
+                    Counted::Peer(ip) => Some(*ip),
+                    _ => None,
+                });
+                self.report(SecurityEvent::ThrottleLockout { subject, peer });
+                Err(Error::Throttled { retry_after, code })
+            }
+            None => Ok(()),
+        }
     }
 
     /// Counts one failure against every subject.

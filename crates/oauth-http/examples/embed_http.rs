@@ -27,7 +27,7 @@ use oauth_core::{
     Account, AccountId, Authority, Client, ClientId, ClientSettings, GrantType, RedirectPolicy, RedirectUri,
     ResourceCheck, ResourceDecision, Scope, ScopeRule, SecretHash, Services, Settings, Store,
 };
-use oauth_http::{Frontend, HttpConfig};
+use oauth_http::{Frontend, HttpConfig, SecurityEventLog};
 use oauth_jwt::{JwtCodec, KeyRing, SigningAlg, SigningKey};
 use oauth_runtime::credentials::hash_argon2;
 use oauth_runtime::{HashVerifier, OsSecrets, SystemClock};
@@ -89,6 +89,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         time::Duration::seconds(30),
     ));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Replayed codes, reused refresh tokens and lockouts: a WARN line each,
+    // counted at /metrics.
+    let events = Arc::new(SecurityEventLog::default());
     let services = Services {
         store,
         clients: Arc::new(clients),
@@ -97,10 +100,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         verifier: Arc::new(HashVerifier::new(cores)?),
         tokens: codec.clone(),
         resources: Arc::new(HoldsRecords),
+        events: events.clone(),
     };
     let mut http = HttpConfig::default();
     http.scope_descriptions.insert("records".into(), "Read your medical records".into());
-    let frontend = Frontend::new(http, Authority::new(Settings::new(issuer), services), codec)?;
+    let frontend =
+        Frontend::new(http, Authority::new(Settings::new(issuer), services), codec)?.with_security_events(events);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
     println!("serving {issuer}; Ctrl-C stops");

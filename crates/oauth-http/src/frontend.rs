@@ -56,6 +56,7 @@ pub struct Frontend {
     pub(crate) config: HttpConfig,
     pub(crate) metrics: Metrics,
     pub(crate) store_timings: Option<Arc<oauth_runtime::StoreTimings>>,
+    pub(crate) security_events: Option<Arc<crate::SecurityEventLog>>,
     /// The issuer's path, under which every route lives (`""` for none).
     pub(crate) prefix: String,
     /// Whether cookies get `Secure` (an https issuer).
@@ -126,13 +127,29 @@ impl Frontend {
             return Err(Error::Issuer(issuer.clone()));
         }
         let prefix = uri.path().trim_end_matches('/').to_owned();
-        Ok(Frontend { authority, codec, config, metrics: Metrics::default(), store_timings: None, prefix, secure })
+        Ok(Frontend {
+            authority,
+            codec,
+            config,
+            metrics: Metrics::default(),
+            store_timings: None,
+            security_events: None,
+            prefix,
+            secure,
+        })
     }
 
     /// Adds the store operation timings of a [`GatedStore`](oauth_runtime::GatedStore)
     /// to `/metrics`.
     pub fn with_store_timings(mut self, timings: Arc<oauth_runtime::StoreTimings>) -> Self {
         self.store_timings = Some(timings);
+        self
+    }
+
+    /// Adds the counts of the security event log the authority reports to
+    /// (`oauth_security_events_total{kind}`) to `/metrics`.
+    pub fn with_security_events(mut self, log: Arc<crate::SecurityEventLog>) -> Self {
+        self.security_events = Some(log);
         self
     }
 
@@ -226,6 +243,9 @@ impl Frontend {
                     let mut text = self.metrics.render();
                     if let Some(t) = &self.store_timings {
                         crate::metrics::render_store_timings(t, &mut text);
+                    }
+                    if let Some(log) = &self.security_events {
+                        log.render(&mut text);
                     }
                     response::text(text)
                 }

@@ -6,6 +6,8 @@
 //! into an `oauth_core` flow input and rendering the flow's answer. [`serve`]
 //! runs it on a listener with the connection limit, timeouts and graceful
 //! shutdown. The [`bearer`] module is the resource-server helper.
+//! [`SecurityEventLog`] is where the flows report security events: a WARN line
+//! and a count at `/metrics` for each.
 //!
 //! Only this crate knows HTTP: core types are converted at its edge, and every
 //! error on the wire comes from `oauth_core::Error`.
@@ -37,6 +39,7 @@
 
 pub mod bearer;
 mod endpoints;
+mod events;
 mod frontend;
 mod metrics;
 mod pages;
@@ -44,6 +47,7 @@ mod request;
 mod response;
 mod server;
 
+pub use events::SecurityEventLog;
 pub use frontend::{Frontend, HttpConfig};
 pub use request::MAX_BODY;
 pub use response::Body;

@@ -12,7 +12,7 @@ use oauth_core::{
     Account, AccountId, AllowAll, Authority, Client, ClientId, ClientRegistry, Clock, ResourceCheck, SecretSource,
     Services, Store, StoreError,
 };
-use oauth_http::Frontend;
+use oauth_http::{Frontend, SecurityEventLog};
 use oauth_jwt::{JwtCodec, KeyRing};
 use oauth_medmij::{MedMijCheck, Ocl, OclClients, Profile};
 use oauth_runtime::GatedStore;
@@ -130,6 +130,7 @@ async fn serve(config: Config) -> Result<(), String> {
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let verifier = HashVerifier::new(cores).map_err(|e| format!("password verifier: {e}"))?;
+    let events = Arc::new(SecurityEventLog::default());
     let services = Services {
         store: store.clone(),
         clients: Arc::new(clients),
@@ -138,13 +139,15 @@ async fn serve(config: Config) -> Result<(), String> {
         verifier: Arc::new(verifier),
         tokens: codec.clone(),
         resources,
+        events: events.clone(),
     };
     if config.store.backend == Backend::Postgres {
         tokio::spawn(reload_keys(codec.clone(), store.clone(), clock.clone()));
     }
     let frontend = Frontend::new(config.http(), Authority::new(config.settings(), services), codec)
         .map_err(|e| e.to_string())?
-        .with_store_timings(timings);
+        .with_store_timings(timings)
+        .with_security_events(events);
     // Every signal handler is in place before the server says it is ready: a
     // SIGHUP that arrived first would otherwise take its default action and
     // end the process.

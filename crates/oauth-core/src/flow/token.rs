@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use crate::authority::Authority;
 use crate::error::{Error, Result};
+use crate::services::SecurityEvent;
 use crate::session::{AuthorizationSession, SessionState};
 use crate::store::{CodeRedemption, Grant, RefreshRecord, Rotation};
 use crate::types::{AccountId, CodeChallenge, CodeVerifier, GrantId, GrantType, PkceVerified, Scope, TokenHash};
@@ -108,6 +109,7 @@ impl Authority {
             CodeRedemption::Redeemed(session) => *session,
             CodeRedemption::Replayed(grant) => {
                 // RFC 6749 4.1.2, RFC 9700 4.5: revoke what the first use minted.
+                self.report(SecurityEvent::CodeReplayed { client_id: client.id().clone(), grant });
                 self.services.store.revoke_grant(grant).await?;
                 return Err(Error::InvalidGrant("the code was already used; its tokens are revoked"));
             }
@@ -202,6 +204,7 @@ impl Authority {
         if found.record.rotated {
             // No grace period: a rotated token presented again means two parties
             // hold the family.
+            self.report(SecurityEvent::RefreshTokenReused { client_id: client.id().clone(), grant: grant.id });
             self.services.store.revoke_grant(grant.id).await?;
             return Err(Error::InvalidGrant("the refresh token was already used; its family is revoked"));
         }
@@ -225,6 +228,8 @@ impl Authority {
         match self.services.store.rotate_refresh(&old, &next, now).await? {
             Rotation::Rotated => {}
             Rotation::Reused(_) => {
+                // Another request rotated it first; the store revoked the family.
+                self.report(SecurityEvent::RefreshTokenReused { client_id: client.id().clone(), grant: grant.id });
                 return Err(Error::InvalidGrant("the refresh token was already used; its family is revoked"));
             }
             _ => return Err(Error::InvalidGrant("unknown or expired refresh token")),

@@ -12,7 +12,7 @@ use oauth_core::{
     Account, AccountId, AllowAll, Authority, Client, ClientId, ClientSettings, GrantType, RedirectPolicy, RedirectUri,
     ResourceCheck, Scope, ScopeRule, SecretHash, Services, Settings, Store,
 };
-use oauth_http::{Frontend, HttpConfig};
+use oauth_http::{Frontend, HttpConfig, SecurityEventLog};
 use oauth_jwt::{JwtCodec, KeyRing, SigningAlg, SigningKey};
 use oauth_runtime::credentials::{HashVerifier, OsSecrets, SystemClock, hash_argon2, hash_sha256};
 use oauth_store_mem::MemStore;
@@ -141,6 +141,7 @@ pub async fn frontend_on(
         issuer,
         time::Duration::seconds(30),
     ));
+    let events = Arc::new(SecurityEventLog::default());
     let services = Services {
         store: serving,
         clients: Arc::new(clients()),
@@ -149,6 +150,7 @@ pub async fn frontend_on(
         verifier: Arc::new(HashVerifier::new(2).unwrap()),
         tokens: codec.clone(),
         resources: opts.resources.clone(),
+        events: events.clone(),
     };
     let mut config = HttpConfig {
         header_read_timeout: opts.header_read_timeout,
@@ -156,7 +158,8 @@ pub async fn frontend_on(
         ..HttpConfig::default()
     };
     config.scope_descriptions.insert("read".into(), "Read your data".into());
-    let frontend = Frontend::new(config, Authority::new(settings, services), codec).unwrap();
+    let frontend =
+        Frontend::new(config, Authority::new(settings, services), codec).unwrap().with_security_events(events);
     (Arc::new(frontend), account)
 }
 

@@ -121,3 +121,87 @@ impl Server {
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
+
+/// The value of the hidden input `name` in a page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let m = format!("name=\"{name}\" value=\"");
+    let i = html.find(&m).unwrap_or_else(|| panic!("no hidden {name} in {html}")) + m.len();
+    html[i..].split('"').next().unwrap().to_owned()
+}
+
+/// The value of query parameter `name` in `url`.
+pub fn query(url: &str, name: &str) -> Option<String> {
+    let q = url.split_once('?')?.1;
+    q.split('&').find_map(|p| p.strip_prefix(&format!("{name}="))).map(str::to_owned)
+}
+
+/// RFC 7636 appendix B's verifier and challenge.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+/// The quick start's redirect URI.
+pub const REDIRECT: &str = "http://127.0.0.1:9000/callback";
+
+/// The user's part of a code flow for `demo-app` on the quick start: open
+/// `/authorize`, log in as alice, approve. The code.
+pub async fn code_flow(base: &str) -> String {
+    let url = format!(
+        "{base}/authorize?response_type=code&client_id=demo-app&redirect_uri=http%3A%2F%2F127.0.0.1%3A9000%2Fcallback\
+         &scope=read&state=s1&code_challenge={CHALLENGE}&code_challenge_method=S256"
+    );
+    let page = http().get(url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let html = page.text().await.unwrap();
+    let login = http()
+        .post(format!("{base}/authorize/login"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("session", hidden(&html, "session").as_str()),
+            ("csrf", &hidden(&html, "csrf")),
+            ("username", "alice"),
+            ("password", "alice-password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let consent = login.headers()["location"].to_str().unwrap().to_owned();
+    let consent = if consent.starts_with("http") { consent } else { format!("{base}{consent}") };
+    let page = http().get(consent).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    let decided = http()
+        .post(format!("{base}/authorize/consent"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("session", hidden(&page, "session").as_str()),
+            ("csrf", &hidden(&page, "csrf")),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(decided.status(), 303);
+    let location = decided.headers()["location"].to_str().unwrap().to_owned();
+    query(&location, "code").unwrap_or_else(|| panic!("no code in {location}"))
+}
+
+/// Redeems `code` for `demo-app`: the status and the body.
+pub async fn redeem(base: &str, code: &str) -> (u16, serde_json::Value) {
+    let r = http()
+        .post(format!("{base}/token"))
+        .basic_auth("demo-app", Some(SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// The text of `/metrics`.
+pub async fn metrics(base: &str) -> String {
+    http().get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap()
+}
