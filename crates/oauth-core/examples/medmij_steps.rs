@@ -332,6 +332,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         scopes: Scope::parse("4")?,
         scope_rule: ScopeRule::ExactlyOne,
         require_pkce: true,
+        allowed_cors_origins: vec![],
     })?;
     let clients = BTreeMap::from([(app.id().clone(), Arc::new(app))]);
     let services = Services {

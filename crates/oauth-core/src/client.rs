@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::types::{ClientId, GrantType, RedirectPolicy, Scope};
+use crate::types::{ClientId, GrantType, RedirectPolicy, Scope, WebOrigin};
 
 /// A stored secret or password hash: an Argon2id PHC string, or for
 /// machine-generated client secrets `$sha256$` and 64 hex digits. Only a
@@ -70,6 +70,9 @@ pub struct ClientSettings {
     /// Whether the code flow demands PKCE. A challenge that is sent is always
     /// enforced, whatever this says.
     pub require_pkce: bool,
+    /// Web origins, besides those of the redirect URIs, whose pages may call
+    /// the token endpoint as this client from a browser (CORS).
+    pub allowed_cors_origins: Vec<WebOrigin>,
 }
 
 /// Why a client registration is refused.
@@ -93,6 +96,9 @@ pub enum ClientError {
 #[derive(Debug, Clone)]
 pub struct Client {
     settings: ClientSettings,
+    /// The origins of the redirect URIs and `allowed_cors_origins`, worked out
+    /// once.
+    origins: Vec<WebOrigin>,
 }
 
 impl Client {
@@ -111,7 +117,16 @@ impl Client {
         if public && settings.grant_types.contains(&GrantType::ClientCredentials) {
             return Err(ClientError::PublicClientCredentials);
         }
-        Ok(Client { settings })
+        let mut origins: Vec<WebOrigin> = match &settings.redirect {
+            RedirectPolicy::Registered(uris) => uris.iter().filter_map(|u| u.origin()).collect(),
+            // The host-bound rule allows any https URI on the host, at the
+            // default port (`:443` or none).
+            RedirectPolicy::HttpsHost(host) => WebOrigin::parse(&format!("https://{host}")).into_iter().collect(),
+        };
+        origins.extend(settings.allowed_cors_origins.iter().cloned());
+        origins.sort();
+        origins.dedup();
+        Ok(Client { settings, origins })
     }
 
     /// The `client_id`.
@@ -154,6 +169,12 @@ impl Client {
     pub fn require_pkce(&self) -> bool {
         self.settings.require_pkce
     }
+    /// Whether a browser page on `origin` may call the endpoints as this
+    /// client: `origin` is the origin of one of its redirect URIs, or listed in
+    /// its `allowed_cors_origins`.
+    pub fn allows_origin(&self, origin: &WebOrigin) -> bool {
+        self.origins.binary_search(origin).is_ok()
+    }
 }
 
 /// Where the flows find clients: configuration, an OAuth Client List, a
@@ -162,6 +183,12 @@ impl Client {
 pub trait ClientRegistry: Send + Sync {
     /// The client with this id, if registered.
     async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>>;
+
+    /// Whether some registered client allows `origin`
+    /// ([`Client::allows_origin`]): what the front end asks before it lets a
+    /// browser page on that origin call an endpoint that is not bound to one
+    /// client (`/userinfo`, and the preflight of every endpoint).
+    async fn any_client_allows_origin(&self, origin: &WebOrigin) -> Result<bool>;
 }
 
 /// A fixed set of clients, such as the `[[clients]]` of a configuration file.
@@ -170,10 +197,15 @@ impl ClientRegistry for BTreeMap<ClientId, Arc<Client>> {
     async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>> {
         Ok(self.get(id).cloned())
     }
+
+    async fn any_client_allows_origin(&self, origin: &WebOrigin) -> Result<bool> {
+        Ok(self.values().any(|c| c.allows_origin(origin)))
+    }
 }
 
 crate::forward::forward_async!(ClientRegistry {
     fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>>;
+    fn any_client_allows_origin(&self, origin: &WebOrigin) -> Result<bool>;
 });
 
 #[cfg(test)]
@@ -191,6 +223,7 @@ mod tests {
             scopes: Scope::parse("read").unwrap(),
             scope_rule: ScopeRule::Subset,
             require_pkce: true,
+            allowed_cors_origins: vec![],
         }
     }
 
@@ -220,6 +253,36 @@ mod tests {
     fn public_client_cannot_use_client_credentials() {
         let s = ClientSettings { grant_types: [GrantType::ClientCredentials].into(), ..settings() };
         assert_eq!(Client::new(s).err(), Some(ClientError::PublicClientCredentials));
+    }
+
+    #[test]
+    fn a_client_allows_the_origins_of_its_redirect_uris_and_the_ones_it_lists() {
+        let s = ClientSettings {
+            redirect: RedirectPolicy::Registered(vec![
+                RedirectUri::parse("https://app.example/cb").unwrap(),
+                RedirectUri::parse("http://127.0.0.1:5173/callback").unwrap(),
+                RedirectUri::parse("com.example.app:/cb").unwrap(),
+            ]),
+            allowed_cors_origins: vec![WebOrigin::parse("https://admin.example").unwrap()],
+            ..settings()
+        };
+        let client = Client::new(s).unwrap();
+        for ok in ["https://app.example", "https://app.example:443", "http://127.0.0.1:5173", "https://admin.example"] {
+            assert!(client.allows_origin(&WebOrigin::parse(ok).unwrap()), "{ok}");
+        }
+        for other in
+            ["https://evil.example", "http://127.0.0.1:5174", "https://app.example:8443", "http://localhost:5173"]
+        {
+            assert!(!client.allows_origin(&WebOrigin::parse(other).unwrap()), "{other}");
+        }
+        let host_bound = Client::new(ClientSettings {
+            require_pkce: false,
+            redirect: RedirectPolicy::HttpsHost("pgo.example.org".into()),
+            ..settings()
+        })
+        .unwrap();
+        assert!(host_bound.allows_origin(&WebOrigin::parse("https://pgo.example.org").unwrap()));
+        assert!(!host_bound.allows_origin(&WebOrigin::parse("https://pgo.example.org:8443").unwrap()));
     }
 
     #[test]

@@ -85,8 +85,8 @@ pub use store::{
     StoreError, Swept, ThrottleKey, prune_failures, rotation_family,
 };
 pub use throttle::ThrottleSettings;
-pub use types::RedirectUriError;
 pub use types::{
     AccessTokenId, AccountId, ClientId, CodeChallenge, CodeVerifier, DpopVerified, GrantId, GrantType, PkceVerified,
-    RedirectPolicy, RedirectUri, RedirectUriMatched, ResponseType, Scope, SessionId, State, TokenHash,
+    RedirectPolicy, RedirectUri, RedirectUriMatched, ResponseType, Scope, SessionId, State, TokenHash, WebOrigin,
 };
+pub use types::{OriginError, RedirectUriError};

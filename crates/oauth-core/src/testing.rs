@@ -254,6 +254,7 @@ fn clients() -> Result<BTreeMap<ClientId, Arc<Client>>> {
             scopes: Scope::parse("read write")?,
             scope_rule: ScopeRule::Subset,
             require_pkce: true,
+            allowed_cors_origins: vec![],
         },
         ClientSettings {
             id: ClientId::parse(CONFIDENTIAL_CLIENT)?,
@@ -264,6 +265,7 @@ fn clients() -> Result<BTreeMap<ClientId, Arc<Client>>> {
             scopes: Scope::parse("read write admin")?,
             scope_rule: ScopeRule::Subset,
             require_pkce: false,
+            allowed_cors_origins: vec![],
         },
         ClientSettings {
             id: ClientId::parse(HOST_CLIENT)?,
@@ -274,6 +276,7 @@ fn clients() -> Result<BTreeMap<ClientId, Arc<Client>>> {
             scopes: Scope::parse("1 4")?,
             scope_rule: ScopeRule::ExactlyOne,
             require_pkce: false,
+            allowed_cors_origins: vec![],
         },
     ];
     let mut map = BTreeMap::new();

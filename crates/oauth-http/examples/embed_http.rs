@@ -79,6 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         scopes: Scope::parse("records")?,
         scope_rule: ScopeRule::Subset,
         require_pkce: true,
+        allowed_cors_origins: vec![],
     })?;
     let clients = BTreeMap::from([(client.id().clone(), Arc::new(client))]);
 

@@ -11,6 +11,7 @@ use oauth_core::Authority;
 use oauth_jwt::JwtCodec;
 
 use crate::Error;
+use crate::cors::Cors;
 use crate::metrics::Metrics;
 use crate::response::{self, Body};
 
@@ -104,7 +105,7 @@ impl Route {
         }
     }
 
-    fn method(self) -> Method {
+    pub(crate) fn method(self) -> Method {
         match self {
             Route::Login | Route::Consent | Route::Token | Route::Revoke | Route::Introspect => Method::POST,
             _ => Method::GET,
@@ -206,8 +207,9 @@ impl Frontend {
             };
         }
         let mut client_id = None;
+        let cors = Cors::of(route);
         let head_size: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
-        let response = if head_size > crate::server::MAX_HEAD {
+        let mut response = if head_size > crate::server::MAX_HEAD {
             // hyper's buffer limit is not strict: a head that arrives in one read
             // is parsed whole. This one is.
             let too_large = oauth_core::Error::InvalidRequest("the request headers are over 64 KiB");
@@ -216,6 +218,8 @@ impl Frontend {
             r
         } else if route == Route::Unknown {
             response::not_found(StatusCode::NOT_FOUND)
+        } else if parts.method == Method::OPTIONS && cors != Cors::None {
+            self.preflight(route, &parts.headers).await
         } else if parts.method != route.method() {
             let mut r = response::not_found(StatusCode::METHOD_NOT_ALLOWED);
             r.headers_mut().insert(
@@ -252,6 +256,9 @@ impl Frontend {
                 Route::Unknown => response::not_found(StatusCode::NOT_FOUND),
             }
         };
+        if cors != Cors::None && parts.method != Method::OPTIONS {
+            self.add_cors(route, &parts.headers, client_id.as_deref(), &mut response).await;
+        }
         let status = response.status().as_u16();
         self.metrics.request(route.name(), status);
         // One line per request; the path only, never the query, and never a

@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bearer;
+mod cors;
 mod endpoints;
 mod events;
 mod frontend;

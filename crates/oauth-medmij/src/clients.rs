@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use oauth_core::{Client, ClientId, ClientRegistry, ClientSettings, GrantType, RedirectPolicy, Scope, ScopeRule};
+use oauth_core::{
+    Client, ClientId, ClientRegistry, ClientSettings, GrantType, RedirectPolicy, Scope, ScopeRule, WebOrigin,
+};
 
 use crate::{Error, Ocl};
 
@@ -91,6 +93,7 @@ fn build(ocl: &Ocl, profile: &Profile) -> Result<Loaded, Error> {
             scopes: profile.scopes.clone(),
             scope_rule: ScopeRule::ExactlyOne,
             require_pkce: profile.require_pkce,
+            allowed_cors_origins: vec![],
         };
         let client = Client::new(settings).map_err(|_| Error::Hostname(c.hostname.to_string()))?;
         clients.insert(c.hostname.clone(), Arc::new(client));
@@ -104,5 +107,9 @@ impl ClientRegistry for OclClients {
         // Hostnames are case-insensitive; the list holds them lowercased.
         let key = ClientId::parse(&id.as_str().to_ascii_lowercase())?;
         Ok(self.snapshot().clients.get(&key).cloned())
+    }
+
+    async fn any_client_allows_origin(&self, origin: &WebOrigin) -> oauth_core::Result<bool> {
+        Ok(self.snapshot().clients.values().any(|c| c.allows_origin(origin)))
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use oauth_core::{
     Account, AccountId, AllowAll, Authority, Client, ClientId, ClientRegistry, Clock, ResourceCheck, SecretSource,
-    Services, Store, StoreError,
+    Services, Store, StoreError, WebOrigin,
 };
 use oauth_http::{Frontend, SecurityEventLog};
 use oauth_jwt::{JwtCodec, KeyRing};
@@ -197,6 +197,16 @@ impl ClientRegistry for Clients {
         match &self.ocl {
             Some(o) => o.client(id).await,
             None => Ok(None),
+        }
+    }
+
+    async fn any_client_allows_origin(&self, origin: &WebOrigin) -> oauth_core::Result<bool> {
+        if self.configured.any_client_allows_origin(origin).await? {
+            return Ok(true);
+        }
+        match &self.ocl {
+            Some(o) => o.any_client_allows_origin(origin).await,
+            None => Ok(false),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod dpop;
 mod grant_type;
 mod ids;
+mod origin;
 mod pkce;
 mod redirect_uri;
 mod scope;
@@ -12,6 +13,7 @@ mod state;
 pub use dpop::DpopVerified;
 pub use grant_type::{GrantType, ResponseType};
 pub use ids::{AccessTokenId, AccountId, ClientId, GrantId, SessionId, TokenHash};
+pub use origin::{OriginError, WebOrigin};
 pub use pkce::{CodeChallenge, CodeVerifier, PkceVerified};
 pub use redirect_uri::{RedirectPolicy, RedirectUri, RedirectUriError, RedirectUriMatched};
 pub use scope::Scope;

@@ -74,6 +74,12 @@ impl RedirectUri {
         &self.raw
     }
 
+    /// The web origin of the URI, if it has one (`http` and `https` URIs): the
+    /// origin a browser app served at this address calls from.
+    pub fn origin(&self) -> Option<super::WebOrigin> {
+        super::WebOrigin::of_uri(&self.raw)
+    }
+
     /// True when `requested` may be redirected to under this registration:
     /// exactly equal, or for a loopback IP registration, equal but for the port.
     pub fn matches(&self, requested: &str) -> bool {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use oauth_core::{
     Account, AccountId, AllowAll, Authority, Client, ClientId, ClientSettings, GrantType, RedirectPolicy, RedirectUri,
-    ResourceCheck, Scope, ScopeRule, SecretHash, Services, Settings, Store,
+    ResourceCheck, Scope, ScopeRule, SecretHash, Services, Settings, Store, WebOrigin,
 };
 use oauth_http::{Frontend, HttpConfig, SecurityEventLog};
 use oauth_jwt::{JwtCodec, KeyRing, SigningAlg, SigningKey};
@@ -21,6 +21,12 @@ pub const CONFIDENTIAL: &str = "demo-app";
 pub const SECRET: &str = "a-machine-generated-secret-of-43-characters";
 pub const PUBLIC: &str = "native-app";
 pub const REDIRECT: &str = "http://127.0.0.1:9000/callback";
+/// A public browser app (CORS): its redirect URI's origin, and one more origin
+/// it lists in `allowed_cors_origins`.
+pub const SPA: &str = "spa-app";
+pub const SPA_REDIRECT: &str = "https://spa.example/callback";
+pub const SPA_ORIGIN: &str = "https://spa.example";
+pub const SPA_LISTED_ORIGIN: &str = "http://127.0.0.1:5173";
 pub const USERNAME: &str = "alice";
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -84,6 +90,7 @@ pub fn clients() -> BTreeMap<ClientId, Arc<Client>> {
             scopes: Scope::parse("profile read write").unwrap(),
             scope_rule: ScopeRule::Subset,
             require_pkce: true,
+            allowed_cors_origins: vec![],
         },
         ClientSettings {
             id: ClientId::parse(PUBLIC).unwrap(),
@@ -94,6 +101,18 @@ pub fn clients() -> BTreeMap<ClientId, Arc<Client>> {
             scopes: Scope::parse("read").unwrap(),
             scope_rule: ScopeRule::Subset,
             require_pkce: true,
+            allowed_cors_origins: vec![],
+        },
+        ClientSettings {
+            id: ClientId::parse(SPA).unwrap(),
+            name: "Browser App".into(),
+            secret: None,
+            redirect: RedirectPolicy::Registered(vec![RedirectUri::parse(SPA_REDIRECT).unwrap()]),
+            grant_types: [GrantType::AuthorizationCode, GrantType::RefreshToken].into(),
+            scopes: Scope::parse("read").unwrap(),
+            scope_rule: ScopeRule::Subset,
+            require_pkce: true,
+            allowed_cors_origins: vec![WebOrigin::parse(SPA_LISTED_ORIGIN).unwrap()],
         },
     ];
     specs

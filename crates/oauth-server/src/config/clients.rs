@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use oauth_core::{
-    Client, ClientId, ClientSettings, GrantType, RedirectPolicy, RedirectUri, Scope, ScopeRule, SecretHash,
+    Client, ClientId, ClientSettings, GrantType, RedirectPolicy, RedirectUri, Scope, ScopeRule, SecretHash, WebOrigin,
 };
 use oauth_runtime::credentials::check_hash;
 use toml::Table;
@@ -12,8 +12,16 @@ use super::medmij::MedmijSection;
 use super::reader::{Keys, Reader};
 
 /// The keys of one `[[clients]]` entry.
-pub(super) const CLIENT_KEYS: &[&str] =
-    &["client_id", "name", "client_secret_hash", "redirect_uris", "grant_types", "scopes", "require_pkce"];
+pub(super) const CLIENT_KEYS: &[&str] = &[
+    "client_id",
+    "name",
+    "client_secret_hash",
+    "redirect_uris",
+    "grant_types",
+    "scopes",
+    "require_pkce",
+    "allowed_cors_origins",
+];
 
 /// The keys of one `[[accounts]]` entry.
 pub(super) const ACCOUNT_KEYS: &[&str] = &["username", "password_hash", "disabled", "attributes"];
@@ -100,6 +108,14 @@ fn client(keys: &mut Keys<'_, '_>, grants: &BTreeSet<GrantType>, seen: &mut BTre
         })
         .ok();
     let require_pkce = keys.boolean("require_pkce", true);
+    let mut allowed_cors_origins = Vec::new();
+    let at = keys.path("allowed_cors_origins");
+    for (j, o) in keys.strings("allowed_cors_origins").unwrap_or_default().iter().enumerate() {
+        match WebOrigin::parse(o) {
+            Ok(origin) => allowed_cors_origins.push(origin),
+            Err(e) => keys.error(at.index(j), e.to_string()),
+        }
+    }
     let (id, scopes) = (id?, scopes?);
     let settings = ClientSettings {
         name: name.unwrap_or_else(|| id.to_string()),
@@ -110,6 +126,7 @@ fn client(keys: &mut Keys<'_, '_>, grants: &BTreeSet<GrantType>, seen: &mut BTre
         scopes,
         scope_rule: ScopeRule::Subset,
         require_pkce,
+        allowed_cors_origins,
     };
     Client::new(settings).map_err(|e| keys.error(keys.here(), e.to_string())).ok()
 }
