@@ -141,15 +141,11 @@ pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 /// The quick start's redirect URI.
 pub const REDIRECT: &str = "http://127.0.0.1:9000/callback";
 
-/// The user's part of a code flow for `demo-app` on the quick start: open
-/// `/authorize`, log in as alice, approve. The code.
-pub async fn code_flow(base: &str) -> String {
-    let url = format!(
-        "{base}/authorize?response_type=code&client_id=demo-app&redirect_uri=http%3A%2F%2F127.0.0.1%3A9000%2Fcallback\
-         &scope=read&state=s1&code_challenge={CHALLENGE}&code_challenge_method=S256"
-    );
+/// The user's part of a code flow on the quick start: open the authorization
+/// URL `url`, log in as alice, approve. Where the server sends the browser.
+pub async fn user_approves(base: &str, url: &str) -> String {
     let page = http().get(url).send().await.unwrap();
-    assert_eq!(page.status(), 200);
+    assert_eq!(page.status(), 200, "the login page");
     let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
     let html = page.text().await.unwrap();
     let login = http()
@@ -180,7 +176,17 @@ pub async fn code_flow(base: &str) -> String {
         .await
         .unwrap();
     assert_eq!(decided.status(), 303);
-    let location = decided.headers()["location"].to_str().unwrap().to_owned();
+    decided.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// A code flow for `demo-app` on the quick start, with the user's approval.
+/// The code.
+pub async fn code_flow(base: &str) -> String {
+    let url = format!(
+        "{base}/authorize?response_type=code&client_id=demo-app&redirect_uri=http%3A%2F%2F127.0.0.1%3A9000%2Fcallback\
+         &scope=read&state=s1&code_challenge={CHALLENGE}&code_challenge_method=S256"
+    );
+    let location = user_approves(base, &url).await;
     query(&location, "code").unwrap_or_else(|| panic!("no code in {location}"))
 }
 
