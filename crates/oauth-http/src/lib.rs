@@ -3,9 +3,11 @@
 //! [`Frontend`] answers every endpoint of the server (RFC 8414 metadata, the
 //! JWKS, `/authorize` with its login and consent pages, `/token`, `/revoke`,
 //! `/introspect`, `/userinfo`, `/healthz`, `/metrics`) by parsing each request
-//! into an `oauth_core` flow input and rendering the flow's answer. [`serve`]
+//! into an `oauth_core` flow input and rendering the flow's answer, with the
+//! CORS headers a browser app on another origin needs. [`serve`]
 //! runs it on a listener with the connection limit, timeouts and graceful
-//! shutdown. The [`bearer`] module is the resource-server helper.
+//! shutdown. The [`bearer`] module is the resource-server helper
+//! (`examples/resource_server.rs` is a separate API built on it).
 //! [`SecurityEventLog`] is where the flows report security events: a WARN line
 //! and a count at `/metrics` for each.
 //!

@@ -126,6 +126,23 @@ fn check_config_warns_when_only_listen_moved() {
     assert!(err.contains("warning: issuer: is on port 8080 but listen is on port 9090"), "{err}");
 }
 
+#[test]
+fn the_readme_moves_the_port_by_moving_issuer_and_listen_together() {
+    let command = "sed 's/127.0.0.1:8080/127.0.0.1:9090/' examples/quickstart.toml > my.toml";
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    assert!(readme.lines().any(|l| l == command), "the README lost {command:?}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("examples")).unwrap();
+    std::fs::copy(format!("{ROOT}/examples/quickstart.toml"), dir.path().join("examples/quickstart.toml")).unwrap();
+    let out = Command::new("sh").arg("-c").arg(command).current_dir(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let moved = std::fs::read_to_string(dir.path().join("my.toml")).unwrap();
+    assert!(moved.contains("issuer = \"http://127.0.0.1:9090\"") && moved.contains("listen = \"127.0.0.1:9090\""));
+    let (code, out, err) = run(&["check-config", "--config", dir.path().join("my.toml").to_str().unwrap()], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.ends_with(": ok\n") && !err.contains("listen is on port"), "{out}{err}");
+}
+
 #[tokio::test]
 async fn config_values_come_from_the_environment_and_an_unset_one_names_key_and_variable() {
     let dir = tempfile::tempdir().unwrap();
