@@ -3,47 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail by panicking")]
 
-use std::io::{BufRead, BufReader, Write};
+mod support;
+
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_oauth-server");
-const SECRET: &str = "demo-secret-0123456789-abcdefghijklmnop";
+use support::*;
+
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
-
-fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The quick-start example, moved to a free port, in a directory of its own.
-fn quickstart(dir: &Path, extra: &str) -> (PathBuf, String) {
-    let port = free_port();
-    let text = std::fs::read_to_string(format!("{EXAMPLES}/quickstart.toml"))
-        .unwrap()
-        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
-    let path = dir.join("server.toml");
-    std::fs::write(&path, format!("{text}\n{extra}")).unwrap();
-    (path, format!("http://127.0.0.1:{port}"))
-}
 
 /// The quick-start example with the password grant switched on for demo-app.
 fn quickstart_with_password(dir: &Path) -> (PathBuf, String) {
@@ -79,78 +48,6 @@ fn medmij(dir: &Path) -> (PathBuf, String) {
     let config = dir.join("medmij.toml");
     std::fs::write(&config, text).unwrap();
     (config, format!("http://127.0.0.1:{port}"))
-}
-
-struct Server {
-    child: Child,
-    log: mpsc::Receiver<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // A failing test must not leave its server running.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(config: &Path, cwd: &Path) -> Server {
-        Self::start_args(&["--config", config.to_str().unwrap()], cwd)
-    }
-
-    fn start_args(args: &[&str], cwd: &Path) -> Server {
-        let s = Self::spawn(args, cwd);
-        s.wait_for("listening on");
-        s
-    }
-
-    /// Starts the server without waiting for it to listen.
-    fn spawn(args: &[&str], cwd: &Path) -> Server {
-        let mut child = Command::new(BIN).args(args).current_dir(cwd).stderr(Stdio::piped()).spawn().unwrap();
-        let (tx, log) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Server { child, log }
-    }
-
-    fn wait_for(&self, needle: &str) -> String {
-        loop {
-            let line = self
-                .log
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-
-    fn signal(&mut self, sig: &str) {
-        Command::new("kill").args(["-s", sig, &self.child.id().to_string()]).status().unwrap();
-    }
-
-    fn stop(mut self) -> i32 {
-        self.signal("TERM");
-        self.child.wait().unwrap().code().unwrap_or(-1)
-    }
-
-    fn kill9(self) {
-        // Drop sends SIGKILL.
-    }
-
-    fn rest_of_log(&self) -> String {
-        std::thread::sleep(Duration::from_millis(200));
-        self.log.try_iter().collect::<Vec<_>>().join("\n")
-    }
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 async fn client_credentials(base: &str) -> serde_json::Value {
@@ -445,7 +342,7 @@ async fn the_medmij_flow_end_to_end() {
 async fn sighup_reloads_the_ocl_and_keeps_the_last_good_one() {
     let dir = tempfile::tempdir().unwrap();
     let (config, _) = medmij(dir.path());
-    let mut server = Server::start(&config, dir.path());
+    let server = Server::start(&config, dir.path());
     std::fs::write(dir.path().join("ocl.xml"), "<broken").unwrap();
     server.signal("HUP");
     let line = server.wait_for("reload failed");
@@ -457,13 +354,6 @@ async fn sighup_reloads_the_ocl_and_keeps_the_last_good_one() {
     let line = server.wait_for("reloaded");
     assert!(line.contains("sequence=43"), "{line}");
     assert_eq!(server.stop(), 0);
-}
-
-/// The value of the hidden input `name` in a page.
-fn hidden(html: &str, name: &str) -> String {
-    let m = format!("name=\"{name}\" value=\"");
-    let i = html.find(&m).unwrap() + m.len();
-    html[i..].split('"').next().unwrap().to_owned()
 }
 
 /// Opens the login page at `url` and logs in as `user` (password
@@ -506,18 +396,6 @@ async fn approve(base: &str, consent: &str, cookie: &str) -> (String, String) {
         .await
         .unwrap();
     (page, r.headers()["location"].to_str().unwrap().to_owned())
-}
-
-fn form_urlencoded(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// One refresh-token family under load: the newest token the client holds, and

@@ -80,18 +80,6 @@ async fn a_generated_secret_works_through_basic_authentication_as_curl_encodes_i
     assert_eq!(server.stop(), 0);
 }
 
-fn form_urlencoded(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 #[test]
 fn hash_secret_refuses_empty_input_with_exit_2() {
     for input in ["", "\n", "\r\n"] {

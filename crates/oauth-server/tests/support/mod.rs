@@ -77,9 +77,26 @@ impl Server {
 
     /// [`Server::start`] with extra environment variables.
     pub fn start_env(config: &Path, cwd: &Path, env: &[(&str, &str)]) -> Server {
+        let s = Self::spawn_env(&["--config", config.to_str().unwrap()], cwd, env);
+        s.wait_for("listening on");
+        s
+    }
+
+    /// Starts the binary with `args` in `cwd` and waits until it listens.
+    pub fn start_args(args: &[&str], cwd: &Path) -> Server {
+        let s = Self::spawn(args, cwd);
+        s.wait_for("listening on");
+        s
+    }
+
+    /// Starts the binary with `args` without waiting for it to listen.
+    pub fn spawn(args: &[&str], cwd: &Path) -> Server {
+        Self::spawn_env(args, cwd, &[])
+    }
+
+    fn spawn_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(BIN)
-            .arg("--config")
-            .arg(config)
+            .args(args)
             .current_dir(cwd)
             .envs(env.iter().copied())
             .stderr(Stdio::piped())
@@ -92,9 +109,7 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
-        let s = Server { child, log };
-        s.wait_for("listening on");
-        s
+        Server { child, log }
     }
 
     /// The next log line holding `needle`; the lines before it are dropped.
@@ -110,11 +125,30 @@ impl Server {
         }
     }
 
+    /// Sends the signal `sig` (a name such as `HUP`).
+    pub fn signal(&self, sig: &str) {
+        Command::new("kill").args(["-s", sig, &self.child.id().to_string()]).status().unwrap();
+    }
+
     /// Stops with SIGTERM; the exit code.
     pub fn stop(mut self) -> i32 {
-        Command::new("kill").args(["-s", "TERM", &self.child.id().to_string()]).status().unwrap();
+        self.signal("TERM");
         self.child.wait().unwrap().code().unwrap_or(-1)
     }
+
+    /// Ends the process with SIGKILL, as a crash would (dropping does it).
+    pub fn kill9(self) {}
+
+    /// The log lines written so far and not yet read, after a short wait.
+    pub fn rest_of_log(&self) -> String {
+        std::thread::sleep(Duration::from_millis(200));
+        self.log.try_iter().collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// `s` percent-encoded as a form value (RFC 6749 appendix B).
+pub fn form_urlencoded(s: &str) -> String {
+    ::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// An HTTP client that follows no redirect.
