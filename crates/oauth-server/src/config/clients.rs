@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use oauth_core::{
-    Client, ClientId, ClientSettings, GrantType, RedirectPolicy, RedirectUri, Scope, ScopeRule, SecretHash, WebOrigin,
+    Client, ClientId, ClientSettings, GrantType, RedirectPolicy, RedirectUri, ScopeRule, SecretHash, WebOrigin,
 };
 use oauth_runtime::credentials::check_hash;
 use toml::Table;
@@ -100,13 +100,7 @@ fn client(keys: &mut Keys<'_, '_>, grants: &BTreeSet<GrantType>, seen: &mut BTre
             Err(_) => keys.error(at.index(j), format!("unknown grant type {g:?}")),
         }
     }
-    let scopes = keys.strings("scopes").unwrap_or_default();
-    let scopes = Scope::from_tokens(&scopes)
-        .map_err(|_| {
-            let at = keys.path("scopes");
-            keys.error(at, "must be scope tokens, each once");
-        })
-        .ok();
+    let scopes = keys.scope("scopes");
     let require_pkce = keys.boolean("require_pkce", true);
     let mut allowed_cors_origins = Vec::new();
     let at = keys.path("allowed_cors_origins");

@@ -38,13 +38,7 @@ impl Section for MedmijSection {
             let at = keys.path("require_pkce");
             keys.warn(at, "false departs from RFC 9700 2.1.1: OCL clients may skip PKCE");
         }
-        let scopes = keys.strings("scopes").unwrap_or_default();
-        let scopes = Scope::from_tokens(&scopes)
-            .map_err(|_| {
-                let at = keys.path("scopes");
-                keys.error(at, "must be scope tokens, each once");
-            })
-            .ok();
+        let scopes = keys.scope("scopes");
         let text = std::fs::read_to_string(&ocl_path)
             .map_err(|e| keys.error(at_ocl.clone(), format!("cannot read {}: {e}", ocl_path.display())))
             .ok()?;

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::env::VarError;
 use std::path::{Path, PathBuf};
 
+use oauth_core::Scope;
 use time::Duration;
 use toml::{Table, Value};
 
@@ -271,6 +272,17 @@ impl<'a> Keys<'_, 'a> {
             }
         }
         Some(out)
+    }
+
+    /// An array of scope tokens, each once (missing: the empty scope).
+    pub(super) fn scope(&mut self, key: &str) -> Option<Scope> {
+        let tokens = self.strings(key).unwrap_or_default();
+        let scope = Scope::from_tokens(&tokens);
+        if scope.is_err() {
+            let at = self.path(key);
+            self.error(at, "must be scope tokens, each once");
+        }
+        scope.ok()
     }
 
     /// A table of strings.
