@@ -20,7 +20,8 @@ use async_trait::async_trait;
 use oauth_core::testing::{CountingSecrets, JsonTokens, ManualClock, PlainVerifier};
 use oauth_core::{
     AccessTokenId, Account, AccountId, Authority, AuthorizationSession, AuthorizeRequest, Client, ClientCredentials,
-    ClientId, ClientSettings, CodeRedemption, Grant, GrantId, GrantType, IgnoreEvents, LoginOutcome, Record,
+    ClientId, ClientRecord, ClientSettings, CodeRedemption, Grant, GrantId, GrantType, IgnoreEvents, LoginOutcome,
+    Record,
     RecordKind, RedirectPolicy, RefreshLookup, RefreshRecord, ResourceCheck, ResourceDecision, Rotation, Scope,
     ScopeRule, Services, SessionId, SessionState, Settings, SigningKeyRecord, Store, StoreError, Swept, ThrottleKey,
     TokenHash, TokenRequest,
@@ -43,6 +44,7 @@ struct Maps {
     keys: BTreeMap<String, SigningKeyRecord>,
     failures: HashMap<ThrottleKey, Vec<OffsetDateTime>>,
     records: HashMap<(RecordKind, TokenHash), Record>,
+    clients: BTreeMap<String, ClientRecord>,
 }
 
 impl ListStore {
@@ -190,6 +192,70 @@ impl Store for ListStore {
         Ok(self.maps()?.accounts.values().cloned().collect())
     }
 
+    async fn accounts_after(&self, after: Option<AccountId>, limit: usize) -> Result<Vec<Account>, StoreError> {
+        let mut all: Vec<Account> =
+            self.maps()?.accounts.values().filter(|a| after.is_none_or(|x| a.id > x)).cloned().collect();
+        all.sort_by_key(|a| a.id);
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    async fn delete_account(&self, id: AccountId) -> Result<bool, StoreError> {
+        Ok(self.maps()?.accounts.remove(&id).is_some())
+    }
+
+    async fn grants_of(
+        &self,
+        account: AccountId,
+        after: Option<GrantId>,
+        limit: usize,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let maps = self.maps()?;
+        let mut live: Vec<Grant> = maps
+            .grants
+            .values()
+            .filter(|g| g.account == Some(account) && !g.revoked && now < g.expires_at)
+            .filter(|g| after.is_none_or(|a| g.id > a))
+            .cloned()
+            .collect();
+        live.sort_by_key(|g| g.id);
+        live.truncate(limit);
+        Ok(live)
+    }
+
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        let mut maps = self.maps()?;
+        if maps.clients.contains_key(client.id.as_str()) {
+            return Err(StoreError::Conflict("client_id already taken"));
+        }
+        maps.clients.insert(client.id.as_str().to_owned(), client.clone());
+        Ok(())
+    }
+
+    async fn replace_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
+        let mut maps = self.maps()?;
+        Ok(maps.clients.get_mut(client.id.as_str()).map(|c| *c = client.clone()).is_some())
+    }
+
+    async fn client_record(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        Ok(self.maps()?.clients.get(id.as_str()).cloned())
+    }
+
+    async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+        Ok(self.maps()?.clients.remove(id.as_str()).is_some())
+    }
+
+    async fn client_records(&self, after: Option<&ClientId>, limit: usize) -> Result<Vec<ClientRecord>, StoreError> {
+        let maps = self.maps()?;
+        let beyond = |id: &String| after.is_none_or(|a| id.as_str() > a.as_str());
+        Ok(maps.clients.iter().filter(|(id, _)| beyond(id)).take(limit).map(|(_, c)| c.clone()).collect())
+    }
+
+    async fn count_clients(&self) -> Result<u64, StoreError> {
+        Ok(self.maps()?.clients.len() as u64)
+    }
+
     async fn put_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
         self.maps()?.keys.insert(key.kid.clone(), key.clone());
         Ok(())
@@ -318,6 +384,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         password_hash: None, // logs in through the national identity provider
         disabled: false,
         attributes: BTreeMap::from([("bsn".into(), "999990019".into())]),
+        origin: oauth_core::AccountOrigin::Configuration,
     };
     store.put_account(&patient).await?;
 
@@ -333,6 +400,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         scope_rule: ScopeRule::ExactlyOne,
         require_pkce: true,
         allowed_cors_origins: vec![],
+        resources: Default::default(),
     })?;
     let clients = BTreeMap::from([(app.id().clone(), Arc::new(app))]);
     let services = Services {
@@ -358,6 +426,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         state: Some("af0ifjsldkj"),
         code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
         code_challenge_method: Some("S256"),
+        resource: None,
     };
     let (session, _) = authority.authorize(&request, None).await.map_err(|r| format!("{r:?}"))?;
     println!("1. session {} opened: {:?}", session.id(), session.state().name());

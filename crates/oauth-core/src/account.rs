@@ -23,4 +23,21 @@ pub struct Account {
     /// Free-form attributes, such as MedMij's `bsn` and `birthdate`. Never put in a
     /// token.
     pub attributes: BTreeMap<String, String>,
+    /// Where the account is managed. Accounts stored before this field existed
+    /// all came from the configuration.
+    #[serde(default)]
+    pub origin: AccountOrigin,
+}
+
+/// Where an account is managed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountOrigin {
+    /// `[[accounts]]` of the configuration file: seeded at every start, and
+    /// disabled at the start after it leaves the file. The admin API may not
+    /// change it (the file would undo the change at the next start).
+    #[default]
+    Configuration,
+    /// Created through the admin API; seeding leaves it alone.
+    Admin,
 }

@@ -1,6 +1,6 @@
 //! [`Authority`]: the settings and services the flows run with.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::{Duration, OffsetDateTime};
 
 use crate::Client;
-use crate::client::{ClientRegistry, ScopeRule};
+use crate::client::{ClientRegistry, ScopeRule, SecretHash};
 use crate::error::{Error, Result};
 use crate::services::{
     AccessTokenClaims, AccessTokenCodec, Clock, ResourceCheck, SecretSource, SecretVerifier, SecurityEvent,
@@ -17,7 +17,7 @@ use crate::services::{
 };
 use crate::store::Store;
 use crate::throttle::ThrottleSettings;
-use crate::types::{AccessTokenId, ClientId, GrantId, GrantType, Scope, TokenHash};
+use crate::types::{AccessTokenId, ClientId, GrantId, GrantType, ResourceUri, Scope, TokenHash};
 
 /// Server-wide settings. [`Settings::new`] gives the SPEC defaults.
 #[derive(Debug, Clone)]
@@ -40,6 +40,48 @@ pub struct Settings {
     pub grants: BTreeSet<GrantType>,
     /// Brute-force limits.
     pub throttle: ThrottleSettings,
+    /// The protected resources (RFC 8707) tokens may be asked for, each with
+    /// the scopes it understands.
+    pub resources: BTreeMap<ResourceUri, Scope>,
+    /// Dynamic client registration (RFC 7591); off by default.
+    pub registration: RegistrationSettings,
+}
+
+/// `[registration]`: dynamic client registration (RFC 7591, RFC 7592).
+#[derive(Debug, Clone)]
+pub struct RegistrationSettings {
+    /// Whether `/register` is served at all.
+    pub enabled: bool,
+    /// When set, registering needs this bearer token (an initial access
+    /// token, RFC 7591 3); without it registration is open, to public clients
+    /// with loopback or https redirect URIs only.
+    pub initial_access_token: Option<SecretHash>,
+    /// The scopes a registered client may ask for (and gets when it names none).
+    pub scopes: Scope,
+    /// The resources a registered client may ask for; `None` means every
+    /// configured resource.
+    pub resources: Option<BTreeSet<ResourceUri>>,
+    /// Open registrations allowed per peer address within `window`.
+    pub max_per_ip: u32,
+    /// The window of `max_per_ip`.
+    pub window: Duration,
+    /// Open registration stops once the store holds this many clients.
+    pub max_clients: u64,
+}
+
+impl Default for RegistrationSettings {
+    fn default() -> Self {
+        RegistrationSettings {
+            enabled: false,
+            initial_access_token: None,
+            // SPEC-2: none but `openid` unless configured.
+            scopes: Scope::from_tokens(["openid"]).unwrap_or_default(),
+            resources: None,
+            max_per_ip: 10,
+            window: Duration::seconds(3600),
+            max_clients: 10_000,
+        }
+    }
 }
 
 impl Settings {
@@ -58,6 +100,8 @@ impl Settings {
             session_ttl: Duration::seconds(600),
             grants: [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials].into(),
             throttle: ThrottleSettings::default(),
+            resources: BTreeMap::new(),
+            registration: RegistrationSettings::default(),
         }
     }
 }
@@ -144,6 +188,46 @@ impl Authority {
         Ok(GrantId::from_random_bytes(self.random_16()?))
     }
 
+    /// The resource (RFC 8707) a request names, checked: a configured one that
+    /// the client may ask for, else `invalid_target`.
+    pub(crate) fn resolve_resource(&self, client: &Client, requested: Option<&str>) -> Result<Option<ResourceUri>> {
+        let Some(raw) = requested else { return Ok(None) };
+        let resource = ResourceUri::parse(raw)?;
+        if !self.settings.resources.contains_key(&resource) {
+            return Err(Error::InvalidTarget("unknown resource"));
+        }
+        if !client.resources().contains(&resource) {
+            return Err(Error::InvalidTarget("the client may not ask for this resource"));
+        }
+        Ok(Some(resource))
+    }
+
+    /// Resolves the scope of a request for `client` and, when the request names
+    /// one, `resource`: an omitted scope means the client's whole set (except
+    /// under [`ScopeRule::ExactlyOne`], where it must be sent), narrowed to the
+    /// resource's scopes; a scope outside the client's set, or the resource's,
+    /// is `invalid_scope`, never narrowed.
+    pub(crate) fn resolve_scope_for(
+        &self,
+        client: &Client,
+        requested: Option<&str>,
+        resource: Option<&ResourceUri>,
+    ) -> Result<Scope> {
+        let Some(resource) = resource else { return self.resolve_scope(client, requested) };
+        let understood = self.settings.resources.get(resource).ok_or(Error::InvalidTarget("unknown resource"))?;
+        let scope = match requested {
+            None if client.scope_rule() == ScopeRule::Subset => client.scopes().intersection(understood),
+            _ => self.resolve_scope(client, requested)?,
+        };
+        if scope.is_empty() {
+            return Err(Error::InvalidScope("the client may ask for none of the resource's scopes"));
+        }
+        if !scope.is_subset(understood) {
+            return Err(Error::InvalidScope("the scope is outside the resource's scopes"));
+        }
+        Ok(scope)
+    }
+
     /// Resolves the scope of a request for `client`: an omitted scope means the
     /// client's whole set (except under [`ScopeRule::ExactlyOne`], where it must
     /// be sent), and a scope outside the set is `invalid_scope`, never narrowed.
@@ -164,19 +248,22 @@ impl Authority {
         }
     }
 
-    /// Mints an access token; returns it with its claims.
+    /// Mints an access token for `resource` (its `aud`; the configured
+    /// audience when `None`); returns it with its claims.
     pub(crate) async fn mint_access_token(
         &self,
         client_id: &ClientId,
         subject: String,
         scope: Scope,
         grant: Option<GrantId>,
+        resource: Option<&ResourceUri>,
         now: OffsetDateTime,
     ) -> Result<(String, AccessTokenClaims)> {
+        let audience = resource.map_or_else(|| self.settings.audience.clone(), |r| r.as_str().to_owned());
         let claims = AccessTokenClaims {
             issuer: self.settings.issuer.clone(),
             subject,
-            audience: self.settings.audience.clone(),
+            audience,
             client_id: client_id.clone(),
             scope,
             issued_at: now,

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::error::Result;
-use crate::types::{ClientId, GrantType, RedirectPolicy, Scope, WebOrigin};
+use crate::types::{ClientId, GrantType, RedirectPolicy, RedirectUri, ResourceUri, Scope, TokenHash, WebOrigin};
 
 /// A stored secret or password hash: an Argon2id PHC string, or for
 /// machine-generated client secrets `$sha256$` and 64 hex digits. Only a
@@ -73,6 +74,8 @@ pub struct ClientSettings {
     /// Web origins, besides those of the redirect URIs, whose pages may call
     /// the token endpoint as this client from a browser (CORS).
     pub allowed_cors_origins: Vec<WebOrigin>,
+    /// The resources (RFC 8707) this client may ask tokens for.
+    pub resources: BTreeSet<ResourceUri>,
 }
 
 /// Why a client registration is refused.
@@ -175,6 +178,87 @@ impl Client {
     pub fn allows_origin(&self, origin: &WebOrigin) -> bool {
         self.origins.binary_search(origin).is_ok()
     }
+    /// The origins its pages may be on: those of its redirect URIs and its
+    /// `allowed_cors_origins`, sorted.
+    pub fn origins(&self) -> &[WebOrigin] {
+        &self.origins
+    }
+    /// The resources (RFC 8707) the client may ask tokens for.
+    pub fn resources(&self) -> &BTreeSet<ResourceUri> {
+        &self.settings.resources
+    }
+    /// Everything the client was registered with.
+    pub fn settings(&self) -> &ClientSettings {
+        &self.settings
+    }
+}
+
+/// How a stored client came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientOrigin {
+    /// Created through the admin API.
+    Admin,
+    /// Registered by itself (RFC 7591); it manages its registration with its
+    /// registration access token (RFC 7592).
+    Registration,
+}
+
+/// A client as the store keeps it: created through the admin API or by
+/// dynamic registration. Clients of the configuration file and the OAuth
+/// Client List are never stored. [`ClientRecord::to_client`] checks the same
+/// rules as every other registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    /// The `client_id`.
+    pub id: ClientId,
+    /// The name shown on the consent page.
+    pub name: String,
+    /// The hash of its secret; `None` for a public client.
+    pub secret: Option<SecretHash>,
+    /// Where authorization responses may go.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// The grants it may use.
+    pub grant_types: BTreeSet<GrantType>,
+    /// The scopes it may ask for.
+    pub scopes: Scope,
+    /// Whether the code flow demands PKCE.
+    pub require_pkce: bool,
+    /// The resources it may ask tokens for.
+    #[serde(default)]
+    pub resources: BTreeSet<ResourceUri>,
+    /// Web origins, besides those of its redirect URIs, whose pages may call
+    /// the token endpoint as this client (CORS).
+    #[serde(default)]
+    pub allowed_cors_origins: Vec<WebOrigin>,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// How it was created.
+    pub origin: ClientOrigin,
+    /// The SHA-256 of its RFC 7592 registration access token, for clients
+    /// that registered themselves; replaced on every update.
+    pub registration_token: Option<TokenHash>,
+    /// Its JWK Set of public keys (RFC 7591 `jwks`), as JSON text.
+    #[serde(default)]
+    pub jwks: Option<String>,
+}
+
+impl ClientRecord {
+    /// The client this record registers, checked by [`Client::new`].
+    pub fn to_client(&self) -> std::result::Result<Client, ClientError> {
+        Client::new(ClientSettings {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            secret: self.secret.clone(),
+            redirect: RedirectPolicy::Registered(self.redirect_uris.clone()),
+            grant_types: self.grant_types.clone(),
+            scopes: self.scopes.clone(),
+            scope_rule: ScopeRule::Subset,
+            require_pkce: self.require_pkce,
+            allowed_cors_origins: self.allowed_cors_origins.clone(),
+            resources: self.resources.clone(),
+        })
+    }
 }
 
 /// Where the flows find clients: configuration, an OAuth Client List, a
@@ -189,6 +273,14 @@ pub trait ClientRegistry: Send + Sync {
     /// browser page on that origin call an endpoint that is not bound to one
     /// client (`/userinfo`, and the preflight of every endpoint).
     async fn any_client_allows_origin(&self, origin: &WebOrigin) -> Result<bool>;
+
+    /// Drops any copy of client `id` this registry keeps, because the store's
+    /// record just changed or went: called by the node that made the change,
+    /// so the change holds on that node at once. Registries that keep no
+    /// copies have nothing to do.
+    fn forget(&self, id: &ClientId) {
+        let _ = id;
+    }
 }
 
 /// A fixed set of clients, such as the `[[clients]]` of a configuration file.
@@ -206,6 +298,8 @@ impl ClientRegistry for BTreeMap<ClientId, Arc<Client>> {
 crate::forward::forward_async!(ClientRegistry {
     fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>>;
     fn any_client_allows_origin(&self, origin: &WebOrigin) -> Result<bool>;
+} sync {
+    fn forget(&self, id: &ClientId) -> ();
 });
 
 #[cfg(test)]
@@ -224,6 +318,7 @@ mod tests {
             scope_rule: ScopeRule::Subset,
             require_pkce: true,
             allowed_cors_origins: vec![],
+            resources: BTreeSet::new(),
         }
     }
 
@@ -237,6 +332,7 @@ mod tests {
     fn host_bound_public_client_may_skip_pkce() {
         let s = ClientSettings {
             require_pkce: false,
+            resources: Default::default(),
             redirect: RedirectPolicy::HttpsHost("pgo.example.org".into()),
             ..settings()
         };

@@ -1,7 +1,8 @@
 //! The one error type of the core, and how each variant appears on the wire.
 //!
-//! Every variant maps to an RFC 6749 (sections 4.1.2.1 and 5.2), RFC 6750 or
-//! RFC 7009 error code, knows its HTTP status, and knows whether it may be sent
+//! Every variant maps to an RFC 6749 (sections 4.1.2.1 and 5.2), RFC 6750,
+//! RFC 7009, RFC 7591 or RFC 8707 error code (or, for the admin API, one of
+//! its two own: `not_found`, `conflict`), knows its HTTP status, and knows whether it may be sent
 //! to the client's `redirect_uri`. Nothing else in the workspace invents error
 //! codes for the wire: the HTTP layer renders [`Error::code`],
 //! [`Error::status`] and [`Error::description`].
@@ -68,6 +69,13 @@ pub enum Error {
         /// The body's error code.
         code: ErrorCode,
     },
+    /// Too many requests of one kind from one peer address (open client
+    /// registrations), or open registration is full. 429 with `Retry-After`.
+    #[error("rate limited; retry after {retry_after} s")]
+    RateLimited {
+        /// Seconds until the window lets a request through again.
+        retry_after: u64,
+    },
     /// A state-machine transition that the session's current state does not allow.
     #[error("illegal transition from {from} to {to}")]
     IllegalTransition {
@@ -79,6 +87,25 @@ pub enum Error {
     /// The authorization session ran out of time before it produced a code.
     #[error("invalid_request: the authorization session has expired")]
     SessionExpired,
+    /// The requested resource (RFC 8707 `resource`) is malformed, unknown, not
+    /// one the client may ask for, or not the one authorized.
+    #[error("invalid_target: {0}")]
+    InvalidTarget(&'static str),
+    /// Client metadata (RFC 7591 2) that breaks a rule: an unknown grant type,
+    /// a scope or resource the registrant may not have, private keys in `jwks`.
+    #[error("invalid_client_metadata: {0}")]
+    InvalidClientMetadata(&'static str),
+    /// A `redirect_uris` entry of client metadata that cannot be registered
+    /// (RFC 7591 3.2.2): not absolute, a fragment, `http` off loopback.
+    #[error("invalid_redirect_uri: {0}")]
+    InvalidRedirectUriMetadata(&'static str),
+    /// The admin API: no such client, account or grant. 404.
+    #[error("not_found: {0}")]
+    NotFound(&'static str),
+    /// The admin API: the change conflicts with what exists (a taken
+    /// `client_id` or username, a client from the configuration file). 409.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
     /// The store failed or timed out. Nothing was acknowledged; answered with 503.
     #[error("store unavailable: {0}")]
     Store(#[from] crate::store::StoreError),
@@ -96,7 +123,8 @@ impl Error {
             | Error::UnknownClient
             | Error::InvalidRedirectUri
             | Error::IllegalTransition { .. }
-            | Error::SessionExpired => ErrorCode::InvalidRequest,
+            | Error::SessionExpired
+            | Error::RateLimited { .. } => ErrorCode::InvalidRequest,
             Error::InvalidClient => ErrorCode::InvalidClient,
             Error::InvalidGrant(_) => ErrorCode::InvalidGrant,
             Error::UnauthorizedClient(_) => ErrorCode::UnauthorizedClient,
@@ -106,6 +134,11 @@ impl Error {
             Error::UnsupportedResponseType => ErrorCode::UnsupportedResponseType,
             Error::InvalidToken(_) => ErrorCode::InvalidToken,
             Error::InsufficientScope(_) => ErrorCode::InsufficientScope,
+            Error::InvalidTarget(_) => ErrorCode::InvalidTarget,
+            Error::InvalidClientMetadata(_) => ErrorCode::InvalidClientMetadata,
+            Error::InvalidRedirectUriMetadata(_) => ErrorCode::InvalidRedirectUri,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Conflict(_) => ErrorCode::Conflict,
             Error::Throttled { code, .. } => *code,
             Error::Store(_) => ErrorCode::TemporarilyUnavailable,
             Error::Internal(_) => ErrorCode::ServerError,
@@ -117,7 +150,9 @@ impl Error {
         match self {
             Error::InvalidClient | Error::InvalidToken(_) => 401,
             Error::InsufficientScope(_) => 403,
-            Error::Throttled { .. } => 429,
+            Error::NotFound(_) => 404,
+            Error::Conflict(_) => 409,
+            Error::Throttled { .. } | Error::RateLimited { .. } => 429,
             Error::Store(_) => 503,
             Error::Internal(_) => 500,
             _ => 400,
@@ -139,13 +174,19 @@ impl Error {
             | Error::InvalidScope(d)
             | Error::AccessDenied(d)
             | Error::InvalidToken(d)
-            | Error::InsufficientScope(d) => d,
+            | Error::InsufficientScope(d)
+            | Error::InvalidTarget(d)
+            | Error::InvalidClientMetadata(d)
+            | Error::InvalidRedirectUriMetadata(d)
+            | Error::NotFound(d)
+            | Error::Conflict(d) => d,
             Error::InvalidClient => "client authentication failed",
             Error::UnsupportedGrantType => "the grant type is not supported",
             Error::UnsupportedResponseType => "only response_type=code is supported",
             Error::UnknownClient => "unknown or missing client_id",
             Error::InvalidRedirectUri => "missing or unregistered redirect_uri",
             Error::Throttled { .. } => "too many failed attempts; try again later",
+            Error::RateLimited { .. } => "too many requests from this address; try again later",
             Error::IllegalTransition { .. } => "the authorization session cannot take this step",
             Error::SessionExpired => "the authorization session has expired; start again",
             Error::Store(_) => "the service is temporarily unavailable",
@@ -154,7 +195,8 @@ impl Error {
     }
 }
 
-/// The error codes of RFC 6749 (4.1.2.1, 5.2) and RFC 6750 (3.1).
+/// The error codes of RFC 6749 (4.1.2.1, 5.2), RFC 6750 (3.1), RFC 7591
+/// (3.2.2) and RFC 8707 (2), and the admin API's `not_found` and `conflict`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -182,6 +224,16 @@ pub enum ErrorCode {
     InvalidToken,
     /// `insufficient_scope` (RFC 6750)
     InsufficientScope,
+    /// `invalid_target` (RFC 8707)
+    InvalidTarget,
+    /// `invalid_client_metadata` (RFC 7591)
+    InvalidClientMetadata,
+    /// `invalid_redirect_uri` (RFC 7591)
+    InvalidRedirectUri,
+    /// `not_found` (the admin API)
+    NotFound,
+    /// `conflict` (the admin API)
+    Conflict,
 }
 
 impl ErrorCode {
@@ -200,6 +252,11 @@ impl ErrorCode {
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
         }
     }
 }
@@ -231,6 +288,15 @@ mod tests {
         assert_eq!(Error::InvalidGrant("x").status(), 400);
         let throttled = Error::Throttled { retry_after: 3, code: ErrorCode::InvalidGrant };
         assert_eq!((throttled.status(), throttled.code()), (429, ErrorCode::InvalidGrant));
+        assert_eq!(
+            (Error::InvalidTarget("x").status(), Error::InvalidTarget("x").code().as_str()),
+            (400, "invalid_target")
+        );
+        assert!(Error::InvalidTarget("x").redirectable());
+        assert_eq!(Error::NotFound("x").status(), 404);
+        assert_eq!(Error::Conflict("x").status(), 409);
+        assert_eq!(Error::InvalidRedirectUriMetadata("x").code().as_str(), "invalid_redirect_uri");
+        assert_eq!(Error::RateLimited { retry_after: 1 }.status(), 429);
         let store = Error::from(StoreError::Unavailable("disk full".into()));
         assert_eq!((store.status(), store.code().as_str()), (503, "temporarily_unavailable"));
     }

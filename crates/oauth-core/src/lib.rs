@@ -54,11 +54,13 @@
 #![forbid(unsafe_code)]
 
 mod account;
+mod admin;
 mod authority;
 mod client;
 mod error;
 mod flow;
 mod forward;
+mod registry;
 mod services;
 mod session;
 mod store;
@@ -67,17 +69,24 @@ pub mod testing;
 mod throttle;
 mod types;
 
-pub use account::Account;
-pub use authority::{Authority, Services, Settings};
-pub use client::{Client, ClientError, ClientRegistry, ClientSettings, ScopeRule, SecretHash};
+pub use account::{Account, AccountOrigin};
+pub use admin::{
+    AccountPatch, Admin, BROWSER_SESSIONS, CONSENTS, ClientMetadata, ClientView, DEFAULT_PAGE, Issued, MAX_PAGE,
+    NewAccount, Page, Registrant,
+};
+pub use authority::{Authority, RegistrationSettings, Services, Settings};
+pub use client::{
+    Client, ClientError, ClientOrigin, ClientRecord, ClientRegistry, ClientSettings, ScopeRule, SecretHash,
+};
 pub use error::{Error, ErrorCode, Result};
 pub use flow::{
     AuthenticatedClient, AuthorizeRejection, AuthorizeRequest, BearerPrincipal, ClientAuthMethod, ClientCredentials,
     Introspection, LoginOutcome, TokenRequest, TokenResponse,
 };
+pub use registry::{ClientSource, FixedClients, LayeredClients, NoFixedClients, StoredClients};
 pub use services::{
-    AccessTokenClaims, AccessTokenCodec, AllowAll, Clock, IgnoreEvents, ResourceCheck, ResourceDecision, SecretSource,
-    SecretVerifier, SecurityEvent, SecurityEventKind, SecurityEvents, ThrottleSubject,
+    AccessTokenClaims, AccessTokenCodec, AllowAll, Clock, IgnoreEvents, ResourceCheck, ResourceDecision, SecretHasher,
+    SecretSource, SecretVerifier, SecurityEvent, SecurityEventKind, SecurityEvents, ThrottleSubject,
 };
 pub use session::{AuthorizationSession, SessionState};
 pub use store::{
@@ -87,6 +96,7 @@ pub use store::{
 pub use throttle::ThrottleSettings;
 pub use types::{
     AccessTokenId, AccountId, ClientId, CodeChallenge, CodeVerifier, DpopVerified, GrantId, GrantType, PkceVerified,
-    RedirectPolicy, RedirectUri, RedirectUriMatched, ResponseType, Scope, SessionId, State, TokenHash, WebOrigin,
+    RedirectPolicy, RedirectUri, RedirectUriMatched, ResourceUri, ResponseType, Scope, SessionId, State, TokenHash,
+    WebOrigin,
 };
 pub use types::{OriginError, RedirectUriError};

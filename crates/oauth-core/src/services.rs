@@ -56,6 +56,24 @@ crate::forward::forward_async!(SecretVerifier {
     fn verify(&self, stored: Option<&SecretHash>, presented: &str) -> Result<bool>;
 });
 
+/// Makes the hashes the store keeps, for secrets the admin API and dynamic
+/// registration create. The runtime's implementation is `oauth-runtime`'s;
+/// the core never chooses a hash format itself.
+#[async_trait]
+pub trait SecretHasher: Send + Sync {
+    /// Hashes a password a person chose: Argon2id (slow on purpose).
+    async fn hash_password(&self, password: &str) -> Result<SecretHash>;
+    /// Hashes a machine-generated secret of at least 32 bytes, which carries
+    /// enough entropy that a fast hash (`$sha256$`) is as safe.
+    fn hash_secret(&self, secret: &str) -> Result<SecretHash>;
+}
+
+crate::forward::forward_async!(SecretHasher {
+    fn hash_password(&self, password: &str) -> Result<SecretHash>;
+} sync {
+    fn hash_secret(&self, secret: &str) -> Result<SecretHash>;
+});
+
 /// The claims of an access token (RFC 9068), as the core sees them. Their
 /// serde form uses these field names, not the JWT claim names: the JWT wire
 /// form is `oauth-jwt`'s alone.

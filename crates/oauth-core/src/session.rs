@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 use crate::store::CodeRedemption;
 use crate::types::{
-    AccountId, ClientId, CodeChallenge, GrantId, RedirectUriMatched, Scope, SessionId, State, TokenHash,
+    AccountId, ClientId, CodeChallenge, GrantId, RedirectUriMatched, ResourceUri, Scope, SessionId, State, TokenHash,
 };
 
 /// Where a session is in the flow. The account and scope travel with the states
@@ -116,6 +116,10 @@ pub(crate) struct SessionRequest {
     pub(crate) state: Option<State>,
     pub(crate) code_challenge: Option<CodeChallenge>,
     pub(crate) browser_binding: Option<TokenHash>,
+    /// The resource (RFC 8707) the tokens are for; sessions stored before
+    /// resources existed have none.
+    #[serde(default)]
+    pub(crate) resource: Option<ResourceUri>,
 }
 
 /// One user's way through `/authorize`, from the request to the code exchange.
@@ -157,6 +161,10 @@ impl AuthorizationSession {
     /// The PKCE challenge, if one was sent.
     pub fn code_challenge(&self) -> Option<&CodeChallenge> {
         self.request.code_challenge.as_ref()
+    }
+    /// The resource (RFC 8707) the request named, which the tokens are for.
+    pub fn resource(&self) -> Option<&ResourceUri> {
+        self.request.resource.as_ref()
     }
     /// The hash of the browser cookie this session is bound to (CSRF defence).
     pub fn browser_binding(&self) -> Option<&TokenHash> {
@@ -366,6 +374,7 @@ mod tests {
             state: Some(State::parse("xyz").unwrap()),
             code_challenge: None,
             browser_binding: None,
+            resource: None,
         };
         AuthorizationSession::new(SessionId::from_random_bytes([3; 16]), request, T0, Duration::seconds(600))
     }

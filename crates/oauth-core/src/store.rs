@@ -27,8 +27,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::account::Account;
+use crate::client::ClientRecord;
 use crate::session::AuthorizationSession;
-use crate::types::{AccessTokenId, AccountId, ClientId, GrantId, Scope, SessionId, TokenHash};
+use crate::types::{AccessTokenId, AccountId, ClientId, GrantId, ResourceUri, Scope, SessionId, TokenHash};
 
 /// A store failure. It says whether the backend could not answer, or answered
 /// with data it cannot trust.
@@ -70,6 +71,10 @@ pub struct Grant {
     /// Set by revocation, code replay or refresh-token reuse; the record is kept
     /// until `expires_at` so access tokens carrying this `gid` stay refused.
     pub revoked: bool,
+    /// The resource (RFC 8707) the grant's access tokens are for, their `aud`;
+    /// `None` for the server's configured audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceUri>,
 }
 
 impl Grant {
@@ -321,6 +326,31 @@ macro_rules! with_store_methods {
             fn account_by_username(&self, username: &str) -> Result<Option<Account>, StoreError>;
             /// Every account, for seeding from configuration.
             fn accounts(&self) -> Result<Vec<Account>, StoreError>;
+            /// Up to `limit` accounts in id order (the bytes of the UUID), those
+            /// after `after` when it is given: one page of a listing.
+            fn accounts_after(&self, after: Option<AccountId>, limit: usize) -> Result<Vec<Account>, StoreError>;
+            /// Removes an account; answers whether there was one. Its username is
+            /// free again. Durable.
+            fn delete_account(&self, id: AccountId) -> Result<bool, StoreError>;
+            /// Up to `limit` grants of `account` that are live at `now` (neither
+            /// expired nor revoked), in id order, those after `after` when it is
+            /// given.
+            fn grants_of(&self, account: AccountId, after: Option<GrantId>, limit: usize, now: OffsetDateTime) -> Result<Vec<Grant>, StoreError>;
+            /// Stores a new client. A `client_id` the store holds already is
+            /// [`StoreError::Conflict`]. Durable.
+            fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
+            /// Replaces the stored client with `client.id`; answers false, and
+            /// stores nothing, when there is none. Durable.
+            fn replace_client(&self, client: &ClientRecord) -> Result<bool, StoreError>;
+            /// The stored client with this id (exact match).
+            fn client_record(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError>;
+            /// Removes a stored client; answers whether there was one. Durable.
+            fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError>;
+            /// Up to `limit` stored clients in `client_id` order (bytewise), those
+            /// after `after` when it is given: one page of a listing.
+            fn client_records(&self, after: Option<&ClientId>, limit: usize) -> Result<Vec<ClientRecord>, StoreError>;
+            /// How many clients the store holds.
+            fn count_clients(&self) -> Result<u64, StoreError>;
             /// Inserts or replaces a signing key by `kid`. Durable.
             fn put_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
             /// Every stored signing key.
@@ -419,6 +449,7 @@ mod tests {
             created_at: at,
             expires_at: at + time::Duration::days(90),
             revoked: false,
+            resource: None,
         };
         let record = |family: GrantId| RefreshRecord {
             hash: TokenHash::of("next"),

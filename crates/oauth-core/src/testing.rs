@@ -128,6 +128,12 @@ pub const REDIRECT_URI: &str = "https://app.example/cb";
 pub const USERNAME: &str = "alice";
 /// The fixture account's password.
 pub const PASSWORD: &str = "correct horse";
+/// The one configured resource (RFC 8707): it understands scope `read` only.
+/// The public and confidential clients may ask for it.
+pub const RESOURCE: &str = "https://api.example/mcp";
+/// A resource the server knows but no client may ask for.
+pub const OTHER_RESOURCE: &str = "https://other.example/api";
+
 /// An RFC 7636 appendix B verifier, and its challenge.
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 /// The challenge of [`VERIFIER`].
@@ -158,6 +164,8 @@ impl Fixture {
         let events = Arc::new(RecordedEvents::default());
         let mut settings = Settings::new(ISSUER);
         settings.grants.insert(GrantType::Password);
+        settings.resources.insert(resource()?, Scope::parse("read")?);
+        settings.resources.insert(crate::ResourceUri::parse(OTHER_RESOURCE)?, Scope::parse("read")?);
         let services = Services {
             store: store.clone(),
             clients: Arc::new(clients()?),
@@ -174,6 +182,7 @@ impl Fixture {
             password_hash: Some(SecretHash::new(format!("plain:{PASSWORD}"))),
             disabled: false,
             attributes: BTreeMap::from([("bsn".into(), "999990019".into())]),
+            origin: crate::AccountOrigin::Configuration,
         };
         store.put_account(&account).await?;
         Ok(Fixture { authority: Authority::new(settings, services), clock, verifier, events, account })
@@ -189,6 +198,7 @@ impl Fixture {
             state: Some("st4te"),
             code_challenge: Some(CHALLENGE),
             code_challenge_method: Some("S256"),
+            resource: None,
         }
     }
 
@@ -241,6 +251,10 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
+fn resource() -> Result<crate::ResourceUri> {
+    crate::ResourceUri::parse(RESOURCE)
+}
+
 fn clients() -> Result<BTreeMap<ClientId, Arc<Client>>> {
     let redirect = RedirectUri::parse(REDIRECT_URI).map_err(|e| Error::Internal(e.to_string()))?;
     let all: BTreeSet<GrantType> = GrantType::ALL.into();
@@ -255,6 +269,7 @@ fn clients() -> Result<BTreeMap<ClientId, Arc<Client>>> {
             scope_rule: ScopeRule::Subset,
             require_pkce: true,
             allowed_cors_origins: vec![],
+            resources: [resource()?].into(),
         },
         ClientSettings {
             id: ClientId::parse(CONFIDENTIAL_CLIENT)?,
@@ -266,6 +281,7 @@ fn clients() -> Result<BTreeMap<ClientId, Arc<Client>>> {
             scope_rule: ScopeRule::Subset,
             require_pkce: false,
             allowed_cors_origins: vec![],
+            resources: [resource()?].into(),
         },
         ClientSettings {
             id: ClientId::parse(HOST_CLIENT)?,
@@ -277,6 +293,7 @@ fn clients() -> Result<BTreeMap<ClientId, Arc<Client>>> {
             scope_rule: ScopeRule::ExactlyOne,
             require_pkce: false,
             allowed_cors_origins: vec![],
+            resources: BTreeSet::new(),
         },
     ];
     let mut map = BTreeMap::new();

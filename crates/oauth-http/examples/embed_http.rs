@@ -67,6 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             password_hash: Some(SecretHash::new(hash_argon2("alice-password")?)),
             disabled: false,
             attributes: BTreeMap::from([("patient_id".into(), "12345".into())]),
+            origin: oauth_core::AccountOrigin::Configuration,
         })
         .await?;
 
@@ -80,6 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         scope_rule: ScopeRule::Subset,
         require_pkce: true,
         allowed_cors_origins: vec![],
+        resources: Default::default(),
     })?;
     let clients = BTreeMap::from([(client.id().clone(), Arc::new(client))]);
 

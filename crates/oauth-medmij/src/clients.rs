@@ -68,6 +68,17 @@ impl OclClients {
         self.snapshot().clients.contains_key(id)
     }
 
+    /// The client `id` of the list in use, ignoring ASCII case.
+    pub fn get(&self, id: &ClientId) -> Option<Arc<Client>> {
+        let key = ClientId::parse(&id.as_str().to_ascii_lowercase()).ok()?;
+        self.snapshot().clients.get(&key).cloned()
+    }
+
+    /// Every client of the list in use, in hostname order.
+    pub fn all(&self) -> Vec<Arc<Client>> {
+        self.snapshot().clients.values().cloned().collect()
+    }
+
     /// The hostnames on the list in use.
     pub fn hostnames(&self) -> Vec<ClientId> {
         self.snapshot().clients.keys().cloned().collect()
@@ -94,6 +105,7 @@ fn build(ocl: &Ocl, profile: &Profile) -> Result<Loaded, Error> {
             scope_rule: ScopeRule::ExactlyOne,
             require_pkce: profile.require_pkce,
             allowed_cors_origins: vec![],
+            resources: Default::default(),
         };
         let client = Client::new(settings).map_err(|_| Error::Hostname(c.hostname.to_string()))?;
         clients.insert(c.hostname.clone(), Arc::new(client));

@@ -235,13 +235,16 @@ async fn seed_accounts(
             password_hash: e.password_hash.clone(),
             disabled: e.disabled,
             attributes: e.attributes.clone(),
+            origin: oauth_core::AccountOrigin::Configuration,
         };
         if existing.as_ref() != Some(&account) {
             store.put_account(&account).await?;
         }
     }
     for mut a in store.accounts().await? {
-        if !a.disabled && !entries.iter().any(|e| e.username == a.username) {
+        // Accounts of the admin API are not the file's to disable.
+        let configured = a.origin == oauth_core::AccountOrigin::Configuration;
+        if configured && !a.disabled && !entries.iter().any(|e| e.username == a.username) {
             info!(username = %a.username, "account no longer configured: disabled");
             a.disabled = true;
             store.put_account(&a).await?;

@@ -35,9 +35,14 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::expect_used, reason = "a conformance check fails by panicking, like any test")]
 
+mod admin;
 pub mod bench;
 mod records;
 
+pub use admin::{
+    accounts_list_by_cursor_and_delete, clients_insert_once_replace_and_delete, clients_list_by_cursor_in_id_order,
+    grants_of_an_account_are_its_live_ones,
+};
 pub use records::{
     an_owners_records_are_deleted_by_kind, expired_records_are_gone_and_their_keys_free,
     racing_record_inserts_have_one_winner, racing_record_takes_have_one_winner, record_kinds_are_separate,
@@ -95,7 +100,11 @@ macro_rules! conformance_tests {
             racing_record_inserts_have_one_winner,
             racing_record_takes_have_one_winner,
             an_owners_records_are_deleted_by_kind,
-            sweep_removes_expired_records);
+            sweep_removes_expired_records,
+            clients_insert_once_replace_and_delete,
+            clients_list_by_cursor_in_id_order,
+            accounts_list_by_cursor_and_delete,
+            grants_of_an_account_are_its_live_ones);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(
@@ -121,6 +130,7 @@ pub(crate) fn grant(id: u8, expires_at: OffsetDateTime) -> Grant {
         created_at: T0,
         expires_at,
         revoked: false,
+        resource: None,
     }
 }
 
@@ -142,6 +152,7 @@ fn account(name: &str, id: u8) -> Account {
         password_hash: Some(SecretHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")),
         disabled: false,
         attributes: BTreeMap::from([("birthdate".into(), "1990-01-01".into())]),
+        origin: oauth_core::AccountOrigin::Configuration,
     }
 }
 

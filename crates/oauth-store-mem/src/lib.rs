@@ -32,9 +32,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use oauth_core::{
-    AccessTokenId, Account, AccountId, AuthorizationSession, CodeRedemption, Grant, GrantId, Record, RecordKind,
-    RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store, StoreError, Swept,
-    ThrottleKey, TokenHash,
+    AccessTokenId, Account, AccountId, AuthorizationSession, ClientId, ClientRecord, CodeRedemption, Grant, GrantId,
+    Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store,
+    StoreError, Swept, ThrottleKey, TokenHash,
 };
 use time::OffsetDateTime;
 
@@ -51,7 +51,8 @@ struct Inner {
     grants: HashMap<GrantId, Grant>,
     refresh: HashMap<TokenHash, RefreshRecord>,
     revoked: HashMap<AccessTokenId, OffsetDateTime>,
-    accounts: HashMap<AccountId, Account>,
+    accounts: BTreeMap<AccountId, Account>,
+    clients: BTreeMap<String, ClientRecord>,
     usernames: HashMap<String, AccountId>,
     keys: BTreeMap<String, SigningKeyRecord>,
     throttle: HashMap<ThrottleKey, Vec<OffsetDateTime>>,
@@ -222,6 +223,82 @@ impl Store for MemStore {
         let mut all: Vec<Account> = self.lock()?.accounts.values().cloned().collect();
         all.sort_by(|a, b| a.username.cmp(&b.username));
         Ok(all)
+    }
+
+    async fn accounts_after(&self, after: Option<AccountId>, limit: usize) -> Result<Vec<Account>, StoreError> {
+        let inner = self.lock()?;
+        let from = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        Ok(inner.accounts.range((from, std::ops::Bound::Unbounded)).take(limit).map(|(_, a)| a.clone()).collect())
+    }
+
+    async fn delete_account(&self, id: AccountId) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        match inner.accounts.remove(&id) {
+            Some(gone) => {
+                inner.usernames.remove(&gone.username);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn grants_of(
+        &self,
+        account: AccountId,
+        after: Option<GrantId>,
+        limit: usize,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let inner = self.lock()?;
+        let mut live: Vec<Grant> = inner
+            .grants
+            .values()
+            .filter(|g| g.account == Some(account) && !g.revoked && now < g.expires_at)
+            .filter(|g| after.is_none_or(|a| g.id > a))
+            .cloned()
+            .collect();
+        live.sort_by_key(|g| g.id);
+        live.truncate(limit);
+        Ok(live)
+    }
+
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if inner.clients.contains_key(client.id.as_str()) {
+            return Err(StoreError::Conflict("client_id already taken"));
+        }
+        inner.clients.insert(client.id.as_str().to_owned(), client.clone());
+        Ok(())
+    }
+
+    async fn replace_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        match inner.clients.get_mut(client.id.as_str()) {
+            Some(stored) => {
+                *stored = client.clone();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn client_record(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        Ok(self.lock()?.clients.get(id.as_str()).cloned())
+    }
+
+    async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+        Ok(self.lock()?.clients.remove(id.as_str()).is_some())
+    }
+
+    async fn client_records(&self, after: Option<&ClientId>, limit: usize) -> Result<Vec<ClientRecord>, StoreError> {
+        let inner = self.lock()?;
+        // `String`'s order is bytewise, the order the contract names.
+        let from = after.map_or(std::ops::Bound::Unbounded, |a| std::ops::Bound::Excluded(a.as_str().to_owned()));
+        Ok(inner.clients.range((from, std::ops::Bound::Unbounded)).take(limit).map(|(_, c)| c.clone()).collect())
+    }
+
+    async fn count_clients(&self) -> Result<u64, StoreError> {
+        Ok(self.lock()?.clients.len() as u64)
     }
 
     async fn put_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {

@@ -66,9 +66,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use oauth_core::{
-    AccessTokenId, Account, AccountId, AuthorizationSession, CodeRedemption, Grant, GrantId, Record, RecordKind,
-    RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store, StoreError, Swept,
-    ThrottleKey, TokenHash,
+    AccessTokenId, Account, AccountId, AuthorizationSession, ClientId, ClientRecord, CodeRedemption, Grant, GrantId,
+    Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store,
+    StoreError, Swept, ThrottleKey, TokenHash,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -335,8 +335,10 @@ fn refresh_of(body: Value, rotated: bool) -> Result<RefreshRecord, StoreError> {
     Ok(RefreshRecord { rotated, ..from_json("refresh token", body)? })
 }
 
-const UPSERT_GRANT: &str = "INSERT INTO oauth_grants (id, expires_at, revoked, body) VALUES ($1, $2, $3, $4)
-    ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at, revoked = EXCLUDED.revoked, body = EXCLUDED.body";
+const UPSERT_GRANT: &str = "INSERT INTO oauth_grants (id, expires_at, revoked, body, account)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at, revoked = EXCLUDED.revoked, body = EXCLUDED.body,
+        account = EXCLUDED.account";
 const UPSERT_REFRESH: &str = "INSERT INTO oauth_refresh_tokens (hash, grant_id, expires_at, rotated, body)
     VALUES ($1, $2, $3, $4, $5)
     ON CONFLICT (hash) DO UPDATE SET grant_id = EXCLUDED.grant_id, expires_at = EXCLUDED.expires_at,
@@ -422,9 +424,13 @@ impl Store for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
         let upsert = tx.prepare_cached(UPSERT_GRANT).await.map_err(db)?;
-        tx.execute(&upsert, &[grant.id.as_uuid(), &nanos(grant.expires_at)?, &grant.revoked, &to_json(grant)?])
-            .await
-            .map_err(db)?;
+        let account = grant.account.map(|a| *a.as_uuid());
+        tx.execute(
+            &upsert,
+            &[grant.id.as_uuid(), &nanos(grant.expires_at)?, &grant.revoked, &to_json(grant)?, &account],
+        )
+        .await
+        .map_err(db)?;
         if let Some(r) = refresh {
             let upsert = tx.prepare_cached(UPSERT_REFRESH).await.map_err(db)?;
             let hash = r.hash.as_bytes().as_slice();
@@ -590,6 +596,86 @@ impl Store for PostgresStore {
     async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         let rows = self.query("SELECT body FROM oauth_accounts ORDER BY username", &[]).await?;
         rows.iter().map(|r| from_json("account", column(r, 0)?)).collect()
+    }
+
+    async fn accounts_after(&self, after: Option<AccountId>, limit: usize) -> Result<Vec<Account>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = match after {
+            Some(a) => {
+                self.query("SELECT body FROM oauth_accounts WHERE id > $1 ORDER BY id LIMIT $2", &[a.as_uuid(), &limit])
+                    .await?
+            }
+            None => self.query("SELECT body FROM oauth_accounts ORDER BY id LIMIT $1", &[&limit]).await?,
+        };
+        rows.iter().map(|r| from_json("account", column(r, 0)?)).collect()
+    }
+
+    async fn delete_account(&self, id: AccountId) -> Result<bool, StoreError> {
+        Ok(self.execute("DELETE FROM oauth_accounts WHERE id = $1", &[id.as_uuid()]).await? == 1)
+    }
+
+    async fn grants_of(
+        &self,
+        account: AccountId,
+        after: Option<GrantId>,
+        limit: usize,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let after = after.map(|g| *g.as_uuid());
+        let rows = self
+            .query(
+                "SELECT body, revoked FROM oauth_grants
+                 WHERE account = $1 AND NOT revoked AND expires_at > $2 AND ($3::uuid IS NULL OR id > $3)
+                 ORDER BY id LIMIT $4",
+                &[account.as_uuid(), &nanos(now)?, &after, &limit],
+            )
+            .await?;
+        rows.iter().map(|r| grant_of(column(r, 0)?, column(r, 1)?)).collect()
+    }
+
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        let inserted = self
+            .execute(
+                "INSERT INTO oauth_clients (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+                &[&client.id.as_str(), &to_json(client)?],
+            )
+            .await?;
+        if inserted == 1 { Ok(()) } else { Err(StoreError::Conflict("client_id already taken")) }
+    }
+
+    async fn replace_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
+        let n = self
+            .execute("UPDATE oauth_clients SET body = $2 WHERE id = $1", &[&client.id.as_str(), &to_json(client)?])
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn client_record(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        let row = self.query_opt("SELECT body FROM oauth_clients WHERE id = $1", &[&id.as_str()]).await?;
+        row.map(|r| from_json("client", column(&r, 0)?)).transpose()
+    }
+
+    async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+        Ok(self.execute("DELETE FROM oauth_clients WHERE id = $1", &[&id.as_str()]).await? == 1)
+    }
+
+    async fn client_records(&self, after: Option<&ClientId>, limit: usize) -> Result<Vec<ClientRecord>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = match after {
+            Some(a) => {
+                self.query("SELECT body FROM oauth_clients WHERE id > $1 ORDER BY id LIMIT $2", &[&a.as_str(), &limit])
+                    .await?
+            }
+            None => self.query("SELECT body FROM oauth_clients ORDER BY id LIMIT $1", &[&limit]).await?,
+        };
+        rows.iter().map(|r| from_json("client", column(r, 0)?)).collect()
+    }
+
+    async fn count_clients(&self) -> Result<u64, StoreError> {
+        let row = self.query_opt("SELECT count(*) FROM oauth_clients", &[]).await?;
+        let n: i64 = row.map_or(Ok(0), |r| column(&r, 0))?;
+        Ok(n.unsigned_abs())
     }
 
     async fn put_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {

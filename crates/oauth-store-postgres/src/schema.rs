@@ -82,6 +82,18 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX oauth_records_owner ON oauth_records (kind, owner) WHERE owner IS NOT NULL;
     CREATE INDEX oauth_records_expiry ON oauth_records (expires_at);
     "#,
+    // 3: clients in the store (the admin API, dynamic registration), and the
+    // grants of an account. Client ids sort bytewise ("C"), as the store
+    // contract lists them.
+    r#"
+    CREATE TABLE oauth_clients (
+        id          text COLLATE "C" PRIMARY KEY,
+        body        jsonb NOT NULL
+    );
+    ALTER TABLE oauth_grants ADD COLUMN account uuid;
+    UPDATE oauth_grants SET account = (body->>'account')::uuid WHERE body->>'account' IS NOT NULL;
+    CREATE INDEX oauth_grants_account ON oauth_grants (account, id) WHERE account IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

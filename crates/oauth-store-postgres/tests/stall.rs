@@ -31,6 +31,7 @@ fn family(n: u8) -> (Grant, RefreshRecord) {
         created_at: NOW,
         expires_at: NOW + time::Duration::DAY,
         revoked: false,
+        resource: None,
     };
     let r = RefreshRecord {
         hash: TokenHash::of(&format!("stall-{n}-0")),

@@ -55,9 +55,9 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use oauth_core::{
-    AccessTokenId, Account, AccountId, AuthorizationSession, CodeRedemption, Grant, GrantId, Record, RecordKind,
-    RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store, StoreError, Swept,
-    ThrottleKey, TokenHash,
+    AccessTokenId, Account, AccountId, AuthorizationSession, ClientId, ClientRecord, CodeRedemption, Grant, GrantId,
+    Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store,
+    StoreError, Swept, ThrottleKey, TokenHash,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -146,6 +146,10 @@ struct Trees {
     records: sled::Tree,
     /// The owned records' index: kind, owner and key, no value.
     records_owned: sled::Tree,
+    /// Clients created through the admin API or registration, by `client_id`.
+    clients: sled::Tree,
+    /// The grants' index by account: account id and grant id, no value.
+    grants_by_account: sled::Tree,
 }
 
 impl SledStore {
@@ -178,7 +182,10 @@ impl SledStore {
             throttle: db.open_tree("throttle")?,
             records: db.open_tree("records")?,
             records_owned: db.open_tree("records_owned")?,
+            clients: db.open_tree("clients")?,
+            grants_by_account: db.open_tree("grants_by_account")?,
         };
+        index_grants_by_account(&meta, &trees)?;
         // Before the first acknowledgement: the format marker, sled's `conf`
         // and snapshot, and the directory entries of a new store.
         let synced = commit::files_for(options.durability, path).map_err(Error::Sync)?;
@@ -198,6 +205,32 @@ impl SledStore {
     async fn durable(&self) -> Result<(), StoreError> {
         self.commit.durable().await.map_err(StoreError::Unavailable)
     }
+}
+
+/// Set in `meta` once every grant is in `grants_by_account`; a store written
+/// before that index existed gets it built at its first open by this build.
+const GRANTS_INDEXED_KEY: &[u8] = b"grants_by_account_built";
+
+fn index_grants_by_account(meta: &sled::Tree, trees: &Trees) -> Result<(), Error> {
+    if meta.contains_key(GRANTS_INDEXED_KEY)? {
+        return Ok(());
+    }
+    for entry in trees.grants.iter() {
+        let (key, value) = entry?;
+        if let Ok(grant) = serde_json::from_slice::<Grant>(&value) {
+            if let Some(account) = grant.account {
+                trees.grants_by_account.insert(grant_index_key(account, &key), &[])?;
+            }
+        }
+    }
+    meta.insert(GRANTS_INDEXED_KEY, &[1])?;
+    Ok(())
+}
+
+fn grant_index_key(account: AccountId, grant: &[u8]) -> Vec<u8> {
+    let mut k = account.as_uuid().as_bytes().to_vec();
+    k.extend_from_slice(grant);
+    k
 }
 
 fn io(e: sled::Error) -> StoreError {
@@ -311,6 +344,14 @@ impl Store for SledStore {
     }
 
     async fn insert_grant(&self, grant: &Grant, refresh: Option<&RefreshRecord>) -> Result<(), StoreError> {
+        // Index first, so a stored grant always has its entry; an entry whose
+        // grant is gone is skipped by `grants_of` and removed by the sweep.
+        if let Some(account) = grant.account {
+            self.trees
+                .grants_by_account
+                .insert(grant_index_key(account, grant.id.as_uuid().as_bytes()), &[])
+                .map_err(io)?;
+        }
         self.trees.grants.insert(grant.id.as_uuid().as_bytes(), encode(grant)?).map_err(io)?;
         if let Some(r) = refresh {
             self.trees.refresh.insert(r.hash.as_bytes(), encode(r)?).map_err(io)?;
@@ -433,6 +474,119 @@ impl Store for SledStore {
         Ok(all)
     }
 
+    async fn accounts_after(&self, after: Option<AccountId>, limit: usize) -> Result<Vec<Account>, StoreError> {
+        let entries = match after {
+            Some(a) => self.trees.accounts.range::<&[u8], _>((
+                std::ops::Bound::Excluded(&a.as_uuid().as_bytes()[..]),
+                std::ops::Bound::Unbounded,
+            )),
+            None => self.trees.accounts.iter(),
+        };
+        let mut out = Vec::new();
+        for entry in entries.take(limit) {
+            let (_, v) = entry.map_err(io)?;
+            out.push(decode::<Account>("account", &v)?);
+        }
+        Ok(out)
+    }
+
+    async fn delete_account(&self, id: AccountId) -> Result<bool, StoreError> {
+        let key = id.as_uuid().into_bytes();
+        let Some(gone) = self.trees.accounts.remove(key).map_err(io)? else {
+            return Ok(false);
+        };
+        let gone: Account = decode("account", &gone)?;
+        // Free the username only if it is still this account's.
+        self.trees
+            .usernames
+            .compare_and_swap(gone.username.as_bytes(), Some(&key[..]), None as Option<&[u8]>)
+            .map_err(io)?
+            .ok();
+        self.durable().await?;
+        Ok(true)
+    }
+
+    async fn grants_of(
+        &self,
+        account: AccountId,
+        after: Option<GrantId>,
+        limit: usize,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let prefix = account.as_uuid().as_bytes().to_vec();
+        let start = match after {
+            Some(g) => std::ops::Bound::Excluded(grant_index_key(account, g.as_uuid().as_bytes())),
+            None => std::ops::Bound::Included(prefix.clone()),
+        };
+        let mut out = Vec::new();
+        for entry in self.trees.grants_by_account.range((start, std::ops::Bound::Unbounded)) {
+            let (k, _) = entry.map_err(io)?;
+            if !k.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            if let Some(g) = get::<Grant>(&self.trees.grants, "grant", &k[16..])? {
+                if !g.revoked && now < g.expires_at && g.account == Some(account) {
+                    out.push(g);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        let inserted = self
+            .trees
+            .clients
+            .compare_and_swap(client.id.as_str().as_bytes(), None as Option<&[u8]>, Some(encode(client)?))
+            .map_err(io)?;
+        if inserted.is_err() {
+            return Err(StoreError::Conflict("client_id already taken"));
+        }
+        self.durable().await
+    }
+
+    async fn replace_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
+        let replaced = cas_update(&self.trees.clients, "client", client.id.as_str().as_bytes(), |_: &ClientRecord| {
+            Ok((Some(client.clone()), ()))
+        })?;
+        if replaced.is_some() {
+            self.durable().await?;
+        }
+        Ok(replaced.is_some())
+    }
+
+    async fn client_record(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        get(&self.trees.clients, "client", id.as_str().as_bytes())
+    }
+
+    async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+        let gone = self.trees.clients.remove(id.as_str().as_bytes()).map_err(io)?.is_some();
+        if gone {
+            self.durable().await?;
+        }
+        Ok(gone)
+    }
+
+    async fn client_records(&self, after: Option<&ClientId>, limit: usize) -> Result<Vec<ClientRecord>, StoreError> {
+        let entries = match after {
+            Some(a) => self
+                .trees
+                .clients
+                .range::<&[u8], _>((std::ops::Bound::Excluded(a.as_str().as_bytes()), std::ops::Bound::Unbounded)),
+            None => self.trees.clients.iter(),
+        };
+        let mut out = Vec::new();
+        for entry in entries.take(limit) {
+            let (_, v) = entry.map_err(io)?;
+            out.push(decode::<ClientRecord>("client", &v)?);
+        }
+        Ok(out)
+    }
+
+    async fn count_clients(&self) -> Result<u64, StoreError> {
+        Ok(self.trees.clients.len() as u64)
+    }
+
     async fn put_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
         self.trees.keys.insert(key.kid.as_bytes(), encode(key)?).map_err(io)?;
         self.durable().await
@@ -494,6 +648,12 @@ impl Store for SledStore {
                 && self.trees.grants.compare_and_swap(&k, Some(&v), None as Option<&[u8]>).map_err(io)?.is_ok()
             {
                 swept.grants += 1;
+            }
+        }
+        for entry in self.trees.grants_by_account.iter() {
+            let (k, _) = entry.map_err(io)?;
+            if !self.trees.grants.contains_key(&k[16..]).map_err(io)? {
+                self.trees.grants_by_account.remove(&k).map_err(io)?;
             }
         }
         for entry in self.trees.refresh.iter() {

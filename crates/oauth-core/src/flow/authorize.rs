@@ -28,6 +28,8 @@ pub struct AuthorizeRequest<'a> {
     pub code_challenge: Option<&'a str>,
     /// `code_challenge_method`
     pub code_challenge_method: Option<&'a str>,
+    /// `resource` (RFC 8707): the one resource the tokens are for.
+    pub resource: Option<&'a str>,
 }
 
 /// Why an authorization request was refused, and where the answer goes.
@@ -52,7 +54,8 @@ impl Authority {
     /// The order is fixed: `client_id`, then `redirect_uri` (both answered with an
     /// error page, since an unverified redirect URI must never receive a
     /// redirect), then `state`, `response_type`, the client's right to the code
-    /// grant, `scope` and PKCE, which are redirected with `state` and `iss`.
+    /// grant, `resource` (RFC 8707), `scope` and PKCE, which are redirected
+    /// with `state` and `iss`.
     /// `browser_binding` is the hash of the browser cookie the login and consent
     /// forms are bound to.
     pub async fn authorize(
@@ -82,7 +85,8 @@ impl Authority {
         if !client.allows(GrantType::AuthorizationCode) {
             return Err(fail(Error::UnauthorizedClient("the client may not use the authorization code grant")));
         }
-        let scope = self.resolve_scope(&client, req.scope).map_err(fail)?;
+        let resource = self.resolve_resource(&client, req.resource).map_err(fail)?;
+        let scope = self.resolve_scope_for(&client, req.scope, resource.as_ref()).map_err(fail)?;
         let challenge = CodeChallenge::from_request(req.code_challenge, req.code_challenge_method).map_err(fail)?;
         if challenge.is_none() && client.require_pkce() {
             return Err(fail(Error::InvalidRequest("code_challenge is required (PKCE, S256)")));
@@ -97,6 +101,7 @@ impl Authority {
             state,
             code_challenge: challenge,
             browser_binding,
+            resource,
         };
         let session = AuthorizationSession::new(id, request, now, self.settings.session_ttl);
         self.services.store.insert_session(&session).await.map_err(|e| Page(e.into()))?;

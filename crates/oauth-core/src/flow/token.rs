@@ -9,7 +9,9 @@ use crate::error::{Error, Result};
 use crate::services::SecurityEvent;
 use crate::session::{AuthorizationSession, SessionState};
 use crate::store::{CodeRedemption, Grant, RefreshRecord, Rotation};
-use crate::types::{AccountId, CodeChallenge, CodeVerifier, GrantId, GrantType, PkceVerified, Scope, TokenHash};
+use crate::types::{
+    AccountId, CodeChallenge, CodeVerifier, GrantId, GrantType, PkceVerified, ResourceUri, Scope, TokenHash,
+};
 
 use super::client_auth::AuthenticatedClient;
 
@@ -32,6 +34,10 @@ pub struct TokenRequest<'a> {
     pub username: Option<&'a str>,
     /// `password` (password)
     pub password: Option<&'a str>,
+    /// `resource` (RFC 8707): at the code and refresh grants it must be the
+    /// authorized one; at client credentials and password it is checked as at
+    /// `/authorize`.
+    pub resource: Option<&'a str>,
 }
 
 impl std::fmt::Debug for TokenRequest<'_> {
@@ -40,6 +46,7 @@ impl std::fmt::Debug for TokenRequest<'_> {
         f.debug_struct("TokenRequest")
             .field("grant_type", &self.grant_type)
             .field("scope", &self.scope)
+            .field("resource", &self.resource)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +128,7 @@ impl Authority {
         if session.redirect_uri().as_str() != redirect_uri {
             return Err(Error::InvalidGrant("redirect_uri differs from the authorization request"));
         }
+        same_resource(req.resource, session.resource())?;
         let pkce = CodeChallenge::verify_binding(session.code_challenge(), verifier.as_ref())?;
         let tokens = self.exchange_code(authenticated, &session, pkce, grant_id, expires_at, now).await?;
         // A replay may have come between our redemption and storing the grant,
@@ -143,12 +151,13 @@ impl Authority {
         let username = req.username.ok_or(Error::InvalidRequest("username is required"))?;
         let password = req.password.ok_or(Error::InvalidRequest("password is required"))?;
         let client = authenticated.client();
-        let scope = self.resolve_scope(client, req.scope)?;
+        let resource = self.resolve_resource(client, req.resource)?;
+        let scope = self.resolve_scope_for(client, req.scope, resource.as_ref())?;
         let account = self.check_password(username, password, peer).await?;
         let now = self.now();
         let grant_id = self.new_grant_id()?;
         let expires_at = self.grant_expiry(self.issues_refresh_tokens(client), now);
-        self.issue_for_account(authenticated, grant_id, account.id, scope, expires_at, now).await
+        self.issue_for_account(authenticated, grant_id, account.id, (scope, resource), expires_at, now).await
     }
 
     /// Issues the tokens of a redeemed code: the last step of RFC 6749 4.1.3.
@@ -170,7 +179,8 @@ impl Authority {
             return Err(Error::InvalidGrant("unknown or expired code"));
         };
         self.active_account(account).await?;
-        self.issue_for_account(client, grant_id, account, scope, expires_at, now).await
+        let resource = session.resource().cloned();
+        self.issue_for_account(client, grant_id, account, (scope, resource), expires_at, now).await
     }
 
     async fn client_credentials_grant(
@@ -179,10 +189,11 @@ impl Authority {
         req: &TokenRequest<'_>,
     ) -> Result<TokenResponse> {
         let client = client.client();
-        let scope = self.resolve_scope(client, req.scope)?;
+        let resource = self.resolve_resource(client, req.resource)?;
+        let scope = self.resolve_scope_for(client, req.scope, resource.as_ref())?;
         let now = self.now();
         let (access_token, claims) =
-            self.mint_access_token(client.id(), client.id().to_string(), scope, None, now).await?;
+            self.mint_access_token(client.id(), client.id().to_string(), scope, None, resource.as_ref(), now).await?;
         Ok(self.response(access_token, &claims.scope, None))
     }
 
@@ -201,6 +212,7 @@ impl Authority {
         if &grant.client_id != client.id() {
             return Err(Error::InvalidGrant("the refresh token was issued to another client"));
         }
+        same_resource(req.resource, grant.resource.as_ref())?;
         if found.record.rotated {
             // No grace period: a rotated token presented again means two parties
             // hold the family.
@@ -234,8 +246,9 @@ impl Authority {
             }
             _ => return Err(Error::InvalidGrant("unknown or expired refresh token")),
         }
-        let (access_token, claims) =
-            self.mint_access_token(client.id(), account.to_string(), scope, Some(grant.id), now).await?;
+        let (access_token, claims) = self
+            .mint_access_token(client.id(), account.to_string(), scope, Some(grant.id), grant.resource.as_ref(), now)
+            .await?;
         Ok(self.response(access_token, &claims.scope, Some(refresh_token)))
     }
 
@@ -246,14 +259,15 @@ impl Authority {
         now + ttl.max(self.settings.access_token_ttl)
     }
 
-    /// Stores a new grant for `account` (with a first refresh token when the
-    /// client may refresh) and mints its access token.
+    /// Stores a new grant for `account` of `scope` for `resource` (with a
+    /// first refresh token when the client may refresh) and mints its access
+    /// token.
     async fn issue_for_account(
         &self,
         client: &AuthenticatedClient,
         grant_id: GrantId,
         account: AccountId,
-        scope: Scope,
+        (scope, resource): (Scope, Option<ResourceUri>),
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<TokenResponse> {
@@ -266,6 +280,7 @@ impl Authority {
             created_at: now,
             expires_at,
             revoked: false,
+            resource: resource.clone(),
         };
         let refresh = if self.issues_refresh_tokens(client) {
             let (token, hash) = self.opaque_secret()?;
@@ -277,8 +292,9 @@ impl Authority {
             None
         };
         self.services.store.insert_grant(&grant, refresh.as_ref().map(|(_, r)| r)).await?;
-        let (access_token, claims) =
-            self.mint_access_token(client.id(), account.to_string(), scope, Some(grant_id), now).await?;
+        let (access_token, claims) = self
+            .mint_access_token(client.id(), account.to_string(), scope, Some(grant_id), resource.as_ref(), now)
+            .await?;
         Ok(self.response(access_token, &claims.scope, refresh.map(|(t, _)| t)))
     }
 
@@ -298,5 +314,16 @@ impl Authority {
             scope: scope.to_string(),
             refresh_token,
         }
+    }
+}
+
+/// RFC 8707 at the code and refresh grants: a `resource` named at `/token`
+/// must be the one the grant was authorized for (SPEC-2); the tokens are for
+/// the authorized one whether or not it is named again.
+fn same_resource(requested: Option<&str>, authorized: Option<&ResourceUri>) -> Result<()> {
+    match requested {
+        None => Ok(()),
+        Some(r) if authorized.is_some_and(|a| a.as_str() == r) => Ok(()),
+        Some(_) => Err(Error::InvalidTarget("the resource is not the one authorized")),
     }
 }

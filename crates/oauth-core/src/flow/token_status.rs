@@ -52,15 +52,40 @@ pub struct BearerPrincipal {
 }
 
 impl Authority {
-    /// Checks a bearer token: signature and time, then revocation, then that its
-    /// account (if any) still exists and is enabled. Every failure is
-    /// [`Error::InvalidToken`]; a store failure is [`Error::Store`].
+    /// Checks a bearer token meant for this server (its `aud` is the configured
+    /// audience, as at `/userinfo`): see [`Authority::authenticate_bearer_for`].
     pub async fn authenticate_bearer(&self, token: &str) -> Result<BearerPrincipal> {
+        self.authenticate_bearer_for(token, &self.settings.audience).await
+    }
+
+    /// Checks a bearer token meant for `audience` (a resource server embedding
+    /// the core passes its resource URI): everything
+    /// [`Authority::access_token`] checks, and that the token's `aud` is
+    /// `audience`, so a token asked for one resource (RFC 8707) is refused by
+    /// every other. Every failure is [`Error::InvalidToken`].
+    pub async fn authenticate_bearer_for(&self, token: &str, audience: &str) -> Result<BearerPrincipal> {
+        let principal = self.access_token(token).await?;
+        if principal.claims.audience != audience {
+            return Err(Error::InvalidToken("the token is for another audience"));
+        }
+        Ok(principal)
+    }
+
+    /// Checks an access token of this server for any audience: signature and
+    /// time, then revocation, then that its account (if any) still exists and
+    /// is enabled. Every failure is [`Error::InvalidToken`]; a store failure
+    /// is [`Error::Store`]. Introspection uses it: a resource server learns the
+    /// `aud` and judges it itself.
+    pub async fn access_token(&self, token: &str) -> Result<BearerPrincipal> {
         let now = self.now();
         let claims = self.services.tokens.verify(token, now).await?;
         let revoked = self.services.store.access_token_revoked(claims.jti, claims.grant, now).await?;
         if revoked {
             return Err(Error::InvalidToken("the token was revoked"));
+        }
+        // A client deleted through the admin API takes its tokens with it.
+        if self.services.clients.client(&claims.client_id).await?.is_none() {
+            return Err(Error::InvalidToken("the client is no longer registered"));
         }
         let account = match claims.grant {
             None => None,
@@ -108,7 +133,7 @@ impl Authority {
         }
         let token = token.ok_or(Error::InvalidRequest("token is required"))?;
         if self.services.tokens.is_access_token(token) {
-            return match self.authenticate_bearer(token).await {
+            return match self.access_token(token).await {
                 Ok(p) => Ok(self.access_introspection(&p.claims)),
                 Err(Error::InvalidToken(_)) => Ok(Introspection::default()),
                 Err(e) => Err(e),

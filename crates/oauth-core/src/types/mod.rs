@@ -7,6 +7,7 @@ mod ids;
 mod origin;
 mod pkce;
 mod redirect_uri;
+mod resource;
 mod scope;
 mod state;
 
@@ -16,6 +17,7 @@ pub use ids::{AccessTokenId, AccountId, ClientId, GrantId, SessionId, TokenHash}
 pub use origin::{OriginError, WebOrigin};
 pub use pkce::{CodeChallenge, CodeVerifier, PkceVerified};
 pub use redirect_uri::{RedirectPolicy, RedirectUri, RedirectUriError, RedirectUriMatched};
+pub use resource::ResourceUri;
 pub use scope::Scope;
 pub use state::State;
 

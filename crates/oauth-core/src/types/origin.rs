@@ -11,11 +11,13 @@
 //! is not constant time: origins are public.
 
 use fluent_uri::Uri;
+use serde::{Deserialize, Serialize};
 
 /// A web origin: `http` or `https`, a host, and a port unless it is the
 /// scheme's default, as `https://app.example` or `http://127.0.0.1:5173`.
 /// `http` only on a loopback host, as for redirect URIs (RFC 9700 2.1).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct WebOrigin(String);
 
 /// Why a string is not a web origin.
@@ -78,6 +80,19 @@ impl WebOrigin {
             Some(p) if p != default_port => format!("{scheme}://{host}:{p}"),
             _ => format!("{scheme}://{host}"),
         }))
+    }
+}
+
+impl TryFrom<String> for WebOrigin {
+    type Error = OriginError;
+    fn try_from(s: String) -> Result<Self, OriginError> {
+        WebOrigin::parse(&s)
+    }
+}
+
+impl From<WebOrigin> for String {
+    fn from(o: WebOrigin) -> String {
+        o.0
     }
 }
 

@@ -76,6 +76,11 @@ impl Scope {
         self.0.is_subset(&other.0)
     }
 
+    /// The tokens in both `self` and `other`.
+    pub fn intersection(&self, other: &Scope) -> Scope {
+        Scope(self.0.intersection(&other.0).cloned().collect())
+    }
+
     /// True when `token` is one of the scope's tokens.
     pub fn contains(&self, token: &str) -> bool {
         self.0.contains(token)

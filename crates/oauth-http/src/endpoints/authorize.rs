@@ -78,6 +78,7 @@ impl Frontend {
             state: params.get("state"),
             code_challenge: params.get("code_challenge"),
             code_challenge_method: params.get("code_challenge_method"),
+            resource: params.get("resource"),
         };
         let browser = match cookie(&parts.headers, self.cookie_name()).filter(|c| is_secret(c)) {
             Some(c) => c,

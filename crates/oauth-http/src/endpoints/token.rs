@@ -59,6 +59,7 @@ impl Frontend {
             scope: params.get("scope"),
             username: params.get("username"),
             password: params.get("password"),
+            resource: params.get("resource"),
         };
         match self.authority.token(&client, &req, Some(ip)).await {
             Ok(tokens) => {

@@ -91,6 +91,7 @@ pub fn clients() -> BTreeMap<ClientId, Arc<Client>> {
             scope_rule: ScopeRule::Subset,
             require_pkce: true,
             allowed_cors_origins: vec![],
+            resources: Default::default(),
         },
         ClientSettings {
             id: ClientId::parse(PUBLIC).unwrap(),
@@ -102,6 +103,7 @@ pub fn clients() -> BTreeMap<ClientId, Arc<Client>> {
             scope_rule: ScopeRule::Subset,
             require_pkce: true,
             allowed_cors_origins: vec![],
+            resources: Default::default(),
         },
         ClientSettings {
             id: ClientId::parse(SPA).unwrap(),
@@ -113,6 +115,7 @@ pub fn clients() -> BTreeMap<ClientId, Arc<Client>> {
             scope_rule: ScopeRule::Subset,
             require_pkce: true,
             allowed_cors_origins: vec![WebOrigin::parse(SPA_LISTED_ORIGIN).unwrap()],
+            resources: Default::default(),
         },
     ];
     specs
@@ -146,6 +149,7 @@ pub async fn frontend_on(
         password_hash: Some(SecretHash::new(password_hash())),
         disabled: false,
         attributes: BTreeMap::new(),
+        origin: oauth_core::AccountOrigin::Configuration,
     };
     store.put_account(&account).await.unwrap();
     let issuer = format!("{base}{}", opts.issuer_path);

@@ -121,6 +121,7 @@ fn client(keys: &mut Keys<'_, '_>, grants: &BTreeSet<GrantType>, seen: &mut BTre
         scope_rule: ScopeRule::Subset,
         require_pkce,
         allowed_cors_origins,
+        resources: Default::default(),
     };
     Client::new(settings).map_err(|e| keys.error(keys.here(), e.to_string())).ok()
 }

@@ -21,6 +21,7 @@ pub fn grant_with_scope(n: u64, scope: &str) -> (Grant, RefreshRecord) {
         created_at: T0,
         expires_at: T0 + Duration::days(90),
         revoked: false,
+        resource: None,
     };
     let r = RefreshRecord {
         hash: TokenHash::of(&format!("refresh-{n}")),
