@@ -62,6 +62,8 @@ pub struct Frontend {
     pub(crate) prefix: String,
     /// Whether cookies get `Secure` (an https issuer).
     pub(crate) secure: bool,
+    /// Dynamic registration (`/register`), when switched on.
+    pub(crate) admin: Option<Arc<oauth_core::Admin>>,
 }
 
 /// The routes, for dispatch and for metrics labels.
@@ -81,6 +83,8 @@ pub(crate) enum Route {
     Userinfo,
     Healthz,
     Metrics,
+    Register,
+    Registration,
     Unknown,
 }
 
@@ -101,14 +105,35 @@ impl Route {
             Route::Userinfo => "userinfo",
             Route::Healthz => "healthz",
             Route::Metrics => "metrics",
+            Route::Register => "register",
+            Route::Registration => "registration",
             Route::Unknown => "unknown",
         }
     }
 
     pub(crate) fn method(self) -> Method {
         match self {
-            Route::Login | Route::Consent | Route::Token | Route::Revoke | Route::Introspect => Method::POST,
+            Route::Login | Route::Consent | Route::Token | Route::Revoke | Route::Introspect | Route::Register => {
+                Method::POST
+            }
             _ => Method::GET,
+        }
+    }
+
+    /// Whether the route serves `method`.
+    fn serves(self, method: &Method) -> bool {
+        match self {
+            Route::Registration => [Method::GET, Method::PUT, Method::DELETE].contains(method),
+            _ => *method == self.method(),
+        }
+    }
+
+    /// The `Allow` header of a 405.
+    fn allow(self) -> &'static str {
+        match self {
+            Route::Registration => "GET, PUT, DELETE",
+            _ if self.method() == Method::POST => "POST",
+            _ => "GET",
         }
     }
 }
@@ -137,7 +162,17 @@ impl Frontend {
             security_events: None,
             prefix,
             secure,
+            admin: None,
         })
+    }
+
+    /// Serves dynamic client registration (RFC 7591, RFC 7592) through
+    /// `admin`, when its `[registration]` is enabled.
+    pub fn with_registration(mut self, admin: Arc<oauth_core::Admin>) -> Self {
+        if admin.authority().settings().registration.enabled {
+            self.admin = Some(admin);
+        }
+        self
     }
 
     /// Adds the store operation timings of a [`GatedStore`](oauth_runtime::GatedStore)
@@ -184,6 +219,8 @@ impl Frontend {
             "/userinfo" => Route::Userinfo,
             "/healthz" => Route::Healthz,
             "/metrics" => Route::Metrics,
+            "/register" if self.admin.is_some() => Route::Register,
+            r if self.admin.is_some() && registration_id(r).is_some() => Route::Registration,
             _ => Route::Unknown,
         }
     }
@@ -220,12 +257,9 @@ impl Frontend {
             response::not_found(StatusCode::NOT_FOUND)
         } else if parts.method == Method::OPTIONS && cors != Cors::None {
             self.preflight(route, &parts.headers).await
-        } else if parts.method != route.method() {
+        } else if !route.serves(&parts.method) {
             let mut r = response::not_found(StatusCode::METHOD_NOT_ALLOWED);
-            r.headers_mut().insert(
-                http::header::ALLOW,
-                http::HeaderValue::from_static(if route.method() == Method::POST { "POST" } else { "GET" }),
-            );
+            r.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static(route.allow()));
             r
         } else {
             let ip = crate::request::client_ip(&parts.headers, peer, &self.config.trusted_proxies);
@@ -253,6 +287,14 @@ impl Frontend {
                     }
                     response::text(text)
                 }
+                Route::Register => self.register(&parts, body, ip, &mut client_id).await,
+                Route::Registration => {
+                    let rest = parts.uri.path().strip_prefix(self.prefix.as_str()).unwrap_or_default();
+                    match registration_id(rest) {
+                        Some(id) => self.registration(&parts, body, &id, &mut client_id).await,
+                        None => response::not_found(StatusCode::NOT_FOUND),
+                    }
+                }
                 Route::Unknown => response::not_found(StatusCode::NOT_FOUND),
             }
         };
@@ -273,4 +315,13 @@ impl Frontend {
         );
         response
     }
+}
+
+/// The `client_id` of a `/register/{client_id}` path, percent-decoded.
+fn registration_id(rest: &str) -> Option<String> {
+    let raw = rest.strip_prefix("/register/")?;
+    if raw.is_empty() || raw.contains('/') {
+        return None;
+    }
+    percent_encoding::percent_decode_str(raw).decode_utf8().ok().map(|s| s.into_owned())
 }

@@ -39,22 +39,26 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
 pub mod bearer;
 mod cors;
 mod endpoints;
 mod events;
 mod frontend;
 mod metrics;
+mod openapi;
 mod pages;
 mod request;
 mod response;
 mod server;
+mod wire;
 
+pub use admin::AdminApi;
 pub use events::SecurityEventLog;
 pub use frontend::{Frontend, HttpConfig};
 pub use request::MAX_BODY;
 pub use response::Body;
-pub use server::serve;
+pub use server::{Handler, serve};
 
 /// The error type request bodies may fail with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

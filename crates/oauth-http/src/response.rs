@@ -54,6 +54,22 @@ pub(crate) fn json_no_store(value: &impl Serialize) -> Response<Body> {
     r
 }
 
+/// A JSON response with `status` that must not be cached (admin answers,
+/// registrations: they may hold secrets).
+pub(crate) fn json_no_store_status(status: StatusCode, value: &impl Serialize) -> Response<Body> {
+    let mut r = json(status, value);
+    no_store(&mut r);
+    r
+}
+
+/// 204 No Content (a deletion).
+pub(crate) fn no_content() -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    no_store(&mut r);
+    r
+}
+
 /// 200 with no body (revocation).
 pub(crate) fn empty_ok() -> Response<Body> {
     let mut r = response(StatusCode::OK, "application/json", Bytes::new());
@@ -161,7 +177,7 @@ pub(crate) fn oauth_error(err: &Error, realm: &str, challenge: Challenge) -> Res
     if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
-    if let Error::Throttled { retry_after, .. } = err {
+    if let Error::Throttled { retry_after, .. } | Error::RateLimited { retry_after } = err {
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
     }
     r

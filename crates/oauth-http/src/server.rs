@@ -22,7 +22,47 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 
-use crate::Frontend;
+use crate::response::Body;
+use crate::{AdminApi, Frontend, HttpConfig};
+
+/// What [`serve`] runs on a listener: the public [`Frontend`] or the
+/// [`AdminApi`].
+pub trait Handler: Send + Sync + 'static {
+    /// The connection limit and timeouts of the listener.
+    fn http_config(&self) -> &HttpConfig;
+    /// Answers one request from `peer`.
+    fn answer(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+        peer: std::net::SocketAddr,
+    ) -> impl Future<Output = http::Response<Body>> + Send;
+}
+
+impl Handler for Frontend {
+    fn http_config(&self) -> &HttpConfig {
+        &self.config
+    }
+    fn answer(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+        peer: std::net::SocketAddr,
+    ) -> impl Future<Output = http::Response<Body>> + Send {
+        self.handle(req, peer)
+    }
+}
+
+impl Handler for AdminApi {
+    fn http_config(&self) -> &HttpConfig {
+        self.config()
+    }
+    fn answer(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+        peer: std::net::SocketAddr,
+    ) -> impl Future<Output = http::Response<Body>> + Send {
+        self.handle(req, peer)
+    }
+}
 
 /// Largest request head (request line and headers) read before the
 /// connection is refused with 431.
@@ -31,15 +71,16 @@ pub(crate) const MAX_HEAD: usize = 64 * 1024;
 /// How long a newcomer waits for the idle connection it displaced to close.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(1);
 
-/// Serves `frontend` on `listener` until `shutdown` completes; then stops
-/// accepting, lets in-flight requests finish for up to `drain`, and returns.
-pub async fn serve(
+/// Serves `frontend` (the public endpoints or the admin API) on `listener`
+/// until `shutdown` completes; then stops accepting, lets in-flight requests
+/// finish for up to `drain`, and returns.
+pub async fn serve<H: Handler>(
     listener: TcpListener,
-    frontend: Arc<Frontend>,
+    frontend: Arc<H>,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) -> std::io::Result<()> {
-    let limit = frontend.config.max_connections.max(1);
+    let limit = frontend.http_config().max_connections.max(1);
     let connections = Arc::new(Semaphore::new(limit));
     let registry = Arc::new(Registry::default());
     let (stop, stopping) = watch::channel(false);
@@ -85,13 +126,13 @@ pub async fn serve(
 }
 
 /// One accepted connection and what it shares with the accept loop.
-struct Connection {
-    frontend: Arc<Frontend>,
+struct Connection<H> {
+    frontend: Arc<H>,
     registry: Arc<Registry>,
     stopping: watch::Receiver<bool>,
 }
 
-impl Connection {
+impl<H: Handler> Connection<H> {
     /// Serves the connection until the client closes it, it times out, it is
     /// displaced while idle, or the server stops.
     async fn run(mut self, stream: tokio::net::TcpStream, peer: std::net::SocketAddr, permit: OwnedSemaphorePermit) {
@@ -104,12 +145,12 @@ impl Connection {
             let f = f.clone();
             let guard = BusyGuard::enter(busy.clone(), registry.clone());
             async move {
-                let answer = f.handle(req, peer).await;
+                let answer = f.answer(req, peer).await;
                 drop(guard);
                 Ok::<_, Infallible>(answer)
             }
         });
-        let config = &self.frontend.config;
+        let config = self.frontend.http_config();
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())

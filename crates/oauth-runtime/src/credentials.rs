@@ -24,7 +24,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use oauth_core::{Clock, Error, SecretHash, SecretSource, SecretVerifier};
+use oauth_core::{Clock, Error, SecretHash, SecretHasher, SecretSource, SecretVerifier};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
@@ -122,6 +122,26 @@ pub fn check_hash(hash: &str, password: bool) -> Result<(), HashError> {
 /// Lowercase hex, in constant time (the input may be a secret's digest).
 fn hex(bytes: &[u8]) -> String {
     base16ct::lower::encode_string(bytes)
+}
+
+/// The [`SecretHasher`] of the server: Argon2id for passwords (on a blocking
+/// thread, off the async workers), `$sha256$` for machine-generated secrets.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Hasher;
+
+#[async_trait]
+impl SecretHasher for Hasher {
+    async fn hash_password(&self, password: &str) -> Result<SecretHash, Error> {
+        let password = password.to_owned();
+        let hashed = tokio::task::spawn_blocking(move || hash_argon2(&password))
+            .await
+            .map_err(|_| Error::Internal("the hashing thread failed".into()))?;
+        hashed.map(SecretHash::new).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    fn hash_secret(&self, secret: &str) -> Result<SecretHash, Error> {
+        hash_sha256(secret).map(SecretHash::new).map_err(|e| Error::Internal(e.to_string()))
+    }
 }
 
 /// The [`SecretVerifier`] of the server.

@@ -24,6 +24,8 @@ struct Metadata<'a> {
     introspection_endpoint_auth_methods_supported: [&'static str; 2],
     code_challenge_methods_supported: [&'static str; 1],
     authorization_response_iss_parameter_supported: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registration_endpoint: Option<String>,
 }
 
 impl Frontend {
@@ -52,6 +54,7 @@ impl Frontend {
             introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
             code_challenge_methods_supported: ["S256"],
             authorization_response_iss_parameter_supported: true,
+            registration_endpoint: self.admin.as_ref().map(|_| format!("{base}/register")),
         };
         response::json(StatusCode::OK, &m)
     }

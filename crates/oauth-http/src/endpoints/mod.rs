@@ -3,5 +3,6 @@
 
 mod authorize;
 mod discovery;
+mod register;
 mod resource;
 mod token;

@@ -1,0 +1,400 @@
+//! The admin API (SPEC-2): JSON over HTTP on a listener of its own, protected
+//! by one bearer token, for clients, accounts, an account's grants, consents
+//! and sessions. [`AdminApi`] only parses and renders; every rule is in
+//! [`oauth_core::Admin`].
+//!
+//! The token is compared through the server's [`SecretVerifier`](oauth_core::SecretVerifier)
+//! against its `$sha256$` hash, in constant time. A missing or wrong token is
+//! 401 before anything else is read, and neither the token nor any password or
+//! secret of a body is ever logged.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode, header};
+use oauth_core::{AccountPatch, Admin, ClientView, Error, Issued, NewAccount, Page, SecretHash};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::bearer::{BearerError, bearer_token};
+use crate::frontend::HttpConfig;
+use crate::request::{Params, ReadError, read_body};
+use crate::response::{self, Body, Challenge};
+use crate::wire;
+
+/// The admin API of one server: see the module docs.
+pub struct AdminApi {
+    admin: Arc<Admin>,
+    token_hash: SecretHash,
+    config: HttpConfig,
+}
+
+impl std::fmt::Debug for AdminApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminApi").finish_non_exhaustive()
+    }
+}
+
+/// One admin route, after the path is split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    OpenApi,
+    Clients,
+    Client(String),
+    Accounts,
+    Account(String),
+    AccountGrants(String),
+    AccountConsents(String),
+    AccountSessions(String),
+    Grant(String),
+    Unknown,
+}
+
+impl Route {
+    fn of(path: &str) -> Route {
+        let Some(rest) = path.strip_prefix("/admin/") else { return Route::Unknown };
+        let segments: Option<Vec<String>> = rest.split('/').map(decode_segment).collect();
+        let Some(segments) = segments else { return Route::Unknown };
+        let s: Vec<&str> = segments.iter().map(String::as_str).collect();
+        match s.as_slice() {
+            ["openapi.json"] => Route::OpenApi,
+            ["clients"] => Route::Clients,
+            ["clients", id] if !id.is_empty() => Route::Client((*id).to_owned()),
+            ["accounts"] => Route::Accounts,
+            ["accounts", id] if !id.is_empty() => Route::Account((*id).to_owned()),
+            ["accounts", id, "grants"] => Route::AccountGrants((*id).to_owned()),
+            ["accounts", id, "consents"] => Route::AccountConsents((*id).to_owned()),
+            ["accounts", id, "sessions"] => Route::AccountSessions((*id).to_owned()),
+            ["grants", id] if !id.is_empty() => Route::Grant((*id).to_owned()),
+            _ => Route::Unknown,
+        }
+    }
+
+    /// The methods the route serves, for 405 and `Allow`.
+    fn methods(&self) -> &'static [Method] {
+        match self {
+            Route::OpenApi => &[Method::GET],
+            Route::Clients | Route::Accounts => &[Method::GET, Method::POST],
+            Route::Client(_) => &[Method::GET, Method::PUT, Method::DELETE],
+            Route::Account(_) => &[Method::GET, Method::PATCH, Method::DELETE],
+            Route::AccountGrants(_) => &[Method::GET],
+            Route::AccountConsents(_) | Route::AccountSessions(_) | Route::Grant(_) => &[Method::DELETE],
+            Route::Unknown => &[],
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Route::OpenApi => "openapi",
+            Route::Clients | Route::Client(_) => "clients",
+            Route::Accounts | Route::Account(_) => "accounts",
+            Route::AccountGrants(_) | Route::Grant(_) => "grants",
+            Route::AccountConsents(_) => "consents",
+            Route::AccountSessions(_) => "sessions",
+            Route::Unknown => "unknown",
+        }
+    }
+}
+
+/// Whether the admin API serves `method` at `path` (for the test that keeps
+/// the OpenAPI description true).
+#[cfg(test)]
+pub(crate) fn serves(path: &str, method: &Method) -> bool {
+    Route::of(path).methods().contains(method)
+}
+
+/// A path segment, percent-decoded; `None` when it does not decode to UTF-8.
+fn decode_segment(raw: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(raw).decode_utf8().ok().map(|s| s.into_owned())
+}
+
+impl AdminApi {
+    /// The admin API over `admin`, for holders of the token whose `$sha256$`
+    /// hash is `token_hash`. `config` gives the connection limits and
+    /// timeouts of its listener.
+    pub fn new(admin: Arc<Admin>, token_hash: SecretHash, config: HttpConfig) -> Self {
+        AdminApi { admin, token_hash, config }
+    }
+
+    /// The listener's settings.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    fn realm(&self) -> &str {
+        &self.admin.authority().settings().issuer
+    }
+
+    /// Answers one request. Never panics and never answers 500 for anything a
+    /// client can send.
+    pub async fn handle<B>(&self, req: Request<B>, peer: SocketAddr) -> Response<Body>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<crate::BoxError>,
+    {
+        let started = Instant::now();
+        let (parts, body) = req.into_parts();
+        let route = Route::of(parts.uri.path());
+        let response = self.dispatch(&route, &parts, body).await;
+        tracing::info!(
+            method = %parts.method,
+            path = %parts.uri.path(),
+            status = response.status().as_u16(),
+            latency_us = started.elapsed().as_micros() as u64,
+            peer = %peer.ip(),
+            route = route.name(),
+            "admin request"
+        );
+        response
+    }
+
+    async fn dispatch<B>(&self, route: &Route, parts: &Parts, body: B) -> Response<Body>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<crate::BoxError>,
+    {
+        if *route == Route::Unknown {
+            return response::not_found(StatusCode::NOT_FOUND);
+        }
+        if !route.methods().contains(&parts.method) {
+            let mut r = response::not_found(StatusCode::METHOD_NOT_ALLOWED);
+            let allow: Vec<&str> = route.methods().iter().map(Method::as_str).collect();
+            if let Ok(v) = http::HeaderValue::from_str(&allow.join(", ")) {
+                r.headers_mut().insert(header::ALLOW, v);
+            }
+            return r;
+        }
+        if *route == Route::OpenApi {
+            return response::json(StatusCode::OK, &crate::openapi::document());
+        }
+        if let Err(r) = self.authorize(parts).await {
+            return r;
+        }
+        let query = match Params::from_form(parts.uri.query().unwrap_or("").as_bytes()) {
+            Ok(q) => q,
+            Err(e) => return self.error(&e),
+        };
+        let answer = match (route, &parts.method) {
+            (Route::Clients, &Method::GET) => self.list_clients(&query).await,
+            (Route::Clients, _) => match self.body::<wire::ClientMetadataIn, B>(parts, body, true).await {
+                Ok(meta) => self.admin.create_client(&meta.into_core()).await.map(|i| created(issued(&i, None))),
+                Err(r) => return r,
+            },
+            (Route::Client(id), &Method::GET) => self.admin.client(id).await.map(|v| ok(view(&v))),
+            (Route::Client(id), &Method::PUT) => match self.body::<wire::ClientMetadataIn, B>(parts, body, true).await {
+                Ok(meta) => self.admin.replace_client(id, &meta.into_core()).await.map(|i| ok(issued(&i, None))),
+                Err(r) => return r,
+            },
+            (Route::Client(id), _) => self.admin.delete_client(id).await.map(|()| no_content()),
+            (Route::Accounts, &Method::GET) => self.list_accounts(&query).await,
+            (Route::Accounts, _) => match self.body::<NewAccountIn, B>(parts, body, false).await {
+                Ok(new) => self.admin.create_account(new.into_core()).await.map(|a| created(account(&a))),
+                Err(r) => return r,
+            },
+            (Route::Account(id), &Method::GET) => self.admin.account(id).await.map(|a| ok(account(&a))),
+            (Route::Account(id), &Method::PATCH) => match self.body::<AccountPatchIn, B>(parts, body, false).await {
+                Ok(patch) => self.admin.update_account(id, patch.into_core()).await.map(|a| ok(account(&a))),
+                Err(r) => return r,
+            },
+            (Route::Account(id), _) => self.admin.delete_account(id).await.map(|()| no_content()),
+            (Route::AccountGrants(id), _) => {
+                let after = query.get("after");
+                match limit(&query) {
+                    Ok(n) => self.admin.grants(id, after, n).await.map(|p| ok(page(&p, grant))),
+                    Err(e) => Err(e),
+                }
+            }
+            (Route::AccountConsents(id), _) => self.admin.forget_consents(id).await.map(|_| no_content()),
+            (Route::AccountSessions(id), _) => self.admin.end_sessions(id).await.map(|_| no_content()),
+            (Route::Grant(id), _) => self.admin.revoke_grant(id).await.map(|()| no_content()),
+            (Route::OpenApi | Route::Unknown, _) => return response::not_found(StatusCode::NOT_FOUND),
+        };
+        answer.unwrap_or_else(|e| self.error(&e))
+    }
+
+    /// Checks the bearer token. A wrong token and a missing one look alike
+    /// apart from the RFC 6750 error code.
+    async fn authorize(&self, parts: &Parts) -> Result<(), Response<Body>> {
+        let token = match bearer_token(&parts.headers) {
+            Ok(t) => t,
+            Err(BearerError::Missing) => return Err(response::bearer_missing(self.realm())),
+            Err(e) => return Err(e.into_response(self.realm())),
+        };
+        let verifier = &self.admin.authority().services().verifier;
+        match verifier.verify(Some(&self.token_hash), token).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                tracing::warn!("admin API: wrong bearer token");
+                Err(response::oauth_error(
+                    &Error::InvalidToken("wrong admin token"),
+                    self.realm(),
+                    Challenge::Bearer,
+                ))
+            }
+            Err(e) => Err(self.error(&e)),
+        }
+    }
+
+    /// Reads a JSON body into `T`. A body that is not such JSON is RFC 7591's
+    /// `invalid_client_metadata` for clients and `invalid_request` otherwise.
+    async fn body<T: DeserializeOwned, B>(&self, parts: &Parts, body: B, client: bool) -> Result<T, Response<Body>>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<crate::BoxError>,
+    {
+        let bytes = read_body(&parts.headers, body, self.config.body_read_timeout)
+            .await
+            .map_err(|e| response::read_error(e, self.realm()))?;
+        wire::parse_json(&bytes, client).map_err(|e| match e {
+            ReadError::Invalid(e) => self.error(&e),
+            other => response::read_error(other, self.realm()),
+        })
+    }
+
+    fn error(&self, e: &Error) -> Response<Body> {
+        response::oauth_error(e, self.realm(), Challenge::Bearer)
+    }
+
+    async fn list_clients(&self, query: &Params) -> Result<Response<Body>, Error> {
+        let n = limit(query)?;
+        let p = self.admin.clients(query.get("after"), n).await?;
+        Ok(ok(page(&p, view)))
+    }
+
+    async fn list_accounts(&self, query: &Params) -> Result<Response<Body>, Error> {
+        if let Some(username) = query.get("username") {
+            let found = self.admin.account_by_username(username).await?;
+            let items: Vec<Value> = found.iter().map(account).collect();
+            return Ok(ok(json!({ "items": items, "next": null })));
+        }
+        let n = limit(query)?;
+        let p = self.admin.accounts(query.get("after"), n).await?;
+        Ok(ok(page(&p, account)))
+    }
+}
+
+fn limit(query: &Params) -> Result<usize, Error> {
+    match query.get("limit") {
+        None => Ok(oauth_core::DEFAULT_PAGE),
+        Some(raw) => raw.parse().map_err(|_| Error::InvalidRequest("limit must be 1 to 1000")),
+    }
+}
+
+fn ok(value: Value) -> Response<Body> {
+    response::json_no_store_status(StatusCode::OK, &value)
+}
+
+fn created(value: Value) -> Response<Body> {
+    response::json_no_store_status(StatusCode::CREATED, &value)
+}
+
+fn no_content() -> Response<Body> {
+    response::no_content()
+}
+
+fn page<T>(p: &Page<T>, one: impl Fn(&T) -> Value) -> Value {
+    let items: Vec<Value> = p.items.iter().map(one).collect();
+    json!({ "items": items, "next": p.next })
+}
+
+fn view(v: &ClientView) -> Value {
+    wire::client_view(v)
+}
+
+fn issued(i: &Issued, registration_uri: Option<String>) -> Value {
+    wire::issued(i, registration_uri)
+}
+
+fn account(a: &oauth_core::Account) -> Value {
+    json!({
+        "id": a.id.to_string(),
+        "username": a.username,
+        "disabled": a.disabled,
+        "attributes": a.attributes,
+        "source": match a.origin {
+            oauth_core::AccountOrigin::Configuration => "configuration",
+            _ => "admin",
+        },
+    })
+}
+
+fn grant(g: &oauth_core::Grant) -> Value {
+    json!({
+        "id": g.id.to_string(),
+        "client_id": g.client_id.as_str(),
+        "scope": g.scope.to_string(),
+        "created_at": g.created_at.unix_timestamp(),
+        "expires_at": g.expires_at.unix_timestamp(),
+        "resource": g.resource.as_ref().map(|r| r.as_str()),
+    })
+}
+
+/// `POST /admin/accounts`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccountIn {
+    username: String,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    disabled: bool,
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
+}
+
+impl NewAccountIn {
+    fn into_core(self) -> NewAccount {
+        NewAccount {
+            username: self.username,
+            password: self.password,
+            disabled: self.disabled,
+            attributes: self.attributes,
+        }
+    }
+}
+
+/// `PATCH /admin/accounts/{id}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountPatchIn {
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    disabled: Option<bool>,
+    #[serde(default)]
+    attributes: Option<BTreeMap<String, String>>,
+}
+
+impl AccountPatchIn {
+    fn into_core(self) -> AccountPatch {
+        AccountPatch {
+            username: self.username,
+            password: self.password,
+            disabled: self.disabled,
+            attributes: self.attributes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_paths_split_into_routes_and_nothing_else_is_one() {
+        assert_eq!(Route::of("/admin/clients"), Route::Clients);
+        assert_eq!(Route::of("/admin/clients/a%20b"), Route::Client("a b".into()));
+        assert_eq!(Route::of("/admin/accounts/x/grants"), Route::AccountGrants("x".into()));
+        assert_eq!(Route::of("/admin/grants/g"), Route::Grant("g".into()));
+        for other in ["/admin", "/admin/", "/admin/clients/", "/admin/clients/a/b", "/token", "/admin/x", "/admin/clients/%ff"]
+        {
+            assert_eq!(Route::of(other), Route::Unknown, "{other}");
+        }
+    }
+}
