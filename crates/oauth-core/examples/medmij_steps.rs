@@ -21,8 +21,7 @@ use oauth_core::testing::{CountingSecrets, JsonTokens, ManualClock, PlainVerifie
 use oauth_core::{
     AccessTokenId, Account, AccountId, Authority, AuthorizationSession, AuthorizeRequest, Client, ClientCredentials,
     ClientId, ClientRecord, ClientSettings, CodeRedemption, Grant, GrantId, GrantType, IgnoreEvents, LoginOutcome,
-    Record,
-    RecordKind, RedirectPolicy, RefreshLookup, RefreshRecord, ResourceCheck, ResourceDecision, Rotation, Scope,
+    Record, RecordKind, RedirectPolicy, RefreshLookup, RefreshRecord, ResourceCheck, ResourceDecision, Rotation, Scope,
     ScopeRule, Services, SessionId, SessionState, Settings, SigningKeyRecord, Store, StoreError, Swept, ThrottleKey,
     TokenHash, TokenRequest,
 };

@@ -499,11 +499,10 @@ impl Admin {
         if raw_origins.len() > MAX_REDIRECT_URIS {
             return Err(Error::InvalidClientMetadata("at most 32 allowed_cors_origins"));
         }
-        let allowed_cors_origins = raw_origins
-            .iter()
-            .map(|o| WebOrigin::parse(o))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|_| Error::InvalidClientMetadata("an allowed_cors_origins entry is not scheme://host[:port]"))?;
+        let allowed_cors_origins =
+            raw_origins.iter().map(|o| WebOrigin::parse(o)).collect::<std::result::Result<Vec<_>, _>>().map_err(
+                |_| Error::InvalidClientMetadata("an allowed_cors_origins entry is not scheme://host[:port]"),
+            )?;
         Ok(Checked {
             name,
             redirect_uris,

@@ -185,10 +185,12 @@ impl AdminApi {
                 Err(r) => return r,
             },
             (Route::Client(id), &Method::GET) => self.admin.client(id).await.map(|v| ok(view(&v))),
-            (Route::Client(id), &Method::PUT) => match self.body::<wire::ClientMetadataIn, B>(parts, body, true).await {
-                Ok(meta) => self.admin.replace_client(id, &meta.into_core()).await.map(|i| ok(issued(&i, None))),
-                Err(r) => return r,
-            },
+            (Route::Client(id), &Method::PUT) => {
+                match self.body::<wire::ClientMetadataIn, B>(parts, body, true).await {
+                    Ok(meta) => self.admin.replace_client(id, &meta.into_core()).await.map(|i| ok(issued(&i, None))),
+                    Err(r) => return r,
+                }
+            }
             (Route::Client(id), _) => self.admin.delete_client(id).await.map(|()| no_content()),
             (Route::Accounts, &Method::GET) => self.list_accounts(&query).await,
             (Route::Accounts, _) => match self.body::<NewAccountIn, B>(parts, body, false).await {
@@ -229,11 +231,7 @@ impl AdminApi {
             Ok(true) => Ok(()),
             Ok(false) => {
                 tracing::warn!("admin API: wrong bearer token");
-                Err(response::oauth_error(
-                    &Error::InvalidToken("wrong admin token"),
-                    self.realm(),
-                    Challenge::Bearer,
-                ))
+                Err(response::oauth_error(&Error::InvalidToken("wrong admin token"), self.realm(), Challenge::Bearer))
             }
             Err(e) => Err(self.error(&e)),
         }
@@ -392,7 +390,8 @@ mod tests {
         assert_eq!(Route::of("/admin/clients/a%20b"), Route::Client("a b".into()));
         assert_eq!(Route::of("/admin/accounts/x/grants"), Route::AccountGrants("x".into()));
         assert_eq!(Route::of("/admin/grants/g"), Route::Grant("g".into()));
-        for other in ["/admin", "/admin/", "/admin/clients/", "/admin/clients/a/b", "/token", "/admin/x", "/admin/clients/%ff"]
+        for other in
+            ["/admin", "/admin/", "/admin/clients/", "/admin/clients/a/b", "/token", "/admin/x", "/admin/clients/%ff"]
         {
             assert_eq!(Route::of(other), Route::Unknown, "{other}");
         }

@@ -35,6 +35,9 @@ pub struct JwtCodec {
 pub(crate) struct Rules {
     pub(crate) issuer: String,
     pub(crate) audience: String,
+    /// Further `aud` values accepted: the server's RFC 8707 resources, whose
+    /// tokens its own introspection and userinfo still verify.
+    pub(crate) also_audiences: Vec<String>,
     pub(crate) leeway: Duration,
 }
 
@@ -60,8 +63,16 @@ impl JwtCodec {
     /// [`MAX_LEEWAY`] seconds.
     pub fn new(ring: KeyRing, issuer: impl Into<String>, audience: impl Into<String>, leeway: Duration) -> Self {
         let leeway = leeway.clamp(Duration::ZERO, Duration::seconds(MAX_LEEWAY));
-        let rules = Rules { issuer: issuer.into(), audience: audience.into(), leeway };
+        let rules = Rules { issuer: issuer.into(), audience: audience.into(), also_audiences: Vec::new(), leeway };
         JwtCodec { ring: RwLock::new(Arc::new(ring)), rules }
+    }
+
+    /// Also accepts tokens whose `aud` is one of `resources` (RFC 8707): the
+    /// server mints them for its configured resources, and its own
+    /// introspection and userinfo must verify them.
+    pub fn accepting_resources(mut self, resources: impl IntoIterator<Item = String>) -> Self {
+        self.rules.also_audiences.extend(resources);
+        self
     }
 
     /// The key ring as it is now (for the JWKS endpoint).
@@ -146,7 +157,9 @@ pub(crate) fn verify(
     v.validate_nbf = false;
     v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     v.set_issuer(&[&rules.issuer]);
-    v.set_audience(&[&rules.audience]);
+    let mut audiences = vec![rules.audience.as_str()];
+    audiences.extend(rules.also_audiences.iter().map(String::as_str));
+    v.set_audience(&audiences);
     let data = jsonwebtoken::decode::<Wire>(token, &key.decoding, &v).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind::*;
         Error::InvalidToken(match e.kind() {

@@ -57,7 +57,8 @@ impl<S: JwksSource> Verifier<S> {
     /// `min_refresh`.
     pub fn new(source: S, issuer: &str, audience: &str, leeway: Duration, min_refresh: Duration) -> Self {
         let leeway = leeway.clamp(Duration::ZERO, Duration::seconds(MAX_LEEWAY));
-        let rules = Rules { issuer: issuer.to_owned(), audience: audience.to_owned(), leeway };
+        let rules =
+            Rules { issuer: issuer.to_owned(), audience: audience.to_owned(), also_audiences: Vec::new(), leeway };
         Verifier { source, rules, min_refresh, state: RwLock::new(Cached::default()) }
     }
 

@@ -3,12 +3,15 @@
 //! This binary is the only part of oauth-rs that reads configuration files and
 //! environment variables. It loads and checks the configuration
 //! ([`config`]), wires the crates together ([`run`]), and offers the operator
-//! commands: `gen-secret`, `hash-secret`, `check-config` and `keys rotate`.
+//! commands: `gen-secret`, `hash-secret`, `check-config` and `keys rotate`,
+//! and `accounts ...` and `clients ...` over a running server's admin API
+//! ([`admin_cli`]).
 //!
 //! Exit codes: 0 success, 2 bad usage or configuration, 1 runtime failure.
 
 #![forbid(unsafe_code)]
 
+mod admin_cli;
 mod commands;
 mod config;
 mod logging;
@@ -29,6 +32,10 @@ struct Cli {
     /// a sled store in ./data, 127.0.0.1:8080, and no clients.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// The admin listener's base URL, without /admin, for `accounts` and
+    /// `clients` (else OAUTH_ADMIN_URL, else http://127.0.0.1:8081).
+    #[arg(long, value_name = "URL", global = true)]
+    admin_url: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -52,6 +59,18 @@ enum Command {
         /// The configuration file.
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+    },
+    /// Manage the accounts of a running server through its admin API
+    /// (token in OAUTH_ADMIN_TOKEN).
+    Accounts {
+        #[command(subcommand)]
+        action: admin_cli::AccountsCommand,
+    },
+    /// Manage the clients of a running server through its admin API (token
+    /// in OAUTH_ADMIN_TOKEN).
+    Clients {
+        #[command(subcommand)]
+        action: admin_cli::ClientsCommand,
     },
     /// Manage signing keys.
     Keys {
@@ -79,6 +98,8 @@ fn main() -> ExitCode {
         Some(Command::HashSecret { sha256 }) => commands::hash_secret(sha256),
         Some(Command::CheckConfig { config }) => commands::check_config(&config),
         Some(Command::Keys { action: KeysCommand::Rotate { config } }) => commands::rotate_keys(&config),
+        Some(Command::Accounts { action }) => admin_cli::accounts(cli.admin_url, action),
+        Some(Command::Clients { action }) => admin_cli::clients(cli.admin_url, action),
         None => run::main(cli.config.as_deref()),
     }
 }

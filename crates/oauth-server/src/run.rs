@@ -7,16 +7,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use async_trait::async_trait;
 use oauth_core::{
-    Account, AccountId, AllowAll, Authority, Client, ClientId, ClientRegistry, Clock, ResourceCheck, SecretSource,
-    Services, Store, StoreError, WebOrigin,
+    Account, AccountId, Admin, AllowAll, Authority, Client, ClientId, ClientSource, Clock, FixedClients,
+    LayeredClients, ResourceCheck, SecretSource, Services, Store, StoreError,
 };
-use oauth_http::{Frontend, SecurityEventLog};
+use oauth_http::{AdminApi, Frontend, SecurityEventLog};
 use oauth_jwt::{JwtCodec, KeyRing};
 use oauth_medmij::{MedMijCheck, Ocl, OclClients, Profile};
 use oauth_runtime::GatedStore;
-use oauth_runtime::credentials::{HashVerifier, OsSecrets, SystemClock};
+use oauth_runtime::credentials::{HashVerifier, Hasher, OsSecrets, SystemClock};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
@@ -108,7 +107,10 @@ async fn serve(config: Config) -> Result<(), String> {
         lock.release().await.map_err(|e| format!("startup lock: {e}"))?;
     }
     info!(kid = ring.signer().kid(), alg = ring.signer().alg().name(), "signing key ready");
-    let codec = Arc::new(JwtCodec::new(ring, config.issuer.clone(), config.audience().to_owned(), tokens.leeway));
+    let codec = Arc::new(
+        JwtCodec::new(ring, config.issuer.clone(), config.audience().to_owned(), tokens.leeway)
+            .accepting_resources(config.resources.keys().map(|r| r.as_str().to_owned())),
+    );
 
     let ocl = match &config.medmij {
         Some(m) => {
@@ -123,10 +125,13 @@ async fn serve(config: Config) -> Result<(), String> {
         (Some(o), Some(m)) => Arc::new(MedMijCheck::new(o.clone(), m.min_age, Arc::new(AllowAll))),
         _ => Arc::new(AllowAll),
     };
-    let clients = Clients {
+    let fixed: Arc<dyn FixedClients> = Arc::new(Clients {
         configured: config.clients.iter().map(|c| (c.id().clone(), Arc::new(c.clone()))).collect(),
         ocl: ocl.clone(),
-    };
+    });
+    // The configuration's and the OCL's clients over the store's (the admin
+    // API's and registered ones), which every node sees within 5 s.
+    let clients = LayeredClients::new(fixed.clone(), store.clone(), clock.clone());
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let verifier = HashVerifier::new(cores).map_err(|e| format!("password verifier: {e}"))?;
@@ -144,10 +149,17 @@ async fn serve(config: Config) -> Result<(), String> {
     if config.store.backend == Backend::Postgres {
         tokio::spawn(reload_keys(codec.clone(), store.clone(), clock.clone()));
     }
-    let frontend = Frontend::new(config.http(), Authority::new(config.settings(), services), codec)
+    let authority = Authority::new(config.settings(), services);
+    let admin = Arc::new(Admin::new(authority.clone(), fixed, Arc::new(Hasher)));
+    let frontend = Frontend::new(config.http(), authority, codec)
         .map_err(|e| e.to_string())?
         .with_store_timings(timings)
-        .with_security_events(events);
+        .with_security_events(events)
+        .with_registration(admin.clone());
+    if config.registration.enabled {
+        let how = if config.registration.initial_access_token.is_some() { "initial access token" } else { "open" };
+        info!(how, "dynamic client registration at /register");
+    }
     // Every signal handler is in place before the server says it is ready: a
     // SIGHUP that arrived first would otherwise take its default action and
     // end the process.
@@ -168,13 +180,39 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     info!(issuer = %config.issuer, "listening on {local}");
+    // Both listeners stop on the same signal.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let admin_task = match &config.admin {
+        Some(a) => {
+            let admin_listener = tokio::net::TcpListener::bind(a.listen)
+                .await
+                .map_err(|e| format!("cannot listen on {} (admin.listen): {e}", a.listen))?;
+            let local = admin_listener.local_addr().map_err(|e| e.to_string())?;
+            info!("admin API listening on {local}");
+            let api = Arc::new(AdminApi::new(admin, a.token_hash.clone(), config.http()));
+            let mut stopped = stopped.clone();
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            Some(tokio::spawn(oauth_http::serve(admin_listener, api, shutdown, DRAIN)))
+        }
+        None => None,
+    };
     let shutdown = async move {
         tokio::select! {
             _ = term.recv() => info!("SIGTERM: draining"),
             _ = int.recv() => info!("SIGINT: draining"),
         }
+        let _ = stop.send(true);
     };
     oauth_http::serve(listener, Arc::new(frontend), shutdown, DRAIN).await.map_err(|e| e.to_string())?;
+    if let Some(task) = admin_task {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!("admin listener: {e}"),
+            Err(e) => warn!("admin listener task: {e}"),
+        }
+    }
     if let Some(sled) = opened.sled {
         sled.flush().await.map_err(|e| format!("final flush failed: {e}"))?;
     }
@@ -188,26 +226,22 @@ struct Clients {
     ocl: Option<Arc<OclClients>>,
 }
 
-#[async_trait]
-impl ClientRegistry for Clients {
-    async fn client(&self, id: &ClientId) -> oauth_core::Result<Option<Arc<Client>>> {
+impl FixedClients for Clients {
+    fn fixed_client(&self, id: &ClientId) -> Option<(Arc<Client>, ClientSource)> {
         if let Some(c) = self.configured.get(id) {
-            return Ok(Some(c.clone()));
+            return Some((c.clone(), ClientSource::Configuration));
         }
-        match &self.ocl {
-            Some(o) => o.client(id).await,
-            None => Ok(None),
-        }
+        self.ocl.as_ref().and_then(|o| o.get(id)).map(|c| (c, ClientSource::Ocl))
     }
 
-    async fn any_client_allows_origin(&self, origin: &WebOrigin) -> oauth_core::Result<bool> {
-        if self.configured.any_client_allows_origin(origin).await? {
-            return Ok(true);
+    fn fixed_clients(&self) -> Vec<(Arc<Client>, ClientSource)> {
+        let mut all: Vec<(Arc<Client>, ClientSource)> =
+            self.configured.values().map(|c| (c.clone(), ClientSource::Configuration)).collect();
+        if let Some(o) = &self.ocl {
+            all.extend(o.all().into_iter().map(|c| (c, ClientSource::Ocl)));
         }
-        match &self.ocl {
-            Some(o) => o.any_client_allows_origin(origin).await,
-            None => Ok(false),
-        }
+        all.sort_by(|a, b| a.0.id().as_str().as_bytes().cmp(b.0.id().as_str().as_bytes()));
+        all
     }
 }
 

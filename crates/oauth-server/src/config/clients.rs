@@ -3,7 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use oauth_core::{
-    Client, ClientId, ClientSettings, GrantType, RedirectPolicy, RedirectUri, ScopeRule, SecretHash, WebOrigin,
+    Client, ClientId, ClientSettings, GrantType, RedirectPolicy, RedirectUri, ResourceUri, Scope, ScopeRule,
+    SecretHash, WebOrigin,
 };
 use oauth_runtime::credentials::check_hash;
 use toml::Table;
@@ -21,7 +22,35 @@ pub(super) const CLIENT_KEYS: &[&str] = &[
     "scopes",
     "require_pkce",
     "allowed_cors_origins",
+    "resources",
 ];
+
+/// The keys of one `[[resources]]` entry.
+pub(super) const RESOURCE_KEYS: &[&str] = &["uri", "scopes"];
+
+/// Every `[[resources]]` entry (RFC 8707): its URI and the scopes it
+/// understands. URIs are unique.
+pub(super) fn resources(reader: &mut Reader, root: &Table) -> BTreeMap<ResourceUri, Scope> {
+    let mut out = BTreeMap::new();
+    for (table, path) in reader.array_of_tables(root, "resources") {
+        let mut keys = reader.keys(table, path, RESOURCE_KEYS);
+        let at = keys.path("uri");
+        let uri = keys.required_string("uri").and_then(|u| match ResourceUri::parse(&u) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                keys.error(at.clone(), e.description());
+                None
+            }
+        });
+        let scopes = keys.scope("scopes");
+        if let (Some(uri), Some(scopes)) = (uri, scopes) {
+            if out.insert(uri.clone(), scopes).is_some() {
+                keys.error(at, format!("{} is defined twice", uri.as_str()));
+            }
+        }
+    }
+    out
+}
 
 /// The keys of one `[[accounts]]` entry.
 pub(super) const ACCOUNT_KEYS: &[&str] = &["username", "password_hash", "disabled", "attributes"];
@@ -42,20 +71,26 @@ pub(super) fn clients(
     root: &Table,
     grants: &BTreeSet<GrantType>,
     medmij: Option<&MedmijSection>,
+    resources: &BTreeMap<ResourceUri, Scope>,
 ) -> Vec<Client> {
     let mut seen: BTreeSet<String> =
         medmij.map(|m| m.ocl.clients.iter().map(|c| c.hostname.to_string()).collect()).unwrap_or_default();
     let mut out = Vec::new();
     for (table, path) in reader.array_of_tables(root, "clients") {
         let mut keys = reader.keys(table, path, CLIENT_KEYS);
-        if let Some(c) = client(&mut keys, grants, &mut seen) {
+        if let Some(c) = client(&mut keys, grants, &mut seen, resources) {
             out.push(c);
         }
     }
     out
 }
 
-fn client(keys: &mut Keys<'_, '_>, grants: &BTreeSet<GrantType>, seen: &mut BTreeSet<String>) -> Option<Client> {
+fn client(
+    keys: &mut Keys<'_, '_>,
+    grants: &BTreeSet<GrantType>,
+    seen: &mut BTreeSet<String>,
+    known: &BTreeMap<ResourceUri, Scope>,
+) -> Option<Client> {
     let at_id = keys.path("client_id");
     let id = keys.required_string("client_id").and_then(|id| {
         ClientId::parse(&id).map_err(|_| keys.error(at_id.clone(), "must be 1 to 255 visible ASCII characters")).ok()
@@ -110,6 +145,17 @@ fn client(keys: &mut Keys<'_, '_>, grants: &BTreeSet<GrantType>, seen: &mut BTre
             Err(e) => keys.error(at.index(j), e.to_string()),
         }
     }
+    let mut resources = BTreeSet::new();
+    let at = keys.path("resources");
+    for (j, r) in keys.strings("resources").unwrap_or_default().iter().enumerate() {
+        match ResourceUri::parse(r) {
+            Ok(r) if known.contains_key(&r) => {
+                resources.insert(r);
+            }
+            Ok(_) => keys.error(at.index(j), "is not a [[resources]] uri"),
+            Err(e) => keys.error(at.index(j), e.description()),
+        }
+    }
     let (id, scopes) = (id?, scopes?);
     let settings = ClientSettings {
         name: name.unwrap_or_else(|| id.to_string()),
@@ -121,7 +167,7 @@ fn client(keys: &mut Keys<'_, '_>, grants: &BTreeSet<GrantType>, seen: &mut BTre
         scope_rule: ScopeRule::Subset,
         require_pkce,
         allowed_cors_origins,
-        resources: Default::default(),
+        resources,
     };
     Client::new(settings).map_err(|e| keys.error(keys.here(), e.to_string())).ok()
 }

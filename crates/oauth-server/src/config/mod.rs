@@ -28,7 +28,9 @@ use toml::Table;
 pub(crate) use clients::AccountEntry;
 pub(crate) use medmij::MedmijSection;
 use reader::{Keys, Reader};
-pub(crate) use sections::{Backend, GrantsSection, KeySource, ServerSection, StoreSection, TokensSection};
+pub(crate) use sections::{
+    AdminSection, Backend, GrantsSection, KeySource, RegistrationSection, ServerSection, StoreSection, TokensSection,
+};
 
 /// Exit code for bad usage or configuration.
 pub(crate) const USAGE: u8 = 2;
@@ -53,6 +55,9 @@ const ROOT_KEYS: &[&str] = &[
     StoreSection::TABLE,
     TokensSection::TABLE,
     GrantsSection::TABLE,
+    AdminSection::TABLE,
+    RegistrationSection::TABLE,
+    "resources",
     "clients",
     "accounts",
     "scope_descriptions",
@@ -71,6 +76,9 @@ const SCHEMA: &[(&str, &[&str])] = &[
     (StoreSection::TABLE, StoreSection::KEYS),
     (TokensSection::TABLE, TokensSection::KEYS),
     (GrantsSection::TABLE, GrantsSection::KEYS),
+    (AdminSection::TABLE, AdminSection::KEYS),
+    (RegistrationSection::TABLE, RegistrationSection::KEYS),
+    ("resources", clients::RESOURCE_KEYS),
     ("clients", clients::CLIENT_KEYS),
     ("accounts", clients::ACCOUNT_KEYS),
     (MedmijSection::TABLE, MedmijSection::KEYS),
@@ -147,6 +155,9 @@ pub(crate) struct Config {
     pub(crate) store: StoreSection,
     pub(crate) tokens: TokensSection,
     pub(crate) grants: GrantsSection,
+    pub(crate) admin: Option<AdminSection>,
+    pub(crate) registration: oauth_core::RegistrationSettings,
+    pub(crate) resources: BTreeMap<oauth_core::ResourceUri, oauth_core::Scope>,
     pub(crate) clients: Vec<Client>,
     pub(crate) accounts: Vec<AccountEntry>,
     pub(crate) scope_descriptions: BTreeMap<String, String>,
@@ -228,6 +239,8 @@ impl Config {
         settings.authorization_code_ttl = self.tokens.authorization_code_ttl;
         settings.grants = self.grants.on.clone();
         settings.throttle = self.throttle;
+        settings.registration = self.registration.clone();
+        settings.resources = self.resources.clone();
         settings
     }
 
@@ -275,7 +288,18 @@ fn read(reader: &mut Reader, root: &Table) -> Option<Config> {
     let tokens = reader.section::<TokensSection>(root);
     let grants = reader.section::<GrantsSection>(root)?;
     let medmij = reader.optional_section::<MedmijSection>(root);
-    let clients = clients::clients(reader, root, &grants.on, medmij.as_ref());
+    let admin = reader.optional_section::<AdminSection>(root);
+    let registration = reader.section::<RegistrationSection>(root);
+    let resources = clients::resources(reader, root);
+    if let (Some(a), Some(l)) = (&admin, listen) {
+        if a.listen == l {
+            let at = KeyPath::root().key(AdminSection::TABLE).key("listen");
+            reader
+                .errors
+                .push(ConfigError::new(at, "must differ from listen: the public listener never serves /admin"));
+        }
+    }
+    let clients = clients::clients(reader, root, &grants.on, medmij.as_ref(), &resources);
     let accounts = clients::accounts(reader, root);
     if grants.on.contains(&oauth_core::GrantType::Password)
         && !clients.iter().any(|c| c.allows(oauth_core::GrantType::Password))
@@ -294,6 +318,9 @@ fn read(reader: &mut Reader, root: &Table) -> Option<Config> {
         store: store?,
         tokens: tokens?,
         grants,
+        admin,
+        registration: registration?.settings,
+        resources,
         clients,
         accounts,
         scope_descriptions,

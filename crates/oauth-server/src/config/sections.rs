@@ -1,5 +1,6 @@
-//! The small tables: `[server]`, `[throttle]`, `[store]`, `[tokens]` and
-//! `[grants]`, each read into its own typed section.
+//! The small tables: `[server]`, `[throttle]`, `[store]`, `[tokens]`,
+//! `[grants]`, `[admin]` and `[registration]`, each read into its own typed
+//! section.
 //!
 //! To add a table: write its struct here (or in a file of its own when it is
 //! large), implement [`Section`] for it with its key list and its reading,
@@ -8,11 +9,12 @@
 //! test checks that.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use oauth_core::{GrantType, ThrottleSettings};
+use oauth_core::{GrantType, RegistrationSettings, ResourceUri, Scope, SecretHash, ThrottleSettings};
 use oauth_jwt::{SigningAlg, SigningKey};
+use oauth_runtime::credentials::check_hash;
 use oauth_store_postgres::{Tls, TlsMode};
 use oauth_store_sled::Durability;
 use time::Duration;
@@ -310,5 +312,100 @@ impl Section for GrantsSection {
             }
         }
         Some(GrantsSection { on })
+    }
+}
+
+/// `[admin]`: the admin API's listener and its token. Off when the table is
+/// absent.
+#[derive(Debug, Clone)]
+pub(crate) struct AdminSection {
+    /// Where the admin API listens; never the public listener's address.
+    pub(crate) listen: SocketAddr,
+    /// The `$sha256$` hash of the admin bearer token.
+    pub(crate) token_hash: SecretHash,
+}
+
+impl Section for AdminSection {
+    const TABLE: &'static str = "admin";
+    const KEYS: &'static [&'static str] = &["listen", "token_hash"];
+
+    fn read(keys: &mut Keys<'_, '_>) -> Option<Self> {
+        let at = keys.path("listen");
+        let listen = keys.required_string("listen").and_then(|s| {
+            s.parse::<SocketAddr>().map_err(|_| keys.error(at, "must be an address such as 127.0.0.1:8081")).ok()
+        });
+        let at = keys.path("token_hash");
+        let token_hash = keys.required_string("token_hash").and_then(|h| {
+            // The token is machine-generated (`gen-secret`): a fast hash suffices,
+            // and Argon2id would cost every admin call a slow verification.
+            if !h.starts_with("$sha256$") {
+                keys.error(at, "must be a $sha256$ hash (oauth-server gen-secret, or hash-secret --sha256)");
+                return None;
+            }
+            match check_hash(&h, false) {
+                Ok(()) => Some(SecretHash::new(h)),
+                Err(e) => {
+                    keys.error(at, e.to_string());
+                    None
+                }
+            }
+        });
+        if let Some(l) = &listen {
+            if !l.ip().is_loopback() {
+                let at = keys.path("listen");
+                keys.warn(at, "is not loopback: put the admin API on a private network only");
+            }
+        }
+        Some(AdminSection { listen: listen?, token_hash: token_hash? })
+    }
+}
+
+/// `[registration]`: dynamic client registration (RFC 7591), off by default.
+#[derive(Debug, Clone)]
+pub(crate) struct RegistrationSection {
+    pub(crate) settings: RegistrationSettings,
+}
+
+impl Section for RegistrationSection {
+    const TABLE: &'static str = "registration";
+    const KEYS: &'static [&'static str] =
+        &["enabled", "initial_access_token_hash", "scopes", "resources", "max_per_ip", "window", "max_clients"];
+
+    fn read(keys: &mut Keys<'_, '_>) -> Option<Self> {
+        let mut settings = RegistrationSettings { enabled: keys.boolean("enabled", false), ..Default::default() };
+        let at = keys.path("initial_access_token_hash");
+        if let Some(h) = keys.string("initial_access_token_hash") {
+            match check_hash(&h, false) {
+                Ok(()) if h.starts_with("$sha256$") => settings.initial_access_token = Some(SecretHash::new(h)),
+                Ok(()) => keys.error(at, "must be a $sha256$ hash (oauth-server gen-secret)"),
+                Err(e) => keys.error(at, e.to_string()),
+            }
+        }
+        if let Some(scopes) = keys.strings("scopes") {
+            match Scope::from_tokens(&scopes) {
+                Ok(s) => settings.scopes = s,
+                Err(_) => {
+                    let at = keys.path("scopes");
+                    keys.error(at, "must be scope tokens, each once");
+                }
+            }
+        }
+        if let Some(list) = keys.strings("resources") {
+            let at = keys.path("resources");
+            let mut set = BTreeSet::new();
+            for (i, r) in list.iter().enumerate() {
+                match ResourceUri::parse(r) {
+                    Ok(r) => {
+                        set.insert(r);
+                    }
+                    Err(e) => keys.error(at.index(i), e.description()),
+                }
+            }
+            settings.resources = Some(set);
+        }
+        settings.max_per_ip = keys.count("max_per_ip", 10, 1, 1_000_000);
+        settings.window = keys.duration_within("window", 3600, 1, 86_400 * 7);
+        settings.max_clients = u64::try_from(keys.int("max_clients", 10_000, 1, 10_000_000)).unwrap_or(10_000);
+        Some(RegistrationSection { settings })
     }
 }

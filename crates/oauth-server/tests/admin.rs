@@ -1,0 +1,581 @@
+//! Run-time administration through the real binary: the admin API on its own
+//! listener, the CLI over it, dynamic registration (RFC 7591, RFC 7592) and
+//! resource indicators (RFC 8707).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail by panicking")]
+
+mod support;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use support::*;
+
+/// The resource the tests' `[[resources]]` names.
+const RESOURCE: &str = "https://api.example.com/mcp";
+
+/// A quick-start server with the admin API on a port of its own, and `extra`
+/// TOML. Its base URL, the admin base URL and the admin token.
+struct Admin {
+    server: Server,
+    base: String,
+    admin: String,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+fn start(extra: &str) -> Admin {
+    let (code, out, err) = run(&["gen-secret"], "");
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    let (token, hash) = (lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned());
+    let admin_port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let (config, base) = quickstart(
+        dir.path(),
+        &format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken_hash = \"{hash}\"\n\n\
+             [[resources]]\nuri = \"{RESOURCE}\"\nscopes = [\"read\"]\n\n{extra}"
+        ),
+    );
+    let server = Server::start(&config, dir.path());
+    Admin { server, base, admin: format!("http://127.0.0.1:{admin_port}"), token, _dir: dir }
+}
+
+impl Admin {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = http().request(method, format!("{}{path}", self.admin)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    fn cli(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
+        let mut all = vec!["--admin-url", self.admin.as_str()];
+        all.extend_from_slice(args);
+        run_env(&all, stdin, &[("OAUTH_ADMIN_TOKEN", self.token.as_str())])
+    }
+}
+
+async fn client_credentials(base: &str, id: &str, secret: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+    let mut form = vec![("grant_type", "client_credentials")];
+    form.extend_from_slice(extra);
+    let r = http().post(format!("{base}/token")).basic_auth(id, Some(secret)).form(&form).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// The claims of a JWT, unverified (the server's own keys are checked by
+/// other tests; here only what it put in matters).
+fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_public_listener_never_serves_admin() {
+    let s = start("");
+    for path in ["/admin/clients", "/admin/openapi.json", "/admin/accounts"] {
+        let r = http().get(format!("{}{path}", s.base)).bearer_auth(&s.token).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let doc: Value = http().get(format!("{}/admin/openapi.json", s.admin)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    // The admin listener serves nothing but /admin.
+    let r = http().get(format!("{}/token", s.admin)).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_admin_token_is_401_and_the_token_is_not_logged() {
+    let s = start("");
+    let r = http().get(format!("{}/admin/clients", s.admin)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    let wrong = "an-admin-token-that-is-not-the-one-configured";
+    let r = http().get(format!("{}/admin/clients", s.admin)).bearer_auth(wrong).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_token");
+    let line = s.server.wait_for("admin request");
+    assert!(!line.contains(wrong) && !line.contains(&s.token), "{line}");
+    let line = s.server.wait_for("admin request");
+    assert!(line.contains("status=401") && !line.contains(wrong), "{line}");
+}
+
+#[tokio::test]
+async fn a_client_created_through_the_api_gets_a_token_at_once_and_a_deleted_one_stops_at_once() {
+    let s = start("");
+    let meta = json!({
+        "client_id": "reporting",
+        "client_name": "Reporting job",
+        "grant_types": ["client_credentials"],
+        "scope": "read",
+        "token_endpoint_auth_method": "client_secret_basic",
+    });
+    let (status, created) = s.call(reqwest::Method::POST, "/admin/clients", Some(meta.clone())).await;
+    assert_eq!(status, 201, "{created}");
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(created["source"], "admin");
+    let (status, tokens) = client_credentials(&s.base, "reporting", &secret, &[]).await;
+    assert_eq!(status, 200, "{tokens}");
+    // The secret is shown once: reading the client never shows it.
+    let (status, shown) = s.call(reqwest::Method::GET, "/admin/clients/reporting", None).await;
+    assert_eq!(status, 200);
+    assert!(shown.get("client_secret").is_none(), "{shown}");
+    // A second client with the same id is 409.
+    let (status, _) = s.call(reqwest::Method::POST, "/admin/clients", Some(meta)).await;
+    assert_eq!(status, 409);
+    let (status, _) = s.call(reqwest::Method::DELETE, "/admin/clients/reporting", None).await;
+    assert_eq!(status, 204);
+    let (status, body) = client_credentials(&s.base, "reporting", &secret, &[]).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    let (status, _) = s.call(reqwest::Method::GET, "/admin/clients/reporting", None).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn configuration_clients_are_listed_but_read_only() {
+    let s = start("");
+    let (status, page) = s.call(reqwest::Method::GET, "/admin/clients?limit=2", None).await;
+    assert_eq!(status, 200, "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["client_id"], "demo-app");
+    assert_eq!(items[0]["source"], "configuration");
+    let next = page["next"].as_str().unwrap().to_owned();
+    let (_, rest) = s.call(reqwest::Method::GET, &format!("/admin/clients?after={next}"), None).await;
+    assert_eq!(rest["items"][0]["client_id"], "demo-spa");
+    assert!(rest["next"].is_null());
+    let (status, body) = s.call(reqwest::Method::DELETE, "/admin/clients/demo-app", None).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = s
+        .call(reqwest::Method::PUT, "/admin/clients/demo-app", Some(json!({"grant_types": ["client_credentials"]})))
+        .await;
+    assert_eq!(status, 409);
+    let (status, _) = s.call(reqwest::Method::POST, "/admin/clients", Some(json!({"client_id": "demo-app"}))).await;
+    assert_eq!(status, 409);
+}
+
+#[tokio::test]
+async fn invalid_client_metadata_gets_rfc7591_errors() {
+    let s = start("");
+    let cases = [
+        (json!({"redirect_uris": ["http://app.example/cb"]}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": ["https://app.example/cb#frag"]}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": ["https://app.example/cb"], "grant_types": ["magic"]}), "invalid_client_metadata"),
+        (
+            json!({"grant_types": ["client_credentials"], "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}),
+            "invalid_client_metadata",
+        ),
+        (json!({"redirect_uris": "https://app.example/cb"}), "invalid_client_metadata"),
+        (json!({"grant_types": ["authorization_code"]}), "invalid_redirect_uri"),
+        (json!([1, 2, 3]), "invalid_client_metadata"),
+    ];
+    for (meta, code) in cases {
+        let (status, body) = s.call(reqwest::Method::POST, "/admin/clients", Some(meta.clone())).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some(code)), "{meta}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn huge_or_deeply_nested_bodies_are_400_or_413_never_500() {
+    let s = start("");
+    let post = |body: String| {
+        http()
+            .post(format!("{}/admin/clients", s.admin))
+            .bearer_auth(&s.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let huge = format!("{{\"client_name\": \"{}\"}}", "x".repeat(200_000));
+    assert_eq!(post(huge).await.unwrap().status(), 413);
+    let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    assert_eq!(post(nested).await.unwrap().status(), 400);
+    let nested = format!("{{\"jwks\": {}1{}}}", "{\"a\":".repeat(5_000), "}".repeat(5_000));
+    assert_eq!(post(nested).await.unwrap().status(), 400);
+    assert_eq!(post("not json".into()).await.unwrap().status(), 400);
+    // The server is still there.
+    let (status, _) = s.call(reqwest::Method::GET, "/admin/clients", None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn unknown_ids_are_404_unserved_methods_405_and_bad_limits_400() {
+    let s = start("");
+    for path in ["/admin/clients/nope", "/admin/accounts/nope", "/admin/accounts/00000000-0000-0000-0000-000000000000"]
+    {
+        let (status, body) = s.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    let (status, _) = s.call(reqwest::Method::DELETE, "/admin/grants/nope", None).await;
+    assert_eq!(status, 404);
+    let (status, _) = s.call(reqwest::Method::POST, "/admin/grants/nope", None).await;
+    assert_eq!(status, 405);
+    let (status, _) = s.call(reqwest::Method::PATCH, "/admin/clients", None).await;
+    assert_eq!(status, 405);
+    for limit in ["0", "1001", "x"] {
+        let (status, _) = s.call(reqwest::Method::GET, &format!("/admin/accounts?limit={limit}"), None).await;
+        assert_eq!(status, 400, "{limit}");
+    }
+    let (status, _) = s.call(reqwest::Method::GET, "/admin/accounts?after=!!", None).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn the_cli_adds_an_account_that_logs_in_and_disabling_it_ends_its_tokens() {
+    let s = start("");
+    let (code, out, err) = s.cli(&["accounts", "add", "bob", "--attribute", "display_name=Bob"], "bob-password\n");
+    assert_eq!(code, 0, "{err}");
+    let bob: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(bob["username"], "bob");
+    assert!(bob.get("password").is_none() && !out.contains("bob-password"), "{out}");
+    let (code, _, err) = s.cli(&["accounts", "add", "bob"], "again\n");
+    assert_eq!(code, 1, "a duplicate username");
+    assert!(err.contains("409"), "{err}");
+
+    // Bob logs in through the login page at once.
+    let (code, _, _) = s.cli(&["accounts", "set-password", "bob"], "bob-new-password\n");
+    assert_eq!(code, 0);
+    let tokens = password_flow_for(&s.base, "bob", "bob-new-password").await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let r = http().get(format!("{}/userinfo", s.base)).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    let (code, out, _) = s.cli(&["accounts", "show", "bob"], "");
+    assert_eq!(code, 0);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["disabled"], false);
+    let (code, _, err) = s.cli(&["accounts", "disable", "bob"], "");
+    assert_eq!(code, 0, "{err}");
+    let r = http().get(format!("{}/userinfo", s.base)).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(r.status(), 401, "a disabled account's token stops at once");
+
+    let (code, out, _) = s.cli(&["accounts", "list"], "");
+    assert_eq!(code, 0);
+    let names: Vec<String> = serde_json::from_str::<Vec<Value>>(&out)
+        .unwrap()
+        .iter()
+        .map(|a| a["username"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(names.contains(&"alice".to_owned()) && names.contains(&"bob".to_owned()), "{names:?}");
+    let (code, _, _) = s.cli(&["accounts", "remove", "bob"], "");
+    assert_eq!(code, 0);
+    let (code, _, err) = s.cli(&["accounts", "show", "bob"], "");
+    assert_eq!(code, 1, "{err}");
+    // Accounts of the configuration file are the file's.
+    let (code, _, err) = s.cli(&["accounts", "disable", "alice"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("409"), "{err}");
+}
+
+/// Logs `username` in through the login and consent pages as `demo-app`
+/// and redeems the code: the token response.
+async fn password_flow_for(base: &str, username: &str, password: &str) -> Value {
+    let url = format!(
+        "{base}/authorize?response_type=code&client_id=demo-app&redirect_uri=http%3A%2F%2F127.0.0.1%3A9000%2Fcallback\
+         &scope=read&state=s1&code_challenge={CHALLENGE}&code_challenge_method=S256"
+    );
+    let page = http().get(&url).send().await.unwrap();
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let html = page.text().await.unwrap();
+    let login = http()
+        .post(format!("{base}/authorize/login"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("session", hidden(&html, "session").as_str()),
+            ("csrf", &hidden(&html, "csrf")),
+            ("username", username),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303, "the login of {username}");
+    let consent = login.headers()["location"].to_str().unwrap().to_owned();
+    let consent = if consent.starts_with("http") { consent } else { format!("{base}{consent}") };
+    let page = http().get(consent).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    let decided = http()
+        .post(format!("{base}/authorize/consent"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("session", hidden(&page, "session").as_str()),
+            ("csrf", &hidden(&page, "csrf")),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let location = decided.headers()["location"].to_str().unwrap().to_owned();
+    let code = query(&location, "code").unwrap();
+    let (status, body) = redeem(base, &code).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[test]
+fn the_cli_says_when_the_server_is_unreachable_or_the_token_is_wrong() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (code, _, err) = run_env(&["accounts", "list", "--admin-url", &url], "", &[("OAUTH_ADMIN_TOKEN", "x")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot reach the admin API"), "{err}");
+    let (code, _, err) = run_env(&["accounts", "list"], "", &[("OAUTH_ADMIN_TOKEN", "")]);
+    assert_eq!(code, 2, "no token is bad usage");
+    assert!(err.contains("OAUTH_ADMIN_TOKEN"), "{err}");
+    let (code, _, _) = run_env(&["--admin-url", "ftp://x", "clients", "list"], "", &[("OAUTH_ADMIN_TOKEN", "x")]);
+    assert_eq!(code, 2);
+    let (code, _, _) =
+        run_env(&["accounts", "add", "carol", "--attribute", "novalue"], "", &[("OAUTH_ADMIN_TOKEN", "x")]);
+    assert_eq!(code, 2);
+}
+
+#[tokio::test]
+async fn the_cli_refuses_with_a_wrong_token_and_manages_clients() {
+    let s = start("");
+    let (code, _, err) =
+        run_env(&["clients", "list", "--admin-url", &s.admin], "", &[("OAUTH_ADMIN_TOKEN", "not-the-token")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("refused the token"), "{err}");
+    let meta = r#"{"client_id": "cli-app", "grant_types": ["client_credentials"], "scope": "read"}"#;
+    let (code, out, err) = s.cli(&["clients", "add"], meta);
+    assert_eq!(code, 0, "{err}");
+    let created: Value = serde_json::from_str(&out).unwrap();
+    let secret = created["client_secret"].as_str().unwrap();
+    let (status, _) = client_credentials(&s.base, "cli-app", secret, &[]).await;
+    assert_eq!(status, 200);
+    let (code, out, _) = s.cli(&["clients", "show", "cli-app"], "");
+    assert_eq!(code, 0);
+    assert!(!out.contains(secret));
+    let (code, _, _) = s.cli(&["clients", "remove", "cli-app"], "");
+    assert_eq!(code, 0);
+    let (code, _, _) = s.cli(&["clients", "remove", "cli-app"], "");
+    assert_eq!(code, 1);
+    let (code, _, _) = s.cli(&["clients", "add"], "not json");
+    assert_eq!(code, 2);
+}
+
+#[tokio::test]
+async fn revoking_a_grant_through_the_api_refuses_its_refresh_and_access_tokens() {
+    let s = start("");
+    let code = code_flow(&s.base).await;
+    let (status, tokens) = redeem(&s.base, &code).await;
+    assert_eq!(status, 200);
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (_, alice) = s.call(reqwest::Method::GET, "/admin/accounts?username=alice", None).await;
+    let alice = alice["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, grants) = s.call(reqwest::Method::GET, &format!("/admin/accounts/{alice}/grants"), None).await;
+    assert_eq!(status, 200, "{grants}");
+    let items = grants["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{grants}");
+    assert_eq!(items[0]["client_id"], "demo-app");
+    let grant = items[0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = s.call(reqwest::Method::DELETE, &format!("/admin/grants/{grant}"), None).await;
+    assert_eq!(status, 204);
+    let r = http().get(format!("{}/userinfo", s.base)).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http()
+        .post(format!("{}/token", s.base))
+        .basic_auth("demo-app", Some(SECRET))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let (_, grants) = s.call(reqwest::Method::GET, &format!("/admin/accounts/{alice}/grants"), None).await;
+    assert!(grants["items"].as_array().unwrap().is_empty(), "{grants}");
+    // The consents and sessions of the account can be forgotten too.
+    let (status, _) = s.call(reqwest::Method::DELETE, &format!("/admin/accounts/{alice}/consents"), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = s.call(reqwest::Method::DELETE, &format!("/admin/accounts/{alice}/sessions"), None).await;
+    assert_eq!(status, 204);
+}
+
+#[tokio::test]
+async fn registration_is_off_by_default() {
+    let s = start("");
+    let r = http().post(format!("{}/register", s.base)).json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let meta: Value = http()
+        .get(format!("{}/.well-known/oauth-authorization-server", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(meta.get("registration_endpoint").is_none());
+}
+
+#[tokio::test]
+async fn open_registration_makes_public_clients_managed_with_their_registration_token() {
+    let s = start("[registration]\nenabled = true\nscopes = [\"read\"]\nmax_per_ip = 3\n");
+    let meta: Value = http()
+        .get(format!("{}/.well-known/oauth-authorization-server", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let endpoint = meta["registration_endpoint"].as_str().unwrap().to_owned();
+    assert_eq!(endpoint, format!("{}/register", s.base));
+    let r = http()
+        .post(&endpoint)
+        .json(&json!({"client_name": "Agent", "redirect_uris": ["http://127.0.0.1:7777/cb"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let reg: Value = r.json().await.unwrap();
+    assert_eq!(reg["token_endpoint_auth_method"], "none");
+    assert_eq!(reg["scope"], "read");
+    assert_eq!(reg["resources"], json!([RESOURCE]));
+    assert!(reg.get("client_secret").is_none());
+    let id = reg["client_id"].as_str().unwrap().to_owned();
+    let uri = reg["registration_client_uri"].as_str().unwrap().to_owned();
+    let token = reg["registration_access_token"].as_str().unwrap().to_owned();
+
+    let r = http().get(&uri).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    for bad in ["wrong", ""] {
+        let mut req = http().get(&uri);
+        if !bad.is_empty() {
+            req = req.bearer_auth(bad);
+        }
+        assert_eq!(req.send().await.unwrap().status(), 401, "{bad:?}");
+    }
+    // An update repeats the client_id and gets a new token; the old one stops.
+    let r = http()
+        .put(&uri)
+        .bearer_auth(&token)
+        .json(&json!({"client_id": id, "client_name": "Agent 2", "redirect_uris": ["http://127.0.0.1:7777/cb"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let updated: Value = r.json().await.unwrap();
+    assert_eq!(updated["client_name"], "Agent 2");
+    let new_token = updated["registration_access_token"].as_str().unwrap().to_owned();
+    assert_eq!(http().get(&uri).bearer_auth(&token).send().await.unwrap().status(), 401, "a replayed token");
+    assert_eq!(http().delete(&uri).bearer_auth(&new_token).send().await.unwrap().status(), 204);
+    assert_eq!(http().get(&uri).bearer_auth(&new_token).send().await.unwrap().status(), 401);
+
+    // Open registration: public clients only, https or loopback redirects,
+    // within [registration] scopes.
+    for (meta, code) in [
+        (json!({"redirect_uris": ["http://app.example/cb"]}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": ["com.example.app:/cb"]}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "client_secret_basic"}),
+            "invalid_client_metadata",
+        ),
+        (json!({"redirect_uris": ["https://app.example/cb"], "scope": "write"}), "invalid_client_metadata"),
+        (json!({"grant_types": ["client_credentials"]}), "invalid_client_metadata"),
+    ] {
+        let r = http().post(&endpoint).json(&meta).send().await.unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!((status, body["error"].as_str()), (400, Some(code)), "{meta}");
+    }
+}
+
+#[tokio::test]
+async fn an_open_registration_flood_is_throttled_per_address() {
+    let s = start("[registration]\nenabled = true\nmax_per_ip = 2\n");
+    let register = || {
+        http().post(format!("{}/register", s.base)).json(&json!({"redirect_uris": ["https://agent.example/cb"]})).send()
+    };
+    assert_eq!(register().await.unwrap().status(), 201);
+    assert_eq!(register().await.unwrap().status(), 201);
+    let r = register().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn registration_with_an_initial_access_token_requires_it() {
+    let (_, out, _) = run(&["gen-secret"], "");
+    let mut lines = out.lines();
+    let (initial, hash) = (lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned());
+    let s = start(&format!("[registration]\nenabled = true\ninitial_access_token_hash = \"{hash}\"\n"));
+    let meta = json!({"grant_types": ["client_credentials"], "scope": "openid", "token_endpoint_auth_method": "client_secret_post"});
+    let r = http().post(format!("{}/register", s.base)).json(&meta).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http().post(format!("{}/register", s.base)).bearer_auth("wrong-token").json(&meta).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http().post(format!("{}/register", s.base)).bearer_auth(&initial).json(&meta).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let reg: Value = r.json().await.unwrap();
+    assert_eq!(reg["client_secret_expires_at"], 0);
+    let (id, secret) = (reg["client_id"].as_str().unwrap(), reg["client_secret"].as_str().unwrap());
+    let r = http()
+        .post(format!("{}/token", s.base))
+        .form(&[("grant_type", "client_credentials"), ("client_id", id), ("client_secret", secret)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_resource_indicator_makes_the_tokens_aud_and_an_unknown_one_is_invalid_target() {
+    let s = start("");
+    let meta = json!({
+        "client_id": "agent-backend",
+        "grant_types": ["client_credentials"],
+        "scope": "read write",
+        "resources": [RESOURCE],
+    });
+    let (status, created) = s.call(reqwest::Method::POST, "/admin/clients", Some(meta)).await;
+    assert_eq!(status, 201, "{created}");
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let (status, tokens) = client_credentials(&s.base, "agent-backend", &secret, &[("resource", RESOURCE)]).await;
+    assert_eq!(status, 200, "{tokens}");
+    let at = claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(at["aud"], RESOURCE);
+    // The scope is narrowed to what the resource understands.
+    assert_eq!(tokens["scope"], "read");
+    // The server's own introspection accepts the token.
+    let r = http()
+        .post(format!("{}/introspect", s.base))
+        .basic_auth("agent-backend", Some(&secret))
+        .form(&[("token", tokens["access_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    let i: Value = r.json().await.unwrap();
+    assert_eq!(i["active"], true, "{i}");
+    let (status, body) =
+        client_credentials(&s.base, "agent-backend", &secret, &[("resource", "https://other.example/")]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")));
+    let (status, body) = client_credentials(&s.base, "agent-backend", &secret, &[("resource", "not a uri")]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")));
+    let (status, body) =
+        client_credentials(&s.base, "agent-backend", &secret, &[("resource", RESOURCE), ("scope", "write")]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")), "{body}");
+    // demo-app may not ask for the resource.
+    let (status, body) = client_credentials(&s.base, "demo-app", SECRET, &[("resource", RESOURCE)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")));
+    // Without resource, aud is the configured audience as before.
+    let (_, tokens) = client_credentials(&s.base, "agent-backend", &secret, &[]).await;
+    assert_eq!(claims(tokens["access_token"].as_str().unwrap())["aud"], s.base);
+}
+
+#[test]
+fn check_config_refuses_an_admin_listener_on_the_public_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, base) = quickstart(
+        dir.path(),
+        "[admin]\nlisten = \"LISTEN\"\ntoken_hash = \"$sha256$e30a44623ba305e18d1cab70f804bc523347a967e8bb17319eb890e91ddbc7f2\"\n",
+    );
+    let listen = base.trim_start_matches("http://");
+    let text = std::fs::read_to_string(&config).unwrap().replace("LISTEN", listen);
+    std::fs::write(&config, text).unwrap();
+    let (code, out, err) = run(&["check-config", "--config", config.to_str().unwrap()], "");
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(format!("{out}{err}").contains("admin.listen"), "{out}{err}");
+}
