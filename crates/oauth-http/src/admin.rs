@@ -26,11 +26,21 @@ use crate::request::{Params, ReadError, read_body};
 use crate::response::{self, Body, Challenge};
 use crate::wire;
 
+/// An online backup of the store (`POST /admin/backup`), supplied by the
+/// server, which knows where backups go and which store it runs on.
+#[async_trait::async_trait]
+pub trait Backup: Send + Sync {
+    /// Writes a consistent copy of the store; answers where it went and how
+    /// many entries it holds.
+    async fn backup(&self) -> Result<(String, u64), Error>;
+}
+
 /// The admin API of one server: see the module docs.
 pub struct AdminApi {
     admin: Arc<Admin>,
     token_hash: SecretHash,
     config: HttpConfig,
+    backup: Option<Arc<dyn Backup>>,
 }
 
 impl std::fmt::Debug for AdminApi {
@@ -51,6 +61,7 @@ enum Route {
     AccountConsents(String),
     AccountSessions(String),
     Grant(String),
+    Backup,
     Unknown,
 }
 
@@ -62,6 +73,7 @@ impl Route {
         let s: Vec<&str> = segments.iter().map(String::as_str).collect();
         match s.as_slice() {
             ["openapi.json"] => Route::OpenApi,
+            ["backup"] => Route::Backup,
             ["clients"] => Route::Clients,
             ["clients", id] if !id.is_empty() => Route::Client((*id).to_owned()),
             ["accounts"] => Route::Accounts,
@@ -82,6 +94,7 @@ impl Route {
             Route::Client(_) => &[Method::GET, Method::PUT, Method::DELETE],
             Route::Account(_) => &[Method::GET, Method::PATCH, Method::DELETE],
             Route::AccountGrants(_) => &[Method::GET],
+            Route::Backup => &[Method::POST],
             Route::AccountConsents(_) | Route::AccountSessions(_) | Route::Grant(_) => &[Method::DELETE],
             Route::Unknown => &[],
         }
@@ -95,6 +108,7 @@ impl Route {
             Route::AccountGrants(_) | Route::Grant(_) => "grants",
             Route::AccountConsents(_) => "consents",
             Route::AccountSessions(_) => "sessions",
+            Route::Backup => "backup",
             Route::Unknown => "unknown",
         }
     }
@@ -117,7 +131,13 @@ impl AdminApi {
     /// hash is `token_hash`. `config` gives the connection limits and
     /// timeouts of its listener.
     pub fn new(admin: Arc<Admin>, token_hash: SecretHash, config: HttpConfig) -> Self {
-        AdminApi { admin, token_hash, config }
+        AdminApi { admin, token_hash, config, backup: None }
+    }
+
+    /// Serves `POST /admin/backup` through `backup`.
+    pub fn with_backup(mut self, backup: Arc<dyn Backup>) -> Self {
+        self.backup = Some(backup);
+        self
     }
 
     /// The listener's settings.
@@ -213,6 +233,10 @@ impl AdminApi {
             (Route::AccountConsents(id), _) => self.admin.forget_consents(id).await.map(|_| no_content()),
             (Route::AccountSessions(id), _) => self.admin.end_sessions(id).await.map(|_| no_content()),
             (Route::Grant(id), _) => self.admin.revoke_grant(id).await.map(|()| no_content()),
+            (Route::Backup, _) => match &self.backup {
+                Some(b) => b.backup().await.map(|(path, entries)| ok(json!({ "path": path, "entries": entries }))),
+                None => Err(Error::NotFound("no backups here: set admin.backup_dir (sled stores only)")),
+            },
             (Route::OpenApi | Route::Unknown, _) => return response::not_found(StatusCode::NOT_FOUND),
         };
         answer.unwrap_or_else(|e| self.error(&e))

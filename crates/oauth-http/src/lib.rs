@@ -53,7 +53,7 @@ mod response;
 mod server;
 mod wire;
 
-pub use admin::AdminApi;
+pub use admin::{AdminApi, Backup};
 pub use events::SecurityEventLog;
 pub use frontend::{Frontend, HttpConfig};
 pub use request::MAX_BODY;

@@ -65,6 +65,7 @@ pub(crate) const OPERATIONS: &[(&str, &str)] = &[
     ("/admin/accounts/{id}/consents", "delete"),
     ("/admin/accounts/{id}/sessions", "delete"),
     ("/admin/grants/{id}", "delete"),
+    ("/admin/backup", "post"),
 ];
 
 /// The document.
@@ -125,6 +126,11 @@ pub(crate) fn document() -> Value {
                 "parameters": [ id_param("id") ],
                 "delete": { "operationId": "endSessions",
                             "responses": common(json!({ "204": deleted.clone(), "404": not_found.clone() })) }
+            },
+            "/admin/backup": {
+                "post": { "operationId": "backup",
+                          "responses": common(json!({ "200": ok("A consistent copy of the store was written", "BackupDone"),
+                                                      "404": error_response("No admin.backup_dir, or not a sled store") })) }
             },
             "/admin/grants/{id}": {
                 "parameters": [ id_param("id") ],
@@ -227,6 +233,10 @@ pub(crate) fn document() -> Value {
                         "expires_at": { "type": "integer" },
                         "resource": { "type": ["string", "null"] }
                     }
+                },
+                "BackupDone": {
+                    "type": "object", "required": ["path", "entries"],
+                    "properties": { "path": { "type": "string" }, "entries": { "type": "integer" } }
                 },
                 "GrantList": {
                     "type": "object", "required": ["items", "next"],

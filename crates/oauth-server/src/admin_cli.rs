@@ -1,5 +1,5 @@
-//! `oauth-server accounts ...` and `oauth-server clients ...`: the CLI over a
-//! running server's admin API (SPEC-2).
+//! `oauth-server accounts ...`, `oauth-server clients ...` and
+//! `oauth-server backup`: the CLI over a running server's admin API (SPEC-2).
 //!
 //! The admin listener's base URL comes from `--admin-url`, else
 //! `OAUTH_ADMIN_URL`, else `http://127.0.0.1:8081`; the token from
@@ -316,4 +316,9 @@ pub(crate) fn clients(admin_url: Option<String>, command: ClientsCommand) -> Exi
         ClientsCommand::Show { id } => c.call(Method::GET, &format!("/admin/clients/{}", encode(&id)), None).await,
         ClientsCommand::Remove { id } => c.call(Method::DELETE, &format!("/admin/clients/{}", encode(&id)), None).await,
     })
+}
+
+/// `oauth-server backup`
+pub(crate) fn backup(admin_url: Option<String>) -> ExitCode {
+    run(admin_url, async move |c| c.call(Method::POST, "/admin/backup", None).await)
 }

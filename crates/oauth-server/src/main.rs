@@ -72,6 +72,9 @@ enum Command {
         #[command(subcommand)]
         action: admin_cli::ClientsCommand,
     },
+    /// Write a consistent copy of a running server's sled store to its
+    /// `admin.backup_dir`, through the admin API; prints where it went.
+    Backup,
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
         Some(Command::Keys { action: KeysCommand::Rotate { config } }) => commands::rotate_keys(&config),
         Some(Command::Accounts { action }) => admin_cli::accounts(cli.admin_url, action),
         Some(Command::Clients { action }) => admin_cli::clients(cli.admin_url, action),
+        Some(Command::Backup) => admin_cli::backup(cli.admin_url),
         None => run::main(cli.config.as_deref()),
     }
 }

@@ -189,7 +189,11 @@ async fn serve(config: Config) -> Result<(), String> {
                 .map_err(|e| format!("cannot listen on {} (admin.listen): {e}", a.listen))?;
             let local = admin_listener.local_addr().map_err(|e| e.to_string())?;
             info!("admin API listening on {local}");
-            let api = Arc::new(AdminApi::new(admin, a.token_hash.clone(), config.http()));
+            let mut api = AdminApi::new(admin, a.token_hash.clone(), config.http());
+            if let (Some(dir), Some(sled)) = (&a.backup_dir, &opened.sled) {
+                api = api.with_backup(Arc::new(SledBackup { store: sled.clone(), dir: dir.clone() }));
+            }
+            let api = Arc::new(api);
             let mut stopped = stopped.clone();
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
@@ -242,6 +246,39 @@ impl FixedClients for Clients {
         }
         all.sort_by(|a, b| a.0.id().as_str().as_bytes().cmp(b.0.id().as_str().as_bytes()));
         all
+    }
+}
+
+/// `POST /admin/backup` on a sled store: a consistent copy in a new
+/// directory under `admin.backup_dir`, named for the time it was taken.
+struct SledBackup {
+    store: Arc<oauth_store_sled::ReopeningStore>,
+    dir: std::path::PathBuf,
+}
+
+#[async_trait::async_trait]
+impl oauth_http::Backup for SledBackup {
+    async fn backup(&self) -> oauth_core::Result<(String, u64)> {
+        let now = time::OffsetDateTime::now_utc();
+        let name = format!(
+            "oauth-backup-{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second(),
+            now.millisecond()
+        );
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| oauth_core::Error::Internal(format!("cannot create admin.backup_dir: {e}")))?;
+        let path = self.dir.join(name);
+        let entries = self.store.backup(&path).await.map_err(|e| match e {
+            StoreError::Conflict(_) => oauth_core::Error::Conflict("a backup of this name exists; try again"),
+            other => oauth_core::Error::Store(other),
+        })?;
+        info!(path = %path.display(), entries, "backup written");
+        Ok((path.display().to_string(), entries))
     }
 }
 

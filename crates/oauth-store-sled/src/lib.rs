@@ -198,6 +198,32 @@ impl SledStore {
         self.durable().await
     }
 
+    /// Copies every tree to a new sled database in `dest` (which must not
+    /// exist), then flushes and syncs it. Consistent only if nothing writes
+    /// meanwhile: [`ReopeningStore::backup`] sees to that. Blocking.
+    pub(crate) fn copy_to(&self, dest: &Path) -> Result<u64, StoreError> {
+        if dest.exists() {
+            return Err(StoreError::Conflict("the backup directory exists already".into()));
+        }
+        let copy = sled::Config::new().path(dest).open().map_err(io)?;
+        let mut copied = 0u64;
+        for name in self.db.tree_names() {
+            let from = self.db.open_tree(&name).map_err(io)?;
+            let to = copy.open_tree(&name).map_err(io)?;
+            for entry in from.iter() {
+                let (k, v) = entry.map_err(io)?;
+                to.insert(k, v).map_err(io)?;
+                copied += 1;
+            }
+        }
+        copy.flush().map_err(io)?;
+        drop(copy);
+        // sled's own flush does not sync its files or directory (see
+        // commit.rs); the copy is synced whole before it is reported done.
+        sync_dir_tree(dest).map_err(|e| StoreError::Unavailable(format!("syncing the backup: {e}")))?;
+        Ok(copied)
+    }
+
     fn sweep_records(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         records::sweep(&self.trees, now)
     }
@@ -730,4 +756,17 @@ impl Store for SledStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.db.get(FORMAT_KEY).map(|_| ()).map_err(io)
     }
+}
+
+/// `fsync`s every file under `dir`, then every directory, deepest first.
+fn sync_dir_tree(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            sync_dir_tree(&path)?;
+        } else {
+            std::fs::File::open(&path)?.sync_all()?;
+        }
+    }
+    std::fs::File::open(dir)?.sync_all()
 }

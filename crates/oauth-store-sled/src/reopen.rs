@@ -28,6 +28,9 @@ pub struct ReopeningStore {
     path: PathBuf,
     options: Options,
     state: Mutex<State>,
+    /// Every store operation holds this shared; [`ReopeningStore::backup`]
+    /// holds it alone, so the copy sees no operation half done.
+    pause: tokio::sync::RwLock<()>,
 }
 
 #[derive(Debug)]
@@ -45,7 +48,23 @@ impl ReopeningStore {
             path,
             options,
             state: Mutex::new(State { open: Some(Arc::new(store)), last_attempt: None }),
+            pause: tokio::sync::RwLock::new(()),
         })
+    }
+
+    /// Writes a consistent copy of the store to `dest`, a directory that
+    /// must not exist yet, while the server runs: store operations wait
+    /// (those under way finish first) until the copy is flushed and synced.
+    /// The copy is a sled store of this format; serve from it to restore.
+    /// Answers the number of entries copied.
+    pub async fn backup(&self, dest: &std::path::Path) -> Result<u64, StoreError> {
+        let _alone = self.pause.write().await;
+        let store = self.current()?;
+        let dest = dest.to_owned();
+        let copied = tokio::task::spawn_blocking(move || store.copy_to(&dest))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("the backup thread failed: {e}")))??;
+        Ok(copied)
     }
 
     /// Flushes everything (for shutdown).
@@ -92,6 +111,7 @@ macro_rules! reopening {
         #[async_trait]
         impl Store for ReopeningStore {
             $(async fn $m(&self $(, $a: $t)*) -> $r {
+                let _shared = self.pause.read().await;
                 let store = self.current()?;
                 let result = store.$m($($a),*).await;
                 if matches!(result, Err(StoreError::Unavailable(_))) {

@@ -32,11 +32,11 @@ impl Frontend {
 
     /// The bearer token of the request, `None` when there is none; a
     /// malformed header is the caller's 400.
-    fn optional_bearer<'a>(&self, parts: &'a Parts) -> Result<Option<&'a str>, Response<Body>> {
+    fn optional_bearer(parts: &Parts) -> Result<Option<&str>, BearerError> {
         match bearer_token(&parts.headers) {
             Ok(t) => Ok(Some(t)),
             Err(BearerError::Missing) => Ok(None),
-            Err(e) => Err(e.into_response(self.issuer())),
+            Err(e) => Err(e),
         }
     }
 
@@ -63,9 +63,9 @@ impl Frontend {
         client_id: &mut Option<String>,
     ) -> Response<Body> {
         let Some(admin) = &self.admin else { return response::not_found(StatusCode::NOT_FOUND) };
-        let token = match self.optional_bearer(parts) {
+        let token = match Self::optional_bearer(parts) {
             Ok(t) => t,
-            Err(r) => return r,
+            Err(e) => return e.into_response(self.issuer()),
         };
         let meta = match self.metadata_body(parts, body).await {
             Ok(m) => m.into_core(),
@@ -91,10 +91,10 @@ impl Frontend {
         client_id: &mut Option<String>,
     ) -> Response<Body> {
         let Some(admin) = &self.admin else { return response::not_found(StatusCode::NOT_FOUND) };
-        let token = match self.optional_bearer(parts) {
+        let token = match Self::optional_bearer(parts) {
             Ok(Some(t)) => t,
             Ok(None) => return response::bearer_missing(self.issuer()),
-            Err(r) => return r,
+            Err(e) => return e.into_response(self.issuer()),
         };
         *client_id = Some(id.to_owned());
         let uri = self.registration_client_uri(id);

@@ -323,11 +323,13 @@ pub(crate) struct AdminSection {
     pub(crate) listen: SocketAddr,
     /// The `$sha256$` hash of the admin bearer token.
     pub(crate) token_hash: SecretHash,
+    /// Where `POST /admin/backup` writes its copies of a sled store.
+    pub(crate) backup_dir: Option<PathBuf>,
 }
 
 impl Section for AdminSection {
     const TABLE: &'static str = "admin";
-    const KEYS: &'static [&'static str] = &["listen", "token_hash"];
+    const KEYS: &'static [&'static str] = &["listen", "token_hash", "backup_dir"];
 
     fn read(keys: &mut Keys<'_, '_>) -> Option<Self> {
         let at = keys.path("listen");
@@ -356,7 +358,8 @@ impl Section for AdminSection {
                 keys.warn(at, "is not loopback: put the admin API on a private network only");
             }
         }
-        Some(AdminSection { listen: listen?, token_hash: token_hash? })
+        let backup_dir = keys.file("backup_dir");
+        Some(AdminSection { listen: listen?, token_hash: token_hash?, backup_dir })
     }
 }
 
