@@ -108,3 +108,13 @@ impl Server {
 fn oauth4webapi_completes_the_oauth_flows() {
     Server::quickstart("").run("oauth2-code-flow.mjs", &[]);
 }
+
+#[test]
+fn an_agent_registers_itself_and_gets_a_token_for_one_resource_with_oauth4webapi() {
+    let resource = "https://mcp.example.com/api";
+    Server::quickstart(&format!(
+        "[[resources]]\nuri = \"{resource}\"\nscopes = [\"read\"]\n\n\
+         [registration]\nenabled = true\nscopes = [\"read\"]\n"
+    ))
+    .run("agent.mjs", &[("RESOURCE", resource)]);
+}
