@@ -191,7 +191,11 @@ async fn serve(config: Config) -> Result<(), String> {
             info!("admin API listening on {local}");
             let mut api = AdminApi::new(admin, a.token_hash.clone(), config.http());
             if let (Some(dir), Some(sled)) = (&a.backup_dir, &opened.sled) {
-                api = api.with_backup(Arc::new(SledBackup { store: sled.clone(), dir: dir.clone() }));
+                api = api.with_backup(Arc::new(SledBackup {
+                    store: sled.clone(),
+                    dir: dir.clone(),
+                    clock: clock.clone(),
+                }));
             }
             let api = Arc::new(api);
             let mut stopped = stopped.clone();
@@ -254,12 +258,13 @@ impl FixedClients for Clients {
 struct SledBackup {
     store: Arc<oauth_store_sled::ReopeningStore>,
     dir: std::path::PathBuf,
+    clock: Arc<dyn Clock>,
 }
 
 #[async_trait::async_trait]
 impl oauth_http::Backup for SledBackup {
     async fn backup(&self) -> oauth_core::Result<(String, u64)> {
-        let now = time::OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let name = format!(
             "oauth-backup-{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z",
             now.year(),

@@ -203,7 +203,7 @@ impl SledStore {
     /// meanwhile: [`ReopeningStore::backup`] sees to that. Blocking.
     pub(crate) fn copy_to(&self, dest: &Path) -> Result<u64, StoreError> {
         if dest.exists() {
-            return Err(StoreError::Conflict("the backup directory exists already".into()));
+            return Err(StoreError::Conflict("the backup directory exists already"));
         }
         let copy = sled::Config::new().path(dest).open().map_err(io)?;
         let mut copied = 0u64;
