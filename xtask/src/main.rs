@@ -10,6 +10,7 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 mod deps;
+mod schemathesis;
 // One copy of the throwaway cluster for xtask and the PostgreSQL store's own
 // tests; the file uses the standard library only.
 #[path = "../../crates/oauth-store-postgres/src/testing/cluster.rs"]
@@ -26,7 +27,8 @@ fn main() -> ExitCode {
                 "usage: cargo xtask test | bench [--postgres] [--smoke] [--only SCENARIO,...] | bench [--postgres] --soak SECS"
             );
             eprintln!("  test   fmt, clippy, the examples, every test (nextest if installed, plus doctests),");
-            eprintln!("         rustdoc with -D warnings, and the crate dependency rules");
+            eprintln!("         schemathesis against the admin API, rustdoc with -D warnings, and the");
+            eprintln!("         crate dependency rules");
             eprintln!("  bench  release build, then every route against the ceiling and the raw");
             eprintln!("         limits (about 4 minutes; needs wrk); --smoke: a few seconds per");
             eprintln!("         scenario; --only: those scenarios (client_credentials, userinfo,");
@@ -90,6 +92,11 @@ fn test() -> ExitCode {
         step("tests (cargo test)", &|| cargo(&["test", "--workspace", "--no-fail-fast"], &envs));
     }
     drop(cluster);
+    // The admin API, fuzzed from its OpenAPI description by schemathesis; the
+    // server binary was built by the tests.
+    step("schemathesis", &|| {
+        cargo(&["build", "-p", "oauth-server"], &[]) && target_dir().is_some_and(|t| schemathesis::run(&t))
+    });
     step("rustdoc", &|| cargo(&["doc", "--workspace", "--no-deps"], &[("RUSTDOCFLAGS", "-D warnings")]));
 
     eprintln!("\n==> summary");

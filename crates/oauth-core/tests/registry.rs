@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use oauth_core::testing::ManualClock;
 use oauth_core::{
-    ClientId, ClientOrigin, ClientRecord, ClientRegistry, GrantType, LayeredClients, NoFixedClients, RedirectUri, Scope,
-    Store, StoredClients,
+    ClientId, ClientOrigin, ClientRecord, ClientRegistry, GrantType, LayeredClients, NoFixedClients, RedirectUri,
+    Scope, Store, StoredClients,
 };
 use oauth_store_mem::MemStore;
 use time::macros::datetime;

@@ -35,6 +35,40 @@ impl BearerError {
     }
 }
 
+/// A resource server's RFC 9728 metadata, to serve at
+/// `/.well-known/oauth-protected-resource` (with the resource's path after
+/// it when it has one): the resource's identifier (the `resource` a client
+/// asks tokens for, RFC 8707), the authorization servers that issue them, and
+/// the scopes it understands. Clients such as MCP agents read it to find the
+/// authorization server.
+pub fn protected_resource_metadata(resource: &str, authorization_servers: &[&str], scopes: &[&str]) -> Response<Body> {
+    #[derive(serde::Serialize)]
+    struct Metadata<'a> {
+        resource: &'a str,
+        authorization_servers: &'a [&'a str],
+        #[serde(skip_serializing_if = "<[&str]>::is_empty")]
+        scopes_supported: &'a [&'a str],
+        bearer_methods_supported: [&'static str; 1],
+    }
+    let m =
+        Metadata { resource, authorization_servers, scopes_supported: scopes, bearer_methods_supported: ["header"] };
+    response::json(http::StatusCode::OK, &m)
+}
+
+/// Adds RFC 9728 5.1's `resource_metadata` to the `WWW-Authenticate`
+/// challenge of a 401 made by [`BearerError::into_response`], so a client
+/// that was refused learns where the resource's metadata is.
+pub fn with_resource_metadata(mut response: Response<Body>, metadata_url: &str) -> Response<Body> {
+    let Some(challenge) = response.headers().get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()) else {
+        return response;
+    };
+    let value = format!("{challenge}, resource_metadata=\"{}\"", metadata_url.replace(['\\', '"'], ""));
+    if let Ok(v) = http::HeaderValue::from_str(&value) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    response
+}
+
 /// The token of an `Authorization: Bearer <token>` header (RFC 6750 2.1: the
 /// scheme case-insensitive, the token in the b64token alphabet).
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
@@ -74,6 +108,30 @@ mod tests {
             h.append(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
         }
         h
+    }
+
+    #[test]
+    fn a_resource_server_publishes_rfc9728_metadata_and_names_it_in_its_challenge() {
+        let r = protected_resource_metadata("https://api.example/mcp", &["https://as.example"], &["read"]);
+        let body = http_body_util::BodyExt::collect(r.into_body());
+        let bytes = futures_executor(body);
+        let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(m["resource"], "https://api.example/mcp");
+        assert_eq!(m["authorization_servers"], serde_json::json!(["https://as.example"]));
+        assert_eq!(m["scopes_supported"], serde_json::json!(["read"]));
+        let refused = with_resource_metadata(
+            BearerError::Missing.into_response("https://api.example"),
+            "https://api.example/.well-known/oauth-protected-resource/mcp",
+        );
+        assert_eq!(
+            refused.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"https://api.example\", resource_metadata=\"https://api.example/.well-known/oauth-protected-resource/mcp\""
+        );
+    }
+
+    /// The body of a full response, which is ready at once.
+    fn futures_executor(body: http_body_util::combinators::Collect<crate::Body>) -> bytes::Bytes {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(body).unwrap().to_bytes()
     }
 
     #[test]
