@@ -179,7 +179,6 @@ async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    info!(issuer = %config.issuer, "listening on {local}");
     // Both listeners stop on the same signal.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let admin_task = match &config.admin {
@@ -188,7 +187,7 @@ async fn serve(config: Config) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot listen on {} (admin.listen): {e}", a.listen))?;
             let local = admin_listener.local_addr().map_err(|e| e.to_string())?;
-            info!("admin API listening on {local}");
+            info!("admin API serving on {local}");
             let mut api = AdminApi::new(admin, a.token_hash.clone(), config.http());
             if let (Some(dir), Some(sled)) = (&a.backup_dir, &opened.sled) {
                 api = api.with_backup(Arc::new(SledBackup {
@@ -206,6 +205,9 @@ async fn serve(config: Config) -> Result<(), String> {
         }
         None => None,
     };
+    // Logged once both listeners are bound: it is the line that says the
+    // server is ready.
+    info!(issuer = %config.issuer, "listening on {local}");
     let shutdown = async move {
         tokio::select! {
             _ = term.recv() => info!("SIGTERM: draining"),

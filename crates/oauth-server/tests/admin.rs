@@ -673,3 +673,97 @@ fn start_on_store(dir: &std::path::Path, store: &str) -> Admin {
     let server = Server::start(&config, dir);
     Admin { server, base, admin: format!("http://127.0.0.1:{admin_port}"), token, _dir: tempfile::tempdir().unwrap() }
 }
+
+/// Two nodes on one PostgreSQL database, each with its own admin API: a
+/// client created on one gets tokens from the other within 10 s; a client
+/// deleted on one stops there at once and on the other within 10 s; an
+/// account disabled on one loses its tokens on both at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_postgres_see_each_others_admin_changes_within_10_s() {
+    let db = oauth_store_postgres::testing::TestDatabase::create().await;
+    let (_, out, _) = run(&["gen-secret"], "");
+    let mut lines = out.lines();
+    let (token, hash) = (lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned());
+    // Both nodes behind one issuer (the example's), each on a port of its own.
+    let node = |name: &str, dir: &std::path::Path| {
+        let (port, admin_port) = (free_port(), free_port());
+        let store = format!("[store]\nbackend = \"postgres\"\nurl = \"{}\"\ntls = \"disable\"\n", db.url);
+        let text = std::fs::read_to_string(std::path::Path::new(ROOT).join("examples/quickstart.toml"))
+            .unwrap()
+            .replace("[store]\nbackend = \"sled\"\npath = \"data\"\n", &store)
+            .replacen("listen = \"127.0.0.1:8080\"", &format!("listen = \"127.0.0.1:{port}\""), 1)
+            .replace(
+                "grant_types = [\"authorization_code\", \"refresh_token\", \"client_credentials\"]",
+                "grant_types = [\"authorization_code\", \"refresh_token\", \"client_credentials\", \"password\"]",
+            );
+        assert!(text.contains("backend = \"postgres\""), "the example's [store] table moved");
+        let config = dir.join(format!("{name}.toml"));
+        let admin = format!("[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken_hash = \"{hash}\"\n");
+        std::fs::write(&config, format!("{text}\n[grants]\npassword = true\n{admin}")).unwrap();
+        let server = Server::start(&config, dir);
+        Admin {
+            server,
+            base: format!("http://127.0.0.1:{port}"),
+            admin: format!("http://127.0.0.1:{admin_port}"),
+            token: token.clone(),
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node("a", dir_a.path());
+    let b = node("b", dir_b.path());
+
+    let meta = json!({"client_id": "shared-job", "grant_types": ["client_credentials"], "scope": "read"});
+    let (status, created) = a.call(reqwest::Method::POST, "/admin/clients", Some(meta)).await;
+    assert_eq!(status, 201, "{created}");
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let within_10_s = |base: String, want: u16| {
+        let secret = secret.clone();
+        async move {
+            let started = std::time::Instant::now();
+            loop {
+                let (status, _) = client_credentials(&base, "shared-job", &secret, &[]).await;
+                if status == want {
+                    return started.elapsed();
+                }
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(10),
+                    "still {status}, not {want}, after 10 s"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        }
+    };
+    within_10_s(b.base.clone(), 200).await;
+    let (status, _) = a.call(reqwest::Method::DELETE, "/admin/clients/shared-job", None).await;
+    assert_eq!(status, 204);
+    let (status, _) = client_credentials(&a.base, "shared-job", &secret, &[]).await;
+    assert_eq!(status, 401, "at once on the node that deleted it");
+    within_10_s(b.base.clone(), 401).await;
+
+    // An account made on B and disabled on A: its token is refused on both.
+    let (status, _) = b
+        .call(reqwest::Method::POST, "/admin/accounts", Some(json!({"username": "dora", "password": "dora-password"})))
+        .await;
+    assert_eq!(status, 201);
+    let r = http()
+        .post(format!("{}/token", a.base))
+        .basic_auth("demo-app", Some(SECRET))
+        .form(&[("grant_type", "password"), ("username", "dora"), ("password", "dora-password"), ("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let access = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let r = http().get(format!("{}/userinfo", b.base)).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(r.status(), 200, "a token minted on A is good on B");
+    let (_, dora) = a.call(reqwest::Method::GET, "/admin/accounts?username=dora", None).await;
+    let id = dora["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) =
+        a.call(reqwest::Method::PATCH, &format!("/admin/accounts/{id}"), Some(json!({"disabled": true}))).await;
+    assert_eq!(status, 200);
+    for base in [&a.base, &b.base] {
+        let r = http().get(format!("{base}/userinfo")).bearer_auth(&access).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{base}");
+    }
+}
