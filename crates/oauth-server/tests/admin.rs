@@ -767,3 +767,60 @@ async fn two_nodes_on_one_postgres_see_each_others_admin_changes_within_10_s() {
         assert_eq!(r.status(), 401, "{base}");
     }
 }
+
+/// RFC 8707 in the code flow: a resource named at `/authorize` goes with the
+/// code into the token; another one at `/token` is `invalid_target`; an
+/// unknown one at `/authorize` is redirected as `invalid_target`.
+#[tokio::test]
+async fn a_resource_named_at_authorize_goes_with_the_code_and_token_may_not_name_another() {
+    let s = start("[[resources]]\nuri = \"https://other.example.com/\"\nscopes = [\"read\"]\n");
+    let meta = json!({
+        "client_id": "agent-app",
+        "redirect_uris": [REDIRECT],
+        "grant_types": ["authorization_code"],
+        "token_endpoint_auth_method": "none",
+        "scope": "read",
+        "resources": [RESOURCE, "https://other.example.com/"],
+    });
+    let (status, created) = s.call(reqwest::Method::POST, "/admin/clients", Some(meta)).await;
+    assert_eq!(status, 201, "{created}");
+    let url = |resource: &str| {
+        format!(
+            "{}/authorize?response_type=code&client_id=agent-app&redirect_uri=http%3A%2F%2F127.0.0.1%3A9000%2Fcallback\
+             &scope=read&state=s1&code_challenge={CHALLENGE}&code_challenge_method=S256&resource={}",
+            s.base,
+            form_urlencoded::byte_serialize(resource.as_bytes()).collect::<String>()
+        )
+    };
+    let redeem_with = |code: String, resource: Option<&'static str>| {
+        let base = s.base.clone();
+        async move {
+            let mut form = vec![
+                ("grant_type", "authorization_code".to_owned()),
+                ("client_id", "agent-app".to_owned()),
+                ("code", code),
+                ("redirect_uri", REDIRECT.to_owned()),
+                ("code_verifier", VERIFIER.to_owned()),
+            ];
+            if let Some(r) = resource {
+                form.push(("resource", r.to_owned()));
+            }
+            let r = http().post(format!("{base}/token")).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+
+    let location = user_approves(&s.base, &url(RESOURCE)).await;
+    let (status, tokens) = redeem_with(query(&location, "code").unwrap(), None).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(claims(tokens["access_token"].as_str().unwrap())["aud"], RESOURCE);
+
+    let location = user_approves(&s.base, &url(RESOURCE)).await;
+    let (status, body) = redeem_with(query(&location, "code").unwrap(), Some("https://other.example.com/")).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")), "{body}");
+
+    let r = http().get(url("https://unknown.example.com/")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(query(&location, "error").as_deref(), Some("invalid_target"), "{location}");
+}
