@@ -10,6 +10,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail by panicking")]
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -48,7 +50,7 @@ impl Server {
     /// The quick-start example on a free port, plus `extra` TOML, in a fresh
     /// folder (so its sled store is fresh too).
     fn quickstart(extra: &str) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = support::free_port();
         let text = std::fs::read_to_string(Path::new(ROOT).join("examples/quickstart.toml"))
             .unwrap()
             .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));

@@ -40,8 +40,21 @@ pub fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
     run_env(args, stdin, &[])
 }
 
+/// A port that is free now, for a server started next. It is chosen below
+/// Linux's ephemeral range (32768 and up), where the kernel also picks the
+/// local ports of outgoing connections and of `bind(0)`: a port from there can
+/// be taken by another test's client between this check and the server's own
+/// bind, and that server then fails to start.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::hash::{BuildHasher, Hasher};
+    for _ in 0..1000 {
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let port = 20_000 + (random % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port from 20000 to 32000")
 }
 
 /// The quick-start example moved to a free port (issuer and listen together),
