@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use oauth_core::testing::{CountingSecrets, JsonTokens, ManualClock, PlainVerifier};
+use oauth_core::testing::{CountingSecrets, JsonProofs, JsonTokens, ManualClock, PlainVerifier};
 use oauth_core::{
     AccessTokenId, Account, AccountId, Authority, AuthorizationSession, AuthorizeRequest, Client, ClientCredentials,
     ClientId, ClientRecord, ClientSettings, CodeRedemption, Grant, GrantId, GrantType, IgnoreEvents, LoginOutcome,
@@ -146,6 +146,15 @@ impl Store for ListStore {
             }
             _ => Ok(Rotation::NotFound),
         }
+    }
+
+    async fn add_refresh_token(&self, record: &RefreshRecord, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut maps = self.maps()?;
+        let live = maps.live_grant(record.grant, now).is_some_and(|g| !g.revoked);
+        if live {
+            maps.refresh.insert(record.hash, record.clone());
+        }
+        Ok(live)
     }
 
     async fn revoke_grant(&self, id: GrantId) -> Result<(), StoreError> {
@@ -400,6 +409,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         require_pkce: true,
         allowed_cors_origins: vec![],
         resources: Default::default(),
+        jwks: None,
+        dpop_bound_access_tokens: false,
+        require_pushed_authorization_requests: false,
     })?;
     let clients = BTreeMap::from([(app.id().clone(), Arc::new(app))]);
     let services = Services {
@@ -413,6 +425,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // This example has no log: a real server reports replays and lockouts
         // to one (oauth-http's SecurityEventLog).
         events: Arc::new(IgnoreEvents),
+        // Unsigned test proofs: this example uses neither DPoP nor
+        // private_key_jwt; a server uses oauth-jwt's `JwtProofs`.
+        proofs: Arc::new(JsonProofs),
     };
     let authority = Authority::new(Settings::new("https://as.provider.example"), services);
 
@@ -425,7 +440,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         state: Some("af0ifjsldkj"),
         code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
         code_challenge_method: Some("S256"),
-        resource: None,
+        ..AuthorizeRequest::default()
     };
     let (session, _) = authority.authorize(&request, None).await.map_err(|r| format!("{r:?}"))?;
     println!("1. session {} opened: {:?}", session.id(), session.state().name());
@@ -443,8 +458,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let code = oauth_core::testing::query_param(&location, "code").ok_or("no code")?;
 
     // 5. The app's back channel exchanges the code, proving PKCE.
-    let app =
-        authority.authenticate_client(&ClientCredentials { client_id: "pgo.example.org", secret: None }, None).await?;
+    let app = authority
+        .authenticate_client(
+            &ClientCredentials { client_id: Some("pgo.example.org"), ..ClientCredentials::default() },
+            None,
+        )
+        .await?;
     let exchange = TokenRequest {
         grant_type: Some("authorization_code"),
         code: Some(&code),
@@ -452,7 +471,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         code_verifier: Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
         ..TokenRequest::default()
     };
-    let tokens = authority.token(&app, &exchange, None).await?;
+    let tokens = authority.token(&app, &exchange, None, None).await?;
     println!("5. exchanged: a {} token for scope {:?}, {} s", tokens.token_type, tokens.scope, tokens.expires_in);
     Ok(())
 }

@@ -829,6 +829,7 @@ fn client_error(e: ClientError) -> Error {
         ClientError::PublicClientCredentials => {
             Error::InvalidClientMetadata("client_credentials is for confidential clients only")
         }
+        ClientError::SecretAndKeys => Error::InvalidClientMetadata("a client has a secret or keys, not both"),
     }
 }
 

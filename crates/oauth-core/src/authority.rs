@@ -11,9 +11,10 @@ use time::{Duration, OffsetDateTime};
 use crate::Client;
 use crate::client::{ClientRegistry, ScopeRule, SecretHash};
 use crate::error::{Error, Result};
+use crate::flow::NonceCache;
 use crate::services::{
-    AccessTokenClaims, AccessTokenCodec, Clock, ResourceCheck, SecretSource, SecretVerifier, SecurityEvent,
-    SecurityEvents,
+    AccessTokenClaims, AccessTokenCodec, Clock, ProofChecker, ResourceCheck, SecretSource, SecretVerifier,
+    SecurityEvent, SecurityEvents,
 };
 use crate::store::Store;
 use crate::throttle::ThrottleSettings;
@@ -45,6 +46,29 @@ pub struct Settings {
     pub resources: BTreeMap<ResourceUri, Scope>,
     /// Dynamic client registration (RFC 7591); off by default.
     pub registration: RegistrationSettings,
+    /// Clock skew allowed on the times clients write: a DPoP proof's `iat`, a
+    /// client assertion's `exp`, `nbf` and `iat` (`[tokens] leeway`).
+    pub leeway: Duration,
+    /// DPoP (RFC 9449).
+    pub dpop: DpopSettings,
+    /// Whether every client must push its authorization requests first
+    /// (RFC 9126 6, `[par] require_pushed_authorization_requests`).
+    pub require_pushed_authorization_requests: bool,
+    /// Whether a refresh issues a new refresh token and retires the one
+    /// presented (`[tokens] refresh_rotation`). Without rotation the refresh
+    /// token is used again until it expires.
+    pub refresh_rotation: bool,
+    /// How long after its rotation a refresh token may be presented once more
+    /// for a second successor, instead of revoking its family
+    /// (`[tokens] refresh_reuse_grace`; zero: never).
+    pub refresh_reuse_grace: Duration,
+    /// The `aud` values a client assertion may name (RFC 7523 3): the issuer
+    /// and the URLs of the endpoints that authenticate clients.
+    pub assertion_audiences: Vec<String>,
+    /// The FAPI 2.0 Security Profile (`[profile] fapi2`): pushed requests,
+    /// PKCE and DPoP for every client, `private_key_jwt` only, and no refresh
+    /// rotation, whatever the other settings say.
+    pub fapi2: bool,
 }
 
 /// `[registration]`: dynamic client registration (RFC 7591, RFC 7592).
@@ -84,15 +108,32 @@ impl Default for RegistrationSettings {
     }
 }
 
+/// The `[dpop]` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DpopSettings {
+    /// How long after its `iat` a proof is accepted (`[dpop] max_age`).
+    pub max_age: Duration,
+    /// Whether proofs at the token and PAR endpoints must carry the server's
+    /// nonce (RFC 9449 8, `[dpop] require_nonce`).
+    pub require_nonce: bool,
+}
+
+impl Default for DpopSettings {
+    fn default() -> Self {
+        DpopSettings { max_age: Duration::seconds(60), require_nonce: false }
+    }
+}
+
 impl Settings {
     /// The SPEC defaults for `issuer`: 900 s access tokens, 14-day refresh
-    /// tokens within a 90-day family, 60 s codes, 600 s sessions, and every grant
-    /// but `password` (RFC 9700 2.4) switched on.
+    /// tokens within a 90-day family, rotated on every use with no grace, 60 s
+    /// codes, 600 s sessions, every grant but `password` (RFC 9700 2.4)
+    /// switched on, DPoP proofs up to 60 s old without a nonce, and client
+    /// assertions for the issuer itself.
     pub fn new(issuer: impl Into<String>) -> Self {
-        let issuer = issuer.into();
+        let issuer: String = issuer.into();
         Settings {
             audience: issuer.clone(),
-            issuer,
             access_token_ttl: Duration::seconds(900),
             refresh_token_ttl: Duration::seconds(1_209_600),
             refresh_token_max_lifetime: Duration::seconds(7_776_000),
@@ -102,6 +143,14 @@ impl Settings {
             throttle: ThrottleSettings::default(),
             resources: BTreeMap::new(),
             registration: RegistrationSettings::default(),
+            leeway: Duration::seconds(30),
+            dpop: DpopSettings::default(),
+            require_pushed_authorization_requests: false,
+            refresh_rotation: true,
+            refresh_reuse_grace: Duration::ZERO,
+            assertion_audiences: vec![issuer.clone()],
+            fapi2: false,
+            issuer,
         }
     }
 }
@@ -126,6 +175,8 @@ pub struct Services {
     pub resources: Arc<dyn ResourceCheck>,
     /// Where security events go (the core does not log).
     pub events: Arc<dyn SecurityEvents>,
+    /// The signature checks of DPoP proofs and client assertions.
+    pub proofs: Arc<dyn ProofChecker>,
 }
 
 impl fmt::Debug for Services {
@@ -141,12 +192,15 @@ impl fmt::Debug for Services {
 pub struct Authority {
     pub(crate) settings: Settings,
     pub(crate) services: Services,
+    /// The DPoP nonces of the current and the last window, as read from the
+    /// store: a cache, not state (every node reads the same records).
+    pub(crate) nonces: Arc<NonceCache>,
 }
 
 impl Authority {
     /// Builds an authority.
     pub fn new(settings: Settings, services: Services) -> Self {
-        Authority { settings, services }
+        Authority { settings, services, nonces: Arc::default() }
     }
 
     /// The settings it runs with.
@@ -249,7 +303,8 @@ impl Authority {
     }
 
     /// Mints an access token for `resource` (its `aud`; the configured
-    /// audience when `None`); returns it with its claims.
+    /// audience when `None`), bound to the key `jkt` when there is one;
+    /// returns it with its claims.
     pub(crate) async fn mint_access_token(
         &self,
         client_id: &ClientId,
@@ -257,6 +312,7 @@ impl Authority {
         scope: Scope,
         grant: Option<GrantId>,
         resource: Option<&ResourceUri>,
+        jkt: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<(String, AccessTokenClaims)> {
         let audience = resource.map_or_else(|| self.settings.audience.clone(), |r| r.as_str().to_owned());
@@ -270,6 +326,7 @@ impl Authority {
             expires_at: now + self.settings.access_token_ttl,
             jti: AccessTokenId::from_random_bytes(self.random_16()?),
             grant,
+            jkt: jkt.map(str::to_owned),
         };
         let token = self.services.tokens.mint(&claims).await?;
         Ok((token, claims))
@@ -278,5 +335,28 @@ impl Authority {
     /// True when the server and the client both allow refresh tokens.
     pub(crate) fn issues_refresh_tokens(&self, client: &Client) -> bool {
         self.settings.grants.contains(&GrantType::RefreshToken) && client.allows(GrantType::RefreshToken)
+    }
+
+    /// Whether the code flow demands PKCE of `client` (FAPI 2.0: of every
+    /// client).
+    pub(crate) fn requires_pkce(&self, client: &Client) -> bool {
+        client.require_pkce() || self.settings.fapi2
+    }
+
+    /// Whether `client` must push its authorization requests.
+    pub(crate) fn requires_pushed_requests(&self, client: &Client) -> bool {
+        client.require_pushed_authorization_requests()
+            || self.settings.require_pushed_authorization_requests
+            || self.settings.fapi2
+    }
+
+    /// Whether every token request of `client` must carry a DPoP proof.
+    pub(crate) fn requires_dpop(&self, client: &Client) -> bool {
+        client.dpop_bound_access_tokens() || self.settings.fapi2
+    }
+
+    /// Whether refresh tokens rotate (FAPI 2.0 5.3.2.1: they do not).
+    pub(crate) fn rotates_refresh_tokens(&self) -> bool {
+        self.settings.refresh_rotation && !self.settings.fapi2
     }
 }

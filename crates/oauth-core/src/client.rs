@@ -58,8 +58,15 @@ pub struct ClientSettings {
     pub id: ClientId,
     /// The name shown on the consent page.
     pub name: String,
-    /// `Some` makes a confidential client; `None` a public one.
+    /// `Some` makes a confidential client that authenticates with this secret
+    /// (`client_secret_basic` or `client_secret_post`).
     pub secret: Option<SecretHash>,
+    /// `Some` makes a confidential client that authenticates with
+    /// `private_key_jwt` (RFC 7523): assertions signed by one of these keys, a
+    /// JWK Set as JSON text (the `jwks` of RFC 7591), which the
+    /// [`ProofChecker`](crate::ProofChecker) reads. Such a client has no
+    /// secret. With neither, the client is public.
+    pub jwks: Option<String>,
     /// Where authorization responses may go.
     pub redirect: RedirectPolicy,
     /// The grants this client may use.
@@ -76,6 +83,11 @@ pub struct ClientSettings {
     pub allowed_cors_origins: Vec<WebOrigin>,
     /// The resources (RFC 8707) this client may ask tokens for.
     pub resources: BTreeSet<ResourceUri>,
+    /// Whether every token request must carry a DPoP proof, so every access
+    /// token is bound (RFC 9449 5.2, `dpop_bound_access_tokens`).
+    pub dpop_bound_access_tokens: bool,
+    /// Whether authorization requests must be pushed first (RFC 9126 6).
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// Why a client registration is refused.
@@ -92,6 +104,9 @@ pub enum ClientError {
     /// `client_credentials` needs a secret to authenticate with.
     #[error("client_credentials is for confidential clients only")]
     PublicClientCredentials,
+    /// A client authenticates one way: a secret, or keys, not both.
+    #[error("a client has a secret or keys (private_key_jwt), not both")]
+    SecretAndKeys,
 }
 
 /// A registered client. Fields are private: [`Client::new`] checks the rules
@@ -107,7 +122,10 @@ pub struct Client {
 impl Client {
     /// Validates a registration.
     pub fn new(settings: ClientSettings) -> std::result::Result<Self, ClientError> {
-        let public = settings.secret.is_none();
+        if settings.secret.is_some() && settings.jwks.is_some() {
+            return Err(ClientError::SecretAndKeys);
+        }
+        let public = settings.secret.is_none() && settings.jwks.is_none();
         let host_bound = matches!(settings.redirect, RedirectPolicy::HttpsHost(_));
         if public && !settings.require_pkce && !host_bound {
             return Err(ClientError::PublicWithoutPkce);
@@ -144,9 +162,21 @@ impl Client {
     pub fn secret(&self) -> Option<&SecretHash> {
         self.settings.secret.as_ref()
     }
-    /// True for a confidential client.
+    /// The registered keys of a `private_key_jwt` client: a JWK Set as JSON.
+    pub fn jwks(&self) -> Option<&str> {
+        self.settings.jwks.as_deref()
+    }
+    /// True for a confidential client: one with a secret or with keys.
     pub fn is_confidential(&self) -> bool {
-        self.settings.secret.is_some()
+        self.settings.secret.is_some() || self.settings.jwks.is_some()
+    }
+    /// Whether its token requests must carry a DPoP proof.
+    pub fn dpop_bound_access_tokens(&self) -> bool {
+        self.settings.dpop_bound_access_tokens
+    }
+    /// Whether its authorization requests must be pushed first.
+    pub fn require_pushed_authorization_requests(&self) -> bool {
+        self.settings.require_pushed_authorization_requests
     }
     /// The redirect URI policy.
     pub fn redirect(&self) -> &RedirectPolicy {
@@ -257,6 +287,12 @@ impl ClientRecord {
             require_pkce: self.require_pkce,
             allowed_cors_origins: self.allowed_cors_origins.clone(),
             resources: self.resources.clone(),
+            // A stored client's `jwks` is registration metadata only: it does
+            // not (yet) authenticate with private_key_jwt, nor need DPoP or
+            // PAR, so its behaviour is what it was registered for.
+            jwks: None,
+            dpop_bound_access_tokens: false,
+            require_pushed_authorization_requests: false,
         })
     }
 }
@@ -319,6 +355,9 @@ mod tests {
             require_pkce: true,
             allowed_cors_origins: vec![],
             resources: BTreeSet::new(),
+            jwks: None,
+            dpop_bound_access_tokens: false,
+            require_pushed_authorization_requests: false,
         }
     }
 
@@ -379,6 +418,16 @@ mod tests {
         .unwrap();
         assert!(host_bound.allows_origin(&WebOrigin::parse("https://pgo.example.org").unwrap()));
         assert!(!host_bound.allows_origin(&WebOrigin::parse("https://pgo.example.org:8443").unwrap()));
+    }
+
+    #[test]
+    fn a_client_has_a_secret_or_keys_not_both_and_keys_make_it_confidential() {
+        let keys = ClientSettings { jwks: Some(r#"{"keys":[]}"#.into()), ..settings() };
+        let both = ClientSettings { secret: Some(SecretHash::new("$sha256$00")), ..keys.clone() };
+        assert_eq!(Client::new(both).err(), Some(ClientError::SecretAndKeys));
+        let client =
+            Client::new(ClientSettings { grant_types: [GrantType::ClientCredentials].into(), ..keys }).unwrap();
+        assert!(client.is_confidential() && client.secret().is_none());
     }
 
     #[test]

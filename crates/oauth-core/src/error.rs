@@ -1,7 +1,7 @@
 //! The one error type of the core, and how each variant appears on the wire.
 //!
 //! Every variant maps to an RFC 6749 (sections 4.1.2.1 and 5.2), RFC 6750,
-//! RFC 7009, RFC 7591 or RFC 8707 error code (or, for the admin API, one of
+//! RFC 7009, RFC 7591, RFC 8707 or RFC 9449 error code (or, for the admin API, one of
 //! its two own: `not_found`, `conflict`), knows its HTTP status, and knows whether it may be sent
 //! to the client's `redirect_uri`. Nothing else in the workspace invents error
 //! codes for the wire: the HTTP layer renders [`Error::code`],
@@ -57,6 +57,10 @@ pub enum Error {
     /// (RFC 6750 3.1). Always 401.
     #[error("invalid_token: {0}")]
     InvalidToken(&'static str),
+    /// A DPoP-bound access token was presented with the `Bearer` scheme
+    /// (RFC 9449 7.2): refused as `invalid_token`, with a `DPoP` challenge.
+    #[error("invalid_token: a DPoP-bound token sent as a bearer token")]
+    BoundTokenAsBearer,
     /// The token is valid but cannot be used for this request (RFC 6750 3.1).
     #[error("insufficient_scope: {0}")]
     InsufficientScope(&'static str),
@@ -83,6 +87,19 @@ pub enum Error {
         from: &'static str,
         /// The state that was asked for.
         to: &'static str,
+    },
+    /// A DPoP proof (RFC 9449 4.3) is malformed, wrongly signed, stale, replayed,
+    /// made for another request or key, or missing where one is required. At
+    /// `/token` and `/par` a 400; at a resource a 401 with a `DPoP` challenge.
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpopProof(&'static str),
+    /// The server requires a DPoP nonce (RFC 9449 8) and the proof carried
+    /// none, or one that is no longer current. The answer carries the nonce to
+    /// use in a `DPoP-Nonce` header.
+    #[error("use_dpop_nonce")]
+    UseDpopNonce {
+        /// The current nonce.
+        nonce: String,
     },
     /// The authorization session ran out of time before it produced a code.
     #[error("invalid_request: the authorization session has expired")]
@@ -132,13 +149,15 @@ impl Error {
             Error::InvalidScope(_) => ErrorCode::InvalidScope,
             Error::AccessDenied(_) => ErrorCode::AccessDenied,
             Error::UnsupportedResponseType => ErrorCode::UnsupportedResponseType,
-            Error::InvalidToken(_) => ErrorCode::InvalidToken,
+            Error::InvalidToken(_) | Error::BoundTokenAsBearer => ErrorCode::InvalidToken,
             Error::InsufficientScope(_) => ErrorCode::InsufficientScope,
             Error::InvalidTarget(_) => ErrorCode::InvalidTarget,
             Error::InvalidClientMetadata(_) => ErrorCode::InvalidClientMetadata,
             Error::InvalidRedirectUriMetadata(_) => ErrorCode::InvalidRedirectUri,
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::Conflict(_) => ErrorCode::Conflict,
+            Error::InvalidDpopProof(_) => ErrorCode::InvalidDpopProof,
+            Error::UseDpopNonce { .. } => ErrorCode::UseDpopNonce,
             Error::Throttled { code, .. } => *code,
             Error::Store(_) => ErrorCode::TemporarilyUnavailable,
             Error::Internal(_) => ErrorCode::ServerError,
@@ -148,7 +167,7 @@ impl Error {
     /// The HTTP status for a direct (non-redirect) answer.
     pub fn status(&self) -> u16 {
         match self {
-            Error::InvalidClient | Error::InvalidToken(_) => 401,
+            Error::InvalidClient | Error::InvalidToken(_) | Error::BoundTokenAsBearer => 401,
             Error::InsufficientScope(_) => 403,
             Error::NotFound(_) => 404,
             Error::Conflict(_) => 409,
@@ -179,8 +198,11 @@ impl Error {
             | Error::InvalidClientMetadata(d)
             | Error::InvalidRedirectUriMetadata(d)
             | Error::NotFound(d)
-            | Error::Conflict(d) => d,
+            | Error::Conflict(d)
+            | Error::InvalidDpopProof(d) => d,
+            Error::UseDpopNonce { .. } => "the DPoP proof must carry the server's current nonce",
             Error::InvalidClient => "client authentication failed",
+            Error::BoundTokenAsBearer => "the token is DPoP-bound: send it with the DPoP scheme and a proof",
             Error::UnsupportedGrantType => "the grant type is not supported",
             Error::UnsupportedResponseType => "only response_type=code is supported",
             Error::UnknownClient => "unknown or missing client_id",
@@ -196,7 +218,8 @@ impl Error {
 }
 
 /// The error codes of RFC 6749 (4.1.2.1, 5.2), RFC 6750 (3.1), RFC 7591
-/// (3.2.2) and RFC 8707 (2), and the admin API's `not_found` and `conflict`.
+/// (3.2.2), RFC 8707 (2) and RFC 9449 (5, 7.1, 8), and the admin API's
+/// `not_found` and `conflict`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -234,6 +257,10 @@ pub enum ErrorCode {
     NotFound,
     /// `conflict` (the admin API)
     Conflict,
+    /// `invalid_dpop_proof` (RFC 9449)
+    InvalidDpopProof,
+    /// `use_dpop_nonce` (RFC 9449)
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -257,6 +284,8 @@ impl ErrorCode {
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }
@@ -297,6 +326,12 @@ mod tests {
         assert_eq!(Error::Conflict("x").status(), 409);
         assert_eq!(Error::InvalidRedirectUriMetadata("x").code().as_str(), "invalid_redirect_uri");
         assert_eq!(Error::RateLimited { retry_after: 1 }.status(), 429);
+        assert_eq!(
+            (Error::InvalidDpopProof("x").status(), Error::InvalidDpopProof("x").code().as_str()),
+            (400, "invalid_dpop_proof")
+        );
+        let nonce = Error::UseDpopNonce { nonce: "n".into() };
+        assert_eq!((nonce.status(), nonce.code().as_str()), (400, "use_dpop_nonce"));
         let store = Error::from(StoreError::Unavailable("disk full".into()));
         assert_eq!((store.status(), store.code().as_str()), (503, "temporarily_unavailable"));
     }

@@ -7,7 +7,8 @@
 //! checks) as async methods of [`Authority`]. It does no IO of its own: no
 //! tokio, no hyper, no files, no clock and no randomness except through the
 //! traits in [`Store`], [`ClientRegistry`], [`Clock`], [`SecretSource`],
-//! [`SecretVerifier`], [`AccessTokenCodec`] and [`ResourceCheck`]. So every
+//! [`SecretVerifier`], [`AccessTokenCodec`], [`ProofChecker`] and
+//! [`ResourceCheck`]. So every
 //! flow runs the same under test, with a fixed clock and an in-memory store, as
 //! in production. It does not log either: a replayed code, a reused refresh
 //! token or a throttle lockout is reported to [`SecurityEvents`] as a
@@ -24,8 +25,8 @@
 //! compile: every grant takes an [`AuthenticatedClient`]; the authorization
 //! session keeps its [`RedirectUriMatched`], so every response it sends goes to
 //! a checked URI; the code exchange that issues tokens takes a [`PkceVerified`]
-//! by value. [`DpopVerified`] is the same kind of value for the second stage's
-//! DPoP binding.
+//! by value; and a grant binds tokens to a DPoP key only given the
+//! [`DpopVerified`] that [`Authority::check_dpop`] makes.
 //! Every error is an [`Error`] that knows its RFC 6749 / 6750 code, its HTTP
 //! status and whether it may be redirected.
 //!
@@ -74,19 +75,21 @@ pub use admin::{
     AccountPatch, Admin, BROWSER_SESSIONS, CONSENTS, ClientMetadata, ClientView, DEFAULT_PAGE, Issued, MAX_PAGE,
     NewAccount, Page, Registrant,
 };
-pub use authority::{Authority, RegistrationSettings, Services, Settings};
+pub use authority::{Authority, DpopSettings, RegistrationSettings, Services, Settings};
 pub use client::{
     Client, ClientError, ClientOrigin, ClientRecord, ClientRegistry, ClientSettings, ScopeRule, SecretHash,
 };
 pub use error::{Error, ErrorCode, Result};
 pub use flow::{
     AuthenticatedClient, AuthorizeRejection, AuthorizeRequest, BearerPrincipal, ClientAuthMethod, ClientCredentials,
-    Introspection, LoginOutcome, TokenRequest, TokenResponse,
+    DpopRequest, Introspection, LoginOutcome, MAX_ASSERTION_LIFETIME, NONCE_WINDOW, PUSHED_REQUEST_TTL,
+    PushedAuthorization, REQUEST_URI_PREFIX, TokenRequest, TokenResponse,
 };
 pub use registry::{ClientSource, FixedClients, LayeredClients, NoFixedClients, StoredClients};
 pub use services::{
-    AccessTokenClaims, AccessTokenCodec, AllowAll, Clock, IgnoreEvents, ResourceCheck, ResourceDecision, SecretHasher,
-    SecretSource, SecretVerifier, SecurityEvent, SecurityEventKind, SecurityEvents, ThrottleSubject,
+    AccessTokenClaims, AccessTokenCodec, AllowAll, AssertionClaims, Clock, DpopProof, IgnoreEvents, ProofChecker,
+    ResourceCheck, ResourceDecision, SecretHasher, SecretSource, SecretVerifier, SecurityEvent, SecurityEventKind,
+    SecurityEvents, ThrottleSubject,
 };
 pub use session::{AuthorizationSession, SessionState};
 pub use store::{

@@ -1,6 +1,7 @@
 //! The services the flows run on, besides the store: time, randomness, secret
-//! verification, access-token encoding, the resource availability check, and
-//! where security events go.
+//! verification, access-token encoding, the signature checks of DPoP proofs and
+//! client assertions, the resource availability check, and where security
+//! events go.
 //!
 //! The core never reads the clock or the operating system's randomness itself,
 //! so every flow is deterministic under test. Nor does it log: what an operator
@@ -99,6 +100,10 @@ pub struct AccessTokenClaims {
     /// `gid`, the private claim naming the grant: present exactly when the token
     /// has a resource owner (code and password grants, and their refreshes).
     pub grant: Option<GrantId>,
+    /// `cnf.jkt` (RFC 9449 6.1): the RFC 7638 thumbprint of the key the token
+    /// is bound to. A bound token is presented with the `DPoP` scheme and a
+    /// proof signed by that key; `None` for a bearer token.
+    pub jkt: Option<String>,
 }
 
 impl fmt::Debug for AccessTokenClaims {
@@ -109,6 +114,7 @@ impl fmt::Debug for AccessTokenClaims {
             .field("scope", &self.scope.to_string())
             .field("exp", &self.expires_at)
             .field("jti", &self.jti)
+            .field("jkt", &self.jkt)
             .finish_non_exhaustive()
     }
 }
@@ -136,6 +142,84 @@ crate::forward::forward_async!(AccessTokenCodec {
     fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessTokenClaims>;
 } sync {
     fn is_access_token(&self, token: &str) -> bool;
+});
+
+/// The claims of a DPoP proof (RFC 9449 4.2) whose form and signature were
+/// checked: `typ` `dpop+jwt`, an asymmetric algorithm the server accepts, a
+/// public `jwk` in the header that the signature verifies with. What the
+/// claims must say about the request, the time and earlier proofs is the
+/// flow's to check; only the flow makes a
+/// [`DpopVerified`](crate::DpopVerified) from this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopProof {
+    /// The RFC 7638 SHA-256 thumbprint of the header's `jwk`, base64url.
+    pub jkt: String,
+    /// `jti`: the proof's unique id.
+    pub jti: String,
+    /// `htm`: the HTTP method the proof is for.
+    pub htm: String,
+    /// `htu`: the URL the proof is for, as sent.
+    pub htu: String,
+    /// `iat`: when the client made it.
+    pub iat: OffsetDateTime,
+    /// `ath`: base64url SHA-256 of the access token it presents, if any.
+    pub ath: Option<String>,
+    /// `nonce`: a nonce the server gave, if any.
+    pub nonce: Option<String>,
+}
+
+/// The claims of a client assertion (RFC 7523 3) whose signature verified with
+/// one of its client's registered keys. The flow checks what they say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssertionClaims {
+    /// `iss`
+    pub issuer: String,
+    /// `sub`
+    pub subject: String,
+    /// `aud`, a string or each member of an array.
+    pub audience: Vec<String>,
+    /// `exp`
+    pub expires_at: OffsetDateTime,
+    /// `nbf`, if sent.
+    pub not_before: Option<OffsetDateTime>,
+    /// `iat`, if sent.
+    pub issued_at: Option<OffsetDateTime>,
+    /// `jti`
+    pub jti: String,
+}
+
+/// The signature checks of the JWTs a client sends besides access tokens:
+/// DPoP proofs (RFC 9449) and `private_key_jwt` client assertions (RFC 7523).
+/// `oauth-jwt` implements it. Both checks are stateless: the algorithm is
+/// pinned by the key (never `none` nor a symmetric one), and every other rule
+/// (the request, the time, replay) is the flows'.
+pub trait ProofChecker: Send + Sync {
+    /// Checks a DPoP proof's form and signature. Every failure is
+    /// [`Error::InvalidDpopProof`](crate::Error::InvalidDpopProof).
+    fn dpop_proof(&self, proof: &str) -> Result<DpopProof>;
+
+    /// Checks a client assertion's form and its signature by one of the
+    /// client's registered keys ([`Client::jwks`]). Every failure is
+    /// [`Error::InvalidClient`](crate::Error::InvalidClient).
+    fn client_assertion(&self, assertion: &str, client: &Client) -> Result<AssertionClaims>;
+
+    /// The `sub` of an assertion, unchecked: which client it claims to be,
+    /// to look the client up when the request names none (RFC 7521 4.2).
+    fn assertion_subject(&self, assertion: &str) -> Option<String>;
+
+    /// The `alg` values accepted in DPoP proofs, for metadata and challenges.
+    fn dpop_algorithms(&self) -> &[&'static str];
+
+    /// The `alg` values accepted in client assertions, for metadata.
+    fn assertion_algorithms(&self) -> &[&'static str];
+}
+
+crate::forward::forward_sync!(ProofChecker {
+    fn dpop_proof(&self, proof: &str) -> Result<DpopProof>;
+    fn client_assertion(&self, assertion: &str, client: &Client) -> Result<AssertionClaims>;
+    fn assertion_subject(&self, assertion: &str) -> Option<String>;
+    fn dpop_algorithms(&self) -> &[&'static str];
+    fn assertion_algorithms(&self) -> &[&'static str];
 });
 
 /// The answer of a resource availability check.
@@ -212,6 +296,19 @@ pub enum SecurityEvent {
         /// The address the attempt came from, when the caller knows it.
         peer: Option<IpAddr>,
     },
+    /// A DPoP proof was presented again (RFC 9449 11.1): its `jti` is in the
+    /// replay cache. Someone captured a request; the proof is refused.
+    DpopProofReplayed {
+        /// The thumbprint of the proof's key (public: it is in every bound
+        /// token).
+        jkt: String,
+    },
+    /// A `private_key_jwt` client assertion was presented again (RFC 7523
+    /// 3, item 7): its `jti` is in the replay cache. The client is refused.
+    ClientAssertionReplayed {
+        /// The client the assertion names.
+        client_id: ClientId,
+    },
 }
 
 impl SecurityEvent {
@@ -221,6 +318,8 @@ impl SecurityEvent {
             SecurityEvent::CodeReplayed { .. } => SecurityEventKind::CodeReplay,
             SecurityEvent::RefreshTokenReused { .. } => SecurityEventKind::RefreshTokenReuse,
             SecurityEvent::ThrottleLockout { .. } => SecurityEventKind::ThrottleLockout,
+            SecurityEvent::DpopProofReplayed { .. } => SecurityEventKind::DpopProofReplay,
+            SecurityEvent::ClientAssertionReplayed { .. } => SecurityEventKind::ClientAssertionReplay,
         }
     }
 }
@@ -235,12 +334,21 @@ pub enum SecurityEventKind {
     RefreshTokenReuse,
     /// [`SecurityEvent::ThrottleLockout`]: `throttle_lockout`.
     ThrottleLockout,
+    /// [`SecurityEvent::DpopProofReplayed`]: `dpop_proof_replay`.
+    DpopProofReplay,
+    /// [`SecurityEvent::ClientAssertionReplayed`]: `client_assertion_replay`.
+    ClientAssertionReplay,
 }
 
 impl SecurityEventKind {
     /// Every kind, so that a counter can show each at 0 before it happens.
-    pub const ALL: [SecurityEventKind; 3] =
-        [SecurityEventKind::CodeReplay, SecurityEventKind::RefreshTokenReuse, SecurityEventKind::ThrottleLockout];
+    pub const ALL: [SecurityEventKind; 5] = [
+        SecurityEventKind::CodeReplay,
+        SecurityEventKind::RefreshTokenReuse,
+        SecurityEventKind::ThrottleLockout,
+        SecurityEventKind::DpopProofReplay,
+        SecurityEventKind::ClientAssertionReplay,
+    ];
 
     /// The kind as a label value.
     pub fn as_str(self) -> &'static str {
@@ -248,6 +356,8 @@ impl SecurityEventKind {
             SecurityEventKind::CodeReplay => "code_replay",
             SecurityEventKind::RefreshTokenReuse => "refresh_token_reuse",
             SecurityEventKind::ThrottleLockout => "throttle_lockout",
+            SecurityEventKind::DpopProofReplay => "dpop_proof_replay",
+            SecurityEventKind::ClientAssertionReplay => "client_assertion_replay",
         }
     }
 }

@@ -120,6 +120,10 @@ pub(crate) struct SessionRequest {
     /// resources existed have none.
     #[serde(default)]
     pub(crate) resource: Option<ResourceUri>,
+    /// The DPoP key the code is bound to (`dpop_jkt`, RFC 9449 10), from the
+    /// request or from the proof of a pushed request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) dpop_jkt: Option<String>,
 }
 
 /// One user's way through `/authorize`, from the request to the code exchange.
@@ -165,6 +169,12 @@ impl AuthorizationSession {
     /// The resource (RFC 8707) the request named, which the tokens are for.
     pub fn resource(&self) -> Option<&ResourceUri> {
         self.request.resource.as_ref()
+    }
+
+    /// The thumbprint of the DPoP key the code is bound to: the token request
+    /// must carry a proof signed by that key.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.request.dpop_jkt.as_deref()
     }
     /// The hash of the browser cookie this session is bound to (CSRF defence).
     pub fn browser_binding(&self) -> Option<&TokenHash> {
@@ -375,6 +385,7 @@ mod tests {
             code_challenge: None,
             browser_binding: None,
             resource: None,
+            dpop_jkt: None,
         };
         AuthorizationSession::new(SessionId::from_random_bytes([3; 16]), request, T0, Duration::seconds(600))
     }

@@ -75,6 +75,11 @@ pub struct Grant {
     /// `None` for the server's configured audience.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<ResourceUri>,
+    /// The thumbprint of the DPoP key the family's refresh tokens are bound to
+    /// (RFC 9449 5: those of public clients that sent a proof); a refresh must
+    /// prove possession of that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 impl Grant {
@@ -310,6 +315,10 @@ macro_rules! with_store_methods {
             /// concurrent rotations of one token exactly one gets [`Rotation::Rotated`];
             /// presenting an already rotated token revokes its grant. Durable.
             fn rotate_refresh(&self, old: &TokenHash, new: &RefreshRecord, now: OffsetDateTime) -> Result<Rotation, StoreError>;
+            /// Adds `record` to its family, a second successor of a rotated token that
+            /// the reuse grace allows, when the family is live and not revoked;
+            /// answers whether it did. Durable.
+            fn add_refresh_token(&self, record: &RefreshRecord, now: OffsetDateTime) -> Result<bool, StoreError>;
             /// Revokes a grant: its refresh tokens stop working and access tokens that
             /// carry its id are refused. Idempotent. Durable.
             fn revoke_grant(&self, id: GrantId) -> Result<(), StoreError>;
@@ -450,6 +459,7 @@ mod tests {
             expires_at: at + time::Duration::days(90),
             revoked: false,
             resource: None,
+            dpop_jkt: None,
         };
         let record = |family: GrantId| RefreshRecord {
             hash: TokenHash::of("next"),

@@ -10,9 +10,10 @@ use time::{Duration, OffsetDateTime};
 
 use crate::flow::{AuthorizeRequest, ClientCredentials, LoginOutcome, TokenRequest};
 use crate::{
-    AccessTokenClaims, AccessTokenCodec, Account, AccountId, AllowAll, Authority, AuthorizationSession, Client,
-    ClientId, ClientSettings, Clock, Error, GrantType, RedirectPolicy, RedirectUri, ResourceCheck, Result, Scope,
-    ScopeRule, SecretHash, SecretSource, SecretVerifier, SecurityEvent, SecurityEvents, Services, Settings, Store,
+    AccessTokenClaims, AccessTokenCodec, Account, AccountId, AllowAll, AssertionClaims, Authority,
+    AuthorizationSession, Client, ClientId, ClientSettings, Clock, DpopProof, Error, GrantType, ProofChecker,
+    RedirectPolicy, RedirectUri, ResourceCheck, Result, Scope, ScopeRule, SecretHash, SecretSource, SecretVerifier,
+    SecurityEvent, SecurityEvents, Services, Settings, Store,
 };
 
 /// A clock that stands still until moved.
@@ -111,6 +112,91 @@ impl AccessTokenCodec for JsonTokens {
     }
 }
 
+/// Unsigned DPoP proofs and client assertions: `test-dpop.<json>` and
+/// `test-assertion.<json>`, the JSON holding the claims (times in Unix
+/// seconds). A proof names its key's thumbprint in `jkt`; an assertion is
+/// "signed" by the key named in its `key` member, which must appear in its
+/// client's `jwks`. So the core's own rules (method, URL, age, replay, nonce,
+/// audience, lifetime) are tested without signatures, which `oauth-jwt`'s
+/// tests cover.
+#[derive(Debug, Default)]
+pub struct JsonProofs;
+
+impl JsonProofs {
+    /// A proof with these claims (`jkt`, `jti`, `htm`, `htu`, `iat`, and
+    /// optionally `ath` and `nonce`).
+    pub fn proof(claims: &serde_json::Value) -> String {
+        format!("test-dpop.{claims}")
+    }
+
+    /// An assertion with these claims, "signed" by `key`.
+    pub fn assertion(key: &str, claims: &serde_json::Value) -> String {
+        let mut claims = claims.clone();
+        claims["key"] = serde_json::Value::String(key.into());
+        format!("test-assertion.{claims}")
+    }
+}
+
+fn json_of(token: &str, prefix: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(token.strip_prefix(prefix)?).ok()
+}
+
+fn time_of(v: &serde_json::Value) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(v.as_i64()?).ok()
+}
+
+impl ProofChecker for JsonProofs {
+    fn dpop_proof(&self, proof: &str) -> Result<DpopProof> {
+        let bad = Error::InvalidDpopProof("malformed test proof");
+        let c = json_of(proof, "test-dpop.").ok_or(bad.clone())?;
+        let text = |k: &str| c[k].as_str().map(str::to_owned);
+        Ok(DpopProof {
+            jkt: text("jkt").ok_or(bad.clone())?,
+            jti: text("jti").ok_or(bad.clone())?,
+            htm: text("htm").ok_or(bad.clone())?,
+            htu: text("htu").ok_or(bad.clone())?,
+            iat: time_of(&c["iat"]).ok_or(bad)?,
+            ath: text("ath"),
+            nonce: text("nonce"),
+        })
+    }
+
+    fn client_assertion(&self, assertion: &str, client: &Client) -> Result<AssertionClaims> {
+        let c = json_of(assertion, "test-assertion.").ok_or(Error::InvalidClient)?;
+        let key = c["key"].as_str().ok_or(Error::InvalidClient)?;
+        if !client.jwks().is_some_and(|jwks| jwks.contains(&format!("\"{key}\""))) {
+            return Err(Error::InvalidClient);
+        }
+        let text = |k: &str| c[k].as_str().map(str::to_owned).ok_or(Error::InvalidClient);
+        let audience = match &c["aud"] {
+            serde_json::Value::String(a) => vec![a.clone()],
+            serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            _ => return Err(Error::InvalidClient),
+        };
+        Ok(AssertionClaims {
+            issuer: text("iss")?,
+            subject: text("sub")?,
+            audience,
+            expires_at: time_of(&c["exp"]).ok_or(Error::InvalidClient)?,
+            not_before: time_of(&c["nbf"]),
+            issued_at: time_of(&c["iat"]),
+            jti: text("jti")?,
+        })
+    }
+
+    fn assertion_subject(&self, assertion: &str) -> Option<String> {
+        json_of(assertion, "test-assertion.")?["sub"].as_str().map(str::to_owned)
+    }
+
+    fn dpop_algorithms(&self) -> &[&'static str] {
+        &["test"]
+    }
+
+    fn assertion_algorithms(&self) -> &[&'static str] {
+        &["test"]
+    }
+}
+
 /// The fixture's issuer.
 pub const ISSUER: &str = "https://as.example";
 /// A public client with PKCE and refresh: redirect `https://app.example/cb`,
@@ -120,6 +206,16 @@ pub const PUBLIC_CLIENT: &str = "public-app";
 pub const CONFIDENTIAL_CLIENT: &str = "confidential-app";
 /// The confidential client's secret.
 pub const CONFIDENTIAL_SECRET: &str = "s3cret-s3cret-s3cret";
+/// A `private_key_jwt` client with every grant, whose one key is
+/// [`KEYS_CLIENT_KEY`] (see [`JsonProofs::assertion`]).
+pub const KEYS_CLIENT: &str = "keys-app";
+/// The key the `private_key_jwt` client's assertions name.
+pub const KEYS_CLIENT_KEY: &str = "key-1";
+/// A public client like [`PUBLIC_CLIENT`] whose tokens must be DPoP-bound.
+pub const DPOP_CLIENT: &str = "dpop-app";
+/// A public client like [`PUBLIC_CLIENT`] that must push its authorization
+/// requests.
+pub const PAR_CLIENT: &str = "par-app";
 /// A host-bound (MedMij-style) public client without PKCE, scopes `1 4`.
 pub const HOST_CLIENT: &str = "pgo.example.org";
 /// The redirect URI registered for the public and confidential clients.
@@ -159,6 +255,16 @@ impl Fixture {
     /// Builds the fixture over `store`, storing the account, with `resources` as
     /// the resource check ([`AllowAll`] if `None`).
     pub async fn new(store: Arc<dyn Store>, resources: Option<Arc<dyn ResourceCheck>>) -> Result<Self> {
+        Self::with_settings(store, resources, |_| {}).await
+    }
+
+    /// [`Fixture::new`] with settings changed by `edit` (the password grant
+    /// is switched on before).
+    pub async fn with_settings(
+        store: Arc<dyn Store>,
+        resources: Option<Arc<dyn ResourceCheck>>,
+        edit: impl FnOnce(&mut Settings),
+    ) -> Result<Self> {
         let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-11-25 12:00 UTC)));
         let verifier = Arc::new(PlainVerifier::default());
         let events = Arc::new(RecordedEvents::default());
@@ -166,6 +272,7 @@ impl Fixture {
         settings.grants.insert(GrantType::Password);
         settings.resources.insert(resource()?, Scope::parse("read")?);
         settings.resources.insert(crate::ResourceUri::parse(OTHER_RESOURCE)?, Scope::parse("read")?);
+        edit(&mut settings);
         let services = Services {
             store: store.clone(),
             clients: Arc::new(clients()?),
@@ -175,6 +282,7 @@ impl Fixture {
             tokens: Arc::new(JsonTokens),
             resources: resources.unwrap_or_else(|| Arc::new(AllowAll)),
             events: events.clone(),
+            proofs: Arc::new(JsonProofs),
         };
         let account = Account {
             id: AccountId::from_random_bytes([0xa1; 16]),
@@ -199,6 +307,8 @@ impl Fixture {
             code_challenge: Some(CHALLENGE),
             code_challenge_method: Some("S256"),
             resource: None,
+            dpop_jkt: None,
+            request_uri: None,
         }
     }
 
@@ -225,12 +335,12 @@ impl Fixture {
 
     /// The public client's credentials (method `none`).
     pub fn public_client() -> ClientCredentials<'static> {
-        ClientCredentials { client_id: PUBLIC_CLIENT, secret: None }
+        ClientCredentials { client_id: Some(PUBLIC_CLIENT), secret: None, assertion: None }
     }
 
     /// The confidential client's credentials.
     pub fn confidential_client() -> ClientCredentials<'static> {
-        ClientCredentials { client_id: CONFIDENTIAL_CLIENT, secret: Some(CONFIDENTIAL_SECRET) }
+        ClientCredentials { client_id: Some(CONFIDENTIAL_CLIENT), secret: Some(CONFIDENTIAL_SECRET), assertion: None }
     }
 
     /// The token request that redeems `code` for the public client.
@@ -258,42 +368,50 @@ fn resource() -> Result<crate::ResourceUri> {
 fn clients() -> Result<BTreeMap<ClientId, Arc<Client>>> {
     let redirect = RedirectUri::parse(REDIRECT_URI).map_err(|e| Error::Internal(e.to_string()))?;
     let all: BTreeSet<GrantType> = GrantType::ALL.into();
-    let specs = [
-        ClientSettings {
-            id: ClientId::parse(PUBLIC_CLIENT)?,
-            name: "Public App".into(),
+    let plain = |id: &str| -> Result<ClientSettings> {
+        Ok(ClientSettings {
+            id: ClientId::parse(id)?,
+            name: id.into(),
             secret: None,
+            jwks: None,
             redirect: RedirectPolicy::Registered(vec![redirect.clone()]),
             grant_types: [GrantType::AuthorizationCode, GrantType::RefreshToken].into(),
             scopes: Scope::parse("read write")?,
             scope_rule: ScopeRule::Subset,
             require_pkce: true,
             allowed_cors_origins: vec![],
+            dpop_bound_access_tokens: false,
+            require_pushed_authorization_requests: false,
             resources: [resource()?].into(),
-        },
+        })
+    };
+    let specs = [
+        ClientSettings { name: "Public App".into(), ..plain(PUBLIC_CLIENT)? },
         ClientSettings {
-            id: ClientId::parse(CONFIDENTIAL_CLIENT)?,
             name: "Confidential App".into(),
             secret: Some(SecretHash::new(format!("plain:{CONFIDENTIAL_SECRET}"))),
-            redirect: RedirectPolicy::Registered(vec![redirect]),
-            grant_types: all,
+            grant_types: all.clone(),
             scopes: Scope::parse("read write admin")?,
-            scope_rule: ScopeRule::Subset,
             require_pkce: false,
-            allowed_cors_origins: vec![],
-            resources: [resource()?].into(),
+            ..plain(CONFIDENTIAL_CLIENT)?
         },
         ClientSettings {
-            id: ClientId::parse(HOST_CLIENT)?,
+            name: "Keys App".into(),
+            jwks: Some(format!(r#"{{"keys":[{{"kid":"{KEYS_CLIENT_KEY}"}}]}}"#)),
+            grant_types: all,
+            ..plain(KEYS_CLIENT)?
+        },
+        ClientSettings { dpop_bound_access_tokens: true, ..plain(DPOP_CLIENT)? },
+        ClientSettings { require_pushed_authorization_requests: true, ..plain(PAR_CLIENT)? },
+        ClientSettings {
             name: "Example Health Vault".into(),
-            secret: None,
             redirect: RedirectPolicy::HttpsHost(HOST_CLIENT.into()),
             grant_types: [GrantType::AuthorizationCode].into(),
             scopes: Scope::parse("1 4")?,
             scope_rule: ScopeRule::ExactlyOne,
             require_pkce: false,
-            allowed_cors_origins: vec![],
             resources: BTreeSet::new(),
+            ..plain(HOST_CLIENT)?
         },
     ];
     let mut map = BTreeMap::new();

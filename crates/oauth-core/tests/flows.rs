@@ -43,7 +43,7 @@ async fn reject(f: &Fixture, req: AuthorizeRequest<'_>) -> AuthorizeRejection {
 /// Runs the public client's code flow to a token response.
 async fn code_tokens(f: &Fixture) -> TokenResponse {
     let (_, code) = f.issued_code().await.unwrap();
-    f.authority.token(&public(f).await, &Fixture::code_request(&code), None).await.unwrap()
+    f.authority.token(&public(f).await, &Fixture::code_request(&code), None, None).await.unwrap()
 }
 
 // --- the authorization request --------------------------------------------------
@@ -205,13 +205,15 @@ async fn host_bound_client_that_sends_a_challenge_must_redeem_with_its_verifier(
     let (session, _) = f.authority.authorize(&req, None).await.unwrap();
     f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap();
     let code = query_param(&f.authority.decide(session.id(), true).await.unwrap(), "code").unwrap();
-    let client = f.authority.authenticate_client(&ClientCredentials { client_id: HOST_CLIENT, secret: None }, None);
+    let client = f
+        .authority
+        .authenticate_client(&ClientCredentials { client_id: Some(HOST_CLIENT), secret: None, assertion: None }, None);
     let token = TokenRequest {
         redirect_uri: Some("https://pgo.example.org/cb"),
         code_verifier: None,
         ..Fixture::code_request(&code)
     };
-    let err = f.authority.token(&client.await.unwrap(), &token, None).await.unwrap_err();
+    let err = f.authority.token(&client.await.unwrap(), &token, None, None).await.unwrap_err();
     assert!(matches!(err, Error::InvalidGrant(_)), "{err:?}");
 }
 
@@ -239,8 +241,8 @@ async fn unknown_user_and_wrong_password_take_the_same_path() {
         ..Default::default()
     };
     let wrong = TokenRequest { username: Some(USERNAME), ..unknown };
-    let e1 = f.authority.token(&client, &unknown, None).await.unwrap_err();
-    let e2 = f.authority.token(&client, &wrong, None).await.unwrap_err();
+    let e1 = f.authority.token(&client, &unknown, None, None).await.unwrap_err();
+    let e2 = f.authority.token(&client, &wrong, None, None).await.unwrap_err();
     assert_eq!(e1, e2);
     assert_eq!(f.verifier.calls.load(Ordering::SeqCst) - before, 2, "both spent one verification");
 }
@@ -278,7 +280,7 @@ async fn throttling_by_peer_address_covers_every_account() {
             password: Some("x"),
             ..Default::default()
         };
-        assert!(matches!(authority.token(&client, &req, peer).await, Err(Error::InvalidGrant(_))));
+        assert!(matches!(authority.token(&client, &req, None, peer).await, Err(Error::InvalidGrant(_))));
     }
     let req = TokenRequest {
         grant_type: Some("password"),
@@ -286,8 +288,8 @@ async fn throttling_by_peer_address_covers_every_account() {
         password: Some(PASSWORD),
         ..Default::default()
     };
-    assert!(matches!(authority.token(&client, &req, peer).await, Err(Error::Throttled { .. })));
-    assert!(authority.token(&client, &req, None).await.is_ok(), "another peer is not affected");
+    assert!(matches!(authority.token(&client, &req, None, peer).await, Err(Error::Throttled { .. })));
+    assert!(authority.token(&client, &req, None, None).await.is_ok(), "another peer is not affected");
 }
 
 struct Refuse;
@@ -328,7 +330,7 @@ async fn resource_check_may_narrow_the_granted_scope() {
     let (session, _) = f.authority.authorize(&req, None).await.unwrap();
     f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap();
     let code = query_param(&f.authority.decide(session.id(), true).await.unwrap(), "code").unwrap();
-    let tokens = f.authority.token(&public(&f).await, &Fixture::code_request(&code), None).await.unwrap();
+    let tokens = f.authority.token(&public(&f).await, &Fixture::code_request(&code), None, None).await.unwrap();
     assert_eq!(tokens.scope, "read");
 }
 
@@ -388,11 +390,11 @@ async fn login_cannot_run_twice_on_one_session() {
 async fn every_client_authentication_failure_is_invalid_client() {
     let f = fixture().await;
     for creds in [
-        ClientCredentials { client_id: CONFIDENTIAL_CLIENT, secret: None },
-        ClientCredentials { client_id: CONFIDENTIAL_CLIENT, secret: Some("wrong") },
-        ClientCredentials { client_id: PUBLIC_CLIENT, secret: Some("anything") },
-        ClientCredentials { client_id: "nobody", secret: Some("x") },
-        ClientCredentials { client_id: "", secret: None },
+        ClientCredentials { client_id: Some(CONFIDENTIAL_CLIENT), secret: None, assertion: None },
+        ClientCredentials { client_id: Some(CONFIDENTIAL_CLIENT), secret: Some("wrong"), assertion: None },
+        ClientCredentials { client_id: Some(PUBLIC_CLIENT), secret: Some("anything"), assertion: None },
+        ClientCredentials { client_id: Some("nobody"), secret: Some("x"), assertion: None },
+        ClientCredentials { client_id: Some(""), secret: None, assertion: None },
     ] {
         let err = f.authority.authenticate_client(&creds, None).await.unwrap_err();
         assert_eq!((err.status(), err.code()), (401, ErrorCode::InvalidClient), "{creds:?}");
@@ -402,7 +404,7 @@ async fn every_client_authentication_failure_is_invalid_client() {
 #[tokio::test]
 async fn client_authentication_is_throttled_per_client() {
     let f = fixture().await;
-    let wrong = ClientCredentials { client_id: CONFIDENTIAL_CLIENT, secret: Some("wrong") };
+    let wrong = ClientCredentials { client_id: Some(CONFIDENTIAL_CLIENT), secret: Some("wrong"), assertion: None };
     for _ in 0..10 {
         assert_eq!(f.authority.authenticate_client(&wrong, None).await.unwrap_err(), Error::InvalidClient);
     }
@@ -428,8 +430,8 @@ async fn replayed_code_revokes_tokens_minted_from_it() {
     let f = fixture().await;
     let (_, code) = f.issued_code().await.unwrap();
     let client = public(&f).await;
-    let first = f.authority.token(&client, &Fixture::code_request(&code), None).await.unwrap();
-    let err = f.authority.token(&client, &Fixture::code_request(&code), None).await.unwrap_err();
+    let first = f.authority.token(&client, &Fixture::code_request(&code), None, None).await.unwrap();
+    let err = f.authority.token(&client, &Fixture::code_request(&code), None, None).await.unwrap_err();
     assert!(matches!(err, Error::InvalidGrant(_)));
     assert!(matches!(f.authority.authenticate_bearer(&first.access_token).await, Err(Error::InvalidToken(_))));
     let refresh = TokenRequest {
@@ -437,7 +439,7 @@ async fn replayed_code_revokes_tokens_minted_from_it() {
         refresh_token: first.refresh_token.as_deref(),
         ..Default::default()
     };
-    assert!(matches!(f.authority.token(&client, &refresh, None).await, Err(Error::InvalidGrant(_))));
+    assert!(matches!(f.authority.token(&client, &refresh, None, None).await, Err(Error::InvalidGrant(_))));
 }
 
 #[tokio::test]
@@ -454,11 +456,11 @@ async fn code_needs_its_verifier_and_the_same_redirect_uri_and_client() {
     ];
     for case in cases {
         let (_, code) = f.issued_code().await.unwrap();
-        let err = f.authority.token(&client, &case(&code), None).await.unwrap_err();
+        let err = f.authority.token(&client, &case(&code), None, None).await.unwrap_err();
         assert!(matches!(err, Error::InvalidGrant(_)), "{err:?}");
     }
     let (_, code) = f.issued_code().await.unwrap();
-    let err = f.authority.token(&confidential(&f).await, &Fixture::code_request(&code), None).await.unwrap_err();
+    let err = f.authority.token(&confidential(&f).await, &Fixture::code_request(&code), None, None).await.unwrap_err();
     assert!(matches!(err, Error::InvalidGrant(_)), "a code is bound to its client: {err:?}");
 }
 
@@ -467,7 +469,7 @@ async fn code_expires_exactly_at_its_ttl() {
     let f = fixture().await;
     let (_, code) = f.issued_code().await.unwrap();
     f.clock.advance(Duration::seconds(60));
-    let err = f.authority.token(&public(&f).await, &Fixture::code_request(&code), None).await.unwrap_err();
+    let err = f.authority.token(&public(&f).await, &Fixture::code_request(&code), None, None).await.unwrap_err();
     assert!(matches!(err, Error::InvalidGrant(_)));
 }
 
@@ -476,9 +478,18 @@ async fn unknown_grant_type_and_disallowed_grant_are_refused() {
     let f = fixture().await;
     let client = public(&f).await;
     let req = |g| TokenRequest { grant_type: Some(g), ..Default::default() };
-    assert_eq!(f.authority.token(&client, &req("implicit"), None).await.unwrap_err(), Error::UnsupportedGrantType);
-    assert!(matches!(f.authority.token(&client, &req("password"), None).await, Err(Error::UnauthorizedClient(_))));
-    assert!(matches!(f.authority.token(&client, &TokenRequest::default(), None).await, Err(Error::InvalidRequest(_))));
+    assert_eq!(
+        f.authority.token(&client, &req("implicit"), None, None).await.unwrap_err(),
+        Error::UnsupportedGrantType
+    );
+    assert!(matches!(
+        f.authority.token(&client, &req("password"), None, None).await,
+        Err(Error::UnauthorizedClient(_))
+    ));
+    assert!(matches!(
+        f.authority.token(&client, &TokenRequest::default(), None, None).await,
+        Err(Error::InvalidRequest(_))
+    ));
 }
 
 // --- password and client credentials ---------------------------------------------
@@ -495,7 +506,10 @@ async fn password_grant_is_off_unless_switched_on() {
         password: Some(PASSWORD),
         ..Default::default()
     };
-    assert_eq!(authority.token(&confidential(&f).await, &req, None).await.unwrap_err(), Error::UnsupportedGrantType);
+    assert_eq!(
+        authority.token(&confidential(&f).await, &req, None, None).await.unwrap_err(),
+        Error::UnsupportedGrantType
+    );
 }
 
 #[tokio::test]
@@ -508,7 +522,7 @@ async fn password_grant_issues_account_tokens_and_a_refresh_token() {
         scope: Some("read"),
         ..Default::default()
     };
-    let t = f.authority.token(&confidential(&f).await, &req, None).await.unwrap();
+    let t = f.authority.token(&confidential(&f).await, &req, None, None).await.unwrap();
     assert_eq!(t.scope, "read");
     assert!(t.refresh_token.is_some());
     let p = f.authority.authenticate_bearer(&t.access_token).await.unwrap();
@@ -519,7 +533,7 @@ async fn password_grant_issues_account_tokens_and_a_refresh_token() {
 async fn client_credentials_has_the_client_as_subject_and_no_refresh_token() {
     let f = fixture().await;
     let req = TokenRequest { grant_type: Some("client_credentials"), ..Default::default() };
-    let t = f.authority.token(&confidential(&f).await, &req, None).await.unwrap();
+    let t = f.authority.token(&confidential(&f).await, &req, None, None).await.unwrap();
     assert_eq!(t.scope, "admin read write", "omitted scope is the full set");
     assert_eq!(t.refresh_token, None);
     let p = f.authority.authenticate_bearer(&t.access_token).await.unwrap();
@@ -537,10 +551,10 @@ async fn refresh_rotates_and_keeps_the_first_granted_scope() {
     let f = fixture().await;
     let t0 = code_tokens(&f).await;
     let client = public(&f).await;
-    let t1 = f.authority.token(&client, &refresh_req(t0.refresh_token.as_deref().unwrap()), None).await.unwrap();
+    let t1 = f.authority.token(&client, &refresh_req(t0.refresh_token.as_deref().unwrap()), None, None).await.unwrap();
     assert_eq!(t1.scope, "read");
     assert_ne!(t1.refresh_token, t0.refresh_token);
-    let t2 = f.authority.token(&client, &refresh_req(t1.refresh_token.as_deref().unwrap()), None).await.unwrap();
+    let t2 = f.authority.token(&client, &refresh_req(t1.refresh_token.as_deref().unwrap()), None, None).await.unwrap();
     assert!(t2.refresh_token.is_some());
 }
 
@@ -550,10 +564,10 @@ async fn reused_refresh_token_revokes_its_whole_family() {
     let t0 = code_tokens(&f).await;
     let client = public(&f).await;
     let old = t0.refresh_token.unwrap();
-    let t1 = f.authority.token(&client, &refresh_req(&old), None).await.unwrap();
-    assert!(matches!(f.authority.token(&client, &refresh_req(&old), None).await, Err(Error::InvalidGrant(_))));
+    let t1 = f.authority.token(&client, &refresh_req(&old), None, None).await.unwrap();
+    assert!(matches!(f.authority.token(&client, &refresh_req(&old), None, None).await, Err(Error::InvalidGrant(_))));
     let newest = t1.refresh_token.unwrap();
-    assert!(matches!(f.authority.token(&client, &refresh_req(&newest), None).await, Err(Error::InvalidGrant(_))));
+    assert!(matches!(f.authority.token(&client, &refresh_req(&newest), None, None).await, Err(Error::InvalidGrant(_))));
     assert!(matches!(f.authority.authenticate_bearer(&t1.access_token).await, Err(Error::InvalidToken(_))));
 }
 
@@ -568,14 +582,14 @@ async fn refresh_may_narrow_but_never_widen_the_scope() {
         ..Default::default()
     };
     let client = confidential(&f).await;
-    let t0 = f.authority.token(&client, &req, None).await.unwrap();
+    let t0 = f.authority.token(&client, &req, None, None).await.unwrap();
     let rt = t0.refresh_token.unwrap();
     let wide = TokenRequest { scope: Some("read admin"), ..refresh_req(&rt) };
-    assert!(matches!(f.authority.token(&client, &wide, None).await, Err(Error::InvalidScope(_))));
+    assert!(matches!(f.authority.token(&client, &wide, None, None).await, Err(Error::InvalidScope(_))));
     let narrow = TokenRequest { scope: Some("read"), ..refresh_req(&rt) };
-    let t1 = f.authority.token(&client, &narrow, None).await.unwrap();
+    let t1 = f.authority.token(&client, &narrow, None, None).await.unwrap();
     assert_eq!(t1.scope, "read");
-    let t2 = f.authority.token(&client, &refresh_req(t1.refresh_token.as_deref().unwrap()), None).await.unwrap();
+    let t2 = f.authority.token(&client, &refresh_req(t1.refresh_token.as_deref().unwrap()), None, None).await.unwrap();
     assert_eq!(t2.scope, "read write", "the family keeps the first granted scope");
 }
 
@@ -583,7 +597,8 @@ async fn refresh_may_narrow_but_never_widen_the_scope() {
 async fn refresh_token_is_bound_to_its_client() {
     let f = fixture().await;
     let t = code_tokens(&f).await;
-    let err = f.authority.token(&confidential(&f).await, &refresh_req(t.refresh_token.as_deref().unwrap()), None).await;
+    let err =
+        f.authority.token(&confidential(&f).await, &refresh_req(t.refresh_token.as_deref().unwrap()), None, None).await;
     assert!(matches!(err, Err(Error::InvalidGrant(_))));
 }
 
@@ -594,10 +609,10 @@ async fn refresh_family_dies_at_its_absolute_lifetime_despite_rotation() {
     let mut rt = code_tokens(&f).await.refresh_token.unwrap();
     for _ in 0..6 {
         f.clock.advance(Duration::days(13)); // Each rotation inside its 14-day idle window.
-        rt = f.authority.token(&client, &refresh_req(&rt), None).await.unwrap().refresh_token.unwrap();
+        rt = f.authority.token(&client, &refresh_req(&rt), None, None).await.unwrap().refresh_token.unwrap();
     }
     f.clock.advance(Duration::days(13)); // Day 91: inside the idle window, past the 90-day family.
-    assert!(matches!(f.authority.token(&client, &refresh_req(&rt), None).await, Err(Error::InvalidGrant(_))));
+    assert!(matches!(f.authority.token(&client, &refresh_req(&rt), None, None).await, Err(Error::InvalidGrant(_))));
 }
 
 #[tokio::test]
@@ -605,7 +620,10 @@ async fn refresh_token_expires_exactly_at_its_idle_ttl() {
     let f = fixture().await;
     let rt = code_tokens(&f).await.refresh_token.unwrap();
     f.clock.advance(Duration::seconds(1_209_600));
-    assert!(matches!(f.authority.token(&public(&f).await, &refresh_req(&rt), None).await, Err(Error::InvalidGrant(_))));
+    assert!(matches!(
+        f.authority.token(&public(&f).await, &refresh_req(&rt), None, None).await,
+        Err(Error::InvalidGrant(_))
+    ));
 }
 
 #[tokio::test]
@@ -617,7 +635,10 @@ async fn disabled_account_tokens_stop_working_at_once() {
     store(&f).put_account(&account).await.unwrap();
     assert!(matches!(f.authority.authenticate_bearer(&t.access_token).await, Err(Error::InvalidToken(_))));
     let rt = t.refresh_token.unwrap();
-    assert!(matches!(f.authority.token(&public(&f).await, &refresh_req(&rt), None).await, Err(Error::InvalidGrant(_))));
+    assert!(matches!(
+        f.authority.token(&public(&f).await, &refresh_req(&rt), None, None).await,
+        Err(Error::InvalidGrant(_))
+    ));
     let i = f.authority.introspect(&confidential(&f).await, Some(&t.access_token)).await.unwrap();
     assert!(!i.active);
     let i = f.authority.introspect(&confidential(&f).await, Some(&rt)).await.unwrap();
@@ -628,7 +649,7 @@ async fn disabled_account_tokens_stop_working_at_once() {
 async fn access_token_is_never_accepted_as_a_refresh_token() {
     let f = fixture().await;
     let t = code_tokens(&f).await;
-    let err = f.authority.token(&public(&f).await, &refresh_req(&t.access_token), None).await.unwrap_err();
+    let err = f.authority.token(&public(&f).await, &refresh_req(&t.access_token), None, None).await.unwrap_err();
     assert!(matches!(err, Error::InvalidGrant(_)));
     let err = f.authority.authenticate_bearer(t.refresh_token.as_deref().unwrap()).await.unwrap_err();
     assert!(matches!(err, Error::InvalidToken(_)), "nor a refresh token as a bearer token");
@@ -644,7 +665,7 @@ async fn revoking_a_refresh_token_revokes_its_family_and_access_tokens() {
     f.authority.revoke(&client, t.refresh_token.as_deref()).await.unwrap();
     assert!(matches!(f.authority.authenticate_bearer(&t.access_token).await, Err(Error::InvalidToken(_))));
     let rt = t.refresh_token.unwrap();
-    assert!(matches!(f.authority.token(&client, &refresh_req(&rt), None).await, Err(Error::InvalidGrant(_))));
+    assert!(matches!(f.authority.token(&client, &refresh_req(&rt), None, None).await, Err(Error::InvalidGrant(_))));
 }
 
 #[tokio::test]
@@ -655,7 +676,7 @@ async fn revoked_access_token_is_refused_by_jti() {
     assert!(matches!(f.authority.authenticate_bearer(&t.access_token).await, Err(Error::InvalidToken(_))));
     assert!(!f.authority.introspect(&confidential(&f).await, Some(&t.access_token)).await.unwrap().active);
     let rt = t.refresh_token.unwrap();
-    assert!(f.authority.token(&public(&f).await, &refresh_req(&rt), None).await.is_ok(), "the family lives on");
+    assert!(f.authority.token(&public(&f).await, &refresh_req(&rt), None, None).await.is_ok(), "the family lives on");
 }
 
 #[tokio::test]
@@ -688,14 +709,16 @@ async fn introspection_describes_active_tokens_of_any_client() {
     let client = confidential(&f).await;
     let a = f.authority.introspect(&client, Some(&t.access_token)).await.unwrap();
     assert!(a.active);
-    assert_eq!(a.token_type, Some("access_token"));
+    // SPEC-2: token_type is the token's type as a token response gives it,
+    // and token_use says which kind of token it is.
+    assert_eq!((a.token_type, a.token_use, a.cnf_jkt.as_deref()), (Some("Bearer"), Some("access_token"), None));
     assert_eq!(a.client_id.as_deref(), Some(PUBLIC_CLIENT));
     assert_eq!(a.sub, Some(f.account.id.to_string()));
     assert_eq!((a.iss.as_deref(), a.aud.as_deref()), (Some(ISSUER), Some(ISSUER)));
     assert!(a.jti.is_some() && a.exp.is_some() && a.iat.is_some());
     let r = f.authority.introspect(&client, t.refresh_token.as_deref()).await.unwrap();
     assert!(r.active);
-    assert_eq!((r.token_type, r.scope.as_deref()), (Some("refresh_token"), Some("read")));
+    assert_eq!((r.token_type, r.token_use, r.scope.as_deref()), (None, Some("refresh_token"), Some("read")));
     let none = f.authority.introspect(&client, Some("unknown")).await.unwrap();
     assert_eq!(none, Introspection::default());
 }

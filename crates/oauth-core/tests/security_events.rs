@@ -28,13 +28,13 @@ fn client_id(s: &str) -> ClientId {
 async fn an_ordinary_code_flow_with_a_refresh_reports_nothing() {
     let f = fixture().await;
     let (_, code) = f.issued_code().await.unwrap();
-    let tokens = f.authority.token(&public(&f).await, &Fixture::code_request(&code), None).await.unwrap();
+    let tokens = f.authority.token(&public(&f).await, &Fixture::code_request(&code), None, None).await.unwrap();
     let refresh = TokenRequest {
         grant_type: Some("refresh_token"),
         refresh_token: tokens.refresh_token.as_deref(),
         ..TokenRequest::default()
     };
-    f.authority.token(&public(&f).await, &refresh, None).await.unwrap();
+    f.authority.token(&public(&f).await, &refresh, None, None).await.unwrap();
     assert_eq!(f.events.take(), vec![]);
 }
 
@@ -43,11 +43,11 @@ async fn a_replayed_code_reports_a_code_replay_naming_client_and_grant() {
     let f = fixture().await;
     let (_, code) = f.issued_code().await.unwrap();
     let client = public(&f).await;
-    let tokens = f.authority.token(&client, &Fixture::code_request(&code), None).await.unwrap();
+    let tokens = f.authority.token(&client, &Fixture::code_request(&code), None, None).await.unwrap();
     let grant = f.authority.services().tokens.verify(&tokens.access_token, f.clock.now()).await.unwrap().grant.unwrap();
     assert_eq!(f.events.take(), vec![]);
 
-    let replay = f.authority.token(&client, &Fixture::code_request(&code), None).await;
+    let replay = f.authority.token(&client, &Fixture::code_request(&code), None, None).await;
     assert!(matches!(replay, Err(Error::InvalidGrant(_))), "{replay:?}");
     let events = f.events.take();
     assert_eq!(events, vec![SecurityEvent::CodeReplayed { client_id: client_id(PUBLIC_CLIENT), grant }]);
@@ -59,15 +59,15 @@ async fn a_reused_refresh_token_reports_a_refresh_token_reuse_naming_client_and_
     let f = fixture().await;
     let (_, code) = f.issued_code().await.unwrap();
     let client = public(&f).await;
-    let tokens = f.authority.token(&client, &Fixture::code_request(&code), None).await.unwrap();
+    let tokens = f.authority.token(&client, &Fixture::code_request(&code), None, None).await.unwrap();
     let grant = f.authority.services().tokens.verify(&tokens.access_token, f.clock.now()).await.unwrap().grant.unwrap();
     let refresh = TokenRequest {
         grant_type: Some("refresh_token"),
         refresh_token: tokens.refresh_token.as_deref(),
         ..TokenRequest::default()
     };
-    f.authority.token(&client, &refresh, None).await.unwrap();
-    let reuse = f.authority.token(&client, &refresh, None).await;
+    f.authority.token(&client, &refresh, None, None).await.unwrap();
+    let reuse = f.authority.token(&client, &refresh, None, None).await;
     assert!(matches!(reuse, Err(Error::InvalidGrant(_))), "{reuse:?}");
     let events = f.events.take();
     assert_eq!(events, vec![SecurityEvent::RefreshTokenReused { client_id: client_id(PUBLIC_CLIENT), grant }]);
@@ -87,11 +87,11 @@ async fn a_throttled_attempt_reports_a_lockout_with_its_subject_and_peer() {
     };
     let limit = f.authority.settings().throttle.max_failures_per_account;
     for _ in 0..limit {
-        let r = f.authority.token(&client, &guess, Some(peer)).await;
+        let r = f.authority.token(&client, &guess, None, Some(peer)).await;
         assert!(matches!(r, Err(Error::InvalidGrant(_))), "{r:?}");
     }
     assert_eq!(f.events.take(), vec![], "failures below the limit are not events");
-    let refused = f.authority.token(&client, &guess, Some(peer)).await;
+    let refused = f.authority.token(&client, &guess, None, Some(peer)).await;
     assert!(matches!(refused, Err(Error::Throttled { .. })), "{refused:?}");
     let events = f.events.take();
     assert_eq!(events, vec![SecurityEvent::ThrottleLockout { subject: ThrottleSubject::Account, peer: Some(peer) }]);

@@ -48,6 +48,16 @@ impl SecurityEvents for SecurityEventLog {
                 peer = %peer.map_or_else(|| "-".to_owned(), |p| p.to_string()),
                 "security event: an attempt was refused, past its failure limit"
             ),
+            SecurityEvent::DpopProofReplayed { jkt } => tracing::warn!(
+                kind = %kind,
+                jkt = %jkt,
+                "security event: a DPoP proof was presented again (its jti); refused"
+            ),
+            SecurityEvent::ClientAssertionReplayed { client_id } => tracing::warn!(
+                kind = %kind,
+                client_id = %client_id,
+                "security event: a client assertion was presented again (its jti); refused"
+            ),
             // Kinds added later are still logged and counted, with what every
             // event has.
             _ => tracing::warn!(kind = %kind, "security event"),
@@ -67,7 +77,7 @@ impl SecurityEventLog {
     pub(crate) fn render(&self, out: &mut String) {
         let _ = writeln!(
             out,
-            "# HELP oauth_security_events_total Replayed codes, reused refresh tokens and throttle lockouts."
+            "# HELP oauth_security_events_total Replayed codes, DPoP proofs and client assertions, reused refresh tokens and throttle lockouts."
         );
         let _ = writeln!(out, "# TYPE oauth_security_events_total counter");
         for kind in SecurityEventKind::ALL {

@@ -23,7 +23,9 @@ async fn every_kind_is_counted_from_zero() {
     let server = Server::start(&config, dir.path());
     let m = metrics(&base).await;
     assert!(m.contains("# TYPE oauth_security_events_total counter"), "{m}");
-    for kind in ["code_replay", "refresh_token_reuse", "throttle_lockout"] {
+    for kind in
+        ["code_replay", "refresh_token_reuse", "throttle_lockout", "dpop_proof_replay", "client_assertion_replay"]
+    {
         assert_eq!(counted(&m, kind), 0, "{kind}");
     }
     assert_eq!(server.stop(), 0);

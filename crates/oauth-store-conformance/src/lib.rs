@@ -94,6 +94,8 @@ macro_rules! conformance_tests {
             racing_code_exchanges_give_one_token_response,
             racing_refreshes_rotate_once_then_the_family_dies,
             revocation_racing_a_refresh_leaves_nothing_usable,
+            a_refresh_token_joins_only_a_live_family,
+            a_familys_dpop_key_is_kept,
             records_insert_once_swap_and_take_once,
             record_kinds_are_separate,
             expired_records_are_gone_and_their_keys_free,
@@ -131,6 +133,7 @@ pub(crate) fn grant(id: u8, expires_at: OffsetDateTime) -> Grant {
         expires_at,
         revoked: false,
         resource: None,
+        dpop_jkt: None,
     }
 }
 
@@ -275,6 +278,44 @@ pub async fn refresh_rotation_detects_reuse_and_revokes_family(store: Arc<dyn St
     assert!(store.grant(g.id, T0).await.expect("grant").expect("kept").revoked);
     assert_eq!(store.rotate_refresh(&r1.hash, &r2, T0).await.expect("after revoke"), Rotation::NotFound);
     assert_eq!(store.refresh_token(&r2.hash, T0).await.expect("lookup"), None, "reuse stored nothing");
+}
+
+/// A second successor (the reuse grace) joins a live family and works like
+/// any of its tokens; a revoked, expired or unknown family takes none.
+pub async fn a_refresh_token_joins_only_a_live_family(store: Arc<dyn Store>) {
+    let g = grant(40, T0 + Duration::days(90));
+    let r0 = refresh("r0", &g, 0, T0 + Duration::days(14));
+    store.insert_grant(&g, Some(&r0)).await.expect("insert");
+    let r1 = refresh("r1", &g, 1, T0 + Duration::days(14));
+    assert_eq!(store.rotate_refresh(&r0.hash, &r1, T0).await.expect("rotate"), Rotation::Rotated);
+    let sibling = refresh("sibling", &g, 1, T0 + Duration::days(14));
+    assert!(store.add_refresh_token(&sibling, T0).await.expect("add"));
+    let found = store.refresh_token(&sibling.hash, T0).await.expect("lookup").expect("found");
+    assert_eq!((found.record, found.grant), (sibling.clone(), g.clone()));
+    assert!(store.refresh_token(&r1.hash, T0).await.expect("lookup").is_some(), "the first successor stays");
+    let r2 = refresh("r2", &g, 2, T0 + Duration::days(14));
+    assert_eq!(store.rotate_refresh(&sibling.hash, &r2, T0).await.expect("rotate"), Rotation::Rotated);
+
+    store.revoke_grant(g.id).await.expect("revoke");
+    assert!(!store.add_refresh_token(&refresh("late", &g, 3, T0 + Duration::days(14)), T0).await.expect("add"));
+    assert_eq!(store.refresh_token(&TokenHash::of("late"), T0).await.expect("lookup"), None);
+
+    let short = grant(41, T0 + Duration::HOUR);
+    store.insert_grant(&short, None).await.expect("insert");
+    let after = T0 + Duration::HOUR;
+    assert!(!store.add_refresh_token(&refresh("x", &short, 1, after + Duration::DAY), after).await.expect("add"));
+    let unknown = grant(42, T0 + Duration::days(90));
+    assert!(!store.add_refresh_token(&refresh("y", &unknown, 1, T0 + Duration::DAY), T0).await.expect("add"));
+}
+
+/// A family bound to a DPoP key (a public client's) keeps its key.
+pub async fn a_familys_dpop_key_is_kept(store: Arc<dyn Store>) {
+    let g =
+        Grant { dpop_jkt: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()), ..grant(43, T0 + Duration::DAY) };
+    let r0 = refresh("bound", &g, 0, T0 + Duration::HOUR);
+    store.insert_grant(&g, Some(&r0)).await.expect("insert");
+    assert_eq!(store.grant(g.id, T0).await.expect("grant"), Some(g.clone()));
+    assert_eq!(store.refresh_token(&r0.hash, T0).await.expect("lookup").expect("found").grant, g);
 }
 
 /// Of [`RACERS`] concurrent rotations of one token exactly one succeeds.

@@ -174,6 +174,15 @@ impl Store for MemStore {
         Ok(Rotation::Rotated)
     }
 
+    async fn add_refresh_token(&self, record: &RefreshRecord, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        let live = inner.grants.get(&record.grant).is_some_and(|g| now < g.expires_at && !g.revoked);
+        if live {
+            inner.refresh.insert(record.hash, record.clone());
+        }
+        Ok(live)
+    }
+
     async fn revoke_grant(&self, id: GrantId) -> Result<(), StoreError> {
         if let Some(g) = self.lock()?.grants.get_mut(&id) {
             g.revoked = true;

@@ -532,6 +532,29 @@ impl Store for PostgresStore {
         }
     }
 
+    async fn add_refresh_token(&self, record: &RefreshRecord, now: OffsetDateTime) -> Result<bool, StoreError> {
+        // One statement: the insert happens only while the family is live and
+        // not revoked. A revocation that commits after it is harmless, since
+        // every use of a refresh token reads its family's `revoked`.
+        let inserted = self
+            .execute(
+                "INSERT INTO oauth_refresh_tokens (hash, grant_id, expires_at, rotated, body)
+                 SELECT $1, g.id, $3, $4, $5 FROM oauth_grants g
+                 WHERE g.id = $2 AND g.expires_at > $6 AND NOT g.revoked
+                 ON CONFLICT (hash) DO NOTHING",
+                &[
+                    &record.hash.as_bytes().as_slice(),
+                    record.grant.as_uuid(),
+                    &nanos(record.expires_at)?,
+                    &record.rotated,
+                    &to_json(record)?,
+                    &nanos(now)?,
+                ],
+            )
+            .await?;
+        Ok(inserted == 1)
+    }
+
     async fn revoke_grant(&self, id: GrantId) -> Result<(), StoreError> {
         self.execute(REVOKE_GRANT, &[id.as_uuid()]).await?;
         Ok(())

@@ -425,6 +425,17 @@ impl Store for SledStore {
         }
     }
 
+    async fn add_refresh_token(&self, record: &RefreshRecord, now: OffsetDateTime) -> Result<bool, StoreError> {
+        // A revocation between this read and the insert is harmless: every
+        // use of a refresh token reads its family's `revoked` first.
+        let live = self.grant(record.grant, now).await?.is_some_and(|g| !g.revoked);
+        if live {
+            self.trees.refresh.insert(record.hash.as_bytes(), encode(record)?).map_err(io)?;
+            self.durable().await?;
+        }
+        Ok(live)
+    }
+
     async fn revoke_grant(&self, id: GrantId) -> Result<(), StoreError> {
         cas_update(&self.trees.grants, "grant", id.as_uuid().as_bytes(), |g: &Grant| {
             Ok(if g.revoked { (None, ()) } else { (Some(Grant { revoked: true, ..g.clone() }), ()) })

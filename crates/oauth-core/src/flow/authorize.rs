@@ -1,14 +1,50 @@
-//! The authorization request (RFC 6749 4.1.1): validate, then open a session.
+//! The authorization request (RFC 6749 4.1.1): validate, then open a session;
+//! and pushed authorization requests (RFC 9126): validate, keep, and open the
+//! session when the browser brings the `request_uri`.
 
 use std::sync::Arc;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use time::Duration;
+
 use crate::authority::Authority;
 use crate::client::Client;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::session::{AuthorizationSession, SessionRequest};
-use crate::types::{ClientId, CodeChallenge, GrantType, ResponseType, SessionId, State, TokenHash};
+use crate::store::{Record, RecordKind};
+use crate::types::{
+    ClientId, CodeChallenge, DpopVerified, GrantType, ResponseType, SessionId, State, TokenHash, parse_thumbprint,
+};
 
+use super::client_auth::AuthenticatedClient;
 use super::redirect::with_params;
+
+/// Pushed authorization requests, by the SHA-256 of their `request_uri`; the
+/// value is the validated request as JSON.
+pub(crate) const PUSHED_REQUESTS: RecordKind = RecordKind::new("pushed_request");
+
+/// How long a `request_uri` may be used (RFC 9126 2.2; SPEC-2: 60 s).
+pub const PUSHED_REQUEST_TTL: Duration = Duration::seconds(60);
+
+/// The prefix of every `request_uri` this server hands out (RFC 9126 2.2).
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// The answer to a pushed authorization request (RFC 9126 2.2).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PushedAuthorization {
+    /// The `request_uri` to send to `/authorize`, once, within `expires_in`.
+    pub request_uri: String,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+}
+
+impl std::fmt::Debug for PushedAuthorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The request_uri is a bearer capability for its request.
+        f.debug_struct("PushedAuthorization").field("expires_in", &self.expires_in).finish_non_exhaustive()
+    }
+}
 
 /// The query parameters of `GET /authorize`, as sent. The front end has already
 /// refused repeated parameters.
@@ -30,6 +66,12 @@ pub struct AuthorizeRequest<'a> {
     pub code_challenge_method: Option<&'a str>,
     /// `resource` (RFC 8707): the one resource the tokens are for.
     pub resource: Option<&'a str>,
+    /// `dpop_jkt` (RFC 9449 10): the thumbprint of the DPoP key the code is
+    /// to be bound to.
+    pub dpop_jkt: Option<&'a str>,
+    /// `request_uri` (RFC 9126 4): a pushed request to use instead of the
+    /// other parameters.
+    pub request_uri: Option<&'a str>,
 }
 
 /// Why an authorization request was refused, and where the answer goes.
@@ -53,11 +95,15 @@ impl Authority {
     ///
     /// The order is fixed: `client_id`, then `redirect_uri` (both answered with an
     /// error page, since an unverified redirect URI must never receive a
-    /// redirect), then `state`, `response_type`, the client's right to the code
-    /// grant, `resource` (RFC 8707), `scope` and PKCE, which are redirected
-    /// with `state` and `iss`.
-    /// `browser_binding` is the hash of the browser cookie the login and consent
-    /// forms are bound to.
+    /// redirect), then `state`, whether the client must push its requests,
+    /// `response_type`, the client's right to the code grant, `resource`
+    /// (RFC 8707), `scope`, PKCE and `dpop_jkt`, which are redirected with
+    /// `state` and `iss`.
+    /// With a `request_uri`, the pushed request it names is used instead, once,
+    /// for its own client only, until it expires; an unknown, used, expired or
+    /// foreign one gets the error page, since its redirect URI cannot be
+    /// trusted then. `browser_binding` is the hash of the browser cookie the
+    /// login and consent forms are bound to.
     pub async fn authorize(
         &self,
         req: &AuthorizeRequest<'_>,
@@ -66,6 +112,93 @@ impl Authority {
         use AuthorizeRejection::Page;
         let client_id = req.client_id.and_then(|c| ClientId::parse(c).ok()).ok_or(Page(Error::UnknownClient))?;
         let client = self.services.clients.client(&client_id).await.map_err(Page)?.ok_or(Page(Error::UnknownClient))?;
+        let request = match req.request_uri {
+            Some(uri) => self.take_pushed(uri, &client).await.map_err(Page)?,
+            None => self.validate_request(req, &client, false).await?,
+        };
+        let now = self.now();
+        let id = self.random_16().map(SessionId::from_random_bytes).map_err(Page)?;
+        let request = SessionRequest { browser_binding, ..request };
+        let session = AuthorizationSession::new(id, request, now, self.settings.session_ttl);
+        self.services.store.insert_session(&session).await.map_err(|e| Page(e.into()))?;
+        Ok((session, client))
+    }
+
+    /// Validates and keeps a pushed authorization request of `client`
+    /// (RFC 9126 2), bound to the key of its DPoP proof if it had one. Every
+    /// refusal is an error for the JSON answer at `/par`, never a redirect: a
+    /// `client_id` other than the authenticated client's, every error
+    /// [`Authority::authorize`] would give, and a `dpop_jkt` that is not the
+    /// proof's key.
+    pub async fn push_authorization_request(
+        &self,
+        client: &AuthenticatedClient,
+        req: &AuthorizeRequest<'_>,
+        dpop: Option<DpopVerified>,
+    ) -> Result<PushedAuthorization> {
+        if req.request_uri.is_some() {
+            return Err(Error::InvalidRequest("request_uri is not allowed in a pushed request"));
+        }
+        if req.client_id.is_some_and(|id| id != client.client().id().as_str()) {
+            return Err(Error::InvalidRequest("client_id is not the authenticated client"));
+        }
+        let mut request = self.validate_request(req, client.client(), true).await.map_err(|r| match r {
+            AuthorizeRejection::Page(e) | AuthorizeRejection::Redirect { error: e, .. } => e,
+        })?;
+        if let Some(proof) = dpop {
+            // RFC 9449 10.1: a proof at the PAR endpoint binds the code.
+            if request.dpop_jkt.as_deref().is_some_and(|jkt| jkt != proof.jkt()) {
+                return Err(Error::InvalidDpopProof("dpop_jkt is not the key of the DPoP proof"));
+            }
+            request.dpop_jkt = Some(proof.jkt().to_owned());
+        }
+        let (secret, key) = self.opaque_secret()?;
+        let request_uri = format!("{REQUEST_URI_PREFIX}{secret}");
+        let value = serde_json::to_vec(&request).map_err(|e| Error::Internal(e.to_string()))?;
+        let record =
+            Record { kind: PUSHED_REQUESTS, key, owner: None, value, expires_at: self.now() + PUSHED_REQUEST_TTL };
+        if !self.services.store.insert_record(&record, self.now()).await? {
+            return Err(Error::Internal("a fresh request_uri was already taken".into()));
+        }
+        Ok(PushedAuthorization { request_uri, expires_in: PUSHED_REQUEST_TTL.whole_seconds() })
+    }
+
+    /// The pushed request `uri` names, taken so it works once: refused when
+    /// it is unknown, used, expired, or another client's.
+    async fn take_pushed(&self, uri: &str, client: &Client) -> Result<SessionRequest> {
+        let unknown = Error::InvalidRequest("the request_uri is unknown, used, expired or another client's");
+        let secret = uri.strip_prefix(REQUEST_URI_PREFIX).ok_or(unknown.clone())?;
+        if URL_SAFE_NO_PAD.decode(secret).map_or(true, |b| b.len() != 32) {
+            return Err(unknown);
+        }
+        let key = TokenHash::of(secret);
+        let now = self.now();
+        // Read before taking, so that another client presenting the URI
+        // cannot spend it.
+        let Some(found) = self.services.store.record(PUSHED_REQUESTS, &key, now).await? else {
+            return Err(unknown);
+        };
+        let pushed: SessionRequest =
+            serde_json::from_slice(&found.value).map_err(|_| Error::Internal("a pushed request is corrupt".into()))?;
+        if &pushed.client_id != client.id() {
+            return Err(unknown);
+        }
+        match self.services.store.take_record(PUSHED_REQUESTS, &key, now).await? {
+            Some(_) => Ok(pushed),
+            None => Err(unknown),
+        }
+    }
+
+    /// Checks an authorization request of `client` in the fixed order (see
+    /// [`Authority::authorize`]) and answers the validated request. `pushed`
+    /// says it came to `/par`, where PAR is met by definition.
+    async fn validate_request(
+        &self,
+        req: &AuthorizeRequest<'_>,
+        client: &Client,
+        pushed: bool,
+    ) -> Result<SessionRequest, AuthorizeRejection> {
+        use AuthorizeRejection::Page;
         let redirect = req.redirect_uri.ok_or(Page(Error::InvalidRedirectUri))?;
         let redirect = client.redirect().check(redirect).map_err(Page)?;
 
@@ -77,6 +210,9 @@ impl Authority {
         };
         let fail = |error: Error| self.error_redirect(redirect.as_str(), error, state.as_ref());
 
+        if !pushed && self.requires_pushed_requests(client) {
+            return Err(fail(Error::InvalidRequest("this client must push its authorization requests (PAR)")));
+        }
         let response_type = req.response_type.ok_or(Error::InvalidRequest("response_type is required"));
         let ResponseType::Code = response_type.and_then(ResponseType::parse).map_err(fail)?;
         if !self.settings.grants.contains(&GrantType::AuthorizationCode) {
@@ -85,27 +221,23 @@ impl Authority {
         if !client.allows(GrantType::AuthorizationCode) {
             return Err(fail(Error::UnauthorizedClient("the client may not use the authorization code grant")));
         }
-        let resource = self.resolve_resource(&client, req.resource).map_err(fail)?;
-        let scope = self.resolve_scope_for(&client, req.scope, resource.as_ref()).map_err(fail)?;
+        let resource = self.resolve_resource(client, req.resource).map_err(fail)?;
+        let scope = self.resolve_scope_for(client, req.scope, resource.as_ref()).map_err(fail)?;
         let challenge = CodeChallenge::from_request(req.code_challenge, req.code_challenge_method).map_err(fail)?;
-        if challenge.is_none() && client.require_pkce() {
+        if challenge.is_none() && self.requires_pkce(client) {
             return Err(fail(Error::InvalidRequest("code_challenge is required (PKCE, S256)")));
         }
-
-        let now = self.now();
-        let id = self.random_16().map(SessionId::from_random_bytes).map_err(Page)?;
-        let request = SessionRequest {
-            client_id,
+        let dpop_jkt = req.dpop_jkt.map(parse_thumbprint).transpose().map_err(fail)?;
+        Ok(SessionRequest {
+            client_id: client.id().clone(),
             redirect_uri: redirect,
             scope,
             state,
             code_challenge: challenge,
-            browser_binding,
+            browser_binding: None,
             resource,
-        };
-        let session = AuthorizationSession::new(id, request, now, self.settings.session_ttl);
-        self.services.store.insert_session(&session).await.map_err(|e| Page(e.into()))?;
-        Ok((session, client))
+            dpop_jkt,
+        })
     }
 
     /// An error response at the client's redirect URI.

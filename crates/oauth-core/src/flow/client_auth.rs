@@ -1,24 +1,42 @@
-//! Client authentication at `/token`, `/revoke` and `/introspect`
-//! (RFC 6749 2.3).
+//! Client authentication at `/token`, `/revoke`, `/introspect` and `/par`
+//! (RFC 6749 2.3): a secret, `private_key_jwt` (RFC 7523 2.2, OpenID Connect
+//! Core 9), or for a public client its `client_id` alone.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use time::Duration;
+
 use crate::authority::Authority;
 use crate::client::Client;
 use crate::error::{Error, ErrorCode, Result};
+use crate::services::SecurityEvent;
+use crate::store::{Record, RecordKind};
 use crate::throttle::{Counted, subjects};
-use crate::types::ClientId;
+use crate::types::{ClientId, TokenHash};
 
-/// The client's identification, from `Authorization: Basic` or from the body
-/// (`client_id`, `client_secret`). The front end refuses a request that uses
-/// both, and decodes Basic credentials per RFC 6749 2.3.1.
-#[derive(Clone, Copy)]
+/// The replay cache of client assertions: one record per client and `jti`,
+/// kept until the assertion expires.
+pub(crate) const CLIENT_ASSERTIONS: RecordKind = RecordKind::new("client_assertion");
+
+/// How far ahead a client assertion's `exp` may lie (SPEC-2: 5 minutes), so
+/// that its replay record is short-lived.
+pub const MAX_ASSERTION_LIFETIME: Duration = Duration::minutes(5);
+
+/// The client's identification: `Authorization: Basic`, or `client_id` and
+/// `client_secret` in the body, or a `client_assertion` (whose type the front
+/// end has checked), or a public client's `client_id` alone. The front end
+/// refuses a request that uses two methods, and decodes Basic credentials per
+/// RFC 6749 2.3.1.
+#[derive(Clone, Copy, Default)]
 pub struct ClientCredentials<'a> {
-    /// The `client_id` as sent.
-    pub client_id: &'a str,
-    /// The secret as sent; `None` for a public client (method `none`).
+    /// The `client_id` as sent; with an assertion it may be left out
+    /// (RFC 7521 4.2), and the assertion's `sub` names the client.
+    pub client_id: Option<&'a str>,
+    /// The secret as sent.
     pub secret: Option<&'a str>,
+    /// The `client_assertion` as sent (`private_key_jwt`).
+    pub assertion: Option<&'a str>,
 }
 
 impl std::fmt::Debug for ClientCredentials<'_> {
@@ -58,8 +76,7 @@ pub enum ClientAuthMethod {
     /// stored hash.
     ClientSecret,
     /// `private_key_jwt` (RFC 7523): an assertion signed by one of the
-    /// client's keys. The check that makes it comes with the second stage
-    /// (SPEC-2); until then no client authenticates this way.
+    /// client's keys, for this server, not expired, and not seen before.
     PrivateKeyJwt,
 }
 
@@ -67,38 +84,90 @@ impl Authority {
     /// Authenticates a client. Every failure is [`Error::InvalidClient`]
     /// (401, whatever the method): an unknown client, a confidential client
     /// without its secret or with a wrong one, a public client that sends a
-    /// secret. Failures count towards the throttle for the `client_id` and the
-    /// peer; past the limit the answer is [`Error::Throttled`] with
-    /// `invalid_client`.
+    /// secret, a secret for a `private_key_jwt` client, and every assertion
+    /// that fails [`Authority::check_assertion`]. Under FAPI 2.0 only
+    /// `private_key_jwt` authenticates. Failures count towards the throttle
+    /// for the `client_id` and the peer; past the limit the answer is
+    /// [`Error::Throttled`] with `invalid_client`.
     pub async fn authenticate_client(
         &self,
         creds: &ClientCredentials<'_>,
         peer: Option<IpAddr>,
     ) -> Result<AuthenticatedClient> {
-        let counted = subjects(Counted::Client(creds.client_id), peer);
+        let named = match (creds.client_id, creds.assertion) {
+            (Some(id), _) => Some(id.to_owned()),
+            (None, Some(a)) => self.services.proofs.assertion_subject(a),
+            (None, None) => None,
+        };
+        let named = named.unwrap_or_default();
+        let counted = subjects(Counted::Client(&named), peer);
         self.throttle_check(&counted, ErrorCode::InvalidClient).await?;
-        let client = match ClientId::parse(creds.client_id) {
+        let client = match ClientId::parse(&named) {
             Ok(id) => self.services.clients.client(&id).await?,
             Err(_) => None,
         };
-        let ok = match (&client, creds.secret) {
-            (Some(c), Some(secret)) => match c.secret() {
+        let method = match (creds.secret, creds.assertion) {
+            (Some(_), None) => ClientAuthMethod::ClientSecret,
+            (None, Some(_)) => ClientAuthMethod::PrivateKeyJwt,
+            _ => ClientAuthMethod::None,
+        };
+        let ok = match (&client, creds.secret, creds.assertion) {
+            (Some(c), Some(secret), None) => match c.secret() {
                 Some(hash) => self.services.verifier.verify(Some(hash), secret).await?,
                 None => false,
             },
-            (Some(c), None) => !c.is_confidential(),
-            (None, _) => false,
+            (Some(c), None, Some(assertion)) => c.jwks().is_some() && self.check_assertion(assertion, c).await?,
+            (Some(c), None, None) => !c.is_confidential(),
+            // Two methods at once; the front end refuses these first.
+            (Some(_), Some(_), Some(_)) | (None, ..) => false,
         };
+        let allowed = !self.settings.fapi2 || method == ClientAuthMethod::PrivateKeyJwt;
         match client {
-            Some(client) if ok => {
-                let method =
-                    if creds.secret.is_some() { ClientAuthMethod::ClientSecret } else { ClientAuthMethod::None };
-                Ok(AuthenticatedClient { client, method })
-            }
+            Some(client) if ok && allowed => Ok(AuthenticatedClient { client, method }),
             _ => {
                 self.throttle_fail(&counted).await?;
                 Err(Error::InvalidClient)
             }
         }
+    }
+
+    /// Checks a `private_key_jwt` assertion of `client` (RFC 7523 3): its
+    /// signature by one of the client's keys (the
+    /// [`ProofChecker`](crate::ProofChecker)), `iss` and `sub` the
+    /// `client_id`, an `aud` of this server
+    /// ([`Settings::assertion_audiences`](crate::Settings::assertion_audiences)),
+    /// `exp` not passed and at most [`MAX_ASSERTION_LIFETIME`] ahead, `nbf`
+    /// and `iat` not in the future (each within the leeway), and a `jti`
+    /// not seen before, which is then kept until the assertion expires.
+    /// `Ok(false)` for every refusal; `Err` only when the store fails.
+    async fn check_assertion(&self, assertion: &str, client: &Client) -> Result<bool> {
+        let claims = match self.services.proofs.client_assertion(assertion, client) {
+            Ok(c) => c,
+            Err(Error::InvalidClient) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let now = self.now();
+        let leeway = self.settings.leeway;
+        let id = client.id().as_str();
+        let ours = claims.audience.iter().any(|a| self.settings.assertion_audiences.iter().any(|ours| ours == a));
+        let fresh = now < claims.expires_at + leeway
+            && claims.expires_at <= now + MAX_ASSERTION_LIFETIME + leeway
+            && claims.not_before.is_none_or(|t| t <= now + leeway)
+            && claims.issued_at.is_none_or(|t| t <= now + leeway);
+        if claims.issuer != id || claims.subject != id || !ours || !fresh || claims.jti.is_empty() {
+            return Ok(false);
+        }
+        let record = Record {
+            kind: CLIENT_ASSERTIONS,
+            key: TokenHash::of(&format!("{id}\0{}", claims.jti)),
+            owner: None,
+            value: Vec::new(),
+            expires_at: claims.expires_at + leeway,
+        };
+        let fresh = self.services.store.insert_record(&record, now).await?;
+        if !fresh {
+            self.report(SecurityEvent::ClientAssertionReplayed { client_id: client.id().clone() });
+        }
+        Ok(fresh)
     }
 }

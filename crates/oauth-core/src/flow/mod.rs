@@ -4,13 +4,18 @@
 
 mod authorize;
 mod client_auth;
+mod dpop;
 mod login;
 mod redirect;
 mod token;
 mod token_status;
 
-pub use authorize::{AuthorizeRejection, AuthorizeRequest};
-pub use client_auth::{AuthenticatedClient, ClientAuthMethod, ClientCredentials};
+pub use authorize::{
+    AuthorizeRejection, AuthorizeRequest, PUSHED_REQUEST_TTL, PushedAuthorization, REQUEST_URI_PREFIX,
+};
+pub use client_auth::{AuthenticatedClient, ClientAuthMethod, ClientCredentials, MAX_ASSERTION_LIFETIME};
+pub(crate) use dpop::NonceCache;
+pub use dpop::{DpopRequest, NONCE_WINDOW};
 pub use login::LoginOutcome;
 pub use token::{TokenRequest, TokenResponse};
 pub use token_status::{BearerPrincipal, Introspection};

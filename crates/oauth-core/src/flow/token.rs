@@ -1,19 +1,32 @@
-//! The token endpoint's grants (RFC 6749 4.1.3, 4.3, 4.4 and 6).
+//! The token endpoint's grants (RFC 6749 4.1.3, 4.3, 4.4 and 6), and the
+//! DPoP binding of what they issue (RFC 9449 5).
+//!
+//! A grant given a [`DpopVerified`] binds its access token to the proof's key
+//! (`cnf.jkt`, `token_type` `DPoP`); so does a refresh of a family bound to a
+//! key, which must prove that key. A client that must use DPoP
+//! (`dpop_bound_access_tokens`, FAPI 2.0) gets nothing without a proof, and a
+//! code bound to a key (`dpop_jkt`) is redeemed only with a proof by that key.
 
 use std::net::IpAddr;
 
+use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use crate::authority::Authority;
 use crate::error::{Error, Result};
 use crate::services::SecurityEvent;
 use crate::session::{AuthorizationSession, SessionState};
-use crate::store::{CodeRedemption, Grant, RefreshRecord, Rotation};
+use crate::store::{CodeRedemption, Grant, Record, RecordKind, RefreshLookup, RefreshRecord, Rotation};
 use crate::types::{
-    AccountId, CodeChallenge, CodeVerifier, GrantId, GrantType, PkceVerified, ResourceUri, Scope, TokenHash,
+    AccountId, CodeChallenge, CodeVerifier, DpopVerified, GrantId, GrantType, PkceVerified, ResourceUri, Scope,
+    TokenHash,
 };
 
 use super::client_auth::AuthenticatedClient;
+
+/// Refresh tokens rotated within the reuse grace: one record per rotated
+/// token, `open` until a second successor is issued, then `used`.
+pub(crate) const REFRESH_GRACE: RecordKind = RecordKind::new("refresh_grace");
 
 /// The body parameters of `POST /token`, as sent (client credentials apart).
 #[derive(Clone, Copy, Default)]
@@ -57,7 +70,7 @@ impl std::fmt::Debug for TokenRequest<'_> {
 pub struct TokenResponse {
     /// The access token.
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` for an access token bound to a key (RFC 9449 5).
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
@@ -78,12 +91,14 @@ impl std::fmt::Debug for TokenResponse {
 }
 
 impl Authority {
-    /// Runs a token request for an authenticated client. `peer` feeds the
-    /// password grant's throttle.
+    /// Runs a token request for an authenticated client, with the checked
+    /// DPoP proof of the request if it had one. `peer` feeds the password
+    /// grant's throttle.
     pub async fn token(
         &self,
         client: &AuthenticatedClient,
         req: &TokenRequest<'_>,
+        dpop: Option<DpopVerified>,
         peer: Option<IpAddr>,
     ) -> Result<TokenResponse> {
         let grant = GrantType::parse(req.grant_type.ok_or(Error::InvalidRequest("grant_type is required"))?)?;
@@ -93,15 +108,24 @@ impl Authority {
         if !client.client().allows(grant) {
             return Err(Error::UnauthorizedClient("the client may not use this grant type"));
         }
+        if dpop.is_none() && self.requires_dpop(client.client()) {
+            return Err(Error::InvalidDpopProof("this client's tokens must be DPoP-bound: a DPoP proof is required"));
+        }
+        let dpop = dpop.as_ref();
         match grant {
-            GrantType::AuthorizationCode => self.code_grant(client, req).await,
-            GrantType::RefreshToken => self.refresh_grant(client, req).await,
-            GrantType::ClientCredentials => self.client_credentials_grant(client, req).await,
-            GrantType::Password => self.password_grant(client, req, peer).await,
+            GrantType::AuthorizationCode => self.code_grant(client, req, dpop).await,
+            GrantType::RefreshToken => self.refresh_grant(client, req, dpop).await,
+            GrantType::ClientCredentials => self.client_credentials_grant(client, req, dpop).await,
+            GrantType::Password => self.password_grant(client, req, dpop, peer).await,
         }
     }
 
-    async fn code_grant(&self, authenticated: &AuthenticatedClient, req: &TokenRequest<'_>) -> Result<TokenResponse> {
+    async fn code_grant(
+        &self,
+        authenticated: &AuthenticatedClient,
+        req: &TokenRequest<'_>,
+        dpop: Option<&DpopVerified>,
+    ) -> Result<TokenResponse> {
         let code = req.code.ok_or(Error::InvalidRequest("code is required"))?;
         let redirect_uri = req.redirect_uri.ok_or(Error::InvalidRequest("redirect_uri is required"))?;
         let verifier = req.code_verifier.map(CodeVerifier::parse).transpose()?;
@@ -130,7 +154,16 @@ impl Authority {
         }
         same_resource(req.resource, session.resource())?;
         let pkce = CodeChallenge::verify_binding(session.code_challenge(), verifier.as_ref())?;
-        let tokens = self.exchange_code(authenticated, &session, pkce, grant_id, expires_at, now).await?;
+        if let Some(bound) = session.dpop_jkt() {
+            // RFC 9449 10: a code bound to a key goes only to its holder.
+            let same = dpop.is_some_and(|d| bool::from(d.jkt().as_bytes().ct_eq(bound.as_bytes())));
+            if !same {
+                return Err(Error::InvalidDpopProof(
+                    "the code is bound to a DPoP key: a proof by that key is required",
+                ));
+            }
+        }
+        let tokens = self.exchange_code(authenticated, &session, pkce, dpop, grant_id, expires_at, now).await?;
         // A replay may have come between our redemption and storing the grant,
         // when its revocation found nothing to revoke. It marked the session
         // first, and we stored the grant first: one of us sees the other.
@@ -146,6 +179,7 @@ impl Authority {
         &self,
         authenticated: &AuthenticatedClient,
         req: &TokenRequest<'_>,
+        dpop: Option<&DpopVerified>,
         peer: Option<IpAddr>,
     ) -> Result<TokenResponse> {
         let username = req.username.ok_or(Error::InvalidRequest("username is required"))?;
@@ -157,17 +191,19 @@ impl Authority {
         let now = self.now();
         let grant_id = self.new_grant_id()?;
         let expires_at = self.grant_expiry(self.issues_refresh_tokens(client), now);
-        self.issue_for_account(authenticated, grant_id, account.id, (scope, resource), expires_at, now).await
+        self.issue_for_account(authenticated, grant_id, account.id, (scope, resource), dpop, expires_at, now).await
     }
 
     /// Issues the tokens of a redeemed code: the last step of RFC 6749 4.1.3.
     /// It takes the proof that the code's PKCE binding was checked, by value,
     /// so no path to the code's tokens can skip that check.
+    #[allow(clippy::too_many_arguments, reason = "each argument is a checked part of one exchange")]
     async fn exchange_code(
         &self,
         client: &AuthenticatedClient,
         session: &AuthorizationSession,
         pkce: PkceVerified,
+        dpop: Option<&DpopVerified>,
         grant_id: GrantId,
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
@@ -180,24 +216,32 @@ impl Authority {
         };
         self.active_account(account).await?;
         let resource = session.resource().cloned();
-        self.issue_for_account(client, grant_id, account, (scope, resource), expires_at, now).await
+        self.issue_for_account(client, grant_id, account, (scope, resource), dpop, expires_at, now).await
     }
 
     async fn client_credentials_grant(
         &self,
         client: &AuthenticatedClient,
         req: &TokenRequest<'_>,
+        dpop: Option<&DpopVerified>,
     ) -> Result<TokenResponse> {
         let client = client.client();
         let resource = self.resolve_resource(client, req.resource)?;
         let scope = self.resolve_scope_for(client, req.scope, resource.as_ref())?;
         let now = self.now();
-        let (access_token, claims) =
-            self.mint_access_token(client.id(), client.id().to_string(), scope, None, resource.as_ref(), now).await?;
-        Ok(self.response(access_token, &claims.scope, None))
+        let jkt = dpop.map(DpopVerified::jkt);
+        let (access_token, claims) = self
+            .mint_access_token(client.id(), client.id().to_string(), scope, None, resource.as_ref(), jkt, now)
+            .await?;
+        Ok(self.response(access_token, &claims, None))
     }
 
-    async fn refresh_grant(&self, client: &AuthenticatedClient, req: &TokenRequest<'_>) -> Result<TokenResponse> {
+    async fn refresh_grant(
+        &self,
+        client: &AuthenticatedClient,
+        req: &TokenRequest<'_>,
+        dpop: Option<&DpopVerified>,
+    ) -> Result<TokenResponse> {
         let presented = req.refresh_token.ok_or(Error::InvalidRequest("refresh_token is required"))?;
         let requested = req.scope.map(Scope::parse).transpose()?;
         let client = client.client();
@@ -205,7 +249,7 @@ impl Authority {
         let old = TokenHash::of(presented);
         let found = self.services.store.refresh_token(&old, now).await?;
         let found = found.ok_or(Error::InvalidGrant("unknown or expired refresh token"))?;
-        let grant = found.grant;
+        let grant = &found.grant;
         if grant.revoked {
             return Err(Error::InvalidGrant("the refresh token was revoked"));
         }
@@ -213,12 +257,19 @@ impl Authority {
             return Err(Error::InvalidGrant("the refresh token was issued to another client"));
         }
         same_resource(req.resource, grant.resource.as_ref())?;
-        if found.record.rotated {
-            // No grace period: a rotated token presented again means two parties
-            // hold the family.
-            self.report(SecurityEvent::RefreshTokenReused { client_id: client.id().clone(), grant: grant.id });
-            self.services.store.revoke_grant(grant.id).await?;
-            return Err(Error::InvalidGrant("the refresh token was already used; its family is revoked"));
+        // Checked before reuse detection: a bound token in the hands of
+        // someone without its key is worthless, and must not be able to
+        // revoke its holder's family either.
+        if let Some(bound) = &grant.dpop_jkt {
+            let same = dpop.is_some_and(|d| bool::from(d.jkt().as_bytes().ct_eq(bound.as_bytes())));
+            if !same {
+                return Err(Error::InvalidGrant("the refresh token is bound to another DPoP key"));
+            }
+        }
+        let grace = self.settings.refresh_reuse_grace.is_positive();
+        if found.record.rotated && !grace {
+            // Presented again after its rotation: two parties hold the family.
+            return Err(self.revoke_reused(client.id(), grant.id).await?);
         }
         let scope = match requested {
             None => grant.scope.clone(),
@@ -226,17 +277,38 @@ impl Authority {
             Some(_) => return Err(Error::InvalidScope("the scope exceeds the original grant")),
         };
         let account = grant.account.ok_or(Error::InvalidGrant("unknown or expired refresh token"))?;
+        if found.record.rotated {
+            // Reuse, which the grace lets through once.
+            return match self.grace_successor(&found, &old, now).await? {
+                Some(token) => self.refreshed(client, &found, account, scope, dpop, token, now).await,
+                None => Err(self.revoke_reused(client.id(), grant.id).await?),
+            };
+        }
         self.active_account(account).await?;
-
+        if !self.rotates_refresh_tokens() {
+            // Without rotation the token is used again until it expires
+            // (FAPI 2.0 5.3.2.1): nothing is written.
+            return self.refreshed(client, &found, account, scope, dpop, presented.to_owned(), now).await;
+        }
+        if grace {
+            // Of concurrent presentations only the one that opens the grace
+            // record rotates; the others are reuse within the grace.
+            let opened = Record {
+                kind: REFRESH_GRACE,
+                key: old,
+                owner: None,
+                value: b"open".to_vec(),
+                expires_at: now + self.settings.refresh_reuse_grace,
+            };
+            if !self.services.store.insert_record(&opened, now).await? {
+                return match self.grace_successor(&found, &old, now).await? {
+                    Some(token) => self.refreshed(client, &found, account, scope, dpop, token, now).await,
+                    None => Err(self.revoke_reused(client.id(), grant.id).await?),
+                };
+            }
+        }
         let (refresh_token, hash) = self.opaque_secret()?;
-        let next = RefreshRecord {
-            hash,
-            grant: grant.id,
-            generation: found.record.generation + 1,
-            issued_at: now,
-            expires_at: (now + self.settings.refresh_token_ttl).min(grant.expires_at),
-            rotated: false,
-        };
+        let next = self.successor(&found, hash, now);
         match self.services.store.rotate_refresh(&old, &next, now).await? {
             Rotation::Rotated => {}
             Rotation::Reused(_) => {
@@ -246,10 +318,86 @@ impl Authority {
             }
             _ => return Err(Error::InvalidGrant("unknown or expired refresh token")),
         }
+        self.refreshed(client, &found, account, scope, dpop, refresh_token, now).await
+    }
+
+    /// A refresh token to follow `found` in its family: a fresh idle lifetime
+    /// within the family's.
+    fn successor(&self, found: &RefreshLookup, hash: TokenHash, now: OffsetDateTime) -> RefreshRecord {
+        RefreshRecord {
+            hash,
+            grant: found.grant.id,
+            generation: found.record.generation + 1,
+            issued_at: now,
+            expires_at: (now + self.settings.refresh_token_ttl).min(found.grant.expires_at),
+            rotated: false,
+        }
+    }
+
+    /// The reuse grace (`refresh_reuse_grace`): a token rotated within the
+    /// grace gets one more successor, beside the first. Of concurrent reuses
+    /// one wins the swap of the token's grace record from `open` to `used`;
+    /// `None` for the others, for a second reuse, and after the grace (the
+    /// record has expired).
+    async fn grace_successor(
+        &self,
+        found: &RefreshLookup,
+        old: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>> {
+        let Some(open) = self.services.store.record(REFRESH_GRACE, old, now).await? else {
+            return Ok(None);
+        };
+        if open.value != b"open" {
+            return Ok(None);
+        }
+        let used = Record { value: b"used".to_vec(), ..open.clone() };
+        if !self.services.store.replace_record(&open, &used).await? {
+            return Ok(None);
+        }
+        if let Some(account) = found.grant.account {
+            self.active_account(account).await?;
+        }
+        let (token, hash) = self.opaque_secret()?;
+        if !self.services.store.add_refresh_token(&self.successor(found, hash, now), now).await? {
+            return Err(Error::InvalidGrant("unknown or expired refresh token"));
+        }
+        Ok(Some(token))
+    }
+
+    /// Revokes the family of a reused refresh token, and the error to answer.
+    async fn revoke_reused(&self, client_id: &crate::ClientId, grant: GrantId) -> Result<Error> {
+        self.report(SecurityEvent::RefreshTokenReused { client_id: client_id.clone(), grant });
+        self.services.store.revoke_grant(grant).await?;
+        Ok(Error::InvalidGrant("the refresh token was already used; its family is revoked"))
+    }
+
+    /// The response of a refresh: a new access token of the family, bound to
+    /// the proof's key if there was a proof, and `refresh_token`.
+    #[allow(clippy::too_many_arguments, reason = "each argument is a checked part of one refresh")]
+    async fn refreshed(
+        &self,
+        client: &crate::Client,
+        found: &RefreshLookup,
+        account: AccountId,
+        scope: Scope,
+        dpop: Option<&DpopVerified>,
+        refresh_token: String,
+        now: OffsetDateTime,
+    ) -> Result<TokenResponse> {
+        let jkt = dpop.map(DpopVerified::jkt);
         let (access_token, claims) = self
-            .mint_access_token(client.id(), account.to_string(), scope, Some(grant.id), grant.resource.as_ref(), now)
+            .mint_access_token(
+                client.id(),
+                account.to_string(),
+                scope,
+                Some(found.grant.id),
+                found.grant.resource.as_ref(),
+                jkt,
+                now,
+            )
             .await?;
-        Ok(self.response(access_token, &claims.scope, Some(refresh_token)))
+        Ok(self.response(access_token, &claims, Some(refresh_token)))
     }
 
     /// The end of a grant made now: the family's absolute lifetime when it will
@@ -261,17 +409,22 @@ impl Authority {
 
     /// Stores a new grant for `account` of `scope` for `resource` (with a
     /// first refresh token when the client may refresh) and mints its access
-    /// token.
+    /// token. With a DPoP proof the access token is bound to its key, and so
+    /// is the family of a public client (RFC 9449 5): a confidential client's
+    /// refresh tokens are bound to its authentication already.
+    #[allow(clippy::too_many_arguments, reason = "each argument is a checked part of one grant")]
     async fn issue_for_account(
         &self,
         client: &AuthenticatedClient,
         grant_id: GrantId,
         account: AccountId,
         (scope, resource): (Scope, Option<ResourceUri>),
+        dpop: Option<&DpopVerified>,
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<TokenResponse> {
         let client = client.client();
+        let jkt = dpop.map(DpopVerified::jkt);
         let grant = Grant {
             id: grant_id,
             client_id: client.id().clone(),
@@ -281,6 +434,7 @@ impl Authority {
             expires_at,
             revoked: false,
             resource: resource.clone(),
+            dpop_jkt: jkt.filter(|_| !client.is_confidential()).map(str::to_owned),
         };
         let refresh = if self.issues_refresh_tokens(client) {
             let (token, hash) = self.opaque_secret()?;
@@ -293,9 +447,9 @@ impl Authority {
         };
         self.services.store.insert_grant(&grant, refresh.as_ref().map(|(_, r)| r)).await?;
         let (access_token, claims) = self
-            .mint_access_token(client.id(), account.to_string(), scope, Some(grant_id), resource.as_ref(), now)
+            .mint_access_token(client.id(), account.to_string(), scope, Some(grant_id), resource.as_ref(), jkt, now)
             .await?;
-        Ok(self.response(access_token, &claims.scope, refresh.map(|(t, _)| t)))
+        Ok(self.response(access_token, &claims, refresh.map(|(t, _)| t)))
     }
 
     /// Refuses a grant whose account is gone or disabled.
@@ -306,12 +460,17 @@ impl Authority {
         }
     }
 
-    fn response(&self, access_token: String, scope: &Scope, refresh_token: Option<String>) -> TokenResponse {
+    fn response(
+        &self,
+        access_token: String,
+        claims: &crate::AccessTokenClaims,
+        refresh_token: Option<String>,
+    ) -> TokenResponse {
         TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: if claims.jkt.is_some() { "DPoP" } else { "Bearer" },
             expires_in: self.settings.access_token_ttl.whole_seconds(),
-            scope: scope.to_string(),
+            scope: claims.scope.to_string(),
             refresh_token,
         }
     }

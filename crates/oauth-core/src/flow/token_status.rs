@@ -14,6 +14,7 @@ use crate::services::{AccessTokenClaims, AccessTokenCodec};
 use crate::types::{AccountId, TokenHash};
 
 use super::client_auth::AuthenticatedClient;
+use super::dpop::DpopRequest;
 
 /// An RFC 7662 introspection response. Inactive tokens carry `active: false`
 /// alone, so a caller learns nothing about why. The front end decides its JSON
@@ -22,8 +23,14 @@ use super::client_auth::AuthenticatedClient;
 pub struct Introspection {
     /// Whether the token is usable now.
     pub active: bool,
-    /// `access_token` or `refresh_token`.
+    /// For an access token, its type as a token response gives it (RFC 7662
+    /// 2.2, RFC 9449 6.2): `Bearer`, or `DPoP` for a bound one. Refresh
+    /// tokens have none.
     pub token_type: Option<&'static str>,
+    /// `access_token` or `refresh_token` (SPEC-2).
+    pub token_use: Option<&'static str>,
+    /// `cnf.jkt`: the thumbprint of the DPoP key the token is bound to.
+    pub cnf_jkt: Option<String>,
     /// The client it was issued to.
     pub client_id: Option<String>,
     /// Its scope.
@@ -58,16 +65,47 @@ impl Authority {
         self.authenticate_bearer_for(token, &self.settings.audience).await
     }
 
-    /// Checks a bearer token meant for `audience` (a resource server embedding
-    /// the core passes its resource URI): everything
-    /// [`Authority::access_token`] checks, and that the token's `aud` is
-    /// `audience`, so a token asked for one resource (RFC 8707) is refused by
-    /// every other. Every failure is [`Error::InvalidToken`].
+    /// Checks a token presented with the `Bearer` scheme and meant for
+    /// `audience` (a resource server embedding the core passes its resource
+    /// URI): everything [`Authority::access_token`] checks, that the token's
+    /// `aud` is `audience`, so a token asked for one resource (RFC 8707) is
+    /// refused by every other, and that it is not DPoP-bound (RFC 9449 7.2: a
+    /// bound token is [`Error::BoundTokenAsBearer`]). Every other failure is
+    /// [`Error::InvalidToken`].
     pub async fn authenticate_bearer_for(&self, token: &str, audience: &str) -> Result<BearerPrincipal> {
         let principal = self.access_token(token).await?;
         if principal.claims.audience != audience {
             return Err(Error::InvalidToken("the token is for another audience"));
         }
+        if principal.claims.jkt.is_some() {
+            return Err(Error::BoundTokenAsBearer);
+        }
+        Ok(principal)
+    }
+
+    /// Checks a token presented with the `DPoP` scheme and its proof
+    /// (RFC 9449 7.1) at this server (its `aud` is the configured audience, as
+    /// at `/userinfo`): the token as [`Authority::access_token`], then it must
+    /// be bound, and the proof must be made for this request (its method,
+    /// URL and this token's hash in `ath`) by the token's key, and not be
+    /// seen before. A bad token is [`Error::InvalidToken`], a bad proof
+    /// [`Error::InvalidDpopProof`].
+    pub async fn authenticate_dpop(
+        &self,
+        token: &str,
+        proof: &str,
+        method: &str,
+        url: &str,
+    ) -> Result<BearerPrincipal> {
+        let principal = self.access_token(token).await?;
+        if principal.claims.audience != self.settings.audience {
+            return Err(Error::InvalidToken("the token is for another audience"));
+        }
+        let Some(jkt) = principal.claims.jkt.as_deref() else {
+            return Err(Error::InvalidToken("the token is not DPoP-bound: send it with the Bearer scheme"));
+        };
+        let request = DpopRequest { method, url, access_token: Some(token), issuing: false };
+        self.check_dpop(proof, &request, Some(jkt)).await?;
         Ok(principal)
     }
 
@@ -154,7 +192,9 @@ impl Authority {
         let sub = grant.account.map_or_else(|| grant.client_id.to_string(), |a| a.to_string());
         Ok(Introspection {
             active: true,
-            token_type: Some("refresh_token"),
+            token_type: None,
+            token_use: Some("refresh_token"),
+            cnf_jkt: grant.dpop_jkt.clone(),
             client_id: Some(grant.client_id.to_string()),
             scope: Some(grant.scope.to_string()),
             sub: Some(sub),
@@ -169,7 +209,9 @@ impl Authority {
     fn access_introspection(&self, c: &AccessTokenClaims) -> Introspection {
         Introspection {
             active: true,
-            token_type: Some("access_token"),
+            token_type: Some(if c.jkt.is_some() { "DPoP" } else { "Bearer" }),
+            token_use: Some("access_token"),
+            cnf_jkt: c.jkt.clone(),
             client_id: Some(c.client_id.to_string()),
             scope: Some(c.scope.to_string()),
             sub: Some(c.subject.clone()),

@@ -12,6 +12,7 @@ mod scope;
 mod state;
 
 pub use dpop::DpopVerified;
+pub(crate) use dpop::parse_thumbprint;
 pub use grant_type::{GrantType, ResponseType};
 pub use ids::{AccessTokenId, AccountId, ClientId, GrantId, SessionId, TokenHash};
 pub use origin::{OriginError, WebOrigin};
