@@ -28,7 +28,7 @@ use oauth_core::{
     ResourceCheck, ResourceDecision, Scope, ScopeRule, SecretHash, Services, Settings, Store,
 };
 use oauth_http::{Frontend, HttpConfig, SecurityEventLog};
-use oauth_jwt::{JwtCodec, KeyRing, SigningAlg, SigningKey};
+use oauth_jwt::{JwtCodec, JwtProofs, KeyRing, SigningAlg, SigningKey};
 use oauth_runtime::credentials::hash_argon2;
 use oauth_runtime::{HashVerifier, OsSecrets, SystemClock};
 use oauth_store_mem::MemStore;
@@ -82,6 +82,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         require_pkce: true,
         allowed_cors_origins: vec![],
         resources: Default::default(),
+        jwks: None,
+        dpop_bound_access_tokens: false,
+        require_pushed_authorization_requests: false,
     })?;
     let clients = BTreeMap::from([(client.id().clone(), Arc::new(client))]);
 
@@ -104,6 +107,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokens: codec.clone(),
         resources: Arc::new(HoldsRecords),
         events: events.clone(),
+        // DPoP proofs and private_key_jwt assertions, checked by oauth-jwt.
+        proofs: Arc::new(JwtProofs::new()),
     };
     let mut http = HttpConfig::default();
     http.scope_descriptions.insert("records".into(), "Read your medical records".into());

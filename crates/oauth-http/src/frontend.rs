@@ -78,6 +78,7 @@ pub(crate) enum Route {
     Consent,
     Style,
     Token,
+    Par,
     Revoke,
     Introspect,
     Userinfo,
@@ -100,6 +101,7 @@ impl Route {
             Route::Consent => "consent",
             Route::Style => "style",
             Route::Token => "token",
+            Route::Par => "par",
             Route::Revoke => "revoke",
             Route::Introspect => "introspect",
             Route::Userinfo => "userinfo",
@@ -113,9 +115,13 @@ impl Route {
 
     pub(crate) fn method(self) -> Method {
         match self {
-            Route::Login | Route::Consent | Route::Token | Route::Revoke | Route::Introspect | Route::Register => {
-                Method::POST
-            }
+            Route::Login
+            | Route::Consent
+            | Route::Token
+            | Route::Par
+            | Route::Revoke
+            | Route::Introspect
+            | Route::Register => Method::POST,
             _ => Method::GET,
         }
     }
@@ -214,6 +220,7 @@ impl Frontend {
             "/authorize/consent" => Route::Consent,
             "/authorize/style.css" => Route::Style,
             "/token" => Route::Token,
+            "/par" => Route::Par,
             "/revoke" => Route::Revoke,
             "/introspect" => Route::Introspect,
             "/userinfo" => Route::Userinfo,
@@ -273,6 +280,7 @@ impl Frontend {
                 Route::Consent => self.consent(&parts, body).await,
                 Route::Style => response::css(crate::pages::STYLE),
                 Route::Token => self.token(&parts, body, ip, &mut client_id).await,
+                Route::Par => self.par(&parts, body, ip, &mut client_id).await,
                 Route::Revoke => self.revoke(&parts, body, ip, &mut client_id).await,
                 Route::Introspect => self.introspect(&parts, body, ip, &mut client_id).await,
                 Route::Userinfo => self.userinfo(&parts).await,

@@ -160,25 +160,46 @@ where
     Ok(if is_json { Params::from_json(&bytes)? } else { Params::from_form(&bytes)? })
 }
 
+/// The `client_assertion_type` of `private_key_jwt` (RFC 7523 2.2).
+pub(crate) const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// Client credentials as sent, owned.
 #[derive(Clone)]
 pub(crate) struct SentCredentials {
-    pub(crate) client_id: String,
+    pub(crate) client_id: Option<String>,
     pub(crate) secret: Option<String>,
+    pub(crate) assertion: Option<String>,
 }
 
 impl SentCredentials {
     pub(crate) fn borrow(&self) -> ClientCredentials<'_> {
-        ClientCredentials { client_id: &self.client_id, secret: self.secret.as_deref() }
+        ClientCredentials {
+            client_id: self.client_id.as_deref(),
+            secret: self.secret.as_deref(),
+            assertion: self.assertion.as_deref(),
+        }
     }
 }
 
 /// Finds the client's credentials: HTTP Basic (RFC 6749 2.3.1, each part
-/// form-urlencoded) or `client_id` / `client_secret` in the body. Both at once
-/// is `invalid_request`; none, or an unreadable Basic header, is
-/// `invalid_client`.
+/// form-urlencoded), `client_id` / `client_secret` in the body, or a
+/// `client_assertion` of type jwt-bearer (RFC 7523 2.2), with or without
+/// `client_id`. Two methods at once (a header and body credentials, a secret
+/// and an assertion) is `invalid_request`; none, an unreadable Basic header,
+/// or an assertion of another type or without its type is `invalid_client`.
 pub(crate) fn client_credentials(headers: &HeaderMap, params: &Params) -> Result<SentCredentials, Error> {
     let in_body = params.contains("client_id") || params.contains("client_secret");
+    let assertion = match (params.get("client_assertion_type"), params.get("client_assertion")) {
+        (None, None) => None,
+        (Some(JWT_BEARER_ASSERTION), Some(a)) => Some(a.to_owned()),
+        _ => return Err(Error::InvalidClient),
+    };
+    if assertion.is_some() {
+        if headers.contains_key(header::AUTHORIZATION) || params.contains("client_secret") {
+            return Err(Error::InvalidRequest("a client assertion and another client authentication method"));
+        }
+        return Ok(SentCredentials { client_id: params.get("client_id").map(str::to_owned), secret: None, assertion });
+    }
     match headers.get(header::AUTHORIZATION) {
         Some(value) => {
             if in_body {
@@ -197,13 +218,30 @@ pub(crate) fn client_credentials(headers: &HeaderMap, params: &Params) -> Result
             if id.is_empty() {
                 return Err(Error::InvalidClient);
             }
-            Ok(SentCredentials { client_id: id, secret: Some(secret).filter(|s| !s.is_empty()) })
+            Ok(SentCredentials { client_id: Some(id), secret: Some(secret).filter(|s| !s.is_empty()), assertion: None })
         }
         None => {
             let id = params.get("client_id").ok_or(Error::InvalidClient)?;
-            Ok(SentCredentials { client_id: id.to_owned(), secret: params.get("client_secret").map(str::to_owned) })
+            Ok(SentCredentials {
+                client_id: Some(id.to_owned()),
+                secret: params.get("client_secret").map(str::to_owned),
+                assertion: None,
+            })
         }
     }
+}
+
+/// The one `DPoP` header of a request (RFC 9449 4.1), if any: two are
+/// `invalid_dpop_proof`.
+pub(crate) fn dpop_header(headers: &HeaderMap) -> Result<Option<&str>, Error> {
+    let mut values = headers.get_all("dpop").iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Error::InvalidDpopProof("more than one DPoP header"));
+    }
+    first.to_str().map(Some).map_err(|_| Error::InvalidDpopProof("the DPoP header is not a JWT"))
 }
 
 fn form_decode(raw: &[u8]) -> Result<String, Error> {
@@ -288,7 +326,24 @@ mod tests {
     #[test]
     fn basic_credentials_are_form_decoded() {
         let c = client_credentials(&basic("my%20app:p%3Ass+word"), &Params::default()).unwrap();
-        assert_eq!((c.client_id.as_str(), c.secret.as_deref()), ("my app", Some("p:ss word")));
+        assert_eq!((c.client_id.as_deref(), c.secret.as_deref()), (Some("my app"), Some("p:ss word")));
+    }
+
+    #[test]
+    fn a_client_assertion_needs_its_type_and_no_second_method() {
+        let form = |raw: &str| Params::from_form(raw.as_bytes()).unwrap();
+        let typ = "client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer";
+        let c = client_credentials(&HeaderMap::new(), &form(&format!("{typ}&client_assertion=a.b.c"))).unwrap();
+        assert_eq!((c.client_id, c.assertion.as_deref()), (None, Some("a.b.c")));
+        let with_id = client_credentials(&HeaderMap::new(), &form(&format!("{typ}&client_assertion=x&client_id=app")));
+        assert_eq!(with_id.unwrap().client_id.as_deref(), Some("app"));
+        for bad in ["client_assertion=a.b.c", &format!("{typ}"), "client_assertion_type=saml&client_assertion=x"] {
+            assert_eq!(client_credentials(&HeaderMap::new(), &form(bad)).err(), Some(Error::InvalidClient), "{bad}");
+        }
+        let two = form(&format!("{typ}&client_assertion=x&client_secret=s"));
+        assert!(matches!(client_credentials(&HeaderMap::new(), &two), Err(Error::InvalidRequest(_))));
+        let header = form(&format!("{typ}&client_assertion=x"));
+        assert!(matches!(client_credentials(&basic("a:b"), &header), Err(Error::InvalidRequest(_))));
     }
 
     #[test]

@@ -8,9 +8,9 @@
 //! written out anywhere else).
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderName, HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
-use oauth_core::{Error, ErrorCode, Introspection, TokenResponse};
+use oauth_core::{Error, ErrorCode, Introspection, PushedAuthorization, TokenResponse};
 use serde::Serialize;
 
 use crate::request::ReadError;
@@ -18,13 +18,19 @@ use crate::request::ReadError;
 /// The body type of every response.
 pub type Body = Full<Bytes>;
 
+/// The header that carries a DPoP nonce (RFC 9449 8).
+pub(crate) const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+
 /// Which challenge a 401 carries.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Challenge {
-    /// Client authentication at `/token`, `/revoke`, `/introspect`.
+pub(crate) enum Challenge<'a> {
+    /// Client authentication at `/token`, `/revoke`, `/introspect`, `/par`.
     Basic,
     /// Bearer-protected resources (RFC 6750 3).
     Bearer,
+    /// A resource asked with the DPoP scheme or a bound token (RFC 9449 7.1):
+    /// the algorithms its proofs may use.
+    Dpop(&'a [&'static str]),
 }
 
 fn response(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
@@ -115,14 +121,35 @@ pub(crate) fn token_response(t: &TokenResponse) -> Response<Body> {
     })
 }
 
+/// The answer to a pushed authorization request (RFC 9126 2.2), not to be
+/// cached: the `request_uri` is a capability.
+pub(crate) fn pushed(status: StatusCode, p: &PushedAuthorization) -> Response<Body> {
+    #[derive(Serialize)]
+    struct Wire<'a> {
+        request_uri: &'a str,
+        expires_in: i64,
+    }
+    let mut r = json(status, &Wire { request_uri: &p.request_uri, expires_in: p.expires_in });
+    no_store(&mut r);
+    r
+}
+
 /// The introspection response (RFC 7662 2.2), not to be cached. An inactive
 /// token is `{"active":false}` alone.
 pub(crate) fn introspection(i: &Introspection) -> Response<Body> {
+    #[derive(Serialize)]
+    struct Confirmation<'a> {
+        jkt: &'a str,
+    }
     #[derive(Serialize)]
     struct Wire<'a> {
         active: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         token_type: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        token_use: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cnf: Option<Confirmation<'a>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         client_id: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,6 +170,8 @@ pub(crate) fn introspection(i: &Introspection) -> Response<Body> {
     json_no_store(&Wire {
         active: i.active,
         token_type: i.token_type,
+        token_use: i.token_use,
+        cnf: i.cnf_jkt.as_deref().map(|jkt| Confirmation { jkt }),
         client_id: i.client_id.as_deref(),
         scope: i.scope.as_deref(),
         sub: i.sub.as_deref(),
@@ -160,8 +189,12 @@ fn quoted(s: &str) -> String {
 
 /// An RFC 6749 5.2 (or RFC 6750 3.1) error: JSON body, status from the error,
 /// `WWW-Authenticate` on 401 (and on Bearer 400/403), `Retry-After` on 429.
-pub(crate) fn oauth_error(err: &Error, realm: &str, challenge: Challenge) -> Response<Body> {
-    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+pub(crate) fn oauth_error(err: &Error, realm: &str, challenge: Challenge<'_>) -> Response<Body> {
+    let mut status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    // RFC 9449 7.1: at a resource, a bad proof is a 401 like a bad token.
+    if matches!(challenge, Challenge::Dpop(_)) && matches!(err, Error::InvalidDpopProof(_)) {
+        status = StatusCode::UNAUTHORIZED;
+    }
     let mut r = error_json(status, err);
     no_store(&mut r);
     let realm = quoted(realm);
@@ -172,6 +205,12 @@ pub(crate) fn oauth_error(err: &Error, realm: &str, challenge: Challenge) -> Res
             err.code(),
             quoted(err.description())
         )),
+        (Challenge::Dpop(algs), 400 | 401 | 403) => Some(format!(
+            "DPoP realm=\"{realm}\", algs=\"{}\", error=\"{}\", error_description=\"{}\"",
+            algs.join(" "),
+            err.code(),
+            quoted(err.description())
+        )),
         _ => None,
     };
     if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
@@ -179,6 +218,11 @@ pub(crate) fn oauth_error(err: &Error, realm: &str, challenge: Challenge) -> Res
     }
     if let Error::Throttled { retry_after, .. } | Error::RateLimited { retry_after } = err {
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+    }
+    if let Error::UseDpopNonce { nonce } = err {
+        if let Ok(v) = HeaderValue::from_str(nonce) {
+            r.headers_mut().insert(DPOP_NONCE, v);
+        }
     }
     r
 }

@@ -82,7 +82,10 @@ async fn unknown_user_and_wrong_password_take_the_same_time() {
     let (frontend, _, _) = frontend(&opts, "http://127.0.0.1:8080").await;
     let client = frontend
         .authority()
-        .authenticate_client(&ClientCredentials { client_id: CONFIDENTIAL, secret: Some(SECRET) }, None)
+        .authenticate_client(
+            &ClientCredentials { client_id: Some(CONFIDENTIAL), secret: Some(SECRET), assertion: None },
+            None,
+        )
         .await
         .unwrap();
     let time = |username: &'static str| {
@@ -95,7 +98,7 @@ async fn unknown_user_and_wrong_password_take_the_same_time() {
                 ..Default::default()
             };
             let started = Instant::now();
-            let err = frontend.authority().token(&client, &req, None).await.unwrap_err();
+            let err = frontend.authority().token(&client, &req, None, None).await.unwrap_err();
             assert!(matches!(err, Error::InvalidGrant(_)));
             started.elapsed()
         }

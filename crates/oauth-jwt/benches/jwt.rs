@@ -27,6 +27,7 @@ fn jwt(c: &mut Criterion) {
         expires_at: NOW + Duration::seconds(900),
         jti: AccessTokenId::from_random_bytes([3; 16]),
         grant: Some(GrantId::from_random_bytes([4; 16])),
+        jkt: None,
     };
     let mut group = c.benchmark_group("jwt");
     for alg in [SigningAlg::Es256, SigningAlg::EdDsa, SigningAlg::Rs256, SigningAlg::Hs256, SigningAlg::Hs512] {

@@ -56,6 +56,15 @@ struct Wire {
     jti: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gid: Option<String>,
+    /// RFC 9449 6.1: the thumbprint of the DPoP key the token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim (RFC 7800), with the one member DPoP uses.
+#[derive(Serialize, Deserialize)]
+struct Confirmation {
+    jkt: String,
 }
 
 impl JwtCodec {
@@ -111,6 +120,7 @@ impl AccessTokenCodec for JwtCodec {
             nbf: None,
             jti: c.jti.to_string(),
             gid: c.grant.map(|g| g.to_string()),
+            cnf: c.jkt.clone().map(|jkt| Confirmation { jkt }),
         };
         signer.sign(&header, &wire)
     }
@@ -196,6 +206,7 @@ pub(crate) fn verify(
             Some(g) => Some(GrantId::parse(&g).ok_or(Error::InvalidToken("malformed claims"))?),
             None => None,
         },
+        jkt: w.cnf.map(|c| c.jkt),
     })
 }
 

@@ -6,7 +6,8 @@
 //! signs and the keys that still verify, and creates, loads and rotates them
 //! through the store, so every node and every restart sees the same keys.
 //! [`Verifier`] is for a resource server that only checks tokens, with keys
-//! from the issuer's JWKS.
+//! from the issuer's JWKS. [`JwtProofs`] checks the JWTs clients sign: DPoP
+//! proofs (RFC 9449) and `private_key_jwt` client assertions (RFC 7523).
 //!
 //! Only this crate knows JWT. Refresh tokens are not JWTs: they are opaque
 //! secrets handled by `oauth-core`, so no JWT verifier here can ever accept
@@ -18,7 +19,8 @@
 //! header, so `alg: none` and algorithm confusion (an HMAC token "signed" with a
 //! public key) fail. `typ` must be `at+jwt`; `iss`, `aud` and `exp` are
 //! required; `exp`, `nbf` and `iat` are checked against the caller's clock with
-//! a leeway of at most 60 s.
+//! a leeway of at most 60 s. An access token bound to a DPoP key carries its
+//! thumbprint in `cnf.jkt` (RFC 9449 6.1).
 //!
 //! # Crypto backend
 //!
@@ -48,12 +50,14 @@
 
 mod codec;
 mod keys;
+mod proofs;
 mod remote;
 mod ring;
 
 pub use codec::{ACCESS_TOKEN_TYP, JwtCodec, MAX_LEEWAY};
 pub use jsonwebtoken::jwk::{Jwk, JwkSet};
 pub use keys::{SigningAlg, SigningKey};
+pub use proofs::{DPOP_TYP, JwtProofs, check_client_jwks};
 pub use remote::{JwksSource, Verifier};
 pub use ring::KeyRing;
 

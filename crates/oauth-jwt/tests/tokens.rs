@@ -32,6 +32,7 @@ fn claims(at: OffsetDateTime) -> AccessTokenClaims {
         expires_at: at + Duration::seconds(900),
         jti: AccessTokenId::from_random_bytes([3; 16]),
         grant: Some(GrantId::from_random_bytes([4; 16])),
+        jkt: None,
     }
 }
 
@@ -46,6 +47,25 @@ async fn every_algorithm_round_trips() {
         let token = c.mint(&claims(NOW)).await.unwrap();
         assert_eq!(c.verify(&token, NOW).await.unwrap(), claims(NOW), "{alg:?}");
     }
+}
+
+#[tokio::test]
+async fn a_bound_access_token_carries_its_key_in_cnf_jkt() {
+    let c = codec(KeyRing::single(SigningKey::generate(SigningAlg::Es256).unwrap()));
+    let jkt = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+    let bound = AccessTokenClaims { jkt: Some(jkt.into()), ..claims(NOW) };
+    let token = c.mint(&bound).await.unwrap();
+    // RFC 9449 6.1, read by code that shares nothing with the minting path.
+    let payload = token.split('.').nth(1).unwrap();
+    let wire: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(wire["cnf"], serde_json::json!({ "jkt": jkt }));
+    assert_eq!(c.verify(&token, NOW).await.unwrap(), bound);
+    let unbound = c.mint(&claims(NOW)).await.unwrap();
+    let payload = unbound.split('.').nth(1).unwrap();
+    let wire: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert!(wire.get("cnf").is_none(), "a bearer token has no cnf");
 }
 
 #[test]

@@ -106,6 +106,11 @@ fn build(ocl: &Ocl, profile: &Profile) -> Result<Loaded, Error> {
             require_pkce: profile.require_pkce,
             allowed_cors_origins: vec![],
             resources: Default::default(),
+            // OCL clients are public, use neither DPoP nor PAR by the scheme's
+            // rules, and have no keys.
+            jwks: None,
+            dpop_bound_access_tokens: false,
+            require_pushed_authorization_requests: false,
         };
         let client = Client::new(settings).map_err(|_| Error::Hostname(c.hostname.to_string()))?;
         clients.insert(c.hostname.clone(), Arc::new(client));

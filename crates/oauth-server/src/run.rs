@@ -12,7 +12,7 @@ use oauth_core::{
     LayeredClients, ResourceCheck, SecretSource, Services, Store, StoreError,
 };
 use oauth_http::{AdminApi, Frontend, SecurityEventLog};
-use oauth_jwt::{JwtCodec, KeyRing};
+use oauth_jwt::{JwtCodec, JwtProofs, KeyRing};
 use oauth_medmij::{MedMijCheck, Ocl, OclClients, Profile};
 use oauth_runtime::GatedStore;
 use oauth_runtime::credentials::{HashVerifier, Hasher, OsSecrets, SystemClock};
@@ -145,6 +145,7 @@ async fn serve(config: Config) -> Result<(), String> {
         tokens: codec.clone(),
         resources,
         events: events.clone(),
+        proofs: Arc::new(if config.profile.fapi2 { JwtProofs::fapi2() } else { JwtProofs::new() }),
     };
     if config.store.backend == Backend::Postgres {
         tokio::spawn(reload_keys(codec.clone(), store.clone(), clock.clone()));

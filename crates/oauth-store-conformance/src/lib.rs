@@ -520,7 +520,9 @@ pub async fn racing_code_exchanges_give_one_token_response(store: Arc<dyn Store>
     let mut tasks = Vec::new();
     for _ in 0..FLOW_RACERS {
         let (f, code, client) = (f.clone(), code.clone(), client.clone());
-        tasks.push(tokio::spawn(async move { f.authority.token(&client, &Fixture::code_request(&code), None).await }));
+        tasks.push(tokio::spawn(
+            async move { f.authority.token(&client, &Fixture::code_request(&code), None, None).await },
+        ));
     }
     let mut won = Vec::new();
     for t in tasks {
@@ -546,7 +548,9 @@ pub async fn racing_refreshes_rotate_once_then_the_family_dies(store: Arc<dyn St
     let mut tasks = Vec::new();
     for _ in 0..FLOW_RACERS {
         let (f, refresh, client) = (f.clone(), refresh.clone(), client.clone());
-        tasks.push(tokio::spawn(async move { f.authority.token(&client, &refresh_request(&refresh), None).await }));
+        tasks.push(tokio::spawn(
+            async move { f.authority.token(&client, &refresh_request(&refresh), None, None).await },
+        ));
     }
     let mut won = Vec::new();
     for t in tasks {
@@ -557,7 +561,7 @@ pub async fn racing_refreshes_rotate_once_then_the_family_dies(store: Arc<dyn St
     }
     assert_eq!(won.len(), 1, "exactly one rotation");
     let next = won[0].refresh_token.clone().expect("a new refresh token");
-    let again = f.authority.token(&client, &refresh_request(&next), None).await;
+    let again = f.authority.token(&client, &refresh_request(&next), None, None).await;
     assert!(matches!(again, Err(oauth_core::Error::InvalidGrant(_))), "the family is revoked");
 }
 
@@ -569,7 +573,7 @@ pub async fn revocation_racing_a_refresh_leaves_nothing_usable(store: Arc<dyn St
         let (refresh, client) = first_tokens(&f).await;
         let refreshing = {
             let (f, refresh, client) = (f.clone(), refresh.clone(), client.clone());
-            tokio::spawn(async move { f.authority.token(&client, &refresh_request(&refresh), None).await })
+            tokio::spawn(async move { f.authority.token(&client, &refresh_request(&refresh), None, None).await })
         };
         let revoking = {
             let (f, refresh, client) = (f.clone(), refresh.clone(), client.clone());
@@ -578,7 +582,7 @@ pub async fn revocation_racing_a_refresh_leaves_nothing_usable(store: Arc<dyn St
         revoking.await.expect("task").expect("revocation answers 200");
         if let Ok(tokens) = refreshing.await.expect("task") {
             let next = tokens.refresh_token.expect("a new refresh token");
-            let again = f.authority.token(&client, &refresh_request(&next), None).await;
+            let again = f.authority.token(&client, &refresh_request(&next), None, None).await;
             assert!(
                 matches!(again, Err(oauth_core::Error::InvalidGrant(_))),
                 "a token rotated during revocation died with its family"
@@ -586,7 +590,7 @@ pub async fn revocation_racing_a_refresh_leaves_nothing_usable(store: Arc<dyn St
             let bearer = f.authority.authenticate_bearer(&tokens.access_token).await;
             assert!(matches!(bearer, Err(oauth_core::Error::InvalidToken(_))), "and its access token with it");
         }
-        let after = f.authority.token(&client, &refresh_request(&refresh), None).await;
+        let after = f.authority.token(&client, &refresh_request(&refresh), None, None).await;
         assert!(after.is_err());
     }
 }
@@ -595,7 +599,7 @@ pub async fn revocation_racing_a_refresh_leaves_nothing_usable(store: Arc<dyn St
 async fn first_tokens(f: &Fixture) -> (String, oauth_core::AuthenticatedClient) {
     let (_, code) = f.issued_code().await.expect("issued code");
     let client = f.authority.authenticate_client(&Fixture::public_client(), None).await.expect("client");
-    let tokens = f.authority.token(&client, &Fixture::code_request(&code), None).await.expect("tokens");
+    let tokens = f.authority.token(&client, &Fixture::code_request(&code), None, None).await.expect("tokens");
     (tokens.refresh_token.expect("a refresh token"), client)
 }
 

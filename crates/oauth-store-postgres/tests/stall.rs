@@ -32,6 +32,7 @@ fn family(n: u8) -> (Grant, RefreshRecord) {
         expires_at: NOW + time::Duration::DAY,
         revoked: false,
         resource: None,
+        dpop_jkt: None,
     };
     let r = RefreshRecord {
         hash: TokenHash::of(&format!("stall-{n}-0")),

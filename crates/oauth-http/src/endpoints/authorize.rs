@@ -16,9 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header};
-use oauth_core::{
-    AuthorizationSession, AuthorizeRejection, AuthorizeRequest, Client, Error, LoginOutcome, SessionId, TokenHash,
-};
+use oauth_core::{AuthorizationSession, AuthorizeRejection, Client, Error, LoginOutcome, SessionId, TokenHash};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -70,16 +68,7 @@ impl Frontend {
             Ok(p) => p,
             Err(e) => return self.error_page(&e),
         };
-        let req = AuthorizeRequest {
-            client_id: params.get("client_id"),
-            redirect_uri: params.get("redirect_uri"),
-            response_type: params.get("response_type"),
-            scope: params.get("scope"),
-            state: params.get("state"),
-            code_challenge: params.get("code_challenge"),
-            code_challenge_method: params.get("code_challenge_method"),
-            resource: params.get("resource"),
-        };
+        let req = super::token::authorize_request(&params);
         let browser = match cookie(&parts.headers, self.cookie_name()).filter(|c| is_secret(c)) {
             Some(c) => c,
             None => match self.new_secret() {

@@ -1,4 +1,5 @@
-//! Discovery: RFC 8414 metadata and the JWKS.
+//! Discovery: RFC 8414 metadata (with RFC 9126's and RFC 9449's fields) and
+//! the JWKS.
 
 use http::{Response, StatusCode};
 use oauth_core::GrantType;
@@ -16,24 +17,40 @@ struct Metadata<'a> {
     revocation_endpoint: String,
     introspection_endpoint: String,
     userinfo_endpoint: String,
+    pushed_authorization_request_endpoint: String,
+    require_pushed_authorization_requests: bool,
     response_types_supported: [&'static str; 1],
     response_modes_supported: [&'static str; 1],
     grant_types_supported: Vec<&'static str>,
-    token_endpoint_auth_methods_supported: [&'static str; 3],
-    revocation_endpoint_auth_methods_supported: [&'static str; 3],
-    introspection_endpoint_auth_methods_supported: [&'static str; 2],
+    token_endpoint_auth_methods_supported: &'static [&'static str],
+    token_endpoint_auth_signing_alg_values_supported: &'a [&'static str],
+    revocation_endpoint_auth_methods_supported: &'static [&'static str],
+    revocation_endpoint_auth_signing_alg_values_supported: &'a [&'static str],
+    introspection_endpoint_auth_methods_supported: &'static [&'static str],
+    introspection_endpoint_auth_signing_alg_values_supported: &'a [&'static str],
+    dpop_signing_alg_values_supported: &'a [&'static str],
     code_challenge_methods_supported: [&'static str; 1],
     authorization_response_iss_parameter_supported: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     registration_endpoint: Option<String>,
 }
 
+/// How clients may authenticate at `/token` and `/par` (and `/revoke`,
+/// where public clients may come too): every method, or under FAPI 2.0
+/// `private_key_jwt` alone.
+const TOKEN_AUTH: &[&str] = &["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
+const INTROSPECTION_AUTH: &[&str] = &["client_secret_basic", "client_secret_post", "private_key_jwt"];
+const FAPI2_AUTH: &[&str] = &["private_key_jwt"];
+
 impl Frontend {
     /// `GET /.well-known/oauth-authorization-server`.
     pub(crate) fn metadata(&self) -> Response<Body> {
         let issuer = self.issuer();
         let base = issuer.trim_end_matches('/');
-        let grants = &self.authority.settings().grants;
+        let settings = self.authority.settings();
+        let grants = &settings.grants;
+        let proofs = &self.authority.services().proofs;
+        let fapi2 = settings.fapi2;
         let m = Metadata {
             issuer,
             authorization_endpoint: format!("{base}/authorize"),
@@ -42,6 +59,8 @@ impl Frontend {
             revocation_endpoint: format!("{base}/revoke"),
             introspection_endpoint: format!("{base}/introspect"),
             userinfo_endpoint: format!("{base}/userinfo"),
+            pushed_authorization_request_endpoint: format!("{base}/par"),
+            require_pushed_authorization_requests: settings.require_pushed_authorization_requests || fapi2,
             response_types_supported: ["code"],
             response_modes_supported: ["query"],
             grant_types_supported: GrantType::ALL
@@ -49,9 +68,13 @@ impl Frontend {
                 .filter(|g| grants.contains(g))
                 .map(GrantType::as_str)
                 .collect(),
-            token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
-            revocation_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
-            introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
+            token_endpoint_auth_methods_supported: if fapi2 { FAPI2_AUTH } else { TOKEN_AUTH },
+            token_endpoint_auth_signing_alg_values_supported: proofs.assertion_algorithms(),
+            revocation_endpoint_auth_methods_supported: if fapi2 { FAPI2_AUTH } else { TOKEN_AUTH },
+            revocation_endpoint_auth_signing_alg_values_supported: proofs.assertion_algorithms(),
+            introspection_endpoint_auth_methods_supported: if fapi2 { FAPI2_AUTH } else { INTROSPECTION_AUTH },
+            introspection_endpoint_auth_signing_alg_values_supported: proofs.assertion_algorithms(),
+            dpop_signing_alg_values_supported: proofs.dpop_algorithms(),
             code_challenge_methods_supported: ["S256"],
             authorization_response_iss_parameter_supported: true,
             registration_endpoint: self.admin.as_ref().map(|_| format!("{base}/register")),

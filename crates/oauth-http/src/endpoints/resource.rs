@@ -5,15 +5,17 @@ use http::{Response, StatusCode};
 use oauth_core::Error;
 
 use crate::Frontend;
-use crate::bearer::authenticate_bearer;
+use crate::bearer::authenticate;
 use crate::response::{self, Body, Challenge};
 
 impl Frontend {
     /// `GET /userinfo`: exactly `sub` and `username` of the token's account. A
     /// token without an account (client credentials) is 403
-    /// `insufficient_scope`.
+    /// `insufficient_scope`. A DPoP-bound token comes with the DPoP scheme
+    /// and a proof for this URL.
     pub(crate) async fn userinfo(&self, parts: &Parts) -> Response<Body> {
-        match authenticate_bearer(&self.authority, &parts.headers).await {
+        let url = self.endpoint("/userinfo");
+        match authenticate(&self.authority, parts.method.as_str(), &url, &parts.headers).await {
             Ok(p) => match p.account {
                 Some(a) => response::json(
                     StatusCode::OK,

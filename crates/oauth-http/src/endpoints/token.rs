@@ -1,13 +1,14 @@
-//! `/token`, `/revoke` and `/introspect`: the client-authenticated endpoints.
+//! `/token`, `/revoke`, `/introspect` and `/par`: the client-authenticated
+//! endpoints, and the DPoP proofs of `/token` and `/par`.
 
 use std::net::IpAddr;
 
-use http::Response;
 use http::request::Parts;
-use oauth_core::{AuthenticatedClient, Error, TokenRequest};
+use http::{HeaderValue, Response, StatusCode};
+use oauth_core::{AuthenticatedClient, AuthorizeRequest, DpopRequest, DpopVerified, Error, TokenRequest};
 
 use crate::Frontend;
-use crate::request::{Params, client_credentials, read_params};
+use crate::request::{Params, client_credentials, dpop_header, read_params};
 use crate::response::{self, Body, Challenge};
 
 impl Frontend {
@@ -32,10 +33,41 @@ impl Frontend {
             .await
             .map_err(|e| response::read_error(e, self.issuer()))?;
         let creds = client_credentials(&parts.headers, &params).map_err(|e| self.client_error(&e))?;
-        *client_id = Some(creds.client_id.clone());
+        *client_id = creds.client_id.clone();
         let client =
             self.authority.authenticate_client(&creds.borrow(), Some(ip)).await.map_err(|e| self.client_error(&e))?;
         Ok((params, client))
+    }
+
+    /// The URL of the endpoint at `path`, as this server names it (what a
+    /// DPoP proof's `htu` must say).
+    pub(crate) fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer().trim_end_matches('/'))
+    }
+
+    /// Checks the request's `DPoP` header, if it has one, for the issuing
+    /// endpoint at `path` (`/token`, `/par`).
+    async fn dpop_proof(&self, parts: &Parts, path: &str) -> Result<Option<DpopVerified>, Error> {
+        let Some(proof) = dpop_header(&parts.headers)? else {
+            return Ok(None);
+        };
+        let url = self.endpoint(path);
+        let request = DpopRequest { method: parts.method.as_str(), url: &url, access_token: None, issuing: true };
+        self.authority.check_dpop(proof, &request, None).await.map(Some)
+    }
+
+    /// Adds the current DPoP nonce to an answer of an issuing endpoint when
+    /// nonces are required (RFC 9449 8.2), so a client learns the next one
+    /// without a failed request.
+    async fn with_nonce(&self, mut r: Response<Body>) -> Response<Body> {
+        if self.authority.settings().dpop.require_nonce && !r.headers().contains_key(response::DPOP_NONCE) {
+            if let Ok(nonce) = self.authority.dpop_nonce().await {
+                if let Ok(v) = HeaderValue::from_str(&nonce) {
+                    r.headers_mut().insert(response::DPOP_NONCE, v);
+                }
+            }
+        }
+        r
     }
 
     /// `POST /token`: a form, or a flat JSON object (deployed MedMij clients).
@@ -61,7 +93,11 @@ impl Frontend {
             password: params.get("password"),
             resource: params.get("resource"),
         };
-        match self.authority.token(&client, &req, Some(ip)).await {
+        let dpop = match self.dpop_proof(parts, "/token").await {
+            Ok(d) => d,
+            Err(e) => return self.with_nonce(response::oauth_error(&e, self.issuer(), Challenge::Basic)).await,
+        };
+        let answer = match self.authority.token(&client, &req, dpop, Some(ip)).await {
             Ok(tokens) => {
                 self.metrics.token_issued(req.grant_type.unwrap_or("unknown"));
                 response::token_response(&tokens)
@@ -74,7 +110,38 @@ impl Frontend {
                 }
                 response::oauth_error(&e, self.issuer(), Challenge::Basic)
             }
+        };
+        self.with_nonce(answer).await
+    }
+
+    /// `POST /par` (RFC 9126): a pushed authorization request from an
+    /// authenticated client, answered `201` with its `request_uri`, or with
+    /// the error as JSON (never a redirect). A DPoP proof binds the code.
+    pub(crate) async fn par<B: hyper::body::Body<Error: Into<crate::BoxError>>>(
+        &self,
+        parts: &Parts,
+        body: B,
+        ip: IpAddr,
+        client_id: &mut Option<String>,
+    ) -> Response<Body> {
+        let (params, client) = match self.authenticated(parts, body, ip, false, client_id).await {
+            Ok(found) => found,
+            Err(r) => return r,
+        };
+        if params.contains("request") {
+            let e = Error::InvalidRequest("request objects are not supported");
+            return response::oauth_error(&e, self.issuer(), Challenge::Basic);
         }
+        let req = authorize_request(&params);
+        let dpop = match self.dpop_proof(parts, "/par").await {
+            Ok(d) => d,
+            Err(e) => return self.with_nonce(response::oauth_error(&e, self.issuer(), Challenge::Basic)).await,
+        };
+        let answer = match self.authority.push_authorization_request(&client, &req, dpop).await {
+            Ok(pushed) => response::pushed(StatusCode::CREATED, &pushed),
+            Err(e) => response::oauth_error(&e, self.issuer(), Challenge::Basic),
+        };
+        self.with_nonce(answer).await
     }
 
     /// `POST /revoke` (RFC 7009).
@@ -111,5 +178,21 @@ impl Frontend {
             Ok(answer) => response::introspection(&answer),
             Err(e) => response::oauth_error(&e, self.issuer(), Challenge::Basic),
         }
+    }
+}
+
+/// The authorization request parameters of a query or a pushed request.
+pub(crate) fn authorize_request(params: &Params) -> AuthorizeRequest<'_> {
+    AuthorizeRequest {
+        client_id: params.get("client_id"),
+        redirect_uri: params.get("redirect_uri"),
+        response_type: params.get("response_type"),
+        scope: params.get("scope"),
+        state: params.get("state"),
+        code_challenge: params.get("code_challenge"),
+        code_challenge_method: params.get("code_challenge_method"),
+        resource: params.get("resource"),
+        dpop_jkt: params.get("dpop_jkt"),
+        request_uri: params.get("request_uri"),
     }
 }

@@ -92,6 +92,9 @@ pub fn clients() -> BTreeMap<ClientId, Arc<Client>> {
             require_pkce: true,
             allowed_cors_origins: vec![],
             resources: Default::default(),
+            jwks: None,
+            dpop_bound_access_tokens: false,
+            require_pushed_authorization_requests: false,
         },
         ClientSettings {
             id: ClientId::parse(PUBLIC).unwrap(),
@@ -104,6 +107,9 @@ pub fn clients() -> BTreeMap<ClientId, Arc<Client>> {
             require_pkce: true,
             allowed_cors_origins: vec![],
             resources: Default::default(),
+            jwks: None,
+            dpop_bound_access_tokens: false,
+            require_pushed_authorization_requests: false,
         },
         ClientSettings {
             id: ClientId::parse(SPA).unwrap(),
@@ -116,6 +122,9 @@ pub fn clients() -> BTreeMap<ClientId, Arc<Client>> {
             require_pkce: true,
             allowed_cors_origins: vec![WebOrigin::parse(SPA_LISTED_ORIGIN).unwrap()],
             resources: Default::default(),
+            jwks: None,
+            dpop_bound_access_tokens: false,
+            require_pushed_authorization_requests: false,
         },
     ];
     specs
@@ -174,6 +183,7 @@ pub async fn frontend_on(
         tokens: codec.clone(),
         resources: opts.resources.clone(),
         events: events.clone(),
+        proofs: Arc::new(oauth_jwt::JwtProofs::new()),
     };
     let mut config = HttpConfig {
         header_read_timeout: opts.header_read_timeout,

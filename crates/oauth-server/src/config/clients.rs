@@ -23,6 +23,10 @@ pub(super) const CLIENT_KEYS: &[&str] = &[
     "require_pkce",
     "allowed_cors_origins",
     "resources",
+    "token_endpoint_auth_method",
+    "jwks",
+    "dpop_bound_access_tokens",
+    "require_pushed_authorization_requests",
 ];
 
 /// The keys of one `[[resources]]` entry.
@@ -66,23 +70,36 @@ pub(crate) struct AccountEntry {
 
 /// Every `[[clients]]` entry that is valid. A `client_id` must be unique,
 /// ignoring ASCII case, also against the OCL's hostnames.
+/// Under `[profile] fapi2`, each client must authenticate with
+/// `private_key_jwt`: a public client, or one with a secret, is an error.
 pub(super) fn clients(
     reader: &mut Reader,
     root: &Table,
     grants: &BTreeSet<GrantType>,
     medmij: Option<&MedmijSection>,
     resources: &BTreeMap<ResourceUri, Scope>,
+    fapi2: bool,
 ) -> Vec<Client> {
     let mut seen: BTreeSet<String> =
         medmij.map(|m| m.ocl.clients.iter().map(|c| c.hostname.to_string()).collect()).unwrap_or_default();
     let mut out = Vec::new();
     for (table, path) in reader.array_of_tables(root, "clients") {
         let mut keys = reader.keys(table, path, CLIENT_KEYS);
-        if let Some(c) = client(&mut keys, grants, &mut seen, resources) {
+        if let Some(c) = client(&mut keys, grants, &mut seen, resources, fapi2) {
             out.push(c);
         }
     }
     out
+}
+
+/// How a configured client authenticates (RFC 7591
+/// `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthMethod {
+    /// `client_secret_basic` or `client_secret_post`: both are accepted.
+    Secret,
+    PrivateKeyJwt,
+    None,
 }
 
 fn client(
@@ -90,6 +107,7 @@ fn client(
     grants: &BTreeSet<GrantType>,
     seen: &mut BTreeSet<String>,
     known: &BTreeMap<ResourceUri, Scope>,
+    fapi2: bool,
 ) -> Option<Client> {
     let at_id = keys.path("client_id");
     let id = keys.required_string("client_id").and_then(|id| {
@@ -156,11 +174,60 @@ fn client(
             Err(e) => keys.error(at.index(j), e.description()),
         }
     }
+    let has_secret = keys.has("client_secret_hash");
+    let at_method = keys.path("token_endpoint_auth_method");
+    let method = match keys.string("token_endpoint_auth_method").as_deref() {
+        None if has_secret => AuthMethod::Secret,
+        None => AuthMethod::None,
+        Some("client_secret_basic" | "client_secret_post") => AuthMethod::Secret,
+        Some("private_key_jwt") => AuthMethod::PrivateKeyJwt,
+        Some("none") => AuthMethod::None,
+        Some(other) => {
+            let message =
+                format!("must be client_secret_basic, client_secret_post, private_key_jwt or none, not {other:?}");
+            keys.error(at_method.clone(), message);
+            AuthMethod::None
+        }
+    };
+    let at_secret = keys.path("client_secret_hash");
+    match (method, has_secret) {
+        (AuthMethod::Secret, false) => keys.error(at_secret.clone(), "is required for a client_secret method"),
+        (AuthMethod::PrivateKeyJwt | AuthMethod::None, true) => {
+            keys.error(at_secret.clone(), "is only for the client_secret methods")
+        }
+        _ => {}
+    }
+    let at_jwks = keys.path("jwks");
+    let jwks = keys.string("jwks");
+    match (method, &jwks) {
+        (AuthMethod::PrivateKeyJwt, None) => keys.error(at_jwks, "is required for private_key_jwt"),
+        (AuthMethod::PrivateKeyJwt, Some(text)) => {
+            if let Err(e) = oauth_jwt::check_client_jwks(text) {
+                keys.error(at_jwks, format!("must be a JWK Set of public signing keys as JSON: {e}"));
+            }
+        }
+        (_, Some(_)) => keys.error(at_jwks, "is only for token_endpoint_auth_method = \"private_key_jwt\""),
+        (_, None) => {}
+    }
+    if fapi2 {
+        // FAPI 2.0 5.3.2.1: confidential clients, and private_key_jwt (or
+        // mTLS, which this server does not offer) only.
+        match method {
+            AuthMethod::Secret => {
+                keys.error(at_secret, "FAPI 2.0 ([profile] fapi2): clients authenticate with private_key_jwt only")
+            }
+            AuthMethod::None => keys.error(at_method, "FAPI 2.0 ([profile] fapi2): public clients are not allowed"),
+            AuthMethod::PrivateKeyJwt => {}
+        }
+    }
+    let dpop_bound_access_tokens = keys.boolean("dpop_bound_access_tokens", false);
+    let require_pushed_authorization_requests = keys.boolean("require_pushed_authorization_requests", false);
     let (id, scopes) = (id?, scopes?);
     let settings = ClientSettings {
         name: name.unwrap_or_else(|| id.to_string()),
         id,
         secret,
+        jwks: jwks.filter(|_| method == AuthMethod::PrivateKeyJwt),
         redirect: RedirectPolicy::Registered(redirects),
         grant_types,
         scopes,
@@ -168,6 +235,8 @@ fn client(
         require_pkce,
         allowed_cors_origins,
         resources,
+        dpop_bound_access_tokens,
+        require_pushed_authorization_requests,
     };
     Client::new(settings).map_err(|e| keys.error(keys.here(), e.to_string())).ok()
 }

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 
-use oauth_core::{Client, Settings, ThrottleSettings};
+use oauth_core::{Client, DpopSettings, Settings, ThrottleSettings};
 use oauth_http::HttpConfig;
 use toml::Table;
 
@@ -29,7 +29,8 @@ pub(crate) use clients::AccountEntry;
 pub(crate) use medmij::MedmijSection;
 use reader::{Keys, Reader};
 pub(crate) use sections::{
-    AdminSection, Backend, GrantsSection, KeySource, RegistrationSection, ServerSection, StoreSection, TokensSection,
+    AdminSection, Backend, DpopSection, GrantsSection, KeySource, ParSection, ProfileSection, RegistrationSection,
+    ServerSection, StoreSection, TokensSection,
 };
 
 /// Exit code for bad usage or configuration.
@@ -58,6 +59,9 @@ const ROOT_KEYS: &[&str] = &[
     AdminSection::TABLE,
     RegistrationSection::TABLE,
     "resources",
+    DpopSection::TABLE,
+    ParSection::TABLE,
+    ProfileSection::TABLE,
     "clients",
     "accounts",
     "scope_descriptions",
@@ -79,6 +83,9 @@ const SCHEMA: &[(&str, &[&str])] = &[
     (AdminSection::TABLE, AdminSection::KEYS),
     (RegistrationSection::TABLE, RegistrationSection::KEYS),
     ("resources", clients::RESOURCE_KEYS),
+    (DpopSection::TABLE, DpopSection::KEYS),
+    (ParSection::TABLE, ParSection::KEYS),
+    (ProfileSection::TABLE, ProfileSection::KEYS),
     ("clients", clients::CLIENT_KEYS),
     ("accounts", clients::ACCOUNT_KEYS),
     (MedmijSection::TABLE, MedmijSection::KEYS),
@@ -158,6 +165,9 @@ pub(crate) struct Config {
     pub(crate) admin: Option<AdminSection>,
     pub(crate) registration: oauth_core::RegistrationSettings,
     pub(crate) resources: BTreeMap<oauth_core::ResourceUri, oauth_core::Scope>,
+    pub(crate) dpop: DpopSection,
+    pub(crate) par: ParSection,
+    pub(crate) profile: ProfileSection,
     pub(crate) clients: Vec<Client>,
     pub(crate) accounts: Vec<AccountEntry>,
     pub(crate) scope_descriptions: BTreeMap<String, String>,
@@ -229,7 +239,8 @@ impl Config {
         self.tokens.audience.as_deref().unwrap_or(&self.issuer)
     }
 
-    /// The core's settings: lifetimes, grants and throttle limits.
+    /// The core's settings: lifetimes, grants, throttle limits, DPoP, PAR,
+    /// the refresh options and the FAPI 2.0 switch.
     pub(crate) fn settings(&self) -> Settings {
         let mut settings = Settings::new(self.issuer.clone());
         settings.audience = self.audience().to_owned();
@@ -241,6 +252,16 @@ impl Config {
         settings.throttle = self.throttle;
         settings.registration = self.registration.clone();
         settings.resources = self.resources.clone();
+        settings.leeway = self.tokens.leeway;
+        settings.dpop = DpopSettings { max_age: self.dpop.max_age, require_nonce: self.dpop.require_nonce };
+        settings.require_pushed_authorization_requests = self.par.require_pushed_authorization_requests;
+        settings.refresh_rotation = self.tokens.refresh_rotation;
+        settings.refresh_reuse_grace = self.tokens.refresh_reuse_grace;
+        settings.fapi2 = self.profile.fapi2;
+        // RFC 7523 3: the issuer, and the token endpoint's URL (RFC 9126 2
+        // adds the PAR endpoint's): the endpoints of the SPEC's table.
+        let base = self.issuer.trim_end_matches('/');
+        settings.assertion_audiences = vec![self.issuer.clone(), format!("{base}/token"), format!("{base}/par")];
         settings
     }
 
@@ -287,6 +308,9 @@ fn read(reader: &mut Reader, root: &Table) -> Option<Config> {
     let store = reader.section::<StoreSection>(root);
     let tokens = reader.section::<TokensSection>(root);
     let grants = reader.section::<GrantsSection>(root)?;
+    let dpop = reader.section::<DpopSection>(root);
+    let par = reader.section::<ParSection>(root);
+    let profile = reader.section::<ProfileSection>(root);
     let medmij = reader.optional_section::<MedmijSection>(root);
     let admin = reader.optional_section::<AdminSection>(root);
     let registration = reader.section::<RegistrationSection>(root);
@@ -299,7 +323,11 @@ fn read(reader: &mut Reader, root: &Table) -> Option<Config> {
                 .push(ConfigError::new(at, "must differ from listen: the public listener never serves /admin"));
         }
     }
-    let clients = clients::clients(reader, root, &grants.on, medmij.as_ref(), &resources);
+    let fapi2 = profile.is_some_and(|p| p.fapi2);
+    let clients = clients::clients(reader, root, &grants.on, medmij.as_ref(), &resources, fapi2);
+    if fapi2 {
+        check_fapi2(reader, tokens.as_ref(), medmij.is_some());
+    }
     let accounts = clients::accounts(reader, root);
     if grants.on.contains(&oauth_core::GrantType::Password)
         && !clients.iter().any(|c| c.allows(oauth_core::GrantType::Password))
@@ -321,11 +349,42 @@ fn read(reader: &mut Reader, root: &Table) -> Option<Config> {
         admin,
         registration: registration?.settings,
         resources,
+        dpop: dpop?,
+        par: par?,
+        profile: profile?,
         clients,
         accounts,
         scope_descriptions,
         medmij,
     })
+}
+
+/// What `[profile] fapi2` cannot turn on by itself is an error (FAPI 2.0
+/// Security Profile 5.4.1, 5.3.2.1): a signing algorithm other than ES256 or
+/// EdDSA, and codes that live over 60 s. Public and secret clients are
+/// refused where each is read, and the MedMij profile's OCL clients are all
+/// public. What it does turn on, whatever the other keys say (PAR, PKCE,
+/// DPoP, no refresh rotation), gives a warning where a key says otherwise.
+fn check_fapi2(reader: &mut Reader, tokens: Option<&TokensSection>, medmij: bool) {
+    let tokens_at = KeyPath::root().key(TokensSection::TABLE);
+    if let Some(t) = tokens {
+        if !matches!(t.signing_alg, oauth_jwt::SigningAlg::Es256 | oauth_jwt::SigningAlg::EdDsa) {
+            let message = "FAPI 2.0 ([profile] fapi2) signs with ES256 or EdDSA only";
+            reader.errors.push(ConfigError::new(tokens_at.key("signing_alg"), message));
+        }
+        if t.authorization_code_ttl > time::Duration::seconds(60) {
+            let message = "FAPI 2.0 ([profile] fapi2) allows codes of at most 60 s";
+            reader.errors.push(ConfigError::new(tokens_at.key("authorization_code_ttl"), message));
+        }
+        if t.refresh_rotation && t.refresh_rotation_set {
+            let message = "is ignored: FAPI 2.0 ([profile] fapi2) turns refresh rotation off";
+            reader.warnings.push(ConfigError::new(tokens_at.key("refresh_rotation"), message));
+        }
+    }
+    if medmij {
+        let message = "FAPI 2.0 ([profile] fapi2) allows no public clients, and every OCL client is one";
+        reader.errors.push(ConfigError::new(KeyPath::root().key(MedmijSection::TABLE), message));
+    }
 }
 
 fn check_issuer(top: &mut Keys<'_, '_>, issuer: &str, listen: Option<SocketAddr>) {

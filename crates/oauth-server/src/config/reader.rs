@@ -204,6 +204,11 @@ impl<'a> Keys<'_, 'a> {
         }
     }
 
+    /// Whether the table has `key` at all.
+    pub(super) fn has(&self, key: &str) -> bool {
+        self.table.contains_key(key)
+    }
+
     /// A string.
     pub(super) fn string(&mut self, key: &str) -> Option<String> {
         self.value(key, "a string", Value::is_str).and_then(Value::as_str).map(str::to_owned)

@@ -1,5 +1,5 @@
 //! The small tables: `[server]`, `[throttle]`, `[store]`, `[tokens]`,
-//! `[grants]`, `[admin]` and `[registration]`, each read into its own typed
+//! `[grants]`, `[admin]`, `[registration]`, `[dpop]`, `[par]` and `[profile]`, each read into its own typed
 //! section.
 //!
 //! To add a table: write its struct here (or in a file of its own when it is
@@ -226,6 +226,13 @@ pub(crate) struct TokensSection {
     /// The `aud` of access tokens, when not the issuer.
     pub(crate) audience: Option<String>,
     pub(crate) key: KeySource,
+    /// Whether a refresh issues a new refresh token.
+    pub(crate) refresh_rotation: bool,
+    /// Whether `refresh_rotation` was written in the file (FAPI 2.0 overrides
+    /// it, and says so).
+    pub(crate) refresh_rotation_set: bool,
+    /// How long a rotated refresh token may be presented once more.
+    pub(crate) refresh_reuse_grace: Duration,
 }
 
 impl Section for TokensSection {
@@ -239,6 +246,8 @@ impl Section for TokensSection {
         "leeway",
         "audience",
         "key_file",
+        "refresh_rotation",
+        "refresh_reuse_grace",
     ];
 
     fn read(keys: &mut Keys<'_, '_>) -> Option<Self> {
@@ -261,6 +270,13 @@ impl Section for TokensSection {
             keys.error(at, "must not be greater than tokens.refresh_token_max_lifetime");
         }
         let audience = keys.string("audience");
+        let refresh_rotation_set = keys.has("refresh_rotation");
+        let refresh_rotation = keys.boolean("refresh_rotation", true);
+        let refresh_reuse_grace = keys.duration_within("refresh_reuse_grace", 0, 0, i64::MAX);
+        if !refresh_rotation && refresh_reuse_grace.is_positive() {
+            let at = keys.path("refresh_reuse_grace");
+            keys.warn(at, "has no effect when tokens.refresh_rotation is false");
+        }
         let key = match (keys.file("key_file"), signing_alg) {
             (Some(f), Some(alg)) => key_file(keys, &f, alg).map(|k| KeySource::File(Box::new(k))),
             (None, _) => Some(KeySource::Store),
@@ -275,6 +291,9 @@ impl Section for TokensSection {
             leeway,
             audience,
             key: key?,
+            refresh_rotation,
+            refresh_rotation_set,
+            refresh_reuse_grace,
         })
     }
 }
@@ -410,5 +429,61 @@ impl Section for RegistrationSection {
         settings.window = keys.duration_within("window", 3600, 1, 86_400 * 7);
         settings.max_clients = u64::try_from(keys.int("max_clients", 10_000, 1, 10_000_000)).unwrap_or(10_000);
         Some(RegistrationSection { settings })
+    }
+}
+
+/// `[dpop]`: how DPoP proofs (RFC 9449) are accepted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DpopSection {
+    /// How long after its `iat` a proof is accepted.
+    pub(crate) max_age: Duration,
+    /// Whether proofs at `/token` and `/par` must carry the server's nonce.
+    pub(crate) require_nonce: bool,
+}
+
+impl Section for DpopSection {
+    const TABLE: &'static str = "dpop";
+    const KEYS: &'static [&'static str] = &["max_age", "require_nonce"];
+
+    fn read(keys: &mut Keys<'_, '_>) -> Option<Self> {
+        // A proof's replay record lives this long: a day is far beyond any
+        // sane clock and network delay, and keeps the cache small.
+        let max_age = keys.duration_within("max_age", 60, 1, 86_400);
+        let require_nonce = keys.boolean("require_nonce", false);
+        Some(DpopSection { max_age, require_nonce })
+    }
+}
+
+/// `[par]`: pushed authorization requests (RFC 9126).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ParSection {
+    /// Whether every client must push its authorization requests.
+    pub(crate) require_pushed_authorization_requests: bool,
+}
+
+impl Section for ParSection {
+    const TABLE: &'static str = "par";
+    const KEYS: &'static [&'static str] = &["require_pushed_authorization_requests"];
+
+    fn read(keys: &mut Keys<'_, '_>) -> Option<Self> {
+        Some(ParSection {
+            require_pushed_authorization_requests: keys.boolean("require_pushed_authorization_requests", false),
+        })
+    }
+}
+
+/// `[profile]`: security profiles that override other settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProfileSection {
+    /// The FAPI 2.0 Security Profile.
+    pub(crate) fapi2: bool,
+}
+
+impl Section for ProfileSection {
+    const TABLE: &'static str = "profile";
+    const KEYS: &'static [&'static str] = &["fapi2"];
+
+    fn read(keys: &mut Keys<'_, '_>) -> Option<Self> {
+        Some(ProfileSection { fapi2: keys.boolean("fapi2", false) })
     }
 }

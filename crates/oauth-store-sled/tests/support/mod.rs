@@ -22,6 +22,7 @@ pub fn grant_with_scope(n: u64, scope: &str) -> (Grant, RefreshRecord) {
         expires_at: T0 + Duration::days(90),
         revoked: false,
         resource: None,
+        dpop_jkt: None,
     };
     let r = RefreshRecord {
         hash: TokenHash::of(&format!("refresh-{n}")),
