@@ -403,7 +403,12 @@ async fn revocation_and_introspection() {
         }
     };
     let i = introspect(access.to_owned()).await;
-    assert_eq!((i["active"].as_bool(), i["token_type"].as_str()), (Some(true), Some("access_token")));
+    // SPEC-2, "Changes to SPEC.md": `token_type` as in a token response, and
+    // `token_use` says which kind of token it is.
+    assert_eq!(
+        (i["active"].as_bool(), i["token_type"].as_str(), i["token_use"].as_str()),
+        (Some(true), Some("Bearer"), Some("access_token"))
+    );
     for k in ["client_id", "scope", "sub", "exp", "iat", "iss", "aud", "jti"] {
         assert!(i.get(k).is_some(), "{k} in {i}");
     }

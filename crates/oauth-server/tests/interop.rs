@@ -120,3 +120,33 @@ fn an_agent_registers_itself_and_gets_a_token_for_one_resource_with_oauth4webapi
     ))
     .run("agent.mjs", &[("RESOURCE", resource)]);
 }
+
+/// The private key of `keys-app`, a test key made for this test with jose
+/// (`generateKeyPair('ES256')`); its public half is in [`KEYS_CLIENT`].
+const KEYS_CLIENT_JWK: &str = r#"{"kty":"EC","x":"2zZGSanZAXoZIjoaMsdzZGat7P7foN_l_C1EmBC7fKs","y":"2EwpmVXIIGPjXSPBG4QY9Nijq91VRT_zK8sfugUVtm0","crv":"P-256","d":"TBonjtCkru3l_yaMp_fGl-Hll5TvFm5YXYx12QWc6dM","kid":"interop-1","alg":"ES256"}"#;
+
+/// A FAPI-style client: `private_key_jwt`, DPoP-bound tokens, PAR required.
+const KEYS_CLIENT: &str = r#"
+[[clients]]
+client_id = "keys-app"
+name = "Keys App"
+token_endpoint_auth_method = "private_key_jwt"
+jwks = '{"keys":[{"kty":"EC","x":"2zZGSanZAXoZIjoaMsdzZGat7P7foN_l_C1EmBC7fKs","y":"2EwpmVXIIGPjXSPBG4QY9Nijq91VRT_zK8sfugUVtm0","crv":"P-256","kid":"interop-1","alg":"ES256","use":"sig"}]}'
+redirect_uris = ["http://127.0.0.1:9000/callback"]
+grant_types = ["authorization_code", "refresh_token", "client_credentials"]
+scopes = ["profile", "read"]
+dpop_bound_access_tokens = true
+require_pushed_authorization_requests = true
+"#;
+
+#[test]
+fn oauth4webapi_completes_dpop_par_and_private_key_jwt() {
+    let env = [("KEYS_CLIENT", "keys-app"), ("KEYS_CLIENT_JWK", KEYS_CLIENT_JWK)];
+    Server::quickstart(KEYS_CLIENT).run("sender-constrained.mjs", &env);
+}
+
+#[test]
+fn oauth4webapi_learns_and_uses_the_dpop_nonce() {
+    let env = [("KEYS_CLIENT", "keys-app"), ("KEYS_CLIENT_JWK", KEYS_CLIENT_JWK)];
+    Server::quickstart(&format!("{KEYS_CLIENT}\n[dpop]\nrequire_nonce = true\n")).run("sender-constrained.mjs", &env);
+}
