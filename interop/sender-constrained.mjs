@@ -53,6 +53,7 @@ run(async () => {
   // PAR with private_key_jwt and a DPoP proof, which binds the code.
   const verifier = oauth.generateRandomCodeVerifier()
   const state = oauth.generateRandomState()
+  const challenge = await oauth.calculatePKCECodeChallenge(verifier)
   const pushed = await withNonce(
     () =>
       oauth.pushedAuthorizationRequest(
@@ -64,7 +65,7 @@ run(async () => {
           response_type: 'code',
           scope: 'read',
           state,
-          code_challenge: oauth.calculatePKCECodeChallenge(verifier),
+          code_challenge: challenge,
           code_challenge_method: 'S256',
         }),
         { DPoP: dpop, ...insecure },

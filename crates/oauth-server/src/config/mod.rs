@@ -594,6 +594,84 @@ mod tests {
         }
     }
 
+    /// A `private_key_jwt` client's key set (a public P-256 key).
+    const JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"2zZGSanZAXoZIjoaMsdzZGat7P7foN_l_C1EmBC7fKs","y":"2EwpmVXIIGPjXSPBG4QY9Nijq91VRT_zK8sfugUVtm0"}]}"#;
+    const HASH: &str = "$sha256$e30a44623ba305e18d1cab70f804bc523347a967e8bb17319eb890e91ddbc7f2";
+
+    fn keys_client(extra: &str) -> String {
+        format!(
+            "[[clients]]\nclient_id = \"keys\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\njwks = '{JWKS}'\n\
+             grant_types = [\"client_credentials\"]\n{extra}\n"
+        )
+    }
+
+    fn errors_of(text: &str) -> Vec<String> {
+        messages(&read_with(text, &[]).errors)
+    }
+
+    #[test]
+    fn fapi2_refuses_what_it_cannot_turn_on_each_at_its_key() {
+        let text = format!(
+            "[profile]\nfapi2 = true\n[tokens]\nsigning_alg = \"RS256\"\nauthorization_code_ttl = 61\n\
+             [[clients]]\nclient_id = \"public\"\nredirect_uris = [\"https://app.example/cb\"]\n\
+             [[clients]]\nclient_id = \"secret\"\nclient_secret_hash = \"{HASH}\"\ngrant_types = [\"client_credentials\"]\n{}",
+            keys_client("")
+        );
+        let errors = errors_of(&text);
+        for (key, words) in [
+            ("tokens.signing_alg", "ES256 or EdDSA only"),
+            ("tokens.authorization_code_ttl", "at most 60 s"),
+            ("clients[0].token_endpoint_auth_method", "public clients are not allowed"),
+            ("clients[1].client_secret_hash", "private_key_jwt only"),
+        ] {
+            assert!(errors.iter().any(|e| e.starts_with(key) && e.contains(words)), "{key}: {errors:?}");
+        }
+        assert_eq!(errors.len(), 4, "the private_key_jwt client is fine: {errors:?}");
+    }
+
+    #[test]
+    fn fapi2_turns_on_its_settings_whatever_the_other_keys_say() {
+        let text = format!("[profile]\nfapi2 = true\n[tokens]\nrefresh_rotation = true\n{}", keys_client(""));
+        let loaded = read_with(&text, &[]);
+        assert!(loaded.errors.is_empty(), "{:?}", messages(&loaded.errors));
+        let warnings = messages(&loaded.warnings);
+        assert!(warnings.iter().any(|w| w.starts_with("tokens.refresh_rotation")), "{warnings:?}");
+        let settings = loaded.config.unwrap().settings();
+        assert!(settings.fapi2);
+    }
+
+    #[test]
+    fn a_private_key_jwt_client_needs_public_keys_and_no_secret() {
+        assert!(errors_of(&keys_client("")).is_empty());
+        let missing = "[[clients]]\nclient_id = \"k\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\n\
+                       grant_types = [\"client_credentials\"]\n";
+        assert!(errors_of(missing).iter().any(|e| e.starts_with("clients[0].jwks") && e.contains("required")));
+        let with_secret = keys_client(&format!("client_secret_hash = \"{HASH}\""));
+        assert!(errors_of(&with_secret).iter().any(|e| e.starts_with("clients[0].client_secret_hash")));
+        let private = keys_client("").replace("\"y\"", "\"d\":\"TBonjtCkru3l_yaMp_fGl-Hll5TvFm5YXYx12QWc6dM\",\"y\"");
+        assert!(errors_of(&private).iter().any(|e| e.starts_with("clients[0].jwks")), "a private key in jwks");
+        let unknown = "[[clients]]\nclient_id = \"k\"\ntoken_endpoint_auth_method = \"tls_client_auth\"\n";
+        assert!(errors_of(unknown).iter().any(|e| e.starts_with("clients[0].token_endpoint_auth_method")));
+        let jwks_elsewhere = format!(
+            "[[clients]]\nclient_id = \"k\"\nclient_secret_hash = \"{HASH}\"\njwks = '{JWKS}'\n\
+                                      grant_types = [\"client_credentials\"]\n"
+        );
+        assert!(errors_of(&jwks_elsewhere).iter().any(|e| e.starts_with("clients[0].jwks")));
+    }
+
+    #[test]
+    fn refresh_rotation_is_on_and_the_grace_zero_unless_set() {
+        let c = Config::defaults().config.unwrap();
+        assert!(c.tokens.refresh_rotation);
+        assert_eq!(c.tokens.refresh_reuse_grace, time::Duration::ZERO);
+        assert!(!c.dpop.require_nonce && c.dpop.max_age == time::Duration::seconds(60));
+        let loaded = read_with("[tokens]\nrefresh_rotation = false\nrefresh_reuse_grace = 10\n", &[]);
+        assert!(messages(&loaded.warnings).iter().any(|w| w.starts_with("tokens.refresh_reuse_grace")));
+        let settings = loaded.config.unwrap().settings();
+        assert!(!settings.refresh_rotation);
+        assert_eq!(settings.refresh_reuse_grace, time::Duration::seconds(10));
+    }
+
     #[test]
     fn defaults_are_the_spec_defaults() {
         let seconds = time::Duration::seconds;
