@@ -63,6 +63,7 @@ fn test() -> ExitCode {
     step("examples", &|| cargo(&["build", "--workspace", "--examples"], &[]));
     step("dependency rules", &deps::check);
     step("npm packages", &npm_packages);
+    step("python packages", &python_packages);
     // The Postgres tests need a server: the one named, or a throwaway one. If
     // none can be had, they fail with the reason (OAUTH_TEST_POSTGRES_ERROR).
     let mut cluster = None;
@@ -200,6 +201,30 @@ fn npm_packages() -> bool {
             false
         }
     }
+}
+
+/// Installs the Python packages of `interop/` (Authlib, the second
+/// `private_key_jwt` client) into `interop/.venv` when they are missing or
+/// older than `requirements.txt`, which pins every one.
+fn python_packages() -> bool {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop");
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let marker = dir.join(".venv/installed");
+    let installed = modified(&marker);
+    if installed.is_some() && installed >= modified(&dir.join("requirements.txt")) {
+        eprintln!("  up to date");
+        return true;
+    }
+    let run = |program: &str, args: &[&str]| match Command::new(program).args(args).current_dir(&dir).status() {
+        Ok(s) => s.success(),
+        Err(e) => {
+            eprintln!("could not run {program} (Debian packages `python3` and `python3-venv`): {e}");
+            false
+        }
+    };
+    run("python3", &["-m", "venv", ".venv"])
+        && run(".venv/bin/pip", &["install", "--quiet", "--disable-pip-version-check", "-r", "requirements.txt"])
+        && std::fs::write(&marker, b"").is_ok()
 }
 
 /// Runs cargo with `args`; true when it succeeds.

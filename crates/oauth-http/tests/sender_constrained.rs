@@ -114,14 +114,21 @@ async fn a_bad_proof_at_token_is_400_invalid_dpop_proof() {
     assert_eq!(twice.json::<Value>().await.unwrap()["error"], "invalid_dpop_proof");
 }
 
+async fn replays_counted(s: &TestServer) -> String {
+    let m = http().get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();
+    m.lines().find(|l| l.starts_with("oauth_security_events_total{kind=\"dpop_proof_replay\"}")).unwrap().to_owned()
+}
+
 #[tokio::test]
-async fn a_replayed_proof_at_token_is_400_invalid_dpop_proof() {
+async fn a_replayed_proof_at_token_is_400_invalid_dpop_proof_and_a_counted_security_event() {
     let s = start(Options::default()).await;
     let p = proof("POST", &format!("{}/token", s.base), None);
     assert_eq!(client_credentials(&s, Some(&p)).await.status(), 200);
+    assert!(replays_counted(&s).await.ends_with(" 0"));
     let again = client_credentials(&s, Some(&p)).await;
     assert_eq!(again.status(), 400);
     assert_eq!(again.json::<Value>().await.unwrap()["error"], "invalid_dpop_proof");
+    assert!(replays_counted(&s).await.ends_with(" 1"));
 }
 
 #[tokio::test]

@@ -49,8 +49,14 @@ async fn a_fapi2_server_advertises_the_profile_and_requires_pushed_requests() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     let server = Server::start(&path, dir.path());
     let base = format!("http://127.0.0.1:{port}");
-    let m: serde_json::Value =
-        http().get(format!("{base}/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
+    let m: serde_json::Value = http()
+        .get(format!("{base}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(m["require_pushed_authorization_requests"], true);
     assert_eq!(m["token_endpoint_auth_methods_supported"], serde_json::json!(["private_key_jwt"]));
     assert_eq!(m["dpop_signing_alg_values_supported"], serde_json::json!(["ES256", "EdDSA", "PS256"]));

@@ -1,12 +1,14 @@
 //! Independent client libraries drive the real `oauth-server` binary: each test
 //! starts the server on a free port with a configuration of its own and runs
 //! one script of `interop/` under Node.js, which uses panva's `oauth4webapi` or
-//! `openid-client` for the client side. Those libraries check every RFC rule
-//! they know strictly, so a flow that passes here works with clients we did
-//! not write.
+//! `openid-client` for the client side, or under Python with Authlib's client
+//! (a second implementation of `private_key_jwt`). Those libraries check every
+//! RFC rule they know strictly, so a flow that passes here works with clients
+//! we did not write.
 //!
 //! `cargo xtask test` installs the scripts' npm packages (`npm ci` in
-//! `interop/`) before the tests run.
+//! `interop/`) and Python packages (`interop/.venv`, from
+//! `interop/requirements.txt`) before the tests run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail by panicking")]
 
@@ -143,6 +145,40 @@ require_pushed_authorization_requests = true
 fn oauth4webapi_completes_dpop_par_and_private_key_jwt() {
     let env = [("KEYS_CLIENT", "keys-app"), ("KEYS_CLIENT_JWK", KEYS_CLIENT_JWK)];
     Server::quickstart(KEYS_CLIENT).run("sender-constrained.mjs", &env);
+}
+
+/// A `private_key_jwt` client without DPoP, for Authlib, which has no DPoP.
+const KEYS_PLAIN_CLIENT: &str = r#"
+[[clients]]
+client_id = "keys-plain"
+token_endpoint_auth_method = "private_key_jwt"
+jwks = '{"keys":[{"kty":"EC","x":"2zZGSanZAXoZIjoaMsdzZGat7P7foN_l_C1EmBC7fKs","y":"2EwpmVXIIGPjXSPBG4QY9Nijq91VRT_zK8sfugUVtm0","crv":"P-256","kid":"interop-1","alg":"ES256","use":"sig"}]}'
+grant_types = ["client_credentials"]
+scopes = ["read"]
+"#;
+
+#[test]
+fn authlib_authenticates_with_private_key_jwt() {
+    let python = interop().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "interop/.venv is missing: run `cargo xtask test`, which installs interop/requirements.txt"
+    );
+    let server = Server::quickstart(KEYS_PLAIN_CLIENT);
+    let out = Command::new(python)
+        .arg("authlib-private-key-jwt.py")
+        .current_dir(interop())
+        .env("ISSUER", &server.base)
+        .env("KEYS_PLAIN_CLIENT", "keys-plain")
+        .env("KEYS_CLIENT_JWK", KEYS_CLIENT_JWK)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "authlib-private-key-jwt.py failed:\n--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
