@@ -291,3 +291,13 @@ async fn the_metadata_lists_par_dpop_and_private_key_jwt() {
     assert!(methods.contains(&json!("private_key_jwt")), "{methods:?}");
     assert_eq!(m["token_endpoint_auth_signing_alg_values_supported"], json!(["ES256", "EdDSA", "RS256", "PS256"]));
 }
+
+#[tokio::test]
+async fn a_request_object_at_par_is_refused_as_invalid_request() {
+    let s = start(Options::default()).await;
+    let mut form = pushed_form();
+    form.push(("request", "eyJhbGciOiJub25lIn0.e30."));
+    let r = par(&s, &form).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+}
