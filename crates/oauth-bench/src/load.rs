@@ -193,6 +193,14 @@ pub(crate) enum Flow {
     Refresh,
     /// authorize, login, consent page, consent, token: five requests per unit.
     Code,
+    /// `client_credentials` with Basic and a fresh DPoP proof per request.
+    DpopClientCredentials,
+    /// `GET /userinfo` with a DPoP-bound token (the seed) and a fresh proof
+    /// with `ath` per request.
+    DpopUserinfo,
+    /// `client_credentials` authenticated by a fresh `private_key_jwt`
+    /// assertion per request.
+    AssertionClientCredentials,
 }
 
 /// Runs `flow` on `connections` workers for `time`. For `Refresh`, `seeds`
@@ -233,6 +241,9 @@ pub(crate) async fn drive(
                 let outcome = match flow {
                     Flow::Refresh => refresh(&client, &base, &creds, &token).await.map(|next| token = next),
                     Flow::Code => code_flow(&client, &base, &creds, worker).await,
+                    Flow::DpopClientCredentials => dpop_client_credentials(&client, &base, &creds).await,
+                    Flow::DpopUserinfo => dpop_userinfo(&client, &base, &token).await,
+                    Flow::AssertionClientCredentials => assertion_client_credentials(&client, &base).await,
                 };
                 match outcome {
                     Ok(()) => latencies.push(t.elapsed()),
@@ -268,6 +279,55 @@ async fn refresh(client: &HttpClient, base: &str, creds: &Credentials, token: &s
     let url = format!("{base}/token");
     let a = send(client, Method::POST, &url, &[(header::AUTHORIZATION, &creds.basic)], Some(body)).await?;
     json_field(&a, "refresh_token")
+}
+
+/// The `DPoP` request header.
+const DPOP: header::HeaderName = header::HeaderName::from_static("dpop");
+
+async fn dpop_client_credentials(client: &HttpClient, base: &str, creds: &Credentials) -> Result<(), Error> {
+    let url = format!("{base}/token");
+    let proof = crate::client_jwt::dpop_proof("POST", &url, None)?;
+    let headers = [(header::AUTHORIZATION, creds.basic.as_str()), (DPOP, proof.as_str())];
+    let a = send(client, Method::POST, &url, &headers, Some(form(&[("grant_type", "client_credentials")]))).await?;
+    bound(&a)
+}
+
+async fn dpop_userinfo(client: &HttpClient, base: &str, token: &str) -> Result<(), Error> {
+    let url = format!("{base}/userinfo");
+    let proof = crate::client_jwt::dpop_proof("GET", &url, Some(token))?;
+    let scheme = format!("DPoP {token}");
+    let a = send(client, Method::GET, &url, &[(header::AUTHORIZATION, &scheme), (DPOP, &proof)], None).await?;
+    json_field(&a, "sub").map(|_| ())
+}
+
+async fn assertion_client_credentials(client: &HttpClient, base: &str) -> Result<(), Error> {
+    let assertion = crate::client_jwt::assertion(crate::process::KEYS_CLIENT_ID, base)?;
+    let body = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("client_assertion", &assertion),
+    ]);
+    let a = send(client, Method::POST, &format!("{base}/token"), &[], Some(body)).await?;
+    json_field(&a, "access_token").map(|_| ())
+}
+
+/// A token answer whose access token is DPoP-bound.
+fn bound(a: &Answer) -> Result<(), Error> {
+    match json_field(a, "token_type")?.as_str() {
+        "DPoP" => Ok(()),
+        other => Err(Error::Setup(format!("token_type {other}, not DPoP"))),
+    }
+}
+
+/// A DPoP-bound access token of the account, for the `/userinfo` scenario.
+pub(crate) async fn dpop_password_grant(base: &str, creds: &Credentials) -> Result<String, Error> {
+    let c = client(1);
+    let url = format!("{base}/token");
+    let proof = crate::client_jwt::dpop_proof("POST", &url, None)?;
+    let body = form(&[("grant_type", "password"), ("username", &creds.username), ("password", &creds.password)]);
+    let a = send(&c, Method::POST, &url, &[(header::AUTHORIZATION, &creds.basic), (DPOP, &proof)], Some(body)).await?;
+    bound(&a)?;
+    json_field(&a, "access_token")
 }
 
 /// The value of the hidden input `name` in a page.

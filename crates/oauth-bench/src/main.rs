@@ -23,6 +23,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod ceiling;
+mod client_jwt;
 mod limits;
 mod load;
 mod process;

@@ -11,6 +11,9 @@ use crate::{BENCH_PASSWORD, Error};
 /// The bench client's secret: machine-generated, so stored as `$sha256$`.
 pub(crate) const CLIENT_SECRET: &str = "bench-secret-7f3a9c2e4b1d8f6a0e5c3b9d7a1f4e2c";
 pub(crate) const CLIENT_ID: &str = "bench-app";
+/// The client that authenticates with `private_key_jwt`
+/// ([`crate::client_jwt`]'s key).
+pub(crate) const KEYS_CLIENT_ID: &str = "bench-keys";
 pub(crate) const USERNAME: &str = "bench";
 pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
 
@@ -106,8 +109,9 @@ pub(crate) fn start_server_on(
     let secret_hash =
         oauth_runtime::credentials::hash_sha256(CLIENT_SECRET).map_err(|e| Error::Setup(e.to_string()))?;
     let Lifetimes { access, refresh, family, sweep } = lifetimes;
+    let jwks = crate::client_jwt::jwks()?;
     let config = format!(
-        r#"# Written by oauth-bench: sled in a temp dir (or PostgreSQL), ES256, one client, one account.
+        r#"# Written by oauth-bench: sled in a temp dir (or PostgreSQL), ES256, two clients, one account.
 issuer = "http://127.0.0.1:{port}"
 listen = "127.0.0.1:{port}"
 
@@ -130,6 +134,14 @@ name = "Bench App"
 client_secret_hash = "{secret_hash}"
 redirect_uris = ["{REDIRECT_URI}"]
 grant_types = ["authorization_code", "refresh_token", "client_credentials", "password"]
+scopes = ["read", "write"]
+
+[[clients]]
+client_id = "{KEYS_CLIENT_ID}"
+name = "Bench Keys"
+token_endpoint_auth_method = "private_key_jwt"
+jwks = '{jwks}'
+grant_types = ["client_credentials"]
 scopes = ["read", "write"]
 
 [[accounts]]

@@ -1,5 +1,6 @@
 //! Criterion: mint and verify ns/op for each algorithm, with the claim set the
-//! server issues (`cargo bench -p oauth-jwt`).
+//! server issues, and the signature checks of an ES256 DPoP proof and an ES256
+//! `private_key_jwt` assertion (`cargo bench -p oauth-jwt`).
 
 #![allow(
     missing_docs,
@@ -48,5 +49,46 @@ fn jwt(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, jwt);
+/// A DPoP proof and a client assertion, each built with jsonwebtoken over the
+/// test key in `tests/keys`, checked by `JwtProofs` (form, key, signature and
+/// the thumbprint; the claims' meaning is the core's).
+fn proofs(c: &mut Criterion) {
+    use jsonwebtoken::jwk::{Jwk, JwkSet};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use oauth_core::ProofChecker;
+
+    let key = EncodingKey::from_ec_pem(include_bytes!("../tests/keys/es256-a.pem")).expect("key");
+    let jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).expect("jwk");
+    let mut header = Header::new(Algorithm::ES256);
+    header.typ = Some("dpop+jwt".into());
+    header.jwk = Some(jwk.clone());
+    let claims = serde_json::json!({ "jti": "j", "htm": "POST", "htu": "http://127.0.0.1:8080/token", "iat": 1 });
+    let proof = jsonwebtoken::encode(&header, &claims, &key).expect("proof");
+    let client = oauth_core::Client::new(oauth_core::ClientSettings {
+        id: ClientId::parse("keys-app").expect("client id"),
+        name: "Keys App".into(),
+        secret: None,
+        jwks: Some(serde_json::to_string(&JwkSet { keys: vec![jwk] }).expect("jwks")),
+        redirect: oauth_core::RedirectPolicy::Registered(vec![]),
+        grant_types: [oauth_core::GrantType::ClientCredentials].into(),
+        scopes: Scope::parse("read").expect("scope"),
+        scope_rule: oauth_core::ScopeRule::Subset,
+        require_pkce: true,
+        allowed_cors_origins: vec![],
+        dpop_bound_access_tokens: false,
+        require_pushed_authorization_requests: false,
+    })
+    .expect("client");
+    let claims = serde_json::json!({ "iss": "keys-app", "sub": "keys-app", "aud": "x", "exp": 2, "jti": "a" });
+    let assertion = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &key).expect("assertion");
+    let checker = oauth_jwt::JwtProofs::new();
+    let mut group = c.benchmark_group("proofs");
+    group.bench_function("dpop_proof/ES256", |b| b.iter(|| checker.dpop_proof(&proof).expect("proof")));
+    group.bench_function("client_assertion/ES256", |b| {
+        b.iter(|| checker.client_assertion(&assertion, &client).expect("assertion"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, jwt, proofs);
 criterion_main!(benches);

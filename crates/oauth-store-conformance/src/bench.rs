@@ -12,7 +12,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
 use oauth_core::testing::Fixture;
-use oauth_core::{GrantId, Store, TokenHash};
+use oauth_core::{GrantId, Record, RecordKind, Store, TokenHash};
 use time::Duration;
 use tokio::runtime::Runtime;
 
@@ -126,9 +126,36 @@ pub fn store_benches(c: &mut Criterion, backend: &str, make: &dyn Fn() -> Made) 
                 })
             });
         });
+
+        // The replay caches' write (a DPoP proof's or a client assertion's
+        // `jti`), on the hot path of every DPoP request and assertion: one
+        // fresh record, durable like every other write.
+        let s = store.clone();
+        group.bench_function(BenchmarkId::new("replay record insert", tasks), |b| {
+            b.iter_custom(|iters| {
+                let s = s.clone();
+                let base = next_base();
+                run(&rt, tasks, iters, move |i| {
+                    let s = s.clone();
+                    async move {
+                        let record = Record {
+                            kind: REPLAY_BENCH,
+                            key: TokenHash::of(&format!("jti-{}", base + i)),
+                            owner: None,
+                            value: Vec::new(),
+                            expires_at: T0 + Duration::seconds(61),
+                        };
+                        assert!(s.insert_record(&record, T0).await.expect("insert"), "a fresh jti");
+                    }
+                })
+            });
+        });
     }
     group.finish();
 }
+
+/// The record kind of the replay-record bench, apart from the server's own.
+const REPLAY_BENCH: RecordKind = RecordKind::new("bench_replay");
 
 /// Runs `op(0..iters)` spread over `tasks` concurrent tasks; returns the wall time.
 fn run<F, Fut>(rt: &Runtime, tasks: usize, iters: u64, op: F) -> StdDuration
