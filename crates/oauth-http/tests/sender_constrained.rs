@@ -26,8 +26,9 @@ fn jkt() -> String {
     Jwk::from_encoding_key(&key(), Algorithm::ES256).unwrap().thumbprint(ThumbprintHash::SHA256).unwrap()
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+/// The client's clock: the same wall clock as the server's (`SystemClock`).
+fn now() -> i64 {
+    oauth_core::Clock::now(&oauth_runtime::SystemClock).unix_timestamp()
 }
 
 /// A proof for `method` at `url`, with `ath` for `token` if given.
