@@ -337,7 +337,7 @@ mod tests {
         assert_eq!((c.client_id, c.assertion.as_deref()), (None, Some("a.b.c")));
         let with_id = client_credentials(&HeaderMap::new(), &form(&format!("{typ}&client_assertion=x&client_id=app")));
         assert_eq!(with_id.unwrap().client_id.as_deref(), Some("app"));
-        for bad in ["client_assertion=a.b.c", &format!("{typ}"), "client_assertion_type=saml&client_assertion=x"] {
+        for bad in ["client_assertion=a.b.c", typ, "client_assertion_type=saml&client_assertion=x"] {
             assert_eq!(client_credentials(&HeaderMap::new(), &form(bad)).err(), Some(Error::InvalidClient), "{bad}");
         }
         let two = form(&format!("{typ}&client_assertion=x&client_secret=s"));

@@ -85,7 +85,10 @@ impl Authority {
     /// (401, whatever the method): an unknown client, a confidential client
     /// without its secret or with a wrong one, a public client that sends a
     /// secret, a secret for a `private_key_jwt` client, and every assertion
-    /// that fails [`Authority::check_assertion`]. Under FAPI 2.0 only
+    /// that is not signed by one of the client's keys, names another client
+    /// or another audience, is expired or lives over
+    /// [`MAX_ASSERTION_LIFETIME`](crate::MAX_ASSERTION_LIFETIME), or repeats a
+    /// `jti`. Under FAPI 2.0 only
     /// `private_key_jwt` authenticates. Failures count towards the throttle
     /// for the `client_id` and the peer; past the limit the answer is
     /// [`Error::Throttled`] with `invalid_client`.
