@@ -305,6 +305,7 @@ impl Authority {
     /// Mints an access token for `resource` (its `aud`; the configured
     /// audience when `None`), bound to the key `jkt` when there is one;
     /// returns it with its claims.
+    #[allow(clippy::too_many_arguments, reason = "each argument is a checked part of one access token")]
     pub(crate) async fn mint_access_token(
         &self,
         client_id: &ClientId,

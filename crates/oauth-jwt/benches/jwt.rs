@@ -77,6 +77,7 @@ fn proofs(c: &mut Criterion) {
         allowed_cors_origins: vec![],
         dpop_bound_access_tokens: false,
         require_pushed_authorization_requests: false,
+        resources: Default::default(),
     })
     .expect("client");
     let claims = serde_json::json!({ "iss": "keys-app", "sub": "keys-app", "aud": "x", "exp": 2, "jti": "a" });

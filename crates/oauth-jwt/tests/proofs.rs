@@ -164,6 +164,7 @@ fn keys_client(keys: &[(&[u8], &str)]) -> Client {
         allowed_cors_origins: vec![],
         dpop_bound_access_tokens: false,
         require_pushed_authorization_requests: false,
+        resources: Default::default(),
     })
     .unwrap()
 }
