@@ -20,10 +20,10 @@ use async_trait::async_trait;
 use oauth_core::testing::{CountingSecrets, JsonProofs, JsonTokens, ManualClock, PlainVerifier};
 use oauth_core::{
     AccessTokenId, Account, AccountId, Authority, AuthorizationSession, AuthorizeRequest, Client, ClientCredentials,
-    ClientId, ClientRecord, ClientSettings, CodeRedemption, Grant, GrantId, GrantType, IgnoreEvents, LoginOutcome,
-    Record, RecordKind, RedirectPolicy, RefreshLookup, RefreshRecord, ResourceCheck, ResourceDecision, Rotation, Scope,
-    ScopeRule, Services, SessionId, SessionState, Settings, SigningKeyRecord, Store, StoreError, Swept, ThrottleKey,
-    TokenHash, TokenRequest,
+    ClientId, ClientRecord, ClientSettings, CodeRedemption, ConsentRule, Grant, GrantId, GrantType, IdTokenAlg,
+    IgnoreEvents, LoginOutcome, Record, RecordKind, RedirectPolicy, RefreshLookup, RefreshRecord, ResourceCheck,
+    ResourceDecision, Rotation, Scope, ScopeRule, Services, SessionId, SessionState, Settings, SigningKeyRecord, Store,
+    StoreError, Swept, ThrottleKey, TokenHash, TokenRequest,
 };
 use time::OffsetDateTime;
 
@@ -412,6 +412,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         jwks: None,
         dpop_bound_access_tokens: false,
         require_pushed_authorization_requests: false,
+        post_logout_redirect_uris: Vec::new(),
+        id_token_alg: IdTokenAlg::Rs256,
+        // The MedMij rule: the user sees every data service they release.
+        consent: ConsentRule::Always,
     })?;
     let clients = BTreeMap::from([(app.id().clone(), Arc::new(app))]);
     let services = Services {
@@ -421,6 +425,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         secrets: Arc::new(CountingSecrets::default()),
         verifier: Arc::new(PlainVerifier::default()),
         tokens: Arc::new(JsonTokens),
+        id_tokens: Arc::new(JsonTokens),
         resources: Arc::new(HoldsDataFor),
         // This example has no log: a real server reports replays and lockouts
         // to one (oauth-http's SecurityEventLog).
@@ -449,6 +454,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let session = match authority.authenticate_session(session.id(), patient.id).await? {
         LoginOutcome::Consent(s) => s,
         LoginOutcome::Denied(location) => return Err(format!("the provider holds no data: {location}").into()),
+        other => return Err(format!("an OCL client always sees the consent page, not {other:?}").into()),
     };
     println!("2-3. authenticated and checked: {:?}", session.state().name());
 

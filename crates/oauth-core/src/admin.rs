@@ -37,12 +37,12 @@ use crate::types::{
     AccountId, ClientId, GrantId, GrantType, RedirectUri, RedirectUriError, ResourceUri, Scope, TokenHash, WebOrigin,
 };
 
-/// The browser sessions of single sign-on, owned by their account.
-// FIXME(issue 19): use the kind constant of the OpenID Connect work once it lands.
-pub const BROWSER_SESSIONS: RecordKind = RecordKind::new("browser_session");
-/// Remembered consents, owned by their account.
-// FIXME(issue 19): use the kind constant of the OpenID Connect work once it lands.
-pub const CONSENTS: RecordKind = RecordKind::new("consent");
+/// The browser sessions of single sign-on, owned by their account: the kind
+/// the single sign-on flow owns ([`crate::BROWSER_SESSION`]).
+pub const BROWSER_SESSIONS: RecordKind = crate::sso::BROWSER_SESSION;
+/// Remembered consents, owned by their account: the kind the single sign-on
+/// flow owns ([`crate::REMEMBERED_CONSENT`]).
+pub const CONSENTS: RecordKind = crate::sso::REMEMBERED_CONSENT;
 /// Open registrations counted per peer address and window.
 const REGISTRATIONS: RecordKind = RecordKind::new("open_registrations");
 

@@ -13,8 +13,8 @@ use crate::client::{ClientRegistry, ScopeRule, SecretHash};
 use crate::error::{Error, Result};
 use crate::flow::NonceCache;
 use crate::services::{
-    AccessTokenClaims, AccessTokenCodec, Clock, ProofChecker, ResourceCheck, SecretSource, SecretVerifier,
-    SecurityEvent, SecurityEvents,
+    AccessTokenClaims, AccessTokenCodec, Clock, IdTokenCodec, ProofChecker, ResourceCheck, SecretSource,
+    SecretVerifier, SecurityEvent, SecurityEvents,
 };
 use crate::store::Store;
 use crate::throttle::ThrottleSettings;
@@ -37,6 +37,15 @@ pub struct Settings {
     pub authorization_code_ttl: Duration,
     /// How long an authorization session may take to produce a code.
     pub session_ttl: Duration,
+    /// Lifetime of an ID token (`[oidc] id_token_ttl`).
+    pub id_token_ttl: Duration,
+    /// How long a browser session lasts from its login (`[session] lifetime`).
+    pub browser_session_lifetime: Duration,
+    /// How long a browser session lasts from its last use (`[session]
+    /// idle_timeout`).
+    pub browser_session_idle: Duration,
+    /// How long a remembered consent lasts (`[session] consent_lifetime`).
+    pub consent_lifetime: Duration,
     /// The grant types switched on for this server.
     pub grants: BTreeSet<GrantType>,
     /// Brute-force limits.
@@ -127,9 +136,10 @@ impl Default for DpopSettings {
 impl Settings {
     /// The SPEC defaults for `issuer`: 900 s access tokens, 14-day refresh
     /// tokens within a 90-day family, rotated on every use with no grace, 60 s
-    /// codes, 600 s sessions, every grant but `password` (RFC 9700 2.4)
-    /// switched on, DPoP proofs up to 60 s old without a nonce, and client
-    /// assertions for the issuer itself.
+    /// codes, 600 s sessions, 3600 s ID tokens, browser sessions of 10 hours
+    /// that end after 30 idle minutes, consents remembered for a year, every
+    /// grant but `password` (RFC 9700 2.4) switched on, DPoP proofs up to 60 s
+    /// old without a nonce, and client assertions for the issuer itself.
     pub fn new(issuer: impl Into<String>) -> Self {
         let issuer: String = issuer.into();
         Settings {
@@ -139,6 +149,10 @@ impl Settings {
             refresh_token_max_lifetime: Duration::seconds(7_776_000),
             authorization_code_ttl: Duration::seconds(60),
             session_ttl: Duration::seconds(600),
+            id_token_ttl: Duration::seconds(3600),
+            browser_session_lifetime: Duration::seconds(36_000),
+            browser_session_idle: Duration::seconds(1800),
+            consent_lifetime: Duration::days(365),
             grants: [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials].into(),
             throttle: ThrottleSettings::default(),
             resources: BTreeMap::new(),
@@ -171,6 +185,8 @@ pub struct Services {
     pub verifier: Arc<dyn SecretVerifier>,
     /// Access-token minting and verification.
     pub tokens: Arc<dyn AccessTokenCodec>,
+    /// ID-token minting, and the check of an `id_token_hint`.
+    pub id_tokens: Arc<dyn IdTokenCodec>,
     /// The resource availability check.
     pub resources: Arc<dyn ResourceCheck>,
     /// Where security events go (the core does not log).

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::Result;
+use crate::services::IdTokenAlg;
 use crate::types::{ClientId, GrantType, RedirectPolicy, RedirectUri, ResourceUri, Scope, TokenHash, WebOrigin};
 
 /// A stored secret or password hash: an Argon2id PHC string, or for
@@ -50,6 +51,22 @@ pub enum ScopeRule {
     ExactlyOne,
 }
 
+/// When the consent page is shown to a user of this client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsentRule {
+    /// Shown until the user approves; then remembered per account and
+    /// client, and skipped for any request within the approved scope. The
+    /// default.
+    #[default]
+    Remember,
+    /// Never shown (a first-party client, `skip_consent = true`), unless the
+    /// request says `prompt=consent`; counts as consented for `prompt=none`.
+    Skip,
+    /// Shown on every authorization and never remembered: the MedMij rule for
+    /// OCL clients, whose users must see each data service they release.
+    Always,
+}
+
 /// What a client is registered with. Validated into a [`Client`] by
 /// [`Client::new`].
 #[derive(Debug, Clone)]
@@ -88,6 +105,13 @@ pub struct ClientSettings {
     pub dpop_bound_access_tokens: bool,
     /// Whether authorization requests must be pushed first (RFC 9126 6).
     pub require_pushed_authorization_requests: bool,
+    /// Where RP-initiated logout may send the browser afterwards; a
+    /// `post_logout_redirect_uri` must equal one character for character.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// How this client's ID tokens are signed (`id_token_signed_response_alg`).
+    pub id_token_alg: IdTokenAlg,
+    /// When the consent page is shown.
+    pub consent: ConsentRule,
 }
 
 /// Why a client registration is refused.
@@ -208,6 +232,20 @@ impl Client {
     pub fn allows_origin(&self, origin: &WebOrigin) -> bool {
         self.origins.binary_search(origin).is_ok()
     }
+    /// The URI `requested`, when it is one of the registered
+    /// `post_logout_redirect_uris` exactly (no port or case exception).
+    pub fn post_logout_redirect_uri(&self, requested: &str) -> Option<&RedirectUri> {
+        self.settings.post_logout_redirect_uris.iter().find(|u| u.as_str() == requested)
+    }
+    /// How this client's ID tokens are signed.
+    pub fn id_token_alg(&self) -> IdTokenAlg {
+        self.settings.id_token_alg
+    }
+    /// When the consent page is shown.
+    pub fn consent(&self) -> ConsentRule {
+        self.settings.consent
+    }
+
     /// The origins its pages may be on: those of its redirect URIs and its
     /// `allowed_cors_origins`, sorted.
     pub fn origins(&self) -> &[WebOrigin] {
@@ -293,6 +331,11 @@ impl ClientRecord {
             jwks: None,
             dpop_bound_access_tokens: false,
             require_pushed_authorization_requests: false,
+            // Stored clients have no OpenID Connect settings of their own
+            // yet: the defaults of a configured client.
+            post_logout_redirect_uris: Vec::new(),
+            id_token_alg: IdTokenAlg::Rs256,
+            consent: ConsentRule::Remember,
         })
     }
 }
@@ -358,6 +401,9 @@ mod tests {
             jwks: None,
             dpop_bound_access_tokens: false,
             require_pushed_authorization_requests: false,
+            post_logout_redirect_uris: Vec::new(),
+            id_token_alg: IdTokenAlg::Rs256,
+            consent: ConsentRule::Remember,
         }
     }
 
@@ -428,6 +474,19 @@ mod tests {
         let client =
             Client::new(ClientSettings { grant_types: [GrantType::ClientCredentials].into(), ..keys }).unwrap();
         assert!(client.is_confidential() && client.secret().is_none());
+    }
+
+    #[test]
+    fn post_logout_redirect_uris_match_character_for_character() {
+        let s = ClientSettings {
+            post_logout_redirect_uris: vec![RedirectUri::parse("http://127.0.0.1:9000/bye").unwrap()],
+            ..settings()
+        };
+        let c = Client::new(s).unwrap();
+        assert!(c.post_logout_redirect_uri("http://127.0.0.1:9000/bye").is_some());
+        for other in ["http://127.0.0.1:9001/bye", "http://127.0.0.1:9000/bye/", "HTTP://127.0.0.1:9000/bye"] {
+            assert!(c.post_logout_redirect_uri(other).is_none(), "{other}");
+        }
     }
 
     #[test]

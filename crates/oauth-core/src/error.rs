@@ -45,6 +45,15 @@ pub enum Error {
     /// `response_type` is not `code`.
     #[error("unsupported_response_type")]
     UnsupportedResponseType,
+    /// `prompt=none`, but the browser has no live session (or the session is
+    /// older than `max_age`), so a login page would be needed (OpenID
+    /// Connect Core 3.1.2.6).
+    #[error("login_required")]
+    LoginRequired,
+    /// `prompt=none`, but the user has not consented to this client and scope
+    /// (or the client always asks), so a consent page would be needed.
+    #[error("consent_required")]
+    ConsentRequired,
     /// At `/authorize`: the `client_id` is missing or unknown. Never redirected,
     /// since there is no trusted redirect URI to send it to.
     #[error("invalid_request: unknown or missing client_id")]
@@ -149,6 +158,8 @@ impl Error {
             Error::InvalidScope(_) => ErrorCode::InvalidScope,
             Error::AccessDenied(_) => ErrorCode::AccessDenied,
             Error::UnsupportedResponseType => ErrorCode::UnsupportedResponseType,
+            Error::LoginRequired => ErrorCode::LoginRequired,
+            Error::ConsentRequired => ErrorCode::ConsentRequired,
             Error::InvalidToken(_) | Error::BoundTokenAsBearer => ErrorCode::InvalidToken,
             Error::InsufficientScope(_) => ErrorCode::InsufficientScope,
             Error::InvalidTarget(_) => ErrorCode::InvalidTarget,
@@ -205,6 +216,8 @@ impl Error {
             Error::BoundTokenAsBearer => "the token is DPoP-bound: send it with the DPoP scheme and a proof",
             Error::UnsupportedGrantType => "the grant type is not supported",
             Error::UnsupportedResponseType => "only response_type=code is supported",
+            Error::LoginRequired => "the user must sign in, and prompt=none forbids a page",
+            Error::ConsentRequired => "the user must consent, and prompt=none forbids a page",
             Error::UnknownClient => "unknown or missing client_id",
             Error::InvalidRedirectUri => "missing or unregistered redirect_uri",
             Error::Throttled { .. } => "too many failed attempts; try again later",
@@ -218,8 +231,8 @@ impl Error {
 }
 
 /// The error codes of RFC 6749 (4.1.2.1, 5.2), RFC 6750 (3.1), RFC 7591
-/// (3.2.2), RFC 8707 (2) and RFC 9449 (5, 7.1, 8), and the admin API's
-/// `not_found` and `conflict`.
+/// (3.2.2), RFC 8707 (2), RFC 9449 (5, 7.1, 8) and OpenID Connect Core 1.0
+/// (3.1.2.6), and the admin API's `not_found` and `conflict`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -261,6 +274,10 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// `use_dpop_nonce` (RFC 9449)
     UseDpopNonce,
+    /// `login_required` (OpenID Connect Core 3.1.2.6)
+    LoginRequired,
+    /// `consent_required` (OpenID Connect Core 3.1.2.6)
+    ConsentRequired,
 }
 
 impl ErrorCode {
@@ -286,6 +303,8 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             ErrorCode::UseDpopNonce => "use_dpop_nonce",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
         }
     }
 }

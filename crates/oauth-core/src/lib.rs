@@ -3,12 +3,13 @@
 //!
 //! This crate holds the domain types and their validation, the authorization
 //! session state machine, and every flow (authorization request, login,
-//! resource check, consent, the four grants, revocation, introspection, bearer
-//! checks) as async methods of [`Authority`]. It does no IO of its own: no
+//! single sign-on, resource check, consent, the four grants, ID tokens,
+//! UserInfo, logout, revocation, introspection, bearer checks) as async
+//! methods of [`Authority`]. It does no IO of its own: no
 //! tokio, no hyper, no files, no clock and no randomness except through the
 //! traits in [`Store`], [`ClientRegistry`], [`Clock`], [`SecretSource`],
-//! [`SecretVerifier`], [`AccessTokenCodec`], [`ProofChecker`] and
-//! [`ResourceCheck`]. So every
+//! [`SecretVerifier`], [`AccessTokenCodec`], [`IdTokenCodec`],
+//! [`ProofChecker`] and [`ResourceCheck`]. So every
 //! flow runs the same under test, with a fixed clock and an in-memory store, as
 //! in production. It does not log either: a replayed code, a reused refresh
 //! token or a throttle lockout is reported to [`SecurityEvents`] as a
@@ -64,6 +65,7 @@ mod forward;
 mod registry;
 mod services;
 mod session;
+mod sso;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -77,29 +79,31 @@ pub use admin::{
 };
 pub use authority::{Authority, DpopSettings, RegistrationSettings, Services, Settings};
 pub use client::{
-    Client, ClientError, ClientOrigin, ClientRecord, ClientRegistry, ClientSettings, ScopeRule, SecretHash,
+    Client, ClientError, ClientOrigin, ClientRecord, ClientRegistry, ClientSettings, ConsentRule, ScopeRule, SecretHash,
 };
 pub use error::{Error, ErrorCode, Result};
 pub use flow::{
-    AuthenticatedClient, AuthorizeRejection, AuthorizeRequest, BearerPrincipal, ClientAuthMethod, ClientCredentials,
-    DpopRequest, Introspection, LoginOutcome, MAX_ASSERTION_LIFETIME, NONCE_WINDOW, PUSHED_REQUEST_TTL,
-    PushedAuthorization, REQUEST_URI_PREFIX, TokenRequest, TokenResponse,
+    AuthenticatedClient, AuthorizeRejection, AuthorizeRequest, BearerPrincipal, CheckedLogout, ClaimValue,
+    ClientAuthMethod, ClientCredentials, DpopRequest, Introspection, LoginOutcome, LogoutOutcome, LogoutRequest,
+    MAX_ASSERTION_LIFETIME, NONCE_WINDOW, OPENID, PUSHED_REQUEST_TTL, PushedAuthorization, REQUEST_URI_PREFIX,
+    SignedIn, Step, TokenRequest, TokenResponse, UserInfo, claims_supported,
 };
 pub use registry::{ClientSource, FixedClients, LayeredClients, NoFixedClients, StoredClients};
 pub use services::{
-    AccessTokenClaims, AccessTokenCodec, AllowAll, AssertionClaims, Clock, DpopProof, IgnoreEvents, ProofChecker,
-    ResourceCheck, ResourceDecision, SecretHasher, SecretSource, SecretVerifier, SecurityEvent, SecurityEventKind,
-    SecurityEvents, ThrottleSubject,
+    AccessTokenClaims, AccessTokenCodec, AllowAll, AssertionClaims, Clock, DpopProof, IdTokenAlg, IdTokenClaims,
+    IdTokenCodec, IdTokenHint, IgnoreEvents, ProofChecker, ResourceCheck, ResourceDecision, SecretHasher,
+    SecretSource, SecretVerifier, SecurityEvent, SecurityEventKind, SecurityEvents, ThrottleSubject,
 };
-pub use session::{AuthorizationSession, SessionState};
+pub use session::{Authentication, AuthorizationSession, SessionState};
+pub use sso::{BROWSER_SESSION, ConsentGiven, LiveBrowserSession, REMEMBERED_CONSENT};
 pub use store::{
     CodeRedemption, Grant, Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SigningKeyRecord, Store,
     StoreError, Swept, ThrottleKey, prune_failures, rotation_family,
 };
 pub use throttle::ThrottleSettings;
 pub use types::{
-    AccessTokenId, AccountId, ClientId, CodeChallenge, CodeVerifier, DpopVerified, GrantId, GrantType, PkceVerified,
-    RedirectPolicy, RedirectUri, RedirectUriMatched, ResourceUri, ResponseType, Scope, SessionId, State, TokenHash,
-    WebOrigin,
+    AccessTokenId, AccountId, ClientId, CodeChallenge, CodeVerifier, DpopVerified, GrantId, GrantType, Hint, MaxAge,
+    Nonce, PkceVerified, Prompt, RedirectPolicy, RedirectUri, RedirectUriMatched, ResourceUri, ResponseType, Scope,
+    SessionId, Sid, State, TokenHash, WebOrigin,
 };
 pub use types::{OriginError, RedirectUriError};

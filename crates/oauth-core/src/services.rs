@@ -1,7 +1,7 @@
 //! The services the flows run on, besides the store: time, randomness, secret
-//! verification, access-token encoding, the signature checks of DPoP proofs and
-//! client assertions, the resource availability check, and where security
-//! events go.
+//! verification, access-token and ID-token encoding, the signature checks of
+//! DPoP proofs and client assertions, the resource availability check, and
+//! where security events go.
 //!
 //! The core never reads the clock or the operating system's randomness itself,
 //! so every flow is deterministic under test. Nor does it log: what an operator
@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use crate::account::Account;
 use crate::client::{Client, SecretHash};
 use crate::error::Result;
-use crate::types::{AccessTokenId, ClientId, GrantId, Scope};
+use crate::types::{AccessTokenId, AccountId, ClientId, GrantId, Nonce, Scope, Sid};
 
 /// The current time.
 pub trait Clock: Send + Sync {
@@ -220,6 +220,78 @@ crate::forward::forward_sync!(ProofChecker {
     fn assertion_subject(&self, assertion: &str) -> Option<String>;
     fn dpop_algorithms(&self) -> &[&'static str];
     fn assertion_algorithms(&self) -> &[&'static str];
+});
+
+/// Which key signs a client's ID tokens (its `id_token_signed_response_alg`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IdTokenAlg {
+    /// RS256, the algorithm OpenID Connect requires every provider to offer,
+    /// with the server's RSA key kept for ID tokens. The default.
+    #[default]
+    Rs256,
+    /// The server's own `signing_alg`, the key that signs access tokens.
+    ServerAlg,
+}
+
+/// The claims of an ID token (OpenID Connect Core 1.0 2), as the core sees
+/// them. The codec adds `azp` (the audience), `amr` and `at_hash`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdTokenClaims {
+    /// `iss`
+    pub issuer: String,
+    /// `sub`: the account's id, as in its access tokens.
+    pub subject: AccountId,
+    /// `aud` and `azp`: the client.
+    pub audience: ClientId,
+    /// `iat`
+    pub issued_at: OffsetDateTime,
+    /// `exp`
+    pub expires_at: OffsetDateTime,
+    /// `auth_time`: when the user last entered a password.
+    pub auth_time: OffsetDateTime,
+    /// `nonce`, when the authorization request had one (never on refresh).
+    pub nonce: Option<Nonce>,
+    /// `sid`, the browser session's id, when the login started one.
+    pub sid: Option<Sid>,
+}
+
+impl fmt::Debug for IdTokenClaims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdTokenClaims")
+            .field("sub", &self.subject)
+            .field("aud", &self.audience)
+            .field("exp", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an `id_token_hint` says, once its signature has been checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdTokenHint {
+    /// `sub`
+    pub subject: String,
+    /// `aud`: the clients it was issued to.
+    pub audience: Vec<String>,
+}
+
+/// Mints ID tokens and checks the ones clients hand back. `oauth-jwt`
+/// implements it with JWTs.
+#[async_trait]
+pub trait IdTokenCodec: Send + Sync {
+    /// Signs an ID token with the key `alg` names. `access_token` is the
+    /// access token issued beside it, whose hash becomes `at_hash`.
+    async fn mint_id_token(&self, claims: &IdTokenClaims, alg: IdTokenAlg, access_token: &str) -> Result<String>;
+
+    /// Checks an `id_token_hint` (RP-Initiated Logout 1.0 2): the signature
+    /// by one of the keys this server verifies with at `now`, and the issuer,
+    /// ignoring the token's own expiry, as the specification allows. Every
+    /// failure is [`Error::InvalidToken`](crate::Error::InvalidToken).
+    async fn verify_id_token_hint(&self, token: &str, now: OffsetDateTime) -> Result<IdTokenHint>;
+}
+
+crate::forward::forward_async!(IdTokenCodec {
+    fn mint_id_token(&self, claims: &IdTokenClaims, alg: IdTokenAlg, access_token: &str) -> Result<String>;
+    fn verify_id_token_hint(&self, token: &str, now: OffsetDateTime) -> Result<IdTokenHint>;
 });
 
 /// The answer of a resource availability check.

@@ -5,6 +5,18 @@
 //!     \______________\_______________\----> Denied          (any live state) -> Expired
 //! ```
 //!
+//! Single sign-on adds no state, only two more ways along the same edges:
+//! `Requested -> Authenticated` by a live browser session ([`resume`], which
+//! takes the [`LiveBrowserSession`] the store lookup found) besides a login
+//! ([`authenticate`]); and `ResourceChecked -> Approved` by a remembered or
+//! skipped consent ([`approve_remembered`], which takes the [`ConsentGiven`]
+//! its check made) besides the consent page ([`approve`]).
+//!
+//! [`resume`]: AuthorizationSession::resume
+//! [`authenticate`]: AuthorizationSession::authenticate
+//! [`approve_remembered`]: AuthorizationSession::approve_remembered
+//! [`approve`]: AuthorizationSession::approve
+//!
 //! Each transition is a method that takes the session as it is and returns the
 //! next one, or an error. An illegal transition is an error, never a silent
 //! no-op: no second approval, no second code, no exchange of a denied session.
@@ -15,9 +27,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
+use crate::sso::{ConsentGiven, LiveBrowserSession};
 use crate::store::CodeRedemption;
 use crate::types::{
-    AccountId, ClientId, CodeChallenge, GrantId, RedirectUriMatched, ResourceUri, Scope, SessionId, State, TokenHash,
+    AccountId, ClientId, CodeChallenge, GrantId, Hint, MaxAge, Nonce, Prompt, RedirectUriMatched, ResourceUri, Scope,
+    SessionId, Sid, State, TokenHash,
 };
 
 /// Where a session is in the flow. The account and scope travel with the states
@@ -106,6 +120,35 @@ impl SessionState {
     }
 }
 
+/// How and when the user proved who they are, for the ID token: kept with
+/// the authorization session from its authentication on, and with the grant
+/// its code creates (so a refresh's ID token repeats it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authentication {
+    /// When the user entered their password: now for a login, the browser
+    /// session's login time for single sign-on (`auth_time`).
+    #[serde(with = "time::serde::timestamp")]
+    pub auth_time: OffsetDateTime,
+    /// The browser session the login started or resumed (`sid`); `None` when
+    /// no browser session is involved (an embedder's own login call).
+    pub sid: Option<Sid>,
+}
+
+/// The OpenID Connect parameters of a request; all absent for plain OAuth.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OidcRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) nonce: Option<Nonce>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) prompt: Option<Prompt>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) max_age: Option<MaxAge>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) login_hint: Option<Hint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) ui_locales: Option<Hint>,
+}
+
 /// A validated authorization request, ready to become a session. Only the
 /// authorization-request flow builds one (see [`crate::Authority::authorize`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +167,9 @@ pub(crate) struct SessionRequest {
     /// request or from the proof of a pushed request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) dpop_jkt: Option<String>,
+    /// Absent in sessions stored before OpenID Connect.
+    #[serde(default)]
+    pub(crate) oidc: OidcRequest,
 }
 
 /// One user's way through `/authorize`, from the request to the code exchange.
@@ -134,11 +180,23 @@ pub struct AuthorizationSession {
     created_at: OffsetDateTime,
     expires_at: OffsetDateTime,
     state: SessionState,
+    /// Set by the transitions into `Authenticated`, and only by them: `Some`
+    /// exactly when the state names an account (absent in sessions stored
+    /// before OpenID Connect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    authentication: Option<Authentication>,
 }
 
 impl AuthorizationSession {
     pub(crate) fn new(id: SessionId, request: SessionRequest, now: OffsetDateTime, ttl: time::Duration) -> Self {
-        AuthorizationSession { id, request, created_at: now, expires_at: now + ttl, state: SessionState::Requested }
+        AuthorizationSession {
+            id,
+            request,
+            created_at: now,
+            expires_at: now + ttl,
+            state: SessionState::Requested,
+            authentication: None,
+        }
     }
 
     /// The session handle.
@@ -180,6 +238,56 @@ impl AuthorizationSession {
     pub fn browser_binding(&self) -> Option<&TokenHash> {
         self.request.browser_binding.as_ref()
     }
+    /// The `nonce` to put in the ID token.
+    pub fn nonce(&self) -> Option<&Nonce> {
+        self.request.oidc.nonce.as_ref()
+    }
+    /// The request's `prompt` (empty when it had none).
+    pub fn prompt(&self) -> Prompt {
+        self.request.oidc.prompt.unwrap_or_default()
+    }
+    /// The request's `max_age`.
+    pub fn max_age(&self) -> Option<MaxAge> {
+        self.request.oidc.max_age
+    }
+    /// The request's `login_hint`, for the username field.
+    pub fn login_hint(&self) -> Option<&Hint> {
+        self.request.oidc.login_hint.as_ref()
+    }
+    /// The request's `ui_locales`, the user's preferred languages.
+    pub fn ui_locales(&self) -> Option<&Hint> {
+        self.request.oidc.ui_locales.as_ref()
+    }
+    /// How and when the user was authenticated, once they were.
+    pub fn authentication(&self) -> Option<&Authentication> {
+        self.authentication.as_ref()
+    }
+    /// The query of an authorization request equal to this one but with
+    /// `prompt`: what the consent page's "not you?" link asks, with
+    /// `prompt=login`, to sign in as someone else.
+    pub fn request_query(&self, prompt: Prompt) -> String {
+        let r = &self.request;
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("response_type", "code");
+        q.append_pair("client_id", r.client_id.as_str());
+        q.append_pair("redirect_uri", r.redirect_uri.as_str());
+        q.append_pair("scope", &r.scope.to_string());
+        if let Some(s) = &r.state {
+            q.append_pair("state", s.as_str());
+        }
+        if let Some(c) = &r.code_challenge {
+            q.append_pair("code_challenge", c.as_str());
+            q.append_pair("code_challenge_method", "S256");
+        }
+        if let Some(n) = &r.oidc.nonce {
+            q.append_pair("nonce", n.as_str());
+        }
+        if let Some(u) = &r.oidc.ui_locales {
+            q.append_pair("ui_locales", u.as_str());
+        }
+        q.append_pair("prompt", &prompt.as_param());
+        q.finish()
+    }
     /// When the session was opened.
     pub fn created_at(&self) -> OffsetDateTime {
         self.created_at
@@ -209,10 +317,37 @@ impl AuthorizationSession {
         }
     }
 
-    /// `Requested -> Authenticated`: the user proved to be `account`.
-    pub fn authenticate(&self, account: AccountId, now: OffsetDateTime) -> Result<Self> {
+    /// `Requested -> Authenticated`: the user proved to be `account`, as
+    /// `authentication` says (a login now).
+    pub fn authenticate(
+        &self,
+        account: AccountId,
+        authentication: Authentication,
+        now: OffsetDateTime,
+    ) -> Result<Self> {
         let next = matches!(self.state, SessionState::Requested).then_some(SessionState::Authenticated { account });
-        self.next("Authenticated", now, next)
+        let mut authenticated = self.next("Authenticated", now, next)?;
+        authenticated.authentication = Some(authentication);
+        Ok(authenticated)
+    }
+
+    /// `Requested -> Authenticated` by single sign-on: `browser` is a live
+    /// browser session of this issuer, so its account is authenticated as of
+    /// its login. A `max_age` the login is older than, `prompt=login` and
+    /// `max_age=0` refuse this path: they ask for a fresh login.
+    pub fn resume(&self, browser: &LiveBrowserSession, now: OffsetDateTime) -> Result<Self> {
+        if !self.accepts_login_from(browser.auth_time(), now) {
+            return Err(Error::IllegalTransition { from: self.state.name(), to: "Authenticated(session)" });
+        }
+        let authentication = Authentication { auth_time: browser.auth_time(), sid: Some(browser.sid()) };
+        self.authenticate(browser.account(), authentication, now)
+    }
+
+    /// Whether a login made at `auth_time` satisfies this request: not with
+    /// `prompt=login`, and within `max_age` (so never with `max_age=0`).
+    pub fn accepts_login_from(&self, auth_time: OffsetDateTime, now: OffsetDateTime) -> bool {
+        let fresh_asked = self.prompt().login || self.max_age().is_some_and(|m| m.seconds() == 0);
+        !fresh_asked && self.max_age().is_none_or(|m| now - auth_time <= m.duration())
     }
 
     /// `Authenticated -> ResourceChecked`: the availability check allowed `scope`,
@@ -238,6 +373,23 @@ impl AuthorizationSession {
             _ => None,
         };
         self.next("Approved", now, next)
+    }
+
+    /// `ResourceChecked -> Approved` without the consent page: `given` says
+    /// that this account consented to this client before for a scope that
+    /// covers the checked one, or that the client needs no consent. Refused
+    /// for another account, client or a wider scope, and when the request
+    /// says `prompt=consent`.
+    pub fn approve_remembered(&self, given: &ConsentGiven, now: OffsetDateTime) -> Result<Self> {
+        let next = match &self.state {
+            SessionState::ResourceChecked { account, scope }
+                if !self.prompt().consent && given.covers(*account, &self.request.client_id, scope) =>
+            {
+                Some(SessionState::Approved { account: *account, scope: scope.clone() })
+            }
+            _ => None,
+        };
+        self.next("Approved(remembered)", now, next)
     }
 
     /// `Approved -> CodeIssued`: a code (given as its hash) was minted; it is
@@ -373,6 +525,30 @@ mod tests {
     fn grant() -> GrantId {
         GrantId::from_random_bytes([2; 16])
     }
+    fn login() -> Authentication {
+        Authentication { auth_time: T0, sid: None }
+    }
+
+    /// A browser session of `account()` logged in at `auth_time`.
+    fn browser(auth_time: OffsetDateTime) -> LiveBrowserSession {
+        let record = LiveBrowserSession::new_record(
+            "https://as.example",
+            TokenHash::of("cookie"),
+            account(),
+            Sid::from_random_bytes([4; 16]),
+            auth_time,
+            Duration::hours(10),
+            Duration::minutes(30),
+        )
+        .unwrap();
+        LiveBrowserSession::from_record(record, "https://as.example").unwrap().unwrap()
+    }
+
+    fn with_oidc(oidc: OidcRequest) -> AuthorizationSession {
+        let mut s = requested();
+        s.request.oidc = oidc;
+        s
+    }
 
     pub(crate) fn requested() -> AuthorizationSession {
         let request = SessionRequest {
@@ -386,12 +562,17 @@ mod tests {
             browser_binding: None,
             resource: None,
             dpop_jkt: None,
+            oidc: OidcRequest::default(),
         };
         AuthorizationSession::new(SessionId::from_random_bytes([3; 16]), request, T0, Duration::seconds(600))
     }
 
     fn checked() -> AuthorizationSession {
-        requested().authenticate(account(), T0).unwrap().resource_checked(Scope::parse("read").unwrap(), T0).unwrap()
+        requested()
+            .authenticate(account(), login(), T0)
+            .unwrap()
+            .resource_checked(Scope::parse("read").unwrap(), T0)
+            .unwrap()
     }
 
     fn issued() -> AuthorizationSession {
@@ -415,9 +596,9 @@ mod tests {
 
     #[test]
     fn authenticate_only_from_requested() {
-        let s = requested().authenticate(account(), T0).unwrap();
-        assert!(illegal(s.authenticate(account(), T0)));
-        assert!(illegal(issued().authenticate(account(), T0)));
+        let s = requested().authenticate(account(), login(), T0).unwrap();
+        assert!(illegal(s.authenticate(account(), login(), T0)));
+        assert!(illegal(issued().authenticate(account(), login(), T0)));
     }
 
     #[test]
@@ -428,14 +609,14 @@ mod tests {
 
     #[test]
     fn resource_check_may_narrow_but_never_widen() {
-        let s = requested().authenticate(account(), T0).unwrap();
+        let s = requested().authenticate(account(), login(), T0).unwrap();
         assert!(s.resource_checked(Scope::parse("write").unwrap(), T0).is_ok());
         assert!(matches!(s.resource_checked(Scope::parse("admin").unwrap(), T0), Err(Error::InvalidScope(_))));
     }
 
     #[test]
     fn approval_needs_a_resource_check_and_happens_once() {
-        assert!(illegal(requested().authenticate(account(), T0).unwrap().approve(T0)));
+        assert!(illegal(requested().authenticate(account(), login(), T0).unwrap().approve(T0)));
         let approved = checked().approve(T0).unwrap();
         assert!(illegal(approved.approve(T0)));
     }
@@ -492,7 +673,7 @@ mod tests {
     #[test]
     fn deny_is_legal_before_approval_only() {
         assert!(requested().deny(T0).is_ok());
-        assert!(requested().authenticate(account(), T0).unwrap().deny(T0).is_ok());
+        assert!(requested().authenticate(account(), login(), T0).unwrap().deny(T0).is_ok());
         assert!(illegal(checked().approve(T0).unwrap().deny(T0)));
         assert!(illegal(issued().deny(T0)));
     }
@@ -500,7 +681,7 @@ mod tests {
     #[test]
     fn expired_session_refuses_every_step() {
         let late = T0 + Duration::seconds(600);
-        assert_eq!(requested().authenticate(account(), late), Err(Error::SessionExpired));
+        assert_eq!(requested().authenticate(account(), login(), late), Err(Error::SessionExpired));
         assert_eq!(checked().approve(late), Err(Error::SessionExpired));
         let code_late = T0 + Duration::seconds(60);
         assert_eq!(issued().exchange(&code(), grant(), code_late, code_late), Err(Error::SessionExpired));
@@ -513,5 +694,73 @@ mod tests {
         assert_eq!(e.state(), &SessionState::Expired);
         assert!(illegal(e.expire(T0 + Duration::days(1))));
         assert!(illegal(requested().deny(T0).unwrap().expire(T0 + Duration::days(1))));
+    }
+
+    #[test]
+    fn authentication_is_recorded_by_the_transition_into_authenticated_only() {
+        assert_eq!(requested().authentication(), None);
+        let when = Authentication { auth_time: T0 - Duration::minutes(5), sid: Some(Sid::from_random_bytes([5; 16])) };
+        let s = requested().authenticate(account(), when, T0).unwrap();
+        assert_eq!(s.authentication(), Some(&when));
+        let issued = s.resource_checked(Scope::parse("read").unwrap(), T0).unwrap().approve(T0).unwrap();
+        assert_eq!(issued.authentication(), Some(&when), "it travels with the session to the code");
+    }
+
+    #[test]
+    fn resume_authenticates_from_a_live_browser_session_as_of_its_login() {
+        let b = browser(T0 - Duration::minutes(20));
+        let s = requested().resume(&b, T0).unwrap();
+        assert_eq!(s.state(), &SessionState::Authenticated { account: account() });
+        assert_eq!(s.authentication(), Some(&Authentication { auth_time: b.auth_time(), sid: Some(b.sid()) }));
+        assert!(illegal(s.resume(&b, T0)), "only from Requested");
+        assert!(illegal(issued().resume(&b, T0)));
+    }
+
+    #[test]
+    fn resume_is_refused_for_prompt_login_max_age_zero_and_an_older_login_than_max_age() {
+        let b = browser(T0 - Duration::minutes(20));
+        let login = with_oidc(OidcRequest { prompt: Some(Prompt::parse("login").unwrap()), ..OidcRequest::default() });
+        assert!(illegal(login.resume(&b, T0)));
+        let zero = with_oidc(OidcRequest { max_age: Some(MaxAge::parse("0").unwrap()), ..OidcRequest::default() });
+        assert!(illegal(zero.resume(&browser(T0), T0)), "max_age=0 means prompt=login");
+        let ten = with_oidc(OidcRequest { max_age: Some(MaxAge::parse("600").unwrap()), ..OidcRequest::default() });
+        assert!(illegal(ten.resume(&b, T0)), "logged in 20 minutes ago, max_age 10 minutes");
+        let hour = with_oidc(OidcRequest { max_age: Some(MaxAge::parse("3600").unwrap()), ..OidcRequest::default() });
+        assert!(hour.resume(&b, T0).is_ok());
+    }
+
+    #[test]
+    fn approve_remembered_needs_a_consent_for_this_account_client_and_scope() {
+        let app = ClientId::parse("app").unwrap();
+        let given = ConsentGiven::remembered(account(), app.clone(), Scope::parse("read write").unwrap());
+        let approved = checked().approve_remembered(&given, T0).unwrap();
+        assert_eq!(
+            approved.state(),
+            &SessionState::Approved { account: account(), scope: Scope::parse("read").unwrap() }
+        );
+        assert!(illegal(approved.approve_remembered(&given, T0)), "once");
+        let narrower = ConsentGiven::remembered(account(), app.clone(), Scope::parse("write").unwrap());
+        assert!(illegal(checked().approve_remembered(&narrower, T0)), "the consent does not cover read");
+        let other =
+            ConsentGiven::remembered(AccountId::from_random_bytes([8; 16]), app.clone(), Scope::parse("read").unwrap());
+        assert!(illegal(checked().approve_remembered(&other, T0)), "another account's consent");
+        let elsewhere =
+            ConsentGiven::remembered(account(), ClientId::parse("other").unwrap(), Scope::parse("read").unwrap());
+        assert!(illegal(checked().approve_remembered(&elsewhere, T0)), "another client's consent");
+        assert!(illegal(requested().authenticate(account(), login(), T0).unwrap().approve_remembered(&given, T0)));
+    }
+
+    #[test]
+    fn prompt_consent_refuses_the_remembered_path() {
+        let app = ClientId::parse("app").unwrap();
+        let mut s =
+            with_oidc(OidcRequest { prompt: Some(Prompt::parse("consent").unwrap()), ..OidcRequest::default() });
+        s = s
+            .authenticate(account(), login(), T0)
+            .unwrap()
+            .resource_checked(Scope::parse("read").unwrap(), T0)
+            .unwrap();
+        assert!(illegal(s.approve_remembered(&ConsentGiven::not_needed(account(), app), T0)));
+        assert!(s.approve(T0).is_ok(), "the consent page still works");
     }
 }

@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 
 use crate::account::Account;
 use crate::client::ClientRecord;
-use crate::session::AuthorizationSession;
+use crate::session::{Authentication, AuthorizationSession};
 use crate::types::{AccessTokenId, AccountId, ClientId, GrantId, ResourceUri, Scope, SessionId, TokenHash};
 
 /// A store failure. It says whether the backend could not answer, or answered
@@ -80,6 +80,11 @@ pub struct Grant {
     /// prove possession of that key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<String>,
+    /// The login behind a code grant, which every ID token of the family
+    /// repeats (`auth_time`, `sid`); `None` for grants without one (password,
+    /// and grants stored before OpenID Connect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<Authentication>,
 }
 
 impl Grant {
@@ -460,6 +465,7 @@ mod tests {
             revoked: false,
             resource: None,
             dpop_jkt: None,
+            authentication: None,
         };
         let record = |family: GrantId| RefreshRecord {
             hash: TokenHash::of("next"),

@@ -11,9 +11,10 @@ use time::{Duration, OffsetDateTime};
 use crate::flow::{AuthorizeRequest, ClientCredentials, LoginOutcome, TokenRequest};
 use crate::{
     AccessTokenClaims, AccessTokenCodec, Account, AccountId, AllowAll, AssertionClaims, Authority,
-    AuthorizationSession, Client, ClientId, ClientSettings, Clock, DpopProof, Error, GrantType, ProofChecker,
-    RedirectPolicy, RedirectUri, ResourceCheck, Result, Scope, ScopeRule, SecretHash, SecretSource, SecretVerifier,
-    SecurityEvent, SecurityEvents, Services, Settings, Store,
+    AuthorizationSession, Client, ClientId, ClientSettings, Clock, ConsentRule, DpopProof, Error, GrantType,
+    IdTokenAlg, IdTokenClaims, IdTokenCodec, IdTokenHint, ProofChecker, RedirectPolicy, RedirectUri, ResourceCheck,
+    Result, Scope, ScopeRule, SecretHash, SecretSource, SecretVerifier, SecurityEvent, SecurityEvents, Services,
+    Settings, Store,
 };
 
 /// A clock that stands still until moved.
@@ -197,12 +198,54 @@ impl ProofChecker for JsonProofs {
     }
 }
 
+/// Unsigned ID tokens, `idt.<json>.idt`, whose JSON holds the claims a test
+/// looks at (`iss`, `sub`, `aud`, `auth_time`, `nonce`, `sid`, `alg`, and the
+/// access token they came with as `at`). A hint is "valid" when its `iss` is
+/// [`ISSUER`].
+#[async_trait]
+impl IdTokenCodec for JsonTokens {
+    async fn mint_id_token(&self, c: &IdTokenClaims, alg: IdTokenAlg, access_token: &str) -> Result<String> {
+        let json = serde_json::json!({
+            "iss": c.issuer, "sub": c.subject.to_string(), "aud": c.audience.as_str(),
+            "iat": c.issued_at.unix_timestamp(), "exp": c.expires_at.unix_timestamp(),
+            "auth_time": c.auth_time.unix_timestamp(), "nonce": c.nonce.as_ref().map(|n| n.as_str()),
+            "sid": c.sid.map(|s| s.to_string()), "alg": format!("{alg:?}"), "at": access_token,
+        });
+        Ok(format!("idt.{json}.idt"))
+    }
+
+    async fn verify_id_token_hint(&self, token: &str, _now: OffsetDateTime) -> Result<IdTokenHint> {
+        let bad = Error::InvalidToken("not an ID token of this server");
+        let json = token.strip_prefix("idt.").and_then(|t| t.strip_suffix(".idt")).ok_or(bad.clone())?;
+        let v: serde_json::Value = serde_json::from_str(json).map_err(|_| bad.clone())?;
+        if v["iss"] != ISSUER {
+            return Err(bad);
+        }
+        Ok(IdTokenHint {
+            subject: v["sub"].as_str().unwrap_or_default().to_owned(),
+            audience: vec![v["aud"].as_str().unwrap_or_default().to_owned()],
+        })
+    }
+}
+
+/// The claims of a [`JsonTokens`] ID token.
+pub fn id_token_claims(token: &str) -> Option<serde_json::Value> {
+    let json = token.strip_prefix("idt.")?.strip_suffix(".idt")?;
+    serde_json::from_str(json).ok()
+}
+
 /// The fixture's issuer.
 pub const ISSUER: &str = "https://as.example";
 /// A public client with PKCE and refresh: redirect `https://app.example/cb`,
-/// scopes `read write`.
+/// scopes `read write`. It shows the consent page every time.
 pub const PUBLIC_CLIENT: &str = "public-app";
-/// A confidential client with every grant, secret [`CONFIDENTIAL_SECRET`].
+/// A public OpenID Connect client with PKCE and refresh: redirect
+/// `https://app.example/cb`, scopes `openid profile email phone read write`,
+/// consent remembered, ID tokens in RS256, and a `post_logout_redirect_uri`
+/// of [`LOGOUT_URI`].
+pub const OIDC_CLIENT: &str = "oidc-app";
+/// A confidential client with every grant, secret [`CONFIDENTIAL_SECRET`]. It
+/// shows the consent page every time.
 pub const CONFIDENTIAL_CLIENT: &str = "confidential-app";
 /// The confidential client's secret.
 pub const CONFIDENTIAL_SECRET: &str = "s3cret-s3cret-s3cret";
@@ -216,8 +259,16 @@ pub const DPOP_CLIENT: &str = "dpop-app";
 /// A public client like [`PUBLIC_CLIENT`] that must push its authorization
 /// requests.
 pub const PAR_CLIENT: &str = "par-app";
-/// A host-bound (MedMij-style) public client without PKCE, scopes `1 4`.
+/// A host-bound (MedMij-style) public client without PKCE, scopes `1 4`,
+/// which always shows the consent page.
 pub const HOST_CLIENT: &str = "pgo.example.org";
+/// A first-party public client that skips the consent page (`skip_consent`),
+/// scopes `openid profile read`, ID tokens signed with the server's
+/// algorithm, and a `post_logout_redirect_uri` of [`LOGOUT_URI`].
+pub const FIRST_PARTY_CLIENT: &str = "first-party";
+/// The `post_logout_redirect_uri` registered for the OpenID and first-party
+/// clients.
+pub const LOGOUT_URI: &str = "https://app.example/bye";
 /// The redirect URI registered for the public and confidential clients.
 pub const REDIRECT_URI: &str = "https://app.example/cb";
 /// The fixture account's username.
@@ -280,6 +331,7 @@ impl Fixture {
             secrets: Arc::new(CountingSecrets::default()),
             verifier: verifier.clone(),
             tokens: Arc::new(JsonTokens),
+            id_tokens: Arc::new(JsonTokens),
             resources: resources.unwrap_or_else(|| Arc::new(AllowAll)),
             events: events.clone(),
             proofs: Arc::new(JsonProofs),
@@ -306,9 +358,18 @@ impl Fixture {
             state: Some("st4te"),
             code_challenge: Some(CHALLENGE),
             code_challenge_method: Some("S256"),
-            resource: None,
-            dpop_jkt: None,
-            request_uri: None,
+            ..AuthorizeRequest::default()
+        }
+    }
+
+    /// An OpenID Connect request from [`OIDC_CLIENT`]: scope `openid read`,
+    /// a `nonce`, PKCE.
+    pub fn openid_request() -> AuthorizeRequest<'static> {
+        AuthorizeRequest {
+            client_id: Some(OIDC_CLIENT),
+            scope: Some("openid read"),
+            nonce: Some("n-0S6_WzA2Mj"),
+            ..Self::public_request()
         }
     }
 
@@ -320,6 +381,7 @@ impl Fixture {
         match self.authority.login(session.id(), USERNAME, PASSWORD, None).await? {
             LoginOutcome::Consent(s) => Ok(*s),
             LoginOutcome::Denied(_) => Err(Error::AccessDenied("fixture resource check denied")),
+            _ => Err(Error::IllegalTransition { from: "ResourceChecked", to: "Approved(remembered)" }),
         }
     }
 
@@ -367,6 +429,7 @@ fn resource() -> Result<crate::ResourceUri> {
 
 fn clients() -> Result<BTreeMap<ClientId, Arc<Client>>> {
     let redirect = RedirectUri::parse(REDIRECT_URI).map_err(|e| Error::Internal(e.to_string()))?;
+    let logout = RedirectUri::parse(LOGOUT_URI).map_err(|e| Error::Internal(e.to_string()))?;
     let all: BTreeSet<GrantType> = GrantType::ALL.into();
     let plain = |id: &str| -> Result<ClientSettings> {
         Ok(ClientSettings {
@@ -383,6 +446,11 @@ fn clients() -> Result<BTreeMap<ClientId, Arc<Client>>> {
             dpop_bound_access_tokens: false,
             require_pushed_authorization_requests: false,
             resources: [resource()?].into(),
+            post_logout_redirect_uris: Vec::new(),
+            id_token_alg: IdTokenAlg::Rs256,
+            // Every flow test walks the consent page: these clients never
+            // remember it. OIDC_CLIENT does.
+            consent: ConsentRule::Always,
         })
     };
     let specs = [
@@ -412,6 +480,23 @@ fn clients() -> Result<BTreeMap<ClientId, Arc<Client>>> {
             require_pkce: false,
             resources: BTreeSet::new(),
             ..plain(HOST_CLIENT)?
+        },
+        ClientSettings {
+            name: "OpenID App".into(),
+            scopes: Scope::parse("openid profile email phone read write")?,
+            post_logout_redirect_uris: vec![logout.clone()],
+            resources: BTreeSet::new(),
+            consent: ConsentRule::Remember,
+            ..plain(OIDC_CLIENT)?
+        },
+        ClientSettings {
+            name: "First Party".into(),
+            scopes: Scope::parse("openid profile read")?,
+            post_logout_redirect_uris: vec![logout],
+            id_token_alg: IdTokenAlg::ServerAlg,
+            resources: BTreeSet::new(),
+            consent: ConsentRule::Skip,
+            ..plain(FIRST_PARTY_CLIENT)?
         },
     ];
     let mut map = BTreeMap::new();

@@ -24,8 +24,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use oauth_core::{
-    Account, AccountId, Authority, Client, ClientId, ClientSettings, GrantType, RedirectPolicy, RedirectUri,
-    ResourceCheck, ResourceDecision, Scope, ScopeRule, SecretHash, Services, Settings, Store,
+    Account, AccountId, Authority, Client, ClientId, ClientSettings, ConsentRule, GrantType, IdTokenAlg,
+    RedirectPolicy, RedirectUri, ResourceCheck, ResourceDecision, Scope, ScopeRule, SecretHash, Services, Settings,
+    Store,
 };
 use oauth_http::{Frontend, HttpConfig, SecurityEventLog};
 use oauth_jwt::{JwtCodec, JwtProofs, KeyRing, SigningAlg, SigningKey};
@@ -85,6 +86,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         jwks: None,
         dpop_bound_access_tokens: false,
         require_pushed_authorization_requests: false,
+        post_logout_redirect_uris: vec![],
+        id_token_alg: IdTokenAlg::Rs256,
+        consent: ConsentRule::Remember,
     })?;
     let clients = BTreeMap::from([(client.id().clone(), Arc::new(client))]);
 
@@ -105,6 +109,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         secrets: Arc::new(OsSecrets),
         verifier: Arc::new(HashVerifier::new(cores)?),
         tokens: codec.clone(),
+        id_tokens: codec.clone(),
         resources: Arc::new(HoldsRecords),
         events: events.clone(),
         // DPoP proofs and private_key_jwt assertions, checked by oauth-jwt.

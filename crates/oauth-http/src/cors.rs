@@ -64,10 +64,6 @@ fn origin(headers: &HeaderMap) -> Option<WebOrigin> {
     WebOrigin::parse(value.to_str().ok()?).ok()
 }
 
-fn method_value(m: &Method) -> HeaderValue {
-    HeaderValue::from_str(m.as_str()).unwrap_or(HeaderValue::from_static("GET"))
-}
-
 impl Frontend {
     /// The answer to a preflight `OPTIONS` on a route with CORS: 204, and the
     /// CORS headers when the origin may call the route with the method it
@@ -77,7 +73,7 @@ impl Frontend {
     pub(crate) async fn preflight(&self, route: Route, headers: &HeaderMap) -> Response<Body> {
         let mut r = Response::new(Body::default());
         *r.status_mut() = StatusCode::NO_CONTENT;
-        let allow = format!("OPTIONS, {}", route.method());
+        let allow = format!("OPTIONS, {}", route.allow());
         if let Ok(v) = HeaderValue::from_str(&allow) {
             r.headers_mut().insert(header::ALLOW, v);
         }
@@ -85,8 +81,9 @@ impl Frontend {
         if policy != Cors::Public {
             r.headers_mut().append(header::VARY, HeaderValue::from_static("origin"));
         }
-        let asked = headers.get(header::ACCESS_CONTROL_REQUEST_METHOD).and_then(|v| v.to_str().ok());
-        let (Some(origin), true) = (origin(headers), asked == Some(route.method().as_str())) else {
+        let asked =
+            headers.get(header::ACCESS_CONTROL_REQUEST_METHOD).and_then(|v| Method::from_bytes(v.as_bytes()).ok());
+        let (Some(origin), Some(method)) = (origin(headers), asked.filter(|m| route.serves(m))) else {
             return r;
         };
         let allowed = match policy {
@@ -100,7 +97,11 @@ impl Frontend {
         if let Some(value) = allowed {
             let h = r.headers_mut();
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, method_value(&route.method()));
+            // The method asked for, which the route serves (`/userinfo` serves
+            // two, and a preflight asks about one).
+            if let Ok(m) = HeaderValue::from_str(method.as_str()) {
+                h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, m);
+            }
             h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOW_HEADERS));
             h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(MAX_AGE));
         }

@@ -33,6 +33,9 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<IpAddr>,
     /// Words for scopes on the consent page, by scope token.
     pub scope_descriptions: BTreeMap<String, String>,
+    /// The same in Dutch (`[scope_descriptions.nl]`); a scope missing here
+    /// falls back to its English words.
+    pub scope_descriptions_nl: BTreeMap<String, String>,
 }
 
 impl Default for HttpConfig {
@@ -44,6 +47,7 @@ impl Default for HttpConfig {
             idle_timeout: Duration::from_secs(60),
             trusted_proxies: Vec::new(),
             scope_descriptions: BTreeMap::new(),
+            scope_descriptions_nl: BTreeMap::new(),
         }
     }
 }
@@ -82,6 +86,7 @@ pub(crate) enum Route {
     Revoke,
     Introspect,
     Userinfo,
+    Logout,
     Healthz,
     Metrics,
     Register,
@@ -105,6 +110,7 @@ impl Route {
             Route::Revoke => "revoke",
             Route::Introspect => "introspect",
             Route::Userinfo => "userinfo",
+            Route::Logout => "logout",
             Route::Healthz => "healthz",
             Route::Metrics => "metrics",
             Route::Register => "register",
@@ -113,34 +119,25 @@ impl Route {
         }
     }
 
-    pub(crate) fn method(self) -> Method {
+    /// The methods the route serves, as an `Allow` header says them.
+    pub(crate) fn allow(self) -> &'static str {
         match self {
+            Route::Registration => "GET, PUT, DELETE",
             Route::Login
             | Route::Consent
             | Route::Token
             | Route::Par
             | Route::Revoke
             | Route::Introspect
-            | Route::Register => Method::POST,
-            _ => Method::GET,
+            | Route::Register => "POST",
+            Route::Userinfo | Route::Logout => "GET, POST",
+            _ => "GET",
         }
     }
 
     /// Whether the route serves `method`.
-    fn serves(self, method: &Method) -> bool {
-        match self {
-            Route::Registration => [Method::GET, Method::PUT, Method::DELETE].contains(method),
-            _ => *method == self.method(),
-        }
-    }
-
-    /// The `Allow` header of a 405.
-    fn allow(self) -> &'static str {
-        match self {
-            Route::Registration => "GET, PUT, DELETE",
-            _ if self.method() == Method::POST => "POST",
-            _ => "GET",
-        }
+    pub(crate) fn serves(self, method: &Method) -> bool {
+        self.allow().split(", ").any(|m| m == method.as_str())
     }
 }
 
@@ -224,6 +221,7 @@ impl Frontend {
             "/revoke" => Route::Revoke,
             "/introspect" => Route::Introspect,
             "/userinfo" => Route::Userinfo,
+            "/logout" => Route::Logout,
             "/healthz" => Route::Healthz,
             "/metrics" => Route::Metrics,
             "/register" if self.admin.is_some() => Route::Register,
@@ -283,7 +281,8 @@ impl Frontend {
                 Route::Par => self.par(&parts, body, ip, &mut client_id).await,
                 Route::Revoke => self.revoke(&parts, body, ip, &mut client_id).await,
                 Route::Introspect => self.introspect(&parts, body, ip, &mut client_id).await,
-                Route::Userinfo => self.userinfo(&parts).await,
+                Route::Userinfo => self.userinfo(&parts, body).await,
+                Route::Logout => self.logout(&parts, body).await,
                 Route::Healthz => self.healthz().await,
                 Route::Metrics => {
                     let mut text = self.metrics.render();

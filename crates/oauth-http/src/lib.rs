@@ -1,10 +1,11 @@
 //! The HTTP front end of oauth-rs, on hyper 1.x.
 //!
-//! [`Frontend`] answers every endpoint of the server (RFC 8414 metadata, the
-//! JWKS, `/authorize` with its login and consent pages, `/token`, `/revoke`,
-//! `/introspect`, `/userinfo`, `/healthz`, `/metrics`) by parsing each request
-//! into an `oauth_core` flow input and rendering the flow's answer, with the
-//! CORS headers a browser app on another origin needs. [`serve`]
+//! [`Frontend`] answers every endpoint of the server (RFC 8414 and OpenID
+//! Connect metadata, the JWKS, `/authorize` with its login and consent pages
+//! in English and Dutch, `/token`, `/revoke`, `/introspect`, `/userinfo`,
+//! `/logout`, `/healthz`, `/metrics`) by parsing each request into an
+//! `oauth_core` flow input and rendering the flow's answer, with the CORS
+//! headers a browser app on another origin needs. [`serve`]
 //! runs it on a listener with the connection limit, timeouts and graceful
 //! shutdown. The [`bearer`] module is the resource-server helper
 //! (`examples/resource_server.rs` is a separate API built on it).
@@ -45,6 +46,7 @@ mod cors;
 mod endpoints;
 mod events;
 mod frontend;
+mod i18n;
 mod metrics;
 mod openapi;
 mod pages;

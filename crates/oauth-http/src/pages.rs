@@ -1,15 +1,20 @@
-//! The login, consent and error pages.
+//! The login, consent, logout and error pages, in English and Dutch.
 //!
 //! Server-rendered with `maud`, which escapes every interpolated value. No
 //! JavaScript; one same-origin stylesheet. Every input has a visible label,
-//! and the layout is a single column that fits a 390 px phone screen.
+//! the layout is a single column that fits a 390 px phone screen, and
+//! `<html lang>` names the page's language.
 
 use maud::{DOCTYPE, Markup, html};
+
+use crate::i18n::Lang;
 
 /// What the login and consent pages show and carry.
 pub(crate) struct Form<'a> {
     /// The path prefix the routes live under (the issuer's path).
     pub(crate) prefix: &'a str,
+    /// The page's language.
+    pub(crate) lang: Lang,
     /// The client's display name.
     pub(crate) client_name: &'a str,
     /// The scope, in words.
@@ -20,10 +25,21 @@ pub(crate) struct Form<'a> {
     pub(crate) csrf: String,
 }
 
-fn page(prefix: &str, title: &str, body: Markup) -> Markup {
+/// What the consent page adds to the form: who is signed in, how to be
+/// someone else, and where the browser will go.
+pub(crate) struct Consent<'a> {
+    /// The signed-in account's username.
+    pub(crate) username: &'a str,
+    /// The same request with `prompt=login`.
+    pub(crate) switch_href: &'a str,
+    /// The host of the `redirect_uri`.
+    pub(crate) redirect_host: &'a str,
+}
+
+fn page(prefix: &str, lang: Lang, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang=(lang.code()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
@@ -50,55 +66,98 @@ fn scopes(f: &Form<'_>) -> Markup {
     }
 }
 
-/// The login form, posting `username` and `password` to `/authorize/login`.
-pub(crate) fn login(f: &Form<'_>, message: Option<&str>) -> Markup {
+/// The login form, posting `username` and `password` to `/authorize/login`;
+/// `login_hint` fills the username.
+pub(crate) fn login(f: &Form<'_>, message: Option<&str>, login_hint: Option<&str>) -> Markup {
+    let t = f.lang.text();
     page(
         f.prefix,
-        "Sign in",
+        f.lang,
+        t.sign_in,
         html! {
-            h1 { "Sign in" }
-            p { "to continue to " strong { (f.client_name) } }
+            h1 { (t.sign_in) }
+            p { (t.to_continue_to) " " strong { (f.client_name) } }
             @if let Some(m) = message { p class="error" role="alert" { (m) } }
             form method="post" action={ (f.prefix) "/authorize/login" } {
                 (hidden(f))
-                label for="username" { "Username" }
-                input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" required;
-                label for="password" { "Password" }
+                label for="username" { (t.username) }
+                input id="username" name="username" type="text" autocomplete="username" autocapitalize="none"
+                    value=[login_hint] required;
+                label for="password" { (t.password) }
                 input id="password" name="password" type="password" autocomplete="current-password" required;
-                button type="submit" { "Sign in" }
+                button type="submit" { (t.sign_in) }
             }
         },
     )
 }
 
-/// The consent form: two submit buttons named `decision`.
-pub(crate) fn consent(f: &Form<'_>) -> Markup {
+/// The consent form: two submit buttons named `decision`, the signed-in
+/// account with a link to sign in as someone else, and the redirect host
+/// beside the client's name.
+pub(crate) fn consent(f: &Form<'_>, c: &Consent<'_>) -> Markup {
+    let t = f.lang.text();
     page(
         f.prefix,
-        "Allow access?",
+        f.lang,
+        t.allow_access,
         html! {
-            h1 { "Allow access?" }
-            p { strong { (f.client_name) } " asks to:" }
+            h1 { (t.allow_access) }
+            p { strong { (f.client_name) } " " span class="host" { "(" (c.redirect_host) ")" } " " (t.asks_to) }
             (scopes(f))
             form method="post" action={ (f.prefix) "/authorize/consent" } {
                 (hidden(f))
                 div class="buttons" {
-                    button type="submit" name="decision" value="approve" { "Allow" }
-                    button type="submit" name="decision" value="deny" class="secondary" { "Deny" }
+                    button type="submit" name="decision" value="approve" { (t.allow) }
+                    button type="submit" name="decision" value="deny" class="secondary" { (t.deny) }
                 }
+            }
+            p class="account" {
+                (t.signed_in_as) " " strong { (c.username) } ". "
+                a href=(c.switch_href) { (t.not_you) }
             }
         },
     )
 }
 
-/// An error page, for what must not be redirected to the client.
-pub(crate) fn error(prefix: &str, title: &str, message: &str) -> Markup {
+/// The logout confirmation: a form posting the checked request back to
+/// `/logout` with its hidden inputs (the CSRF token among them) and one
+/// button.
+pub(crate) fn logout_confirm(prefix: &str, lang: Lang, client_name: Option<&str>, fields: &[(&str, &str)]) -> Markup {
+    let t = lang.text();
     page(
         prefix,
+        lang,
+        t.sign_out_title,
+        html! {
+            h1 { (t.sign_out_title) }
+            @if let Some(name) = client_name { p { strong { (name) } " " (t.sign_out_of_client) } }
+            p { (t.sign_out_question) }
+            form method="post" action={ (prefix) "/logout" } {
+                @for (name, value) in fields { input type="hidden" name=(name) value=(value); }
+                button type="submit" { (t.sign_out) }
+            }
+        },
+    )
+}
+
+/// The page after a logout with nowhere to go back to.
+pub(crate) fn logged_out(prefix: &str, lang: Lang) -> Markup {
+    let t = lang.text();
+    page(prefix, lang, t.signed_out_title, html! { h1 { (t.signed_out_title) } p { (t.signed_out) } })
+}
+
+/// An error page, for what must not be redirected to the client. `detail`
+/// is a fixed server string (an error's description), shown in English
+/// under a sentence in the page's language.
+pub(crate) fn error(prefix: &str, lang: Lang, title: &str, message: &str, detail: Option<&str>) -> Markup {
+    page(
+        prefix,
+        lang,
         title,
         html! {
             h1 { (title) }
             p { (message) }
+            @if let Some(d) = detail { p class="detail" { code { (d) } } }
         },
     )
 }
@@ -117,34 +176,67 @@ button.secondary{background:#e5e7eb;color:#1b1b1b}\
 .buttons{display:flex;flex-direction:column;gap:.5rem}\
 .error{color:#a40000;font-weight:600}\
 .scopes{padding-left:1.2rem}\
-p,li{overflow-wrap:anywhere}";
+.host{color:#4b5563}\
+.account{margin-top:1.5rem;font-size:.9rem}\
+.detail{font-size:.85rem;color:#4b5563}\
+a{color:#1d4ed8}\
+p,li,code{overflow-wrap:anywhere}";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn form(lang: Lang) -> Form<'static> {
+        Form { prefix: "/p", lang, client_name: "App", scope_words: vec![], session: "s".into(), csrf: "c".into() }
+    }
+
     #[test]
     fn interpolated_values_are_escaped() {
         let f = Form {
             prefix: "",
+            lang: Lang::En,
             client_name: "<script>alert(1)</script>",
             scope_words: vec!["\"><img src=x>".into()],
             session: "s\"x".into(),
             csrf: "c".into(),
         };
-        let page = consent(&f).into_string();
+        let c = Consent { username: "<b>bob</b>", switch_href: "/authorize?a=\"b", redirect_host: "<h>" };
+        let page = consent(&f, &c).into_string();
         assert!(!page.contains("<script>alert"), "{page}");
         assert!(page.contains("&lt;script&gt;"));
-        assert!(!page.contains("<img"));
+        assert!(!page.contains("<img") && !page.contains("<b>bob") && !page.contains("<h>"));
         assert!(page.contains("value=\"s&quot;x\""));
+        assert!(page.contains("href=\"/authorize?a=&quot;b\""));
+        let hinted = login(&f, None, Some("\"><script>")).into_string();
+        assert!(!hinted.contains("\"><script>"), "{hinted}");
     }
 
     #[test]
     fn pages_have_a_viewport_and_labelled_inputs() {
-        let f = Form { prefix: "/p", client_name: "App", scope_words: vec![], session: "s".into(), csrf: "c".into() };
-        let page = login(&f, None).into_string();
+        let page = login(&form(Lang::En), None, None).into_string();
         assert!(page.contains(r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#));
         assert!(page.contains(r#"<form method="post" action="/p/authorize/login">"#));
         assert!(page.contains(r#"<label for="username">"#) && page.contains(r#"<label for="password">"#));
+    }
+
+    #[test]
+    fn every_page_exists_in_english_and_dutch_and_says_which() {
+        let c = Consent { username: "alice", switch_href: "/x", redirect_host: "app.example" };
+        for (lang, sign_in, allow, sign_out) in
+            [(Lang::En, "Sign in", "Allow", "Sign out"), (Lang::Nl, "Inloggen", "Toestaan", "Uitloggen")]
+        {
+            let html_lang = format!("<html lang=\"{}\">", lang.code());
+            let pages = [
+                login(&form(lang), None, None).into_string(),
+                consent(&form(lang), &c).into_string(),
+                logout_confirm("/p", lang, Some("App"), &[("csrf", "c")]).into_string(),
+                logged_out("/p", lang).into_string(),
+                error("/p", lang, lang.text().cannot_continue, lang.text().bad_form.1, None).into_string(),
+            ];
+            for p in &pages {
+                assert!(p.contains(&html_lang), "{p}");
+            }
+            assert!(pages[0].contains(sign_in) && pages[1].contains(allow) && pages[2].contains(sign_out));
+        }
     }
 }

@@ -101,7 +101,8 @@ struct ErrorBody<'a> {
     error_description: &'a str,
 }
 
-/// The token response (RFC 6749 5.1), not to be cached.
+/// The token response (RFC 6749 5.1, with OpenID Connect's `id_token`), not
+/// to be cached.
 pub(crate) fn token_response(t: &TokenResponse) -> Response<Body> {
     #[derive(Serialize)]
     struct Wire<'a> {
@@ -111,6 +112,8 @@ pub(crate) fn token_response(t: &TokenResponse) -> Response<Body> {
         scope: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         refresh_token: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id_token: Option<&'a str>,
     }
     json_no_store(&Wire {
         access_token: &t.access_token,
@@ -118,6 +121,7 @@ pub(crate) fn token_response(t: &TokenResponse) -> Response<Body> {
         expires_in: t.expires_in,
         scope: &t.scope,
         refresh_token: t.refresh_token.as_deref(),
+        id_token: t.id_token.as_deref(),
     })
 }
 

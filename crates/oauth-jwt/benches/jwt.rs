@@ -78,6 +78,9 @@ fn proofs(c: &mut Criterion) {
         dpop_bound_access_tokens: false,
         require_pushed_authorization_requests: false,
         resources: Default::default(),
+        post_logout_redirect_uris: vec![],
+        id_token_alg: oauth_core::IdTokenAlg::Rs256,
+        consent: oauth_core::ConsentRule::Remember,
     })
     .expect("client");
     let claims = serde_json::json!({ "iss": "keys-app", "sub": "keys-app", "aud": "x", "exp": 2, "jti": "a" });

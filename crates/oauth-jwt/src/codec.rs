@@ -27,7 +27,7 @@ pub const MAX_LEEWAY: i64 = 60;
 #[derive(Debug)]
 pub struct JwtCodec {
     ring: RwLock<Arc<KeyRing>>,
-    rules: Rules,
+    pub(crate) rules: Rules,
 }
 
 /// What a verifier expects of a token besides its signature.

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
@@ -104,17 +106,20 @@ pub struct SigningKey {
 
 /// A private key ready to sign.
 ///
-/// `jsonwebtoken::encode` parses an EC or Ed25519 key from its PKCS#8 bytes on
-/// every call; for ES256 that parse (with its public-key check, a point
+/// `jsonwebtoken::encode` parses an EC, Ed25519 or RSA key from its DER bytes
+/// on every call. For ES256 that parse (with its public-key check, a point
 /// multiplication) cost about as much as the signature itself, and was the
-/// largest item in a profile of `client_credentials` (docs/benchmarks.md).
+/// largest item in a profile of `client_credentials` (docs/benchmarks.md);
+/// for RS256 the parse (aws-lc checks the whole private key) cost more than
+/// the signature, which every OpenID Connect login pays for its ID token.
 /// These keys are parsed once, from the bytes jsonwebtoken holds, and sign
 /// with the same aws-lc-rs primitive jsonwebtoken would call.
 #[derive(Clone)]
 enum Prepared {
     Es256(Arc<EcdsaKeyPair>),
     EdDsa(Arc<Ed25519KeyPair>),
-    /// RS256 (the RSA signature dominates) and HMAC: `jsonwebtoken::encode`.
+    Rs256(Arc<RsaKeyPair>),
+    /// HMAC, which has no parse worth keeping: `jsonwebtoken::encode`.
     Library,
 }
 
@@ -128,7 +133,9 @@ impl Prepared {
             SigningAlg::EdDsa => {
                 Prepared::EdDsa(Arc::new(Ed25519KeyPair::from_pkcs8(encoding.as_bytes()).map_err(bad)?))
             }
-            SigningAlg::Rs256 | SigningAlg::Hs256 | SigningAlg::Hs512 => Prepared::Library,
+            // jsonwebtoken keeps an RSA key as its PKCS #1 `RSAPrivateKey`.
+            SigningAlg::Rs256 => Prepared::Rs256(Arc::new(RsaKeyPair::from_der(encoding.as_bytes()).map_err(bad)?)),
+            SigningAlg::Hs256 | SigningAlg::Hs512 => Prepared::Library,
         })
     }
 }
@@ -266,6 +273,12 @@ impl SigningKey {
                 let signature = key.sign(input.as_bytes());
                 (input, signature.as_ref().to_vec())
             }
+            Prepared::Rs256(key) => {
+                let input = signing_input()?;
+                let mut signature = vec![0u8; key.public_modulus_len()];
+                key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut signature).map_err(failed)?;
+                (input, signature)
+            }
         };
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
@@ -401,9 +414,10 @@ fn pkcs8_pem(alg: SigningAlg, pem: &[u8]) -> Result<Vec<u8>, Error> {
 mod tests {
     use super::*;
 
-    /// The prepared signers write what `jsonwebtoken::encode` writes: EdDSA is
-    /// deterministic, so whole tokens are equal; ECDSA signatures are random,
-    /// so the signed parts are equal and the signature verifies.
+    /// The prepared signers write what `jsonwebtoken::encode` writes: EdDSA and
+    /// RSASSA-PKCS1-v1_5 are deterministic, so whole tokens are equal; ECDSA
+    /// signatures are random, so the signed parts are equal and the signature
+    /// verifies.
     #[test]
     fn prepared_signatures_match_jsonwebtoken() {
         let claims = serde_json::json!({"sub": "a", "exp": 4_102_444_800u64, "scope": "read write"});
@@ -415,15 +429,15 @@ mod tests {
             let theirs = jsonwebtoken::encode(&header, &claims, key.encoding()).unwrap();
             let signed = |t: &str| t.rsplit_once('.').unwrap().0.to_owned();
             assert_eq!(signed(&ours), signed(&theirs), "{alg:?}");
-            if alg == SigningAlg::EdDsa {
-                assert_eq!(ours, theirs);
+            if matches!(alg, SigningAlg::EdDsa | SigningAlg::Rs256) {
+                assert_eq!(ours, theirs, "{alg:?}");
             }
             let mut v = jsonwebtoken::Validation::new(alg.jws());
             v.required_spec_claims.clear();
             jsonwebtoken::decode::<serde_json::Value>(&ours, &key.verifying().decoding, &v).unwrap();
             // A header naming another algorithm is refused, not signed.
             let other = if alg == SigningAlg::Hs256 { Algorithm::HS512 } else { Algorithm::HS256 };
-            if !alg.is_symmetric() && alg != SigningAlg::Rs256 {
+            if !alg.is_symmetric() {
                 assert!(key.sign(&Header::new(other), &claims).is_err(), "{alg:?}");
             }
         }

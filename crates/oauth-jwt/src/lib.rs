@@ -1,8 +1,11 @@
-//! JWT access tokens for oauth-rs (RFC 9068), with signing keys, rotation and
-//! the JWKS (RFC 7517).
+//! JWT access tokens for oauth-rs (RFC 9068) and OpenID Connect ID tokens,
+//! with signing keys, rotation and the JWKS (RFC 7517).
 //!
 //! [`JwtCodec`] implements `oauth_core::AccessTokenCodec`: the server mints
-//! with it and checks bearer tokens with it. [`KeyRing`] holds the key that
+//! with it and checks bearer tokens with it. It implements
+//! `oauth_core::IdTokenCodec` too: ID tokens (signed by the RS256 key the
+//! ring keeps for them, or the access-token key), and the check of an
+//! `id_token_hint`. [`KeyRing`] holds the key that
 //! signs and the keys that still verify, and creates, loads and rotates them
 //! through the store, so every node and every restart sees the same keys.
 //! [`Verifier`] is for a resource server that only checks tokens, with keys
@@ -49,6 +52,7 @@
 #![forbid(unsafe_code)]
 
 mod codec;
+mod id_token;
 mod keys;
 mod proofs;
 mod remote;

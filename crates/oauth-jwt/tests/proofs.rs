@@ -165,6 +165,9 @@ fn keys_client(keys: &[(&[u8], &str)]) -> Client {
         dpop_bound_access_tokens: false,
         require_pushed_authorization_requests: false,
         resources: Default::default(),
+        post_logout_redirect_uris: vec![],
+        id_token_alg: oauth_core::IdTokenAlg::Rs256,
+        consent: oauth_core::ConsentRule::Remember,
     })
     .unwrap()
 }

@@ -146,7 +146,30 @@ async fn a_stored_key_is_reused_across_starts() {
     let a = KeyRing::load_or_generate(&store, SigningAlg::Es256, NOW, Duration::seconds(930)).await.unwrap();
     let b = KeyRing::load_or_generate(&store, SigningAlg::Es256, NOW, Duration::seconds(930)).await.unwrap();
     assert_eq!(a.signer().kid(), b.signer().kid());
+    assert_eq!(a.id_token_signer().map(|k| k.kid()), b.id_token_signer().map(|k| k.kid()));
+    assert_eq!(store.signing_keys().await.unwrap().len(), 2, "the access-token key and the RS256 ID-token key");
+}
+
+#[tokio::test]
+async fn an_rs256_server_signs_id_tokens_with_its_one_key() {
+    let store = MemStore::new();
+    let ring = KeyRing::load_or_generate(&store, SigningAlg::Rs256, NOW, Duration::seconds(930)).await.unwrap();
+    assert_eq!(ring.id_token_signer().map(|k| k.kid()), Some(ring.signer().kid()));
     assert_eq!(store.signing_keys().await.unwrap().len(), 1);
+    assert_eq!(ring.jwks(NOW).keys.len(), 1);
+}
+
+#[tokio::test]
+async fn the_id_token_key_is_in_the_jwks_beside_the_access_token_key() {
+    let store = MemStore::new();
+    let ring = KeyRing::load_or_generate(&store, SigningAlg::Es256, NOW, Duration::seconds(930)).await.unwrap();
+    let id = ring.id_token_signer().unwrap();
+    assert_eq!(id.alg(), SigningAlg::Rs256);
+    let jwks = serde_json::to_value(ring.jwks(NOW)).unwrap();
+    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert!(kids.contains(&id.kid()) && kids.contains(&ring.signer().kid()), "{jwks}");
+    let rsa = jwks["keys"].as_array().unwrap().iter().find(|k| k["kty"] == "RSA").unwrap();
+    assert!(rsa.get("d").is_none() && rsa.get("p").is_none(), "public only: {rsa}");
 }
 
 #[tokio::test]
@@ -156,18 +179,20 @@ async fn rotation_keeps_old_tokens_valid_then_retires_the_key() {
     let old = KeyRing::load_or_generate(&store, SigningAlg::Es256, NOW, retention).await.unwrap();
     let old_token = codec(old.clone()).mint(&claims(NOW)).await.unwrap();
 
-    let new_kid = KeyRing::rotate(&store, SigningAlg::Es256, NOW).await.unwrap();
+    let new_kids = KeyRing::rotate(&store, SigningAlg::Es256, NOW).await.unwrap();
     let restarted = KeyRing::load_or_generate(&store, SigningAlg::Es256, NOW, retention).await.unwrap();
-    assert_eq!(restarted.signer().kid(), new_kid, "the new key signs from the next start");
+    assert_eq!(restarted.signer().kid(), new_kids[0], "the new key signs from the next start");
+    assert_eq!(restarted.id_token_signer().map(|k| k.kid()), Some(new_kids[1].as_str()), "so does a new ID-token key");
+    assert_ne!(restarted.id_token_signer().map(|k| k.kid()), old.id_token_signer().map(|k| k.kid()));
     let c = codec(restarted.clone());
     assert!(c.verify(&old_token, NOW + Duration::seconds(60)).await.is_ok(), "old tokens keep verifying");
-    assert_eq!(restarted.jwks(NOW).keys.len(), 2);
+    assert_eq!(restarted.jwks(NOW).keys.len(), 4, "two old keys and two new ones");
 
     let after = NOW + retention;
-    assert_eq!(restarted.jwks(after).keys.len(), 1, "the old key leaves the JWKS after ttl + leeway");
+    assert_eq!(restarted.jwks(after).keys.len(), 2, "the old keys leave the JWKS after ttl + leeway");
     assert!(matches!(c.verify(&old_token, after).await, Err(Error::InvalidToken(_))));
     let later = KeyRing::load_or_generate(&store, SigningAlg::Es256, after, retention).await.unwrap();
-    assert_eq!(later.jwks(after).keys.len(), 1);
+    assert_eq!(later.jwks(after).keys.len(), 2);
 }
 
 #[tokio::test]
@@ -175,17 +200,31 @@ async fn a_replaced_key_file_key_stays_in_the_jwks_for_its_retention() {
     let store = MemStore::new();
     let retention = Duration::seconds(930);
     let first = SigningKey::generate(SigningAlg::Es256).unwrap();
+    let first_kid = first.kid().to_owned();
     let ring = KeyRing::with_key_file(&store, first, NOW, retention).await.unwrap();
+    let id_kid = ring.id_token_signer().unwrap().kid().to_owned();
     let token = codec(ring).mint(&claims(NOW)).await.unwrap();
     let stored = store.signing_keys().await.unwrap();
-    assert!(stored.iter().all(|r| r.secret.is_empty()), "only the public half of a key_file key is stored");
+    let file_record = stored.iter().find(|r| r.kid == first_kid).unwrap();
+    assert!(file_record.secret.is_empty(), "only the public half of a key_file key is stored");
 
     let second = SigningKey::generate(SigningAlg::Es256).unwrap();
     let later = NOW + Duration::seconds(100);
     let ring = KeyRing::with_key_file(&store, second, later, retention).await.unwrap();
-    assert_eq!(ring.jwks(later).keys.len(), 2);
+    assert_eq!(ring.id_token_signer().unwrap().kid(), id_kid, "replacing the file keeps the stored ID-token key");
+    assert_eq!(ring.jwks(later).keys.len(), 3, "the old and new file keys, and the ID-token key");
     assert!(codec(ring.clone()).verify(&token, later).await.is_ok());
-    assert_eq!(ring.jwks(later + retention).keys.len(), 1);
+    assert_eq!(ring.jwks(later + retention).keys.len(), 2);
+
+    let rotated = KeyRing::rotate_id_token_key(&store, later).await.unwrap();
+    let ring = KeyRing::with_key_file(&store, SigningKey::generate(SigningAlg::Es256).unwrap(), later, retention)
+        .await
+        .unwrap();
+    assert_eq!(
+        ring.id_token_signer().unwrap().kid(),
+        rotated,
+        "keys rotate renews the ID-token key of a key_file server"
+    );
 }
 
 #[tokio::test]
@@ -249,7 +288,7 @@ async fn a_running_node_learns_a_rotated_key_by_reloading() {
     let from_running = running.mint(&claims(NOW)).await.unwrap();
     restarted.verify(&from_running, NOW).await.unwrap();
     assert_ne!(kid_of(&from_running), kid_of(&from_restarted));
-    assert_eq!(running.ring().jwks(NOW).keys.len(), 2);
+    assert_eq!(running.ring().jwks(NOW).keys.len(), 4, "each node's access-token and ID-token keys");
 }
 
 fn kid_of(token: &str) -> String {

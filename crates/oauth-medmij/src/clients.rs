@@ -5,7 +5,8 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use oauth_core::{
-    Client, ClientId, ClientRegistry, ClientSettings, GrantType, RedirectPolicy, Scope, ScopeRule, WebOrigin,
+    Client, ClientId, ClientRegistry, ClientSettings, ConsentRule, GrantType, IdTokenAlg, RedirectPolicy, Scope,
+    ScopeRule, WebOrigin,
 };
 
 use crate::{Error, Ocl};
@@ -111,6 +112,11 @@ fn build(ocl: &Ocl, profile: &Profile) -> Result<Loaded, Error> {
             jwks: None,
             dpop_bound_access_tokens: false,
             require_pushed_authorization_requests: false,
+            post_logout_redirect_uris: Vec::new(),
+            id_token_alg: IdTokenAlg::Rs256,
+            // MedMij: the user sees every data service released, on every
+            // authorization, and the answer is never remembered.
+            consent: ConsentRule::Always,
         };
         let client = Client::new(settings).map_err(|_| Error::Hostname(c.hostname.to_string()))?;
         clients.insert(c.hostname.clone(), Arc::new(client));

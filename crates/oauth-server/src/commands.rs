@@ -79,10 +79,9 @@ pub(crate) fn rotate_keys(path: &Path) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    if matches!(config.tokens.key, KeySource::File(_)) {
-        eprintln!("error: tokens.key_file is set: rotate by replacing the key file, then restart");
-        return ExitCode::from(USAGE);
-    }
+    // With a key_file the access-token key is the file's (rotated by
+    // replacing it); the ID-token key is still the store's, and rotates here.
+    let id_token_key_only = matches!(config.tokens.key, KeySource::File(_));
     if config.store.backend == Backend::Mem {
         eprintln!("error: store.backend is \"mem\", which keeps no keys between runs");
         return ExitCode::from(USAGE);
@@ -101,10 +100,19 @@ pub(crate) fn rotate_keys(path: &Path) -> ExitCode {
         }
     };
     let now = oauth_core::Clock::now(&oauth_runtime::credentials::SystemClock);
-    match runtime.block_on(KeyRing::rotate(&*store, config.tokens.signing_alg, now)) {
-        Ok(kid) => {
-            println!("{kid}");
-            eprintln!("new {} signing key {kid}; it signs from the next start", config.tokens.signing_alg.name());
+    let rotated = if id_token_key_only {
+        runtime.block_on(KeyRing::rotate_id_token_key(&*store, now)).map(|kid| vec![kid])
+    } else {
+        runtime.block_on(KeyRing::rotate(&*store, config.tokens.signing_alg, now))
+    };
+    match rotated {
+        Ok(kids) => {
+            // One line per new key: the access-token key first, then the
+            // RS256 ID-token key (when it is another key).
+            for kid in &kids {
+                println!("{kid}");
+            }
+            eprintln!("new signing keys {}; they sign from the next start", kids.join(", "));
             ExitCode::SUCCESS
         }
         Err(e) => {

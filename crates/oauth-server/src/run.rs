@@ -107,6 +107,9 @@ async fn serve(config: Config) -> Result<(), String> {
         lock.release().await.map_err(|e| format!("startup lock: {e}"))?;
     }
     info!(kid = ring.signer().kid(), alg = ring.signer().alg().name(), "signing key ready");
+    if let Some(id) = ring.id_token_signer() {
+        info!(kid = id.kid(), "ID-token signing key ready");
+    }
     let codec = Arc::new(
         JwtCodec::new(ring, config.issuer.clone(), config.audience().to_owned(), tokens.leeway)
             .accepting_resources(config.resources.keys().map(|r| r.as_str().to_owned())),
@@ -143,6 +146,7 @@ async fn serve(config: Config) -> Result<(), String> {
         secrets,
         verifier: Arc::new(verifier),
         tokens: codec.clone(),
+        id_tokens: codec.clone(),
         resources,
         events: events.clone(),
         proofs: Arc::new(if config.profile.fapi2 { JwtProofs::fapi2() } else { JwtProofs::new() }),

@@ -38,6 +38,7 @@
 mod admin;
 pub mod bench;
 mod records;
+mod sso;
 
 pub use admin::{
     accounts_list_by_cursor_and_delete, clients_insert_once_replace_and_delete, clients_list_by_cursor_in_id_order,
@@ -47,6 +48,10 @@ pub use records::{
     an_owners_records_are_deleted_by_kind, expired_records_are_gone_and_their_keys_free,
     racing_record_inserts_have_one_winner, racing_record_takes_have_one_winner, record_kinds_are_separate,
     records_insert_once_swap_and_take_once, sweep_removes_expired_records,
+};
+pub use sso::{
+    a_browser_session_and_a_consent_carry_the_next_authorization,
+    a_login_and_nonce_survive_the_store_into_the_id_tokens, ending_an_accounts_sessions_logs_every_browser_out,
 };
 
 use std::collections::BTreeMap;
@@ -106,7 +111,10 @@ macro_rules! conformance_tests {
             clients_insert_once_replace_and_delete,
             clients_list_by_cursor_in_id_order,
             accounts_list_by_cursor_and_delete,
-            grants_of_an_account_are_its_live_ones);
+            grants_of_an_account_are_its_live_ones,
+            a_browser_session_and_a_consent_carry_the_next_authorization,
+            ending_an_accounts_sessions_logs_every_browser_out,
+            a_login_and_nonce_survive_the_store_into_the_id_tokens);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(
@@ -134,6 +142,7 @@ pub(crate) fn grant(id: u8, expires_at: OffsetDateTime) -> Grant {
         revoked: false,
         resource: None,
         dpop_jkt: None,
+        authentication: None,
     }
 }
 
@@ -165,7 +174,7 @@ pub async fn session_round_trip(store: Arc<dyn Store>) {
     let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.expect("authorize");
     let now = now(&f);
     assert_eq!(store.session(session.id(), now).await.expect("get"), Some(session.clone()));
-    let next = session.authenticate(f.account.id, now).expect("transition");
+    let next = session.authenticate(f.account.id, login(now), now).expect("transition");
     assert!(store.replace_session(&session, &next).await.expect("replace"));
     assert_eq!(store.session(session.id(), now).await.expect("get"), Some(next));
 }
@@ -175,7 +184,7 @@ pub async fn replace_session_is_compare_and_swap(store: Arc<dyn Store>) {
     let f = fixture(&store).await;
     let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.expect("authorize");
     let now = now(&f);
-    let a = session.authenticate(f.account.id, now).expect("transition");
+    let a = session.authenticate(f.account.id, login(now), now).expect("transition");
     let b = session.deny(now).expect("transition");
     assert!(store.replace_session(&session, &a).await.expect("first"));
     assert!(!store.replace_session(&session, &b).await.expect("stale"));
@@ -605,6 +614,11 @@ async fn first_tokens(f: &Fixture) -> (String, oauth_core::AuthenticatedClient) 
 
 fn refresh_request(token: &str) -> oauth_core::TokenRequest<'_> {
     oauth_core::TokenRequest { grant_type: Some("refresh_token"), refresh_token: Some(token), ..Default::default() }
+}
+
+/// A login at `now`, without a browser session.
+fn login(now: OffsetDateTime) -> oauth_core::Authentication {
+    oauth_core::Authentication { auth_time: now, sid: None }
 }
 
 fn now(f: &Fixture) -> OffsetDateTime {

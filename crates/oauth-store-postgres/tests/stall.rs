@@ -33,6 +33,7 @@ fn family(n: u8) -> (Grant, RefreshRecord) {
         revoked: false,
         resource: None,
         dpop_jkt: None,
+        authentication: None,
     };
     let r = RefreshRecord {
         hash: TokenHash::of(&format!("stall-{n}-0")),

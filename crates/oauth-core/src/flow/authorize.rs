@@ -11,10 +11,11 @@ use time::Duration;
 use crate::authority::Authority;
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::session::{AuthorizationSession, SessionRequest};
+use crate::session::{AuthorizationSession, OidcRequest, SessionRequest};
 use crate::store::{Record, RecordKind};
 use crate::types::{
-    ClientId, CodeChallenge, DpopVerified, GrantType, ResponseType, SessionId, State, TokenHash, parse_thumbprint,
+    ClientId, CodeChallenge, DpopVerified, GrantType, Hint, MaxAge, Nonce, Prompt, ResponseType, SessionId, State,
+    TokenHash, parse_thumbprint,
 };
 
 use super::client_auth::AuthenticatedClient;
@@ -72,6 +73,16 @@ pub struct AuthorizeRequest<'a> {
     /// `request_uri` (RFC 9126 4): a pushed request to use instead of the
     /// other parameters.
     pub request_uri: Option<&'a str>,
+    /// `nonce` (OpenID Connect)
+    pub nonce: Option<&'a str>,
+    /// `prompt` (OpenID Connect)
+    pub prompt: Option<&'a str>,
+    /// `max_age` (OpenID Connect)
+    pub max_age: Option<&'a str>,
+    /// `login_hint` (OpenID Connect)
+    pub login_hint: Option<&'a str>,
+    /// `ui_locales` (OpenID Connect)
+    pub ui_locales: Option<&'a str>,
 }
 
 /// Why an authorization request was refused, and where the answer goes.
@@ -97,13 +108,19 @@ impl Authority {
     /// error page, since an unverified redirect URI must never receive a
     /// redirect), then `state`, whether the client must push its requests,
     /// `response_type`, the client's right to the code grant, `resource`
-    /// (RFC 8707), `scope`, PKCE and `dpop_jkt`, which are redirected with
-    /// `state` and `iss`.
+    /// (RFC 8707), `scope`, PKCE, `dpop_jkt` and the OpenID Connect parameters
+    /// (`nonce`, `prompt`, `max_age`, `login_hint`, `ui_locales`), which are
+    /// redirected with `state` and `iss`.
     /// With a `request_uri`, the pushed request it names is used instead, once,
     /// for its own client only, until it expires; an unknown, used, expired or
     /// foreign one gets the error page, since its redirect URI cannot be
-    /// trusted then. `browser_binding` is the hash of the browser cookie the
-    /// login and consent forms are bound to.
+    /// trusted then.
+    ///
+    /// The session opens in `Requested`, whether its request was pushed or
+    /// not; [`Authority::proceed`] then decides whether the browser sees the
+    /// login page, so single sign-on, `prompt`, `max_age` and consent apply to
+    /// pushed requests too. `browser_binding` is the hash of the browser
+    /// cookie the login and consent forms are bound to.
     pub async fn authorize(
         &self,
         req: &AuthorizeRequest<'_>,
@@ -228,6 +245,13 @@ impl Authority {
             return Err(fail(Error::InvalidRequest("code_challenge is required (PKCE, S256)")));
         }
         let dpop_jkt = req.dpop_jkt.map(parse_thumbprint).transpose().map_err(fail)?;
+        let oidc = OidcRequest {
+            nonce: req.nonce.map(Nonce::parse).transpose().map_err(fail)?,
+            prompt: req.prompt.map(Prompt::parse).transpose().map_err(fail)?,
+            max_age: req.max_age.map(MaxAge::parse).transpose().map_err(fail)?,
+            login_hint: req.login_hint.map(Hint::parse).transpose().map_err(fail)?,
+            ui_locales: req.ui_locales.map(Hint::parse).transpose().map_err(fail)?,
+        };
         Ok(SessionRequest {
             client_id: client.id().clone(),
             redirect_uri: redirect,
@@ -237,6 +261,7 @@ impl Authority {
             browser_binding: None,
             resource,
             dpop_jkt,
+            oidc,
         })
     }
 

@@ -6,23 +6,48 @@ use std::sync::Arc;
 
 use crate::account::Account;
 use crate::authority::Authority;
-use crate::client::Client;
+use crate::client::{Client, ConsentRule};
 use crate::error::{Error, ErrorCode, Result};
 use crate::services::ResourceDecision;
-use crate::session::{AuthorizationSession, SessionState};
+use crate::session::{Authentication, AuthorizationSession, SessionState};
 use crate::throttle::{Counted, subjects};
 use crate::types::{AccountId, SessionId};
 
 use super::redirect::with_params;
 
-/// Where the browser goes after a successful login.
+/// Where the browser goes after a successful login (or a single sign-on).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LoginOutcome {
     /// Show the consent page for this session.
     Consent(Box<AuthorizationSession>),
-    /// The resource check refused: redirect to this client URL, which carries
-    /// `error=access_denied`, `state` and `iss`.
+    /// The flow ended without a code: redirect to this client URL, which
+    /// carries the error (`access_denied` when the resource check refused,
+    /// `consent_required` for `prompt=none` without consent), `state` and
+    /// `iss`.
     Denied(String),
+    /// Consent was remembered, or the client needs none: a code was issued
+    /// without the consent page. Redirect to this client URL, which carries
+    /// `code`, `state` and `iss`.
+    Approved(String),
+}
+
+/// A login through the web pages: where to go next, and the cookie of the
+/// browser session it started.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    /// Where the browser goes next.
+    pub outcome: LoginOutcome,
+    /// The new browser session's cookie value: an opaque secret of 256 bits.
+    /// The store keeps only its SHA-256.
+    pub cookie: String,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The cookie is a bearer secret: keep it out of logs.
+        f.debug_struct("SignedIn").field("outcome", &self.outcome).finish_non_exhaustive()
+    }
 }
 
 impl Authority {
@@ -34,7 +59,9 @@ impl Authority {
         Ok((session, client))
     }
 
-    /// The built-in username and password login for session `id`.
+    /// The built-in username and password login for session `id`, without
+    /// starting a browser session (for embedders that keep their own; the web
+    /// pages use [`Authority::sign_in`]).
     ///
     /// Bad credentials are [`Error::InvalidGrant`] and leave the session where it
     /// was. Unknown users and wrong passwords take the same path and time (the
@@ -47,14 +74,33 @@ impl Authority {
         password: &str,
         peer: Option<IpAddr>,
     ) -> Result<LoginOutcome> {
-        let (session, client) = self.session(id).await?;
-        // Checked before the password hash is spent; the store returns no
-        // expired session.
-        if session.state() != &SessionState::Requested {
-            return Err(Error::IllegalTransition { from: session.state().name(), to: "Authenticated" });
-        }
+        let (session, client) = self.requested_session(id).await?;
         let account = self.check_password(username, password, peer).await?;
-        self.after_authentication(session, &client, account).await
+        let now = self.now();
+        let authentication = Authentication { auth_time: now, sid: None };
+        let authenticated = session.authenticate(account.id, authentication, now)?;
+        self.after_authentication(&session, authenticated, &client, &account).await
+    }
+
+    /// The login of the web pages: [`Authority::login`], and a new browser
+    /// session for single sign-on, whose cookie the answer carries. The
+    /// session the browser held before (`replacing`, its old cookie), if any,
+    /// ends: a browser is signed in as one account at a time.
+    pub async fn sign_in(
+        &self,
+        id: SessionId,
+        username: &str,
+        password: &str,
+        peer: Option<IpAddr>,
+        replacing: Option<&str>,
+    ) -> Result<SignedIn> {
+        let (session, client) = self.requested_session(id).await?;
+        let account = self.check_password(username, password, peer).await?;
+        let now = self.now();
+        let (cookie, authentication) = self.start_browser_session(account.id, now, replacing).await?;
+        let authenticated = session.authenticate(account.id, authentication, now)?;
+        let outcome = self.after_authentication(&session, authenticated, &client, &account).await?;
+        Ok(SignedIn { outcome, cookie })
     }
 
     /// Marks session `id` as authenticated by an external authenticator (a
@@ -69,14 +115,17 @@ impl Authority {
             .await?
             .filter(|a| !a.disabled)
             .ok_or(Error::AccessDenied("the account is unknown or disabled"))?;
-        self.after_authentication(session, &client, account).await
+        let now = self.now();
+        let authenticated = session.authenticate(account.id, Authentication { auth_time: now, sid: None }, now)?;
+        self.after_authentication(&session, authenticated, &client, &account).await
     }
 
     /// The consent decision for session `id`. Returns the client URL to redirect
     /// to: with `code`, `state` and `iss` on approval, or `error=access_denied`,
-    /// `state` and `iss` on denial.
+    /// `state` and `iss` on denial. An approval is remembered for the account
+    /// and client (unless the client always asks).
     pub async fn decide(&self, id: SessionId, approve: bool) -> Result<String> {
-        let (session, _) = self.session(id).await?;
+        let (session, client) = self.session(id).await?;
         let now = self.now();
         if !approve {
             let denied = session.deny(now)?;
@@ -84,15 +133,22 @@ impl Authority {
             return Ok(self.denied_location(&session));
         }
         let approved = session.approve(now)?;
-        let (code, hash) = self.opaque_secret()?;
-        let issued = approved.issue_code(hash, now + self.settings.authorization_code_ttl, now)?;
-        self.save_session(&session, &issued).await?;
-        let mut params = vec![("code", code.as_str())];
-        if let Some(s) = session.client_state() {
-            params.push(("state", s.as_str()));
+        if let SessionState::Approved { account, scope } = approved.state() {
+            if client.consent() == ConsentRule::Remember {
+                self.remember_consent(*account, &client, scope, now).await?;
+            }
         }
-        params.push(("iss", &self.settings.issuer));
-        Ok(with_params(session.redirect_uri().as_str(), &params))
+        self.issue_code(&session, approved).await
+    }
+
+    /// The session `id`, which must still wait for its login. Checked before
+    /// the password hash is spent; the store returns no expired session.
+    async fn requested_session(&self, id: SessionId) -> Result<(AuthorizationSession, Arc<Client>)> {
+        let (session, client) = self.session(id).await?;
+        if session.state() != &SessionState::Requested {
+            return Err(Error::IllegalTransition { from: session.state().name(), to: "Authenticated" });
+        }
+        Ok((session, client))
     }
 
     /// Verifies a username and password under the throttle; the shared core of
@@ -112,27 +168,56 @@ impl Authority {
         }
     }
 
-    async fn after_authentication(
+    /// After any authentication (a login, or single sign-on): the resource
+    /// check, then the consent page unless consent is remembered or not
+    /// needed. `session` is the session as stored (still `Requested`),
+    /// `authenticated` its next state.
+    pub(crate) async fn after_authentication(
         &self,
-        session: AuthorizationSession,
+        session: &AuthorizationSession,
+        authenticated: AuthorizationSession,
         client: &Client,
-        account: Account,
+        account: &Account,
     ) -> Result<LoginOutcome> {
         let now = self.now();
-        let authenticated = session.authenticate(account.id, now)?;
-        let decision = self.services.resources.check(client, &account, session.requested_scope(), now).await?;
-        match decision {
-            ResourceDecision::Allow(scope) => {
-                let checked = authenticated.resource_checked(scope, now)?;
-                self.save_session(&session, &checked).await?;
-                Ok(LoginOutcome::Consent(Box::new(checked)))
-            }
+        let decision = self.services.resources.check(client, account, session.requested_scope(), now).await?;
+        let scope = match decision {
+            ResourceDecision::Allow(scope) => scope,
             ResourceDecision::Deny => {
                 let denied = authenticated.deny(now)?;
-                self.save_session(&session, &denied).await?;
-                Ok(LoginOutcome::Denied(self.denied_location(&session)))
+                self.save_session(session, &denied).await?;
+                return Ok(LoginOutcome::Denied(self.denied_location(session)));
             }
+        };
+        let checked = authenticated.resource_checked(scope.clone(), now)?;
+        if let Some(given) = self.consent_given(client, account.id, &scope, session.prompt()).await? {
+            let approved = checked.approve_remembered(&given, now)?;
+            return self.issue_code(session, approved).await.map(LoginOutcome::Approved);
         }
+        if session.prompt().none {
+            let denied = checked.deny(now)?;
+            self.save_session(session, &denied).await?;
+            let location =
+                self.error_location(session.redirect_uri().as_str(), &Error::ConsentRequired, session.client_state());
+            return Ok(LoginOutcome::Denied(location));
+        }
+        self.save_session(session, &checked).await?;
+        Ok(LoginOutcome::Consent(Box::new(checked)))
+    }
+
+    /// `Approved -> CodeIssued`, stored in place of `stored`; the client URL
+    /// with `code`, `state` and `iss`.
+    async fn issue_code(&self, stored: &AuthorizationSession, approved: AuthorizationSession) -> Result<String> {
+        let now = self.now();
+        let (code, hash) = self.opaque_secret()?;
+        let issued = approved.issue_code(hash, now + self.settings.authorization_code_ttl, now)?;
+        self.save_session(stored, &issued).await?;
+        let mut params = vec![("code", code.as_str())];
+        if let Some(s) = stored.client_state() {
+            params.push(("state", s.as_str()));
+        }
+        params.push(("iss", &self.settings.issuer));
+        Ok(with_params(stored.redirect_uri().as_str(), &params))
     }
 
     fn denied_location(&self, session: &AuthorizationSession) -> String {
@@ -140,7 +225,7 @@ impl Authority {
         self.error_location(session.redirect_uri().as_str(), &error, session.client_state())
     }
 
-    async fn save_session(&self, old: &AuthorizationSession, new: &AuthorizationSession) -> Result<()> {
+    pub(crate) async fn save_session(&self, old: &AuthorizationSession, new: &AuthorizationSession) -> Result<()> {
         if self.services.store.replace_session(old, new).await? {
             Ok(())
         } else {

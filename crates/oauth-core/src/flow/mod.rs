@@ -6,7 +6,10 @@ mod authorize;
 mod client_auth;
 mod dpop;
 mod login;
+mod logout;
+mod oidc;
 mod redirect;
+mod sso;
 mod token;
 mod token_status;
 
@@ -16,6 +19,9 @@ pub use authorize::{
 pub use client_auth::{AuthenticatedClient, ClientAuthMethod, ClientCredentials, MAX_ASSERTION_LIFETIME};
 pub(crate) use dpop::NonceCache;
 pub use dpop::{DpopRequest, NONCE_WINDOW};
-pub use login::LoginOutcome;
+pub use login::{LoginOutcome, SignedIn};
+pub use logout::{CheckedLogout, LogoutOutcome, LogoutRequest};
+pub use oidc::{ClaimValue, OPENID, UserInfo, claims_supported};
+pub use sso::Step;
 pub use token::{TokenRequest, TokenResponse};
 pub use token_status::{BearerPrincipal, Introspection};

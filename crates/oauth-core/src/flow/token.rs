@@ -15,11 +15,11 @@ use time::OffsetDateTime;
 use crate::authority::Authority;
 use crate::error::{Error, Result};
 use crate::services::SecurityEvent;
-use crate::session::{AuthorizationSession, SessionState};
+use crate::session::{Authentication, AuthorizationSession, SessionState};
 use crate::store::{CodeRedemption, Grant, Record, RecordKind, RefreshLookup, RefreshRecord, Rotation};
 use crate::types::{
-    AccountId, CodeChallenge, CodeVerifier, DpopVerified, GrantId, GrantType, PkceVerified, ResourceUri, Scope,
-    TokenHash,
+    AccountId, CodeChallenge, CodeVerifier, DpopVerified, GrantId, GrantType, Nonce, PkceVerified, ResourceUri,
+    Scope, TokenHash,
 };
 
 use super::client_auth::AuthenticatedClient;
@@ -78,6 +78,8 @@ pub struct TokenResponse {
     pub scope: String,
     /// A new refresh token, when the grant and the client allow one.
     pub refresh_token: Option<String>,
+    /// An ID token, for a code flow with `openid` and its refreshes.
+    pub id_token: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -86,6 +88,7 @@ impl std::fmt::Debug for TokenResponse {
             .field("expires_in", &self.expires_in)
             .field("scope", &self.scope)
             .field("refresh_token", &self.refresh_token.is_some())
+            .field("id_token", &self.id_token.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -191,7 +194,8 @@ impl Authority {
         let now = self.now();
         let grant_id = self.new_grant_id()?;
         let expires_at = self.grant_expiry(self.issues_refresh_tokens(client), now);
-        self.issue_for_account(authenticated, grant_id, account.id, (scope, resource), dpop, expires_at, now).await
+        let grant = self.new_grant(client, grant_id, account.id, (scope, resource), None, expires_at, now);
+        self.issue_for_account(authenticated, grant, dpop, None, now).await
     }
 
     /// Issues the tokens of a redeemed code: the last step of RFC 6749 4.1.3.
@@ -216,7 +220,20 @@ impl Authority {
         };
         self.active_account(account).await?;
         let resource = session.resource().cloned();
-        self.issue_for_account(client, grant_id, account, (scope, resource), dpop, expires_at, now).await
+        // A session stored before OpenID Connect has no authentication; its
+        // login happened after the session opened.
+        let authentication =
+            session.authentication().copied().unwrap_or(Authentication { auth_time: session.created_at(), sid: None });
+        let grant = self.new_grant(
+            client.client(),
+            grant_id,
+            account,
+            (scope, resource),
+            Some(authentication),
+            expires_at,
+            now,
+        );
+        self.issue_for_account(client, grant, dpop, session.nonce(), now).await
     }
 
     async fn client_credentials_grant(
@@ -233,7 +250,7 @@ impl Authority {
         let (access_token, claims) = self
             .mint_access_token(client.id(), client.id().to_string(), scope, None, resource.as_ref(), jkt, now)
             .await?;
-        Ok(self.response(access_token, &claims, None))
+        Ok(self.response(access_token, &claims, None, None))
     }
 
     async fn refresh_grant(
@@ -397,7 +414,11 @@ impl Authority {
                 now,
             )
             .await?;
-        Ok(self.response(access_token, &claims, Some(refresh_token)))
+        // The ID token of a refresh repeats the login (`auth_time`, `sid`)
+        // and has no `nonce` (OpenID Connect Core 12.2).
+        let login = found.grant.authentication.as_ref().map(|a| (a, None));
+        let id_token = self.id_token_for(client, account, &found.grant.scope, login, &access_token, now).await?;
+        Ok(self.response(access_token, &claims, Some(refresh_token), id_token))
     }
 
     /// The end of a grant made now: the family's absolute lifetime when it will
@@ -407,49 +428,75 @@ impl Authority {
         now + ttl.max(self.settings.access_token_ttl)
     }
 
-    /// Stores a new grant for `account` of `scope` for `resource` (with a
-    /// first refresh token when the client may refresh) and mints its access
-    /// token. With a DPoP proof the access token is bound to its key, and so
-    /// is the family of a public client (RFC 9449 5): a confidential client's
-    /// refresh tokens are bound to its authentication already.
-    #[allow(clippy::too_many_arguments, reason = "each argument is a checked part of one grant")]
-    async fn issue_for_account(
+    /// A new grant for `account` of `scope` for `resource`, made now, not yet
+    /// bound to a DPoP key.
+    #[allow(clippy::too_many_arguments, reason = "each is one field of the grant")]
+    fn new_grant(
         &self,
-        client: &AuthenticatedClient,
-        grant_id: GrantId,
+        client: &crate::Client,
+        id: GrantId,
         account: AccountId,
         (scope, resource): (Scope, Option<ResourceUri>),
-        dpop: Option<&DpopVerified>,
+        authentication: Option<Authentication>,
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> Result<TokenResponse> {
-        let client = client.client();
-        let jkt = dpop.map(DpopVerified::jkt);
-        let grant = Grant {
-            id: grant_id,
+    ) -> Grant {
+        Grant {
+            id,
             client_id: client.id().clone(),
             account: Some(account),
-            scope: scope.clone(),
+            scope,
             created_at: now,
             expires_at,
             revoked: false,
-            resource: resource.clone(),
-            dpop_jkt: jkt.filter(|_| !client.is_confidential()).map(str::to_owned),
-        };
+            resource,
+            dpop_jkt: None,
+            authentication,
+        }
+    }
+
+    /// Stores `grant` (with a first refresh token when the client may
+    /// refresh) and mints its access token, and its ID token when the grant
+    /// is an OpenID Connect login (`nonce` from its request). With a DPoP
+    /// proof the access token is bound to its key, and so is the family of a
+    /// public client (RFC 9449 5): a confidential client's refresh tokens are
+    /// bound to its authentication already.
+    async fn issue_for_account(
+        &self,
+        client: &AuthenticatedClient,
+        mut grant: Grant,
+        dpop: Option<&DpopVerified>,
+        nonce: Option<&Nonce>,
+        now: OffsetDateTime,
+    ) -> Result<TokenResponse> {
+        let client = client.client();
+        let account = grant.account.ok_or(Error::Internal("a grant for an account without one".into()))?;
+        let jkt = dpop.map(DpopVerified::jkt);
+        grant.dpop_jkt = jkt.filter(|_| !client.is_confidential()).map(str::to_owned);
         let refresh = if self.issues_refresh_tokens(client) {
             let (token, hash) = self.opaque_secret()?;
-            let expires_at = (now + self.settings.refresh_token_ttl).min(expires_at);
+            let expires_at = (now + self.settings.refresh_token_ttl).min(grant.expires_at);
             let record =
-                RefreshRecord { hash, grant: grant_id, generation: 0, issued_at: now, expires_at, rotated: false };
+                RefreshRecord { hash, grant: grant.id, generation: 0, issued_at: now, expires_at, rotated: false };
             Some((token, record))
         } else {
             None
         };
         self.services.store.insert_grant(&grant, refresh.as_ref().map(|(_, r)| r)).await?;
         let (access_token, claims) = self
-            .mint_access_token(client.id(), account.to_string(), scope, Some(grant_id), resource.as_ref(), jkt, now)
+            .mint_access_token(
+                client.id(),
+                account.to_string(),
+                grant.scope.clone(),
+                Some(grant.id),
+                grant.resource.as_ref(),
+                jkt,
+                now,
+            )
             .await?;
-        Ok(self.response(access_token, &claims, refresh.map(|(t, _)| t)))
+        let login = grant.authentication.as_ref().map(|a| (a, nonce));
+        let id_token = self.id_token_for(client, account, &grant.scope, login, &access_token, now).await?;
+        Ok(self.response(access_token, &claims, refresh.map(|(t, _)| t), id_token))
     }
 
     /// Refuses a grant whose account is gone or disabled.
@@ -465,6 +512,7 @@ impl Authority {
         access_token: String,
         claims: &crate::AccessTokenClaims,
         refresh_token: Option<String>,
+        id_token: Option<String>,
     ) -> TokenResponse {
         TokenResponse {
             access_token,
@@ -472,6 +520,7 @@ impl Authority {
             expires_in: self.settings.access_token_ttl.whole_seconds(),
             scope: claims.scope.to_string(),
             refresh_token,
+            id_token,
         }
     }
 }

@@ -114,6 +114,12 @@ uuid_id!(
     /// bits), so it is only ever handed to the browser that started the session.
     SessionId
 );
+uuid_id!(
+    /// The `sid` of a browser session (single sign-on): the same in every ID
+    /// token minted under that session, so a client can tell sessions apart.
+    /// It names the session; it is not its secret (the cookie is).
+    Sid
+);
 
 /// The SHA-256 of an opaque secret (an authorization code or a refresh token).
 /// Stores keep only this, so a leaked database does not leak usable secrets.

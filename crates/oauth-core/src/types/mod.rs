@@ -4,6 +4,7 @@
 mod dpop;
 mod grant_type;
 mod ids;
+mod oidc;
 mod origin;
 mod pkce;
 mod redirect_uri;
@@ -14,7 +15,8 @@ mod state;
 pub use dpop::DpopVerified;
 pub(crate) use dpop::parse_thumbprint;
 pub use grant_type::{GrantType, ResponseType};
-pub use ids::{AccessTokenId, AccountId, ClientId, GrantId, SessionId, TokenHash};
+pub use ids::{AccessTokenId, AccountId, ClientId, GrantId, SessionId, Sid, TokenHash};
+pub use oidc::{Hint, MaxAge, Nonce, Prompt};
 pub use origin::{OriginError, WebOrigin};
 pub use pkce::{CodeChallenge, CodeVerifier, PkceVerified};
 pub use redirect_uri::{RedirectPolicy, RedirectUri, RedirectUriError, RedirectUriMatched};

@@ -1,5 +1,6 @@
-//! Discovery: RFC 8414 metadata (with RFC 9126's and RFC 9449's fields) and
-//! the JWKS.
+//! Discovery: the metadata document (RFC 8414 with RFC 9126's and RFC
+//! 9449's fields, and OpenID Connect Discovery 1.0, one document at both
+//! well-known paths) and the JWKS.
 
 use http::{Response, StatusCode};
 use oauth_core::GrantType;
@@ -19,9 +20,13 @@ struct Metadata<'a> {
     userinfo_endpoint: String,
     pushed_authorization_request_endpoint: String,
     require_pushed_authorization_requests: bool,
+    end_session_endpoint: String,
+    scopes_supported: [&'static str; 4],
     response_types_supported: [&'static str; 1],
     response_modes_supported: [&'static str; 1],
     grant_types_supported: Vec<&'static str>,
+    subject_types_supported: [&'static str; 1],
+    id_token_signing_alg_values_supported: Vec<&'static str>,
     token_endpoint_auth_methods_supported: &'static [&'static str],
     token_endpoint_auth_signing_alg_values_supported: &'a [&'static str],
     revocation_endpoint_auth_methods_supported: &'static [&'static str],
@@ -30,6 +35,12 @@ struct Metadata<'a> {
     introspection_endpoint_auth_signing_alg_values_supported: &'a [&'static str],
     dpop_signing_alg_values_supported: &'a [&'static str],
     code_challenge_methods_supported: [&'static str; 1],
+    claims_supported: Vec<&'static str>,
+    prompt_values_supported: [&'static str; 3],
+    ui_locales_supported: [&'static str; 2],
+    claims_parameter_supported: bool,
+    request_parameter_supported: bool,
+    request_uri_parameter_supported: bool,
     authorization_response_iss_parameter_supported: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     registration_endpoint: Option<String>,
@@ -43,7 +54,11 @@ const INTROSPECTION_AUTH: &[&str] = &["client_secret_basic", "client_secret_post
 const FAPI2_AUTH: &[&str] = &["private_key_jwt"];
 
 impl Frontend {
-    /// `GET /.well-known/oauth-authorization-server`.
+    /// `GET /.well-known/oauth-authorization-server` and
+    /// `/.well-known/openid-configuration`: every field OpenID Connect
+    /// Discovery 1.0 requires (`issuer`, the endpoints, `jwks_uri`,
+    /// `response_types_supported`, `subject_types_supported`,
+    /// `id_token_signing_alg_values_supported`) and what SPEC-2 adds.
     pub(crate) fn metadata(&self) -> Response<Body> {
         let issuer = self.issuer();
         let base = issuer.trim_end_matches('/');
@@ -51,6 +66,15 @@ impl Frontend {
         let grants = &settings.grants;
         let proofs = &self.authority.services().proofs;
         let fapi2 = settings.fapi2;
+        // RS256, which OpenID Connect requires, and the server's own
+        // algorithm, which a client may ask for; never an HMAC algorithm,
+        // whose key the client does not have. Under FAPI 2.0 every ID token
+        // is signed with the server's algorithm, and RS256 is not offered.
+        let mut algs = if fapi2 { vec![] } else { vec!["RS256"] };
+        let own = self.codec.ring().signer().alg();
+        if !own.is_symmetric() && !algs.contains(&own.name()) {
+            algs.push(own.name());
+        }
         let m = Metadata {
             issuer,
             authorization_endpoint: format!("{base}/authorize"),
@@ -61,6 +85,8 @@ impl Frontend {
             userinfo_endpoint: format!("{base}/userinfo"),
             pushed_authorization_request_endpoint: format!("{base}/par"),
             require_pushed_authorization_requests: settings.require_pushed_authorization_requests || fapi2,
+            end_session_endpoint: format!("{base}/logout"),
+            scopes_supported: [oauth_core::OPENID, "profile", "email", "phone"],
             response_types_supported: ["code"],
             response_modes_supported: ["query"],
             grant_types_supported: GrantType::ALL
@@ -68,6 +94,8 @@ impl Frontend {
                 .filter(|g| grants.contains(g))
                 .map(GrantType::as_str)
                 .collect(),
+            subject_types_supported: ["public"],
+            id_token_signing_alg_values_supported: algs,
             token_endpoint_auth_methods_supported: if fapi2 { FAPI2_AUTH } else { TOKEN_AUTH },
             token_endpoint_auth_signing_alg_values_supported: proofs.assertion_algorithms(),
             revocation_endpoint_auth_methods_supported: if fapi2 { FAPI2_AUTH } else { TOKEN_AUTH },
@@ -76,13 +104,20 @@ impl Frontend {
             introspection_endpoint_auth_signing_alg_values_supported: proofs.assertion_algorithms(),
             dpop_signing_alg_values_supported: proofs.dpop_algorithms(),
             code_challenge_methods_supported: ["S256"],
+            claims_supported: oauth_core::claims_supported(),
+            prompt_values_supported: ["none", "login", "consent"],
+            ui_locales_supported: ["en", "nl"],
+            claims_parameter_supported: false,
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
             authorization_response_iss_parameter_supported: true,
             registration_endpoint: self.admin.as_ref().map(|_| format!("{base}/register")),
         };
         response::json(StatusCode::OK, &m)
     }
 
-    /// `GET /jwks.json`: the public keys that verify now.
+    /// `GET /jwks.json`: the public keys that verify now, the ID-token key
+    /// among them.
     pub(crate) fn jwks(&self) -> Response<Body> {
         let now = self.authority.services().clock.now();
         response::json(StatusCode::OK, &self.codec.ring().jwks(now))

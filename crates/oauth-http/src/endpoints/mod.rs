@@ -3,6 +3,7 @@
 
 mod authorize;
 mod discovery;
+mod logout;
 mod register;
 mod resource;
 mod token;

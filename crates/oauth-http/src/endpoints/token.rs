@@ -194,5 +194,10 @@ pub(crate) fn authorize_request(params: &Params) -> AuthorizeRequest<'_> {
         resource: params.get("resource"),
         dpop_jkt: params.get("dpop_jkt"),
         request_uri: params.get("request_uri"),
+        nonce: params.get("nonce"),
+        prompt: params.get("prompt"),
+        max_age: params.get("max_age"),
+        login_hint: params.get("login_hint"),
+        ui_locales: params.get("ui_locales"),
     }
 }

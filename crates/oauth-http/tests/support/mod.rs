@@ -9,8 +9,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use oauth_core::{
-    Account, AccountId, AllowAll, Authority, Client, ClientId, ClientSettings, GrantType, RedirectPolicy, RedirectUri,
-    ResourceCheck, Scope, ScopeRule, SecretHash, Services, Settings, Store, WebOrigin,
+    Account, AccountId, AllowAll, Authority, Client, ClientId, ClientSettings, ConsentRule, GrantType, IdTokenAlg,
+    RedirectPolicy, RedirectUri, ResourceCheck, Scope, ScopeRule, SecretHash, Services, Settings, Store, WebOrigin,
 };
 use oauth_http::{Frontend, HttpConfig, SecurityEventLog};
 use oauth_jwt::{JwtCodec, KeyRing, SigningAlg, SigningKey};
@@ -27,7 +27,18 @@ pub const SPA: &str = "spa-app";
 pub const SPA_REDIRECT: &str = "https://spa.example/callback";
 pub const SPA_ORIGIN: &str = "https://spa.example";
 pub const SPA_LISTED_ORIGIN: &str = "http://127.0.0.1:5173";
+/// An OpenID Connect client that remembers consent, and a second one, for
+/// single sign-on across clients.
+pub const OIDC: &str = "oidc-app";
+pub const OIDC_OTHER: &str = "oidc-other";
+/// A first-party OpenID Connect client (`skip_consent`), whose ID tokens are
+/// signed with the server's own algorithm.
+pub const FIRST_PARTY: &str = "first-party";
+/// The OpenID Connect clients' `post_logout_redirect_uris`.
+pub const LOGOUT_REDIRECT: &str = "http://127.0.0.1:9000/bye";
 pub const USERNAME: &str = "alice";
+/// A second account, for switching accounts.
+pub const OTHER_USERNAME: &str = "bob";
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -95,6 +106,10 @@ pub fn clients() -> BTreeMap<ClientId, Arc<Client>> {
             jwks: None,
             dpop_bound_access_tokens: false,
             require_pushed_authorization_requests: false,
+            post_logout_redirect_uris: vec![],
+            id_token_alg: IdTokenAlg::Rs256,
+            // These clients' tests walk the consent page on every flow.
+            consent: ConsentRule::Always,
         },
         ClientSettings {
             id: ClientId::parse(PUBLIC).unwrap(),
@@ -110,6 +125,10 @@ pub fn clients() -> BTreeMap<ClientId, Arc<Client>> {
             jwks: None,
             dpop_bound_access_tokens: false,
             require_pushed_authorization_requests: false,
+            post_logout_redirect_uris: vec![],
+            id_token_alg: IdTokenAlg::Rs256,
+            // These clients' tests walk the consent page on every flow.
+            consent: ConsentRule::Always,
         },
         ClientSettings {
             id: ClientId::parse(SPA).unwrap(),
@@ -125,7 +144,14 @@ pub fn clients() -> BTreeMap<ClientId, Arc<Client>> {
             jwks: None,
             dpop_bound_access_tokens: false,
             require_pushed_authorization_requests: false,
+            post_logout_redirect_uris: vec![],
+            id_token_alg: IdTokenAlg::Rs256,
+            // These clients' tests walk the consent page on every flow.
+            consent: ConsentRule::Always,
         },
+        oidc_client(OIDC, "OpenID App", ConsentRule::Remember, IdTokenAlg::Rs256),
+        oidc_client(OIDC_OTHER, "Other App", ConsentRule::Remember, IdTokenAlg::Rs256),
+        oidc_client(FIRST_PARTY, "First Party", ConsentRule::Skip, IdTokenAlg::ServerAlg),
     ];
     specs
         .into_iter()
@@ -134,6 +160,34 @@ pub fn clients() -> BTreeMap<ClientId, Arc<Client>> {
             (c.id().clone(), Arc::new(c))
         })
         .collect()
+}
+
+fn oidc_client(id: &str, name: &str, consent: ConsentRule, id_token_alg: IdTokenAlg) -> ClientSettings {
+    ClientSettings {
+        id: ClientId::parse(id).unwrap(),
+        name: name.into(),
+        secret: None,
+        jwks: None,
+        redirect: RedirectPolicy::Registered(vec![RedirectUri::parse(REDIRECT).unwrap()]),
+        grant_types: [GrantType::AuthorizationCode, GrantType::RefreshToken].into(),
+        scopes: Scope::parse("openid profile email phone read").unwrap(),
+        scope_rule: ScopeRule::Subset,
+        require_pkce: true,
+        allowed_cors_origins: vec![],
+        dpop_bound_access_tokens: false,
+        require_pushed_authorization_requests: false,
+        resources: Default::default(),
+        post_logout_redirect_uris: vec![RedirectUri::parse(LOGOUT_REDIRECT).unwrap()],
+        id_token_alg,
+        consent,
+    }
+}
+
+/// The RS256 ID-token key, generated once per test binary (RSA key
+/// generation takes a while).
+pub fn id_token_key() -> SigningKey {
+    static KEY: OnceLock<SigningKey> = OnceLock::new();
+    KEY.get_or_init(|| SigningKey::generate(SigningAlg::Rs256).unwrap()).clone()
 }
 
 /// Builds the front end over a fresh memory store (no listener).
@@ -157,10 +211,29 @@ pub async fn frontend_on(
         username: USERNAME.into(),
         password_hash: Some(SecretHash::new(password_hash())),
         disabled: false,
-        attributes: BTreeMap::new(),
+        // Standard claims, and one attribute (`bsn`) that is none.
+        attributes: [
+            ("name", "Alice Liddell"),
+            ("email", "alice@example.org"),
+            ("email_verified", "true"),
+            ("updated_at", "1700000000"),
+            ("bsn", "999999990"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
         origin: oauth_core::AccountOrigin::Configuration,
     };
     store.put_account(&account).await.unwrap();
+    let other = Account {
+        id: AccountId::from_random_bytes([0x5b; 16]),
+        username: OTHER_USERNAME.into(),
+        password_hash: Some(SecretHash::new(password_hash())),
+        disabled: false,
+        attributes: BTreeMap::new(),
+        origin: oauth_core::AccountOrigin::Configuration,
+    };
+    store.put_account(&other).await.unwrap();
     let issuer = format!("{base}{}", opts.issuer_path);
     let mut settings = Settings::new(issuer.clone());
     if opts.password_grant {
@@ -168,7 +241,7 @@ pub async fn frontend_on(
     }
     settings.throttle.max_failures_per_account = opts.max_failures_per_account;
     let codec = Arc::new(JwtCodec::new(
-        KeyRing::single(SigningKey::generate(SigningAlg::Es256).unwrap()),
+        KeyRing::single(SigningKey::generate(SigningAlg::Es256).unwrap()).with_id_token_key(id_token_key()).unwrap(),
         issuer.clone(),
         issuer,
         time::Duration::seconds(30),
@@ -181,6 +254,7 @@ pub async fn frontend_on(
         secrets: Arc::new(OsSecrets),
         verifier: Arc::new(HashVerifier::new(2).unwrap()),
         tokens: codec.clone(),
+        id_tokens: codec.clone(),
         resources: opts.resources.clone(),
         events: events.clone(),
         proofs: Arc::new(oauth_jwt::JwtProofs::new()),

@@ -3,9 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use oauth_core::{
-    Client, ClientId, ClientSettings, GrantType, RedirectPolicy, RedirectUri, ResourceUri, Scope, ScopeRule,
-    SecretHash, WebOrigin,
+    Client, ClientId, ClientSettings, ConsentRule, GrantType, IdTokenAlg, RedirectPolicy, RedirectUri, ResourceUri,
+    Scope, ScopeRule, SecretHash, WebOrigin,
 };
+use oauth_jwt::SigningAlg;
 use oauth_runtime::credentials::check_hash;
 use toml::Table;
 
@@ -27,6 +28,9 @@ pub(super) const CLIENT_KEYS: &[&str] = &[
     "jwks",
     "dpop_bound_access_tokens",
     "require_pushed_authorization_requests",
+    "post_logout_redirect_uris",
+    "id_token_signed_response_alg",
+    "skip_consent",
 ];
 
 /// The keys of one `[[resources]]` entry.
@@ -69,7 +73,8 @@ pub(crate) struct AccountEntry {
 }
 
 /// Every `[[clients]]` entry that is valid. A `client_id` must be unique,
-/// ignoring ASCII case, also against the OCL's hostnames.
+/// ignoring ASCII case, also against the OCL's hostnames. `signing_alg` is
+/// the server's, which `id_token_signed_response_alg` may name.
 /// Under `[profile] fapi2`, each client must authenticate with
 /// `private_key_jwt`: a public client, or one with a secret, is an error.
 pub(super) fn clients(
@@ -79,13 +84,14 @@ pub(super) fn clients(
     medmij: Option<&MedmijSection>,
     resources: &BTreeMap<ResourceUri, Scope>,
     fapi2: bool,
+    signing_alg: Option<SigningAlg>,
 ) -> Vec<Client> {
     let mut seen: BTreeSet<String> =
         medmij.map(|m| m.ocl.clients.iter().map(|c| c.hostname.to_string()).collect()).unwrap_or_default();
     let mut out = Vec::new();
     for (table, path) in reader.array_of_tables(root, "clients") {
         let mut keys = reader.keys(table, path, CLIENT_KEYS);
-        if let Some(c) = client(&mut keys, grants, &mut seen, resources, fapi2) {
+        if let Some(c) = client(&mut keys, grants, &mut seen, resources, fapi2, signing_alg) {
             out.push(c);
         }
     }
@@ -108,6 +114,7 @@ fn client(
     seen: &mut BTreeSet<String>,
     known: &BTreeMap<ResourceUri, Scope>,
     fapi2: bool,
+    signing_alg: Option<SigningAlg>,
 ) -> Option<Client> {
     let at_id = keys.path("client_id");
     let id = keys.required_string("client_id").and_then(|id| {
@@ -222,6 +229,16 @@ fn client(
     }
     let dpop_bound_access_tokens = keys.boolean("dpop_bound_access_tokens", false);
     let require_pushed_authorization_requests = keys.boolean("require_pushed_authorization_requests", false);
+    let mut post_logout_redirect_uris = Vec::new();
+    let at = keys.path("post_logout_redirect_uris");
+    for (j, u) in keys.strings("post_logout_redirect_uris").unwrap_or_default().iter().enumerate() {
+        match RedirectUri::parse(u) {
+            Ok(r) => post_logout_redirect_uris.push(r),
+            Err(e) => keys.error(at.index(j), e.to_string()),
+        }
+    }
+    let id_token_alg = id_token_alg(keys, signing_alg);
+    let consent = if keys.boolean("skip_consent", false) { ConsentRule::Skip } else { ConsentRule::Remember };
     let (id, scopes) = (id?, scopes?);
     let settings = ClientSettings {
         name: name.unwrap_or_else(|| id.to_string()),
@@ -237,8 +254,30 @@ fn client(
         resources,
         dpop_bound_access_tokens,
         require_pushed_authorization_requests,
+        post_logout_redirect_uris,
+        id_token_alg,
+        consent,
     };
     Client::new(settings).map_err(|e| keys.error(keys.here(), e.to_string())).ok()
+}
+
+/// `id_token_signed_response_alg`: `RS256` (the default), or the server's own
+/// `signing_alg` when that is a public-key algorithm (an HMAC key is the
+/// server's secret, so a client could not check the signature).
+fn id_token_alg(keys: &mut Keys<'_, '_>, signing_alg: Option<SigningAlg>) -> IdTokenAlg {
+    let Some(name) = keys.string("id_token_signed_response_alg") else {
+        return IdTokenAlg::Rs256;
+    };
+    match signing_alg {
+        _ if name == "RS256" => IdTokenAlg::Rs256,
+        Some(own) if name == own.name() && !own.is_symmetric() => IdTokenAlg::ServerAlg,
+        _ => {
+            let own = signing_alg.filter(|a| !a.is_symmetric()).map(|a| format!(" or {}", a.name()));
+            let at = keys.path("id_token_signed_response_alg");
+            keys.error(at, format!("must be RS256{}, not {name:?}", own.unwrap_or_default()));
+            IdTokenAlg::Rs256
+        }
+    }
 }
 
 /// Every `[[accounts]]` entry with a username; usernames are unique.

@@ -29,8 +29,8 @@ pub(crate) use clients::AccountEntry;
 pub(crate) use medmij::MedmijSection;
 use reader::{Keys, Reader};
 pub(crate) use sections::{
-    AdminSection, Backend, DpopSection, GrantsSection, KeySource, ParSection, ProfileSection, RegistrationSection,
-    ServerSection, StoreSection, TokensSection,
+    AdminSection, Backend, DpopSection, GrantsSection, KeySource, OidcSection, ParSection, ProfileSection,
+    RegistrationSection, ServerSection, SessionSection, StoreSection, TokensSection,
 };
 
 /// Exit code for bad usage or configuration.
@@ -62,6 +62,8 @@ const ROOT_KEYS: &[&str] = &[
     DpopSection::TABLE,
     ParSection::TABLE,
     ProfileSection::TABLE,
+    OidcSection::TABLE,
+    SessionSection::TABLE,
     "clients",
     "accounts",
     "scope_descriptions",
@@ -69,7 +71,8 @@ const ROOT_KEYS: &[&str] = &[
 ];
 
 /// Every table and its keys; `[[clients]]` and `[[accounts]]` are arrays of
-/// tables, and `scope_descriptions` a free-form table of strings. The
+/// tables, and `scope_descriptions` a free-form table of strings (with a
+/// free-form `nl` table of Dutch ones). The
 /// configuration reference must list exactly these. Only that test needs the
 /// whole list: the reader takes each table's keys from its section.
 #[cfg(test)]
@@ -86,6 +89,8 @@ const SCHEMA: &[(&str, &[&str])] = &[
     (DpopSection::TABLE, DpopSection::KEYS),
     (ParSection::TABLE, ParSection::KEYS),
     (ProfileSection::TABLE, ProfileSection::KEYS),
+    (OidcSection::TABLE, OidcSection::KEYS),
+    (SessionSection::TABLE, SessionSection::KEYS),
     ("clients", clients::CLIENT_KEYS),
     ("accounts", clients::ACCOUNT_KEYS),
     (MedmijSection::TABLE, MedmijSection::KEYS),
@@ -168,9 +173,12 @@ pub(crate) struct Config {
     pub(crate) dpop: DpopSection,
     pub(crate) par: ParSection,
     pub(crate) profile: ProfileSection,
+    pub(crate) oidc: OidcSection,
+    pub(crate) session: SessionSection,
     pub(crate) clients: Vec<Client>,
     pub(crate) accounts: Vec<AccountEntry>,
     pub(crate) scope_descriptions: BTreeMap<String, String>,
+    pub(crate) scope_descriptions_nl: BTreeMap<String, String>,
     pub(crate) medmij: Option<MedmijSection>,
 }
 
@@ -248,6 +256,10 @@ impl Config {
         settings.refresh_token_ttl = self.tokens.refresh_token_ttl;
         settings.refresh_token_max_lifetime = self.tokens.refresh_token_max_lifetime;
         settings.authorization_code_ttl = self.tokens.authorization_code_ttl;
+        settings.id_token_ttl = self.oidc.id_token_ttl;
+        settings.browser_session_lifetime = self.session.lifetime;
+        settings.browser_session_idle = self.session.idle_timeout;
+        settings.consent_lifetime = self.session.consent_lifetime;
         settings.grants = self.grants.on.clone();
         settings.throttle = self.throttle;
         settings.registration = self.registration.clone();
@@ -276,6 +288,7 @@ impl Config {
             idle_timeout: std_duration(s.idle_timeout),
             trusted_proxies: s.trusted_proxies.clone(),
             scope_descriptions: self.scope_descriptions.clone(),
+            scope_descriptions_nl: self.scope_descriptions_nl.clone(),
         }
     }
 }
@@ -301,7 +314,7 @@ fn read(reader: &mut Reader, root: &Table) -> Option<Config> {
     if let Some(i) = &issuer {
         check_issuer(&mut top, i, listen);
     }
-    let scope_descriptions = top.string_map("scope_descriptions");
+    let (scope_descriptions, scope_descriptions_nl) = top.scope_descriptions("scope_descriptions");
 
     let server = reader.section::<ServerSection>(root);
     let throttle = reader.section::<ThrottleSettings>(root);
@@ -311,6 +324,8 @@ fn read(reader: &mut Reader, root: &Table) -> Option<Config> {
     let dpop = reader.section::<DpopSection>(root);
     let par = reader.section::<ParSection>(root);
     let profile = reader.section::<ProfileSection>(root);
+    let oidc = reader.section::<OidcSection>(root);
+    let session = reader.section::<SessionSection>(root);
     let medmij = reader.optional_section::<MedmijSection>(root);
     let admin = reader.optional_section::<AdminSection>(root);
     let registration = reader.section::<RegistrationSection>(root);
@@ -324,7 +339,8 @@ fn read(reader: &mut Reader, root: &Table) -> Option<Config> {
         }
     }
     let fapi2 = profile.is_some_and(|p| p.fapi2);
-    let clients = clients::clients(reader, root, &grants.on, medmij.as_ref(), &resources, fapi2);
+    let signing_alg = tokens.as_ref().map(|t| t.signing_alg);
+    let clients = clients::clients(reader, root, &grants.on, medmij.as_ref(), &resources, fapi2, signing_alg);
     if fapi2 {
         check_fapi2(reader, tokens.as_ref(), medmij.is_some());
     }
@@ -352,9 +368,12 @@ fn read(reader: &mut Reader, root: &Table) -> Option<Config> {
         dpop: dpop?,
         par: par?,
         profile: profile?,
+        oidc: oidc?,
+        session: session?,
         clients,
         accounts,
         scope_descriptions,
+        scope_descriptions_nl,
         medmij,
     })
 }

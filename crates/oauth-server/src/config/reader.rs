@@ -308,6 +308,36 @@ impl<'a> Keys<'_, 'a> {
         out
     }
 
+    /// `[scope_descriptions]`: English words as string values, and Dutch
+    /// ones in its `nl` table (`[scope_descriptions.nl]`).
+    pub(super) fn scope_descriptions(&mut self, key: &str) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+        let path = self.path(key);
+        let (mut en, mut nl) = (BTreeMap::new(), BTreeMap::new());
+        let Some(m) = self.value(key, "a table", Value::is_table).and_then(Value::as_table) else {
+            return (en, nl);
+        };
+        for (k, v) in m {
+            match (k.as_str(), v) {
+                ("nl", Value::Table(dutch)) => {
+                    for (scope, words) in dutch {
+                        match words.as_str() {
+                            Some(s) => {
+                                nl.insert(scope.clone(), s.to_owned());
+                            }
+                            None => self.error(path.key("nl").key(scope), "must be a string"),
+                        }
+                    }
+                }
+                (_, Value::String(s)) => {
+                    en.insert(k.clone(), s.clone());
+                }
+                (_, Value::Table(_)) => self.error(path.key(k), "the only table of translations is nl"),
+                _ => self.error(path.key(k), "must be a string"),
+            }
+        }
+        (en, nl)
+    }
+
     /// A file path, resolved against the configuration file's folder.
     pub(super) fn file(&mut self, key: &str) -> Option<PathBuf> {
         self.string(key).map(|p| self.resolve(&p))

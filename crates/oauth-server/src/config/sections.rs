@@ -1,6 +1,6 @@
 //! The small tables: `[server]`, `[throttle]`, `[store]`, `[tokens]`,
-//! `[grants]`, `[admin]`, `[registration]`, `[dpop]`, `[par]` and `[profile]`, each read into its own typed
-//! section.
+//! `[grants]`, `[admin]`, `[registration]`, `[dpop]`, `[par]`, `[profile]`,
+//! `[oidc]` and `[session]`, each read into its own typed section.
 //!
 //! To add a table: write its struct here (or in a file of its own when it is
 //! large), implement [`Section`] for it with its key list and its reading,
@@ -485,5 +485,45 @@ impl Section for ProfileSection {
 
     fn read(keys: &mut Keys<'_, '_>) -> Option<Self> {
         Some(ProfileSection { fapi2: keys.boolean("fapi2", false) })
+    }
+}
+
+/// `[oidc]`: OpenID Connect.
+#[derive(Debug, Clone)]
+pub(crate) struct OidcSection {
+    /// Lifetime of an ID token.
+    pub(crate) id_token_ttl: Duration,
+}
+
+impl Section for OidcSection {
+    const TABLE: &'static str = "oidc";
+    const KEYS: &'static [&'static str] = &["id_token_ttl"];
+
+    fn read(keys: &mut Keys<'_, '_>) -> Option<Self> {
+        Some(OidcSection { id_token_ttl: keys.duration("id_token_ttl", 3600) })
+    }
+}
+
+/// `[session]`: single sign-on's browser sessions and remembered consents.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionSection {
+    /// How long a browser session lasts from its login.
+    pub(crate) lifetime: Duration,
+    /// How long a browser session lasts from its last use.
+    pub(crate) idle_timeout: Duration,
+    /// How long a remembered consent lasts.
+    pub(crate) consent_lifetime: Duration,
+}
+
+impl Section for SessionSection {
+    const TABLE: &'static str = "session";
+    const KEYS: &'static [&'static str] = &["lifetime", "idle_timeout", "consent_lifetime"];
+
+    fn read(keys: &mut Keys<'_, '_>) -> Option<Self> {
+        Some(SessionSection {
+            lifetime: keys.duration("lifetime", 36_000),
+            idle_timeout: keys.duration("idle_timeout", 1800),
+            consent_lifetime: keys.duration("consent_lifetime", 31_536_000),
+        })
     }
 }

@@ -23,6 +23,7 @@ pub fn grant_with_scope(n: u64, scope: &str) -> (Grant, RefreshRecord) {
         revoked: false,
         resource: None,
         dpop_jkt: None,
+        authentication: None,
     };
     let r = RefreshRecord {
         hash: TokenHash::of(&format!("refresh-{n}")),
