@@ -272,10 +272,16 @@ pub async fn frontend_on(
 
 /// Starts a real server on an ephemeral 127.0.0.1 port.
 pub async fn start(opts: Options) -> TestServer {
+    start_on(opts, Arc::new(MemStore::new())).await
+}
+
+/// Starts a real server on `store`, which other servers may share (several
+/// nodes, or several issuers).
+pub async fn start_on(opts: Options, store: Arc<MemStore>) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
-    let (frontend, store, account) = frontend(&opts, &base).await;
+    let (frontend, account) = frontend_on(&opts, &base, store.clone(), store.clone()).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let f = frontend.clone();
     tokio::spawn(async move {
