@@ -19,6 +19,7 @@ use support::*;
 
 const PATHS: &[&str] = &[
     "/.well-known/oauth-authorization-server",
+    "/.well-known/openid-configuration",
     "/jwks.json",
     "/authorize",
     "/authorize/login",
@@ -27,6 +28,7 @@ const PATHS: &[&str] = &[
     "/revoke",
     "/introspect",
     "/userinfo",
+    "/logout",
     "/healthz",
     "/metrics",
     "/",
@@ -68,6 +70,59 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
         Just(b"grant_type=password&username=alice&password=x&client_id=demo-app".to_vec()),
         Just(br#"{"grant_type":"client_credentials","client_id":"demo-app","client_secret":[1]}"#.to_vec()),
         Just(b"session=00000000-0000-4000-8000-000000000000&csrf=x&decision=approve".to_vec()),
+        Just(
+            b"csrf=x&client_id=oidc-app&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A9000%2Fbye&state=s".to_vec()
+        ),
+        Just(b"id_token_hint=eyJhbGciOiJSUzI1NiJ9.e30.x&client_id=oidc-app".to_vec()),
+        Just(b"access_token=abc".to_vec()),
+    ]
+}
+
+/// Random queries, and queries shaped like OpenID Connect requests (an
+/// authorization request with `prompt`, `nonce`, `max_age`, `login_hint`,
+/// `ui_locales`; a logout request) with random values.
+fn query() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[ -~]{0,120}",
+        (
+            "(oidc-app|first-party|nobody|)",
+            "[a-z ]{0,14}",
+            "[ -~]{0,24}",
+            "[-0-9a-z]{0,6}",
+            "[ -~]{0,16}",
+            "[a-zA-Z -]{0,10}"
+        )
+            .prop_map(|(client, prompt, nonce, max_age, hint, locales)| {
+                let enc = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+                format!(
+                    "response_type=code&client_id={client}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9000%2Fcallback&scope=openid%20profile&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&prompt={}&nonce={}&max_age={}&login_hint={}&ui_locales={}",
+                    enc(&prompt),
+                    enc(&nonce),
+                    enc(&max_age),
+                    enc(&hint),
+                    enc(&locales)
+                )
+            }),
+        ("[A-Za-z0-9._-]{0,120}", "(oidc-app|nobody|)", "[ -~]{0,30}", "[ -~]{0,20}").prop_map(
+            |(hint, client, uri, state)| {
+                let enc = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+                format!(
+                    "id_token_hint={hint}&client_id={client}&post_logout_redirect_uri={}&state={}",
+                    enc(&uri),
+                    enc(&state)
+                )
+            }
+        ),
+    ]
+}
+
+/// Random cookies, and the server's own cookie names with values of the
+/// right shape.
+fn cookie() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[ -~]{0,80}",
+        "oauth_session=[A-Za-z0-9_-]{43}; oauth_browser=[A-Za-z0-9_-]{43}",
+        "oauth_session=[ -~]{0,60}",
     ]
 }
 
@@ -88,9 +143,9 @@ proptest! {
     fn no_request_makes_the_server_answer_5xx(
         method in prop_oneof![Just("GET"), Just("POST"), Just("PUT"), Just("HEAD"), Just("DELETE"), Just("OPTIONS")],
         path in proptest::sample::select(PATHS),
-        query in "[ -~]{0,120}",
+        query in query(),
         authorization in proptest::option::of(header_value()),
-        cookie in proptest::option::of("[ -~]{0,80}"),
+        cookie in proptest::option::of(cookie()),
         forwarded in proptest::option::of("[ -~]{0,40}"),
         content_type in content_type(),
         body in body(),
