@@ -186,3 +186,40 @@ fn oauth4webapi_learns_and_uses_the_dpop_nonce() {
     let env = [("KEYS_CLIENT", "keys-app"), ("KEYS_CLIENT_JWK", KEYS_CLIENT_JWK)];
     Server::quickstart(&format!("{KEYS_CLIENT}\n[dpop]\nrequire_nonce = true\n")).run("sender-constrained.mjs", &env);
 }
+
+/// Two OpenID Connect relying parties and an account with standard claims
+/// (and one attribute that is none), added to the quick start.
+const OIDC_CONFIG: &str = r#"
+[[clients]]
+client_id = "rp-one"
+name = "Relying Party One"
+redirect_uris = ["http://127.0.0.1:9000/callback"]
+post_logout_redirect_uris = ["http://127.0.0.1:9000/signed-out"]
+scopes = ["openid", "profile", "email"]
+
+[[clients]]
+client_id = "rp-two"
+name = "Relying Party Two"
+redirect_uris = ["http://127.0.0.1:9000/callback"]
+post_logout_redirect_uris = ["http://127.0.0.1:9000/signed-out"]
+scopes = ["openid", "profile", "email"]
+
+[[accounts]]
+username = "carol"
+# alice-password, as in the quick start.
+password_hash = "$argon2id$v=19$m=19456,t=2,p=1$ByN2IjtdguRcgBhZ9eyYDA$etKkPYIHXZ6XQFL5hKiZe0n4AZur0G8odmQqgHo2Zv8"
+attributes = { name = "Carol", email = "carol@example.org", email_verified = "true", bsn = "999999990" }
+"#;
+
+#[test]
+fn openid_client_validates_id_tokens_and_single_sign_on_and_logout() {
+    Server::quickstart(OIDC_CONFIG).run(
+        "oidc-sso-logout.mjs",
+        &[
+            ("USERNAME", "carol"),
+            ("RP_ONE", "rp-one"),
+            ("RP_TWO", "rp-two"),
+            ("LOGOUT_URI", "http://127.0.0.1:9000/signed-out"),
+        ],
+    );
+}
