@@ -69,10 +69,8 @@ async fn save(c: &fantoccini::Client, name: &str) {
     }
 }
 
-#[tokio::test]
-async fn a_real_browser_logs_in_consents_and_reaches_the_client_with_a_code() {
-    let s = start(Options::default()).await;
-    let (_driver, port) = chromedriver();
+/// A headless Chromium session at a phone's width.
+async fn browser(port: u16) -> fantoccini::Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -84,11 +82,31 @@ async fn a_real_browser_logs_in_consents_and_reaches_the_client_with_a_code() {
         // A phone's viewport: a headless window cannot be narrower than 500 px.
         "mobileEmulation": {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2}}}),
     );
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
-        .expect("chromedriver session");
+        .expect("chromedriver session")
+}
+
+/// Waits until the browser is at `prefix` (the client's redirect URI).
+async fn land(c: &fantoccini::Client, prefix: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = c.current_url().await.unwrap();
+        if now.as_str().starts_with(prefix) {
+            return now.to_string();
+        }
+        assert!(Instant::now() < deadline, "stuck at {now}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_real_browser_logs_in_consents_and_reaches_the_client_with_a_code() {
+    let s = start(Options::default()).await;
+    let (_driver, port) = chromedriver();
+    let c = browser(port).await;
 
     // The registered redirect URI is http://127.0.0.1:9000/callback; RFC 8252 7.3
     // lets a loopback client pick its port at run time.
@@ -113,18 +131,10 @@ async fn a_real_browser_logs_in_consents_and_reaches_the_client_with_a_code() {
     save(&c, "consent").await;
     allow.click().await.unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let landed = loop {
-        let now = c.current_url().await.unwrap();
-        if now.as_str().starts_with(&callback) {
-            break now;
-        }
-        assert!(Instant::now() < deadline, "stuck at {now}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let code = query(landed.as_str(), "code").expect("a code");
-    assert_eq!(query(landed.as_str(), "state").as_deref(), Some("br0wser"));
-    assert_eq!(query(landed.as_str(), "iss").as_deref(), Some(s.base.as_str()));
+    let landed = land(&c, &callback).await;
+    let code = query(&landed, "code").expect("a code");
+    assert_eq!(query(&landed, "state").as_deref(), Some("br0wser"));
+    assert_eq!(query(&landed, "iss").as_deref(), Some(s.base.as_str()));
     c.close().await.unwrap();
 
     let resp = http()
@@ -140,4 +150,54 @@ async fn a_real_browser_logs_in_consents_and_reaches_the_client_with_a_code() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn a_real_browser_signs_in_once_for_two_clients_and_logs_out() {
+    let s = start(Options::default()).await;
+    let (_driver, port) = chromedriver();
+    let c = browser(port).await;
+    let callback = format!("http://127.0.0.1:{}/callback", client_endpoint());
+    let url = |client: &str| {
+        format!(
+            "{}/authorize?response_type=code&client_id={client}&redirect_uri={}&scope=openid%20profile&state=sso&nonce=n1&code_challenge={CHALLENGE}&code_challenge_method=S256",
+            s.base,
+            urlencode(&callback)
+        )
+    };
+
+    // The first client: login and consent.
+    c.goto(&url(OIDC)).await.unwrap();
+    c.find(Locator::Id("username")).await.unwrap().send_keys(USERNAME).await.unwrap();
+    c.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("button[value=approve]")).await.unwrap().click().await.unwrap();
+    assert!(query(&land(&c, &callback).await, "code").is_some());
+
+    // The second client: no login page, the consent page names the account.
+    c.goto(&url(OIDC_OTHER)).await.unwrap();
+    let allow = c.wait().for_element(Locator::Css("button[value=approve]")).await.unwrap();
+    assert!(c.find(Locator::Id("password")).await.is_err(), "no login page with a live session");
+    let page = c.source().await.unwrap();
+    assert!(page.contains("Other App") && page.contains(USERNAME), "{page}");
+    let widths = c.execute("return [window.innerWidth, document.documentElement.scrollWidth]", vec![]).await.unwrap();
+    assert_eq!(widths, serde_json::json!([390, 390]), "[viewport, page] widths");
+    save(&c, "consent-signed-in").await;
+    allow.click().await.unwrap();
+    assert!(query(&land(&c, &callback).await, "code").is_some());
+
+    // Logout: the confirmation page, one button, then the signed-out page.
+    c.goto(&format!("{}/logout", s.base)).await.unwrap();
+    save(&c, "logout").await;
+    c.find(Locator::Css("form[action='/logout'] button[type=submit]")).await.unwrap().click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !c.source().await.unwrap().contains("Signed out") {
+        assert!(Instant::now() < deadline, "no signed-out page");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The next authorization shows the login page again.
+    c.goto(&url(OIDC)).await.unwrap();
+    c.wait().for_element(Locator::Id("password")).await.unwrap();
+    c.close().await.unwrap();
 }
