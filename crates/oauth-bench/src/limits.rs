@@ -43,11 +43,15 @@ pub(crate) enum Step {
     Es256Verify,
     Argon2Verify,
     DurableWrite,
+    /// An ID token's signature: RSASSA-PKCS1-v1_5 with SHA-256 and a
+    /// 2048-bit key parsed once, as the server signs.
+    Rs256Sign,
 }
 
 impl Step {
     /// Every step, in report order.
-    pub(crate) const ALL: [Step; 4] = [Step::Es256Sign, Step::Es256Verify, Step::Argon2Verify, Step::DurableWrite];
+    pub(crate) const ALL: [Step; 5] =
+        [Step::Es256Sign, Step::Es256Verify, Step::Argon2Verify, Step::DurableWrite, Step::Rs256Sign];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -55,13 +59,14 @@ impl Step {
             Step::Es256Verify => "ES256 verify",
             Step::Argon2Verify => "Argon2id verify",
             Step::DurableWrite => "sled insert + flush + fdatasync",
+            Step::Rs256Sign => "RS256 sign",
         }
     }
 }
 
 /// The measured limits, by step (a step not measured is `None`).
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Limits([Option<Limit>; 4]);
+pub(crate) struct Limits([Option<Limit>; 5]);
 
 impl Limits {
     pub(crate) fn get(&self, step: Step) -> Option<Limit> {
@@ -125,6 +130,16 @@ pub(crate) fn measure(steps: &[Step], each: Duration, password_hash: &str) -> Re
                 on_threads(threads, each * 2, || argon2_verify(password_hash, crate::BENCH_PASSWORD))?
             }
             Step::DurableWrite => sled_writes(32, each)?,
+            Step::Rs256Sign => {
+                let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                    .map_err(|_| Error::Setup("cannot generate an RSA key".into()))?;
+                on_threads(threads, each, || {
+                    let mut signature = vec![0u8; rsa.public_modulus_len()];
+                    let input = b"eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwOi8vMTI3LjAuMC4xOjgwODAifQ";
+                    rsa.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &SystemRandom::new(), input, &mut signature)
+                        .is_ok()
+                })?
+            }
         };
         limits.0[step as usize] = Some(limit);
     }

@@ -201,6 +201,13 @@ pub(crate) enum Flow {
     /// `client_credentials` authenticated by a fresh `private_key_jwt`
     /// assertion per request.
     AssertionClientCredentials,
+    /// The same with `openid` (and a `nonce`): the token answer has an ID
+    /// token.
+    OidcCode,
+    /// Single sign-on: each worker logs in and consents once (not counted);
+    /// then authorize (answered with a code at once: a live session and a
+    /// remembered consent) and token, with `openid`: two requests per unit.
+    SsoCode,
 }
 
 /// Runs `flow` on `connections` workers for `time`. For `Refresh`, `seeds`
@@ -240,7 +247,10 @@ pub(crate) async fn drive(
                 let t = Instant::now();
                 let outcome = match flow {
                     Flow::Refresh => refresh(&client, &base, &creds, &token).await.map(|next| token = next),
-                    Flow::Code => code_flow(&client, &base, &creds, worker).await,
+                    Flow::Code => code_flow(&client, &base, &creds, worker, false).await.map(|_| ()),
+                    Flow::OidcCode => code_flow(&client, &base, &creds, worker, true).await.map(|_| ()),
+                    // The seed is this worker's signed-in browser's cookies.
+                    Flow::SsoCode => sso_flow(&client, &base, &creds, worker, &token).await,
                     Flow::DpopClientCredentials => dpop_client_credentials(&client, &base, &creds).await,
                     Flow::DpopUserinfo => dpop_userinfo(&client, &base, &token).await,
                     Flow::AssertionClientCredentials => assertion_client_credentials(&client, &base).await,
@@ -338,20 +348,110 @@ fn hidden(page: &[u8], name: &str) -> Result<String, Error> {
     Ok(html[start..].split('"').next().unwrap_or_default().to_owned())
 }
 
-/// The authorization-code flow as a browser and a client back end walk it.
-async fn code_flow(client: &HttpClient, base: &str, creds: &Credentials, worker: usize) -> Result<(), Error> {
-    let origin = base.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+/// The PKCE verifier of `worker`, and its challenge.
+fn pkce(worker: usize) -> (String, String) {
     let verifier = format!("bench-verifier-{worker:08}-0123456789abcdefghijklmnopqrstuvwxyz");
     let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
-    let query = form(&[
+    (verifier, challenge)
+}
+
+/// An authorization request's query; with `openid`, a `nonce` too. Every
+/// request asks for the consent page (`prompt=consent`), as a first visit
+/// would: consent is remembered once given.
+fn authorize_query(creds: &Credentials, challenge: &str, openid: bool, prompt: &str) -> String {
+    let mut pairs = vec![
         ("response_type", "code"),
-        ("client_id", &creds.client_id),
-        ("redirect_uri", &creds.redirect_uri),
-        ("scope", "read"),
+        ("client_id", creds.client_id.as_str()),
+        ("redirect_uri", creds.redirect_uri.as_str()),
+        ("scope", if openid { "openid read" } else { "read" }),
         ("state", "bench"),
-        ("code_challenge", &challenge),
+        ("code_challenge", challenge),
         ("code_challenge_method", "S256"),
+    ];
+    if openid {
+        pairs.push(("nonce", "bench-nonce"));
+    }
+    if !prompt.is_empty() {
+        pairs.push(("prompt", prompt));
+    }
+    form(&pairs)
+}
+
+/// The code in a client URL.
+fn code_of(back: &str) -> Result<String, Error> {
+    back.split_once('?')
+        .and_then(|(_, q)| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "code"))
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| Error::Setup(format!("no code in {back}")))
+}
+
+/// Redeems `code`; the token answer must have `field`.
+async fn exchange(
+    client: &HttpClient,
+    base: &str,
+    creds: &Credentials,
+    code: &str,
+    verifier: &str,
+    field: &str,
+) -> Result<(), Error> {
+    let exchange = form(&[
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", &creds.redirect_uri),
+        ("code_verifier", verifier),
     ]);
+    let a =
+        send(client, Method::POST, &format!("{base}/token"), &[(header::AUTHORIZATION, &creds.basic)], Some(exchange))
+            .await?;
+    json_field(&a, field).map(|_| ())
+}
+
+/// Signs `n` browsers in (one code flow with `openid` each, which also
+/// remembers the consent); the cookies (browser binding and session) each
+/// sends from then on, one per worker of [`Flow::SsoCode`].
+pub(crate) async fn sign_in_each(base: &str, creds: &Credentials, n: usize) -> Result<Vec<String>, Error> {
+    let c = client(n);
+    let mut tasks = Vec::new();
+    for worker in 0..n {
+        let (c, base, creds) = (c.clone(), base.to_owned(), creds.clone());
+        tasks.push(tokio::spawn(async move { code_flow(&c, &base, &creds, worker, true).await }));
+    }
+    let mut cookies = Vec::new();
+    for t in tasks {
+        cookies.push(t.await.map_err(|e| Error::Setup(e.to_string()))??);
+    }
+    Ok(cookies)
+}
+
+/// One authorization by single sign-on: a code at once (live session,
+/// remembered consent), then the token answer with its ID token.
+async fn sso_flow(
+    client: &HttpClient,
+    base: &str,
+    creds: &Credentials,
+    worker: usize,
+    cookies: &str,
+) -> Result<(), Error> {
+    let (verifier, challenge) = pkce(worker);
+    let query = authorize_query(creds, &challenge, true, "");
+    let a = send(client, Method::GET, &format!("{base}/authorize?{query}"), &[(header::COOKIE, cookies)], None).await?;
+    let back = a.location.filter(|_| a.status == StatusCode::SEE_OTHER).ok_or(Error::Setup("sso authorize".into()))?;
+    exchange(client, base, creds, &code_of(&back)?, &verifier, "id_token").await
+}
+
+/// The authorization-code flow as a browser and a client back end walk it
+/// (with `openid`: and the token answer must have an ID token). Answers the
+/// browser's cookies at the end (the binding and the session cookie).
+async fn code_flow(
+    client: &HttpClient,
+    base: &str,
+    creds: &Credentials,
+    worker: usize,
+    openid: bool,
+) -> Result<String, Error> {
+    let origin = base.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+    let (verifier, challenge) = pkce(worker);
+    let query = authorize_query(creds, &challenge, openid, "consent");
     let page = send(client, Method::GET, &format!("{base}/authorize?{query}"), &[], None).await?;
     let cookie = page.cookie.as_deref().and_then(|c| c.split(';').next()).unwrap_or_default().to_owned();
     if page.status != StatusCode::OK || cookie.is_empty() {
@@ -365,6 +465,7 @@ async fn code_flow(client: &HttpClient, base: &str, creds: &Credentials, worker:
         ("password", &creds.password),
     ]);
     let a = send(client, Method::POST, &format!("{base}/authorize/login"), &with_cookie, Some(login)).await?;
+    let session = a.cookie.as_deref().and_then(|c| c.split(';').next()).unwrap_or_default().to_owned();
     let consent_page = a.location.filter(|_| a.status == StatusCode::SEE_OTHER).ok_or(Error::Setup("login".into()))?;
     let page = send(client, Method::GET, &format!("{origin}{consent_page}"), &with_cookie, None).await?;
     let consent = form(&[
@@ -374,21 +475,9 @@ async fn code_flow(client: &HttpClient, base: &str, creds: &Credentials, worker:
     ]);
     let a = send(client, Method::POST, &format!("{base}/authorize/consent"), &with_cookie, Some(consent)).await?;
     let back = a.location.filter(|_| a.status == StatusCode::SEE_OTHER).ok_or(Error::Setup("consent".into()))?;
-    let code = back
-        .split_once('?')
-        .and_then(|(_, q)| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "code"))
-        .map(|(_, v)| v.into_owned())
-        .ok_or_else(|| Error::Setup(format!("no code in {back}")))?;
-    let exchange = form(&[
-        ("grant_type", "authorization_code"),
-        ("code", &code),
-        ("redirect_uri", &creds.redirect_uri),
-        ("code_verifier", &verifier),
-    ]);
-    let a =
-        send(client, Method::POST, &format!("{base}/token"), &[(header::AUTHORIZATION, &creds.basic)], Some(exchange))
-            .await?;
-    json_field(&a, "access_token").map(|_| ())
+    exchange(client, base, creds, &code_of(&back)?, &verifier, if openid { "id_token" } else { "access_token" })
+        .await?;
+    Ok(format!("{cookie}; {session}"))
 }
 
 /// Sends `single` once; returns the answer's status, content type and body

@@ -134,7 +134,7 @@ name = "Bench App"
 client_secret_hash = "{secret_hash}"
 redirect_uris = ["{REDIRECT_URI}"]
 grant_types = ["authorization_code", "refresh_token", "client_credentials", "password"]
-scopes = ["read", "write"]
+scopes = ["openid", "read", "write"]
 
 [[clients]]
 client_id = "{KEYS_CLIENT_ID}"

@@ -328,6 +328,7 @@ fn measure(
         Kind::Drive(Flow::DpopUserinfo) => {
             vec![runtime.block_on(load::dpop_password_grant(&target.base, creds))?; level]
         }
+        Kind::Drive(Flow::SsoCode) => runtime.block_on(load::sign_in_each(&target.base, creds, level))?,
         _ => Vec::new(),
     };
     settle(target.pid())?;
@@ -468,6 +469,29 @@ fn scenarios(access_token: &str) -> Vec<Scenario> {
             requests_per_unit: 1,
             steps: &[Step::Es256Verify, Step::Es256Sign],
         },
+        Scenario {
+            name: "openid_code_flow",
+            kind: Kind::Drive(Flow::OidcCode),
+            requests_per_unit: 5,
+            steps: &[Step::Argon2Verify, Step::Rs256Sign],
+        },
+        // authorize and token, the access token's and the ID token's
+        // signatures, and the store's durable writes: the authorization
+        // session opened, its code issued, the code redeemed, the grant with
+        // its refresh token stored.
+        Scenario {
+            name: "sso_code_flow",
+            kind: Kind::Drive(Flow::SsoCode),
+            requests_per_unit: 2,
+            steps: &[
+                Step::Es256Sign,
+                Step::Rs256Sign,
+                Step::DurableWrite,
+                Step::DurableWrite,
+                Step::DurableWrite,
+                Step::DurableWrite,
+            ],
+        },
     ]
 }
 
@@ -487,7 +511,7 @@ fn targets(rows: &[Row]) -> Vec<String> {
             format!("client_credentials: p99 {:?} (under 5 ms)", r.server.p99),
         );
     }
-    for name in ["password", "code_flow"] {
+    for name in ["password", "code_flow", "openid_code_flow"] {
         if let Some(r) = at32(name) {
             let raw = r.limits().get(Step::Argon2Verify).map_or(f64::INFINITY, |l| l.per_second);
             let share = r.server.per_second() / raw;
