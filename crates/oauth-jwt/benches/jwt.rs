@@ -9,7 +9,10 @@
 )]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use oauth_core::{AccessTokenClaims, AccessTokenCodec, AccessTokenId, ClientId, GrantId, Scope};
+use oauth_core::{
+    AccessTokenClaims, AccessTokenCodec, AccessTokenId, AccountId, ClientId, GrantId, IdTokenAlg, IdTokenClaims,
+    IdTokenCodec, Nonce, Scope, Sid,
+};
 use oauth_jwt::{JwtCodec, KeyRing, SigningAlg, SigningKey};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -46,6 +49,31 @@ fn jwt(c: &mut Criterion) {
             b.to_async(&rt).iter(|| async { codec.verify(&token, NOW).await.expect("verify") });
         });
     }
+    // An ID token as a login mints it: RS256 with the ring's ID-token key,
+    // parsed once (the access-token mint of RS256 above goes the same way).
+    let codec = JwtCodec::new(
+        KeyRing::single(SigningKey::generate(SigningAlg::Es256).expect("key"))
+            .with_id_token_key(SigningKey::generate(SigningAlg::Rs256).expect("key"))
+            .expect("ring"),
+        "http://127.0.0.1:8080",
+        "http://127.0.0.1:8080",
+        Duration::seconds(30),
+    );
+    let id_claims = IdTokenClaims {
+        issuer: "http://127.0.0.1:8080".into(),
+        subject: AccountId::from_random_bytes([5; 16]),
+        audience: ClientId::parse("demo-app").expect("client id"),
+        issued_at: NOW,
+        expires_at: NOW + Duration::seconds(3600),
+        auth_time: NOW,
+        nonce: Some(Nonce::parse("n-0S6_WzA2Mj").expect("nonce")),
+        sid: Some(Sid::from_random_bytes([6; 16])),
+    };
+    group.bench_function("id_token/RS256", |b| {
+        b.to_async(&rt).iter(|| async {
+            codec.mint_id_token(&id_claims, IdTokenAlg::Rs256, "an-access-token").await.expect("mint")
+        });
+    });
     group.finish();
 }
 
