@@ -3,6 +3,8 @@
 //! `max_age`, `login_hint`, RP-initiated logout and the pages' languages.
 //! Each test is named for the rule it checks.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail by panicking")]
+
 mod support;
 
 use std::collections::BTreeMap;
@@ -13,6 +15,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use oauth_core::{Account, BROWSER_SESSION, Store, TokenHash};
 use oauth_store_mem::MemStore;
 use support::*;
+
+/// The time, from the clock the server uses.
+fn now() -> time::OffsetDateTime {
+    oauth_core::Clock::now(&oauth_runtime::credentials::SystemClock)
+}
 
 /// The cookies a browser keeps for the server (one path, one host).
 #[derive(Default)]
@@ -339,7 +346,7 @@ async fn single_sign_on_skips_the_login_page_for_a_second_client() {
     // The store keeps the cookie's SHA-256, never the cookie.
     assert!(
         s.store
-            .record(BROWSER_SESSION, &TokenHash::of(&value), time::OffsetDateTime::now_utc())
+            .record(BROWSER_SESSION, &TokenHash::of(&value), now())
             .await
             .unwrap()
             .is_some()
@@ -421,7 +428,7 @@ async fn prompt_login_and_max_age_zero_show_the_login_page_despite_a_session() {
     let r = sign_in(&s, &mut jar, &oidc_url(&s, OIDC, "openid", "&max_age=1"), USERNAME).await;
     let t = tokens(&s, OIDC, &location(&r)).await;
     let (_, c) = verified_claims(&s, t["id_token"].as_str().unwrap(), OIDC).await;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = now().unix_timestamp();
     assert!(now - c["auth_time"].as_i64().unwrap() <= 2, "{c}");
 }
 
@@ -514,7 +521,7 @@ async fn a_disabled_accounts_sessions_end_at_once() {
     s.store.put_account(&disabled).await.unwrap();
     let page = jar.get(&oidc_url(&s, OIDC, "openid", "&prompt=none")).await;
     assert_eq!(query(&location(&page), "error").as_deref(), Some("login_required"));
-    let now = time::OffsetDateTime::now_utc();
+    let now = now();
     assert!(s.store.record(BROWSER_SESSION, &key, now).await.unwrap().is_none(), "the session record is gone");
     // Enabled again, the account must log in again.
     s.store.put_account(&s.account).await.unwrap();
@@ -639,7 +646,7 @@ async fn signing_in_as_someone_else_replaces_the_session() {
     let r = sign_in(&s, &mut jar, &oidc_url(&s, FIRST_PARTY, "openid", "&prompt=login"), OTHER_USERNAME).await;
     let t = tokens(&s, FIRST_PARTY, &location(&r)).await;
     assert_ne!(payload(t["id_token"].as_str().unwrap())["sub"], s.account.id.to_string());
-    let now = time::OffsetDateTime::now_utc();
+    let now = now();
     assert!(s.store.record(BROWSER_SESSION, &TokenHash::of(&alices), now).await.unwrap().is_none());
 }
 
