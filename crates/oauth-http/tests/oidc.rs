@@ -344,13 +344,7 @@ async fn single_sign_on_skips_the_login_page_for_a_second_client() {
     let value = jar.session().unwrap().clone();
     assert!(URL_SAFE_NO_PAD.decode(&value).unwrap().len() >= 16, "at least 128 bits");
     // The store keeps the cookie's SHA-256, never the cookie.
-    assert!(
-        s.store
-            .record(BROWSER_SESSION, &TokenHash::of(&value), now())
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(s.store.record(BROWSER_SESSION, &TokenHash::of(&value), now()).await.unwrap().is_some());
     approve_at(&s, &mut jar, &location(&r)).await;
 
     let page = jar.get(&oidc_url(&s, OIDC_OTHER, "openid", "")).await;
