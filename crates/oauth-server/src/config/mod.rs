@@ -459,6 +459,52 @@ mod tests {
     }
 
     #[test]
+    fn the_openid_and_single_sign_on_keys_are_read_into_the_settings_and_clients() {
+        let loaded = read_with(
+            "[oidc]\nid_token_ttl = 600\n[session]\nlifetime = 7200\nidle_timeout = 300\nconsent_lifetime = 86400\n\
+             [[clients]]\nclient_id = \"rp\"\nredirect_uris = [\"https://rp.example/cb\"]\n\
+             post_logout_redirect_uris = [\"https://rp.example/bye\"]\nscopes = [\"openid\"]\n\
+             id_token_signed_response_alg = \"ES256\"\nskip_consent = true\n\
+             [scope_descriptions]\nopenid = \"Sign you in\"\n[scope_descriptions.nl]\nopenid = \"U aanmelden\"\n",
+            &[],
+        );
+        assert!(loaded.errors.is_empty(), "{:?}", messages(&loaded.errors));
+        let c = loaded.config.unwrap();
+        let settings = c.settings();
+        assert_eq!(settings.id_token_ttl, time::Duration::seconds(600));
+        assert_eq!(settings.browser_session_lifetime, time::Duration::seconds(7200));
+        assert_eq!(settings.browser_session_idle, time::Duration::seconds(300));
+        assert_eq!(settings.consent_lifetime, time::Duration::days(1));
+        let rp = &c.clients[0];
+        assert!(rp.post_logout_redirect_uri("https://rp.example/bye").is_some());
+        assert_eq!(rp.id_token_alg(), oauth_core::IdTokenAlg::ServerAlg);
+        assert_eq!(rp.consent(), oauth_core::ConsentRule::Skip);
+        let http = c.http();
+        assert_eq!(http.scope_descriptions_nl.get("openid").map(String::as_str), Some("U aanmelden"));
+        assert_eq!(http.scope_descriptions.get("openid").map(String::as_str), Some("Sign you in"));
+        assert!(!http.scope_descriptions.contains_key("nl"), "the Dutch table is not a scope");
+    }
+
+    #[test]
+    fn openid_client_keys_name_the_offending_key() {
+        let loaded = read_with(
+            "[tokens]\nsigning_alg = \"HS256\"\nkey_file = \"k\"\n\
+             [[clients]]\nclient_id = \"rp\"\nredirect_uris = [\"https://rp.example/cb\"]\n\
+             post_logout_redirect_uris = [\"not a uri\"]\nid_token_signed_response_alg = \"HS256\"\n\
+             [scope_descriptions.nl]\nread = 1\n",
+            &[],
+        );
+        let keys: Vec<&str> = loaded.errors.iter().map(|p| p.key.as_str()).collect();
+        for key in [
+            "clients[0].post_logout_redirect_uris[0]",
+            "clients[0].id_token_signed_response_alg",
+            "scope_descriptions.nl.read",
+        ] {
+            assert!(keys.contains(&key), "{key} in {:?}", messages(&loaded.errors));
+        }
+    }
+
+    #[test]
     fn whole_string_values_naming_a_variable_are_read_from_the_environment() {
         let hash = "$sha256$e30a44623ba305e18d1cab70f804bc523347a967e8bb17319eb890e91ddbc7f2";
         let loaded = read_with(
