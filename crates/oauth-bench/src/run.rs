@@ -561,7 +561,8 @@ fn report(rows: &[Row], targets: &[String]) -> String {
         "Raw limits of each scenario's unavoidable steps, measured in process (one thread per core; the sled write from 32 tasks) right before the ceiling's run and right after the server's, as ops/s and CPU µs/op; the floor uses their mean:\n"
     );
     let _ = writeln!(out, "| scenario | conns | {} |", Step::ALL.map(Step::name).join(" | "));
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+    // One right-aligned column per step, after the scenario and the level.
+    let _ = writeln!(out, "|---|---:|{}", "---:|".repeat(Step::ALL.len()));
     let cell = |l: limits::Limit| format!("{:.0}/s, {} µs", l.per_second, us(l.cpu));
     for r in rows {
         let cells = Step::ALL.map(|step| match (r.before.get(step), r.after.get(step)) {
