@@ -65,8 +65,8 @@ impl LiveBrowserSession {
     pub fn sid(&self) -> Sid {
         self.value.sid
     }
-    /// When the session was last used (to the minute: see
-    /// [`LiveBrowserSession::touched`]).
+    /// When the session was last used, to the minute: a use is written back
+    /// at most once a minute.
     pub fn last_used(&self) -> OffsetDateTime {
         self.value.last_used
     }

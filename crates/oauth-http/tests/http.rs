@@ -47,9 +47,16 @@ async fn routes_live_under_the_issuer_path() {
 async fn jwks_lists_the_public_signing_key() {
     let s = start(Options::default()).await;
     let jwks = json(http().get(format!("{}/jwks.json", s.base)).send().await.unwrap()).await;
-    let key = &jwks["keys"][0];
-    assert_eq!(key["kty"], "EC");
-    assert!(key.get("d").is_none());
+    // The ES256 access-token key and the RS256 ID-token key, public halves only.
+    let keys = jwks["keys"].as_array().unwrap();
+    let mut kinds: Vec<&str> = keys.iter().map(|k| k["kty"].as_str().unwrap()).collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["EC", "RSA"], "{jwks}");
+    for key in keys {
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(key.get(private).is_none(), "{private} in {key}");
+        }
+    }
 }
 
 // --- the browser flow -------------------------------------------------------------------

@@ -538,8 +538,12 @@ async fn two_nodes_starting_at_once_create_one_key_and_share_lockouts() {
 
     let options = oauth_store_postgres::testing::options();
     let store = oauth_store_postgres::PostgresStore::connect(&db.url, options).await.unwrap();
+    // One access-token key (ES256) and one ID-token key (RS256), whichever
+    // node made them.
     let keys = oauth_core::Store::signing_keys(&store).await.unwrap();
-    assert_eq!(keys.len(), 1, "two nodes starting at once created {} signing keys", keys.len());
+    let mut algs: Vec<&str> = keys.iter().map(|k| k.algorithm.as_str()).collect();
+    algs.sort_unstable();
+    assert_eq!(algs, ["ES256", "RS256"], "two nodes starting at once created {} signing keys", keys.len());
     let accounts = oauth_core::Store::accounts(&store).await.unwrap();
     assert_eq!(accounts.len(), 1, "the seeded account");
     let jwks = |base: String| async move {
@@ -633,9 +637,11 @@ async fn two_nodes_on_one_postgres_database_share_everything() {
     assert_eq!(status, 400, "the family died on A too");
 
     // A code issued on A is redeemed once across A and B: redeemed on A, it
-    // is refused on B, and that replay revokes what A issued for it.
+    // is refused on B, and that replay revokes what A issued for it. Each
+    // code walks the consent page (`prompt=consent`): the first approval is
+    // remembered, on both nodes.
     let url = format!(
-        "{base_a}/authorize?response_type=code&client_id=demo-app&redirect_uri={}&scope=read&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        "{base_a}/authorize?response_type=code&client_id=demo-app&redirect_uri={}&scope=read&state=s&prompt=consent&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
         form_urlencoded("http://127.0.0.1:9000/callback")
     );
     let code = || async {
