@@ -784,10 +784,12 @@ async fn a_resource_named_at_authorize_goes_with_the_code_and_token_may_not_name
     });
     let (status, created) = s.call(reqwest::Method::POST, "/admin/clients", Some(meta)).await;
     assert_eq!(status, 201, "{created}");
+    // Each authorization walks the consent page (`prompt=consent`): the
+    // first approval is remembered.
     let url = |resource: &str| {
         format!(
             "{}/authorize?response_type=code&client_id=agent-app&redirect_uri=http%3A%2F%2F127.0.0.1%3A9000%2Fcallback\
-             &scope=read&state=s1&code_challenge={CHALLENGE}&code_challenge_method=S256&resource={}",
+             &scope=read&state=s1&prompt=consent&code_challenge={CHALLENGE}&code_challenge_method=S256&resource={}",
             s.base,
             form_urlencoded::byte_serialize(resource.as_bytes()).collect::<String>()
         )
