@@ -91,8 +91,8 @@ pub use flow::{
 pub use registry::{ClientSource, FixedClients, LayeredClients, NoFixedClients, StoredClients};
 pub use services::{
     AccessTokenClaims, AccessTokenCodec, AllowAll, AssertionClaims, Clock, DpopProof, IdTokenAlg, IdTokenClaims,
-    IdTokenCodec, IdTokenHint, IgnoreEvents, ProofChecker, ResourceCheck, ResourceDecision, SecretHasher,
-    SecretSource, SecretVerifier, SecurityEvent, SecurityEventKind, SecurityEvents, ThrottleSubject,
+    IdTokenCodec, IdTokenHint, IgnoreEvents, ProofChecker, ResourceCheck, ResourceDecision, SecretHasher, SecretSource,
+    SecretVerifier, SecurityEvent, SecurityEventKind, SecurityEvents, ThrottleSubject,
 };
 pub use session::{Authentication, AuthorizationSession, SessionState};
 pub use sso::{BROWSER_SESSION, ConsentGiven, LiveBrowserSession, REMEMBERED_CONSENT};

@@ -72,7 +72,10 @@ pub async fn a_login_and_nonce_survive_the_store_into_the_id_tokens(store: Arc<d
     let code = query_param(&location, "code").expect("a code");
     let client = f
         .authority
-        .authenticate_client(&oauth_core::ClientCredentials { client_id: Some(OIDC_CLIENT), secret: None, assertion: None }, None)
+        .authenticate_client(
+            &oauth_core::ClientCredentials { client_id: Some(OIDC_CLIENT), secret: None, assertion: None },
+            None,
+        )
         .await
         .expect("client");
     let tokens = f.authority.token(&client, &Fixture::code_request(&code), None, None).await.expect("exchange");

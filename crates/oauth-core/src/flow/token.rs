@@ -18,8 +18,8 @@ use crate::services::SecurityEvent;
 use crate::session::{Authentication, AuthorizationSession, SessionState};
 use crate::store::{CodeRedemption, Grant, Record, RecordKind, RefreshLookup, RefreshRecord, Rotation};
 use crate::types::{
-    AccountId, CodeChallenge, CodeVerifier, DpopVerified, GrantId, GrantType, Nonce, PkceVerified, ResourceUri,
-    Scope, TokenHash,
+    AccountId, CodeChallenge, CodeVerifier, DpopVerified, GrantId, GrantType, Nonce, PkceVerified, ResourceUri, Scope,
+    TokenHash,
 };
 
 use super::client_auth::AuthenticatedClient;
