@@ -13,7 +13,7 @@ use crate::client::{ClientRegistry, ScopeRule, SecretHash};
 use crate::error::{Error, Result};
 use crate::flow::NonceCache;
 use crate::services::{
-    AccessTokenClaims, AccessTokenCodec, Clock, IdTokenCodec, ProofChecker, ResourceCheck, SecretSource,
+    AccessTokenClaims, AccessTokenCodec, Clock, IdTokenAlg, IdTokenCodec, ProofChecker, ResourceCheck, SecretSource,
     SecretVerifier, SecurityEvent, SecurityEvents,
 };
 use crate::store::Store;
@@ -375,5 +375,12 @@ impl Authority {
     /// Whether refresh tokens rotate (FAPI 2.0 5.3.2.1: they do not).
     pub(crate) fn rotates_refresh_tokens(&self) -> bool {
         self.settings.refresh_rotation && !self.settings.fapi2
+    }
+
+    /// The key that signs `client`'s ID tokens: the one it registered
+    /// (`id_token_signed_response_alg`), or under FAPI 2.0 the server's own
+    /// `signing_alg`, since the profile allows no RS256 (FAPI 2.0 5.4).
+    pub(crate) fn id_token_alg(&self, client: &Client) -> IdTokenAlg {
+        if self.settings.fapi2 { IdTokenAlg::ServerAlg } else { client.id_token_alg() }
     }
 }

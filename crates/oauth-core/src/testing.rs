@@ -254,6 +254,10 @@ pub const CONFIDENTIAL_SECRET: &str = "s3cret-s3cret-s3cret";
 pub const KEYS_CLIENT: &str = "keys-app";
 /// The key the `private_key_jwt` client's assertions name.
 pub const KEYS_CLIENT_KEY: &str = "key-1";
+/// A `private_key_jwt` OpenID Connect client (scopes `openid read`, its ID
+/// tokens registered as RS256) whose one key is [`KEYS_CLIENT_KEY`] too: the
+/// client a FAPI 2.0 server can issue ID tokens to.
+pub const KEYS_OIDC_CLIENT: &str = "keys-oidc-app";
 /// A public client like [`PUBLIC_CLIENT`] whose tokens must be DPoP-bound.
 pub const DPOP_CLIENT: &str = "dpop-app";
 /// A public client like [`PUBLIC_CLIENT`] that must push its authorization
@@ -468,6 +472,14 @@ fn clients() -> Result<BTreeMap<ClientId, Arc<Client>>> {
             jwks: Some(format!(r#"{{"keys":[{{"kid":"{KEYS_CLIENT_KEY}"}}]}}"#)),
             grant_types: all,
             ..plain(KEYS_CLIENT)?
+        },
+        ClientSettings {
+            name: "Keys OpenID App".into(),
+            jwks: Some(format!(r#"{{"keys":[{{"kid":"{KEYS_CLIENT_KEY}"}}]}}"#)),
+            scopes: Scope::parse("openid read")?,
+            resources: BTreeSet::new(),
+            consent: ConsentRule::Remember,
+            ..plain(KEYS_OIDC_CLIENT)?
         },
         ClientSettings { dpop_bound_access_tokens: true, ..plain(DPOP_CLIENT)? },
         ClientSettings { require_pushed_authorization_requests: true, ..plain(PAR_CLIENT)? },

@@ -682,3 +682,62 @@ async fn fapi2_asks_for_par_pkce_dpop_and_private_key_jwt_and_stops_rotation() {
     let r = f.authority.token(&keys, &refresh_req(&rt), Some(checked(&f, JKT, "f5").await), None).await.unwrap();
     assert_eq!(r.refresh_token.as_deref(), Some(rt.as_str()));
 }
+
+/// The `openid` code flow of [`KEYS_OIDC_CLIENT`], pushed and DPoP-bound as
+/// FAPI 2.0 asks, up to its tokens; `tag` keeps the `jti`s apart.
+async fn keys_oidc_tokens(f: &Fixture, tag: &str) -> TokenResponse {
+    let assertion = |jti: &str| {
+        let t = now(f);
+        let claims = json!({"iss": KEYS_OIDC_CLIENT, "sub": KEYS_OIDC_CLIENT, "aud": ISSUER,
+            "exp": t + 60, "iat": t, "jti": format!("{tag}-{jti}")});
+        JsonProofs::assertion(KEYS_CLIENT_KEY, &claims)
+    };
+    let keys = by_assertion(f, None, &assertion("par")).await.unwrap();
+    let request = AuthorizeRequest {
+        client_id: Some(KEYS_OIDC_CLIENT),
+        scope: Some("openid read"),
+        nonce: Some("n-fapi"),
+        ..Fixture::public_request()
+    };
+    let pushed = f.authority.push_authorization_request(&keys, &request, None).await.unwrap();
+    let by_uri = AuthorizeRequest {
+        client_id: Some(KEYS_OIDC_CLIENT),
+        request_uri: Some(&pushed.request_uri),
+        ..AuthorizeRequest::default()
+    };
+    let (session, _) = f.authority.authorize(&by_uri, None).await.unwrap();
+    let signed = f.authority.sign_in(session.id(), USERNAME, PASSWORD, None, None).await.unwrap();
+    let LoginOutcome::Consent(session) = signed.outcome else { panic!("the consent page first") };
+    let location = f.authority.decide(session.id(), true).await.unwrap();
+    let code = query_param(&location, "code").unwrap();
+    let keys = by_assertion(f, None, &assertion("token")).await.unwrap();
+    let dpop = checked(f, JKT, &format!("{tag}-proof")).await;
+    f.authority.token(&keys, &Fixture::code_request(&code), Some(dpop), None).await.unwrap()
+}
+
+#[tokio::test]
+async fn fapi2_signs_id_tokens_with_the_servers_signing_alg_not_rs256() {
+    let plain = fixture().await;
+    let t = keys_oidc_tokens(&plain, "plain").await;
+    let claims = id_token_claims(t.id_token.as_deref().expect("an ID token")).unwrap();
+    assert_eq!(claims["alg"], "Rs256", "without the profile, the client's registered RS256");
+
+    let f = fixture_with(|s| s.fapi2 = true).await;
+    let t = keys_oidc_tokens(&f, "fapi2").await;
+    assert_eq!(t.token_type, "DPoP");
+    let claims = id_token_claims(t.id_token.as_deref().expect("an ID token")).unwrap();
+    assert_eq!(claims["alg"], "ServerAlg", "FAPI 2.0 allows no RS256: the server's signing_alg");
+    assert_eq!(claims["nonce"], "n-fapi", "the pushed request's nonce");
+    // The refresh's ID token too.
+    let assertion = JsonProofs::assertion(
+        KEYS_CLIENT_KEY,
+        &json!({"iss": KEYS_OIDC_CLIENT, "sub": KEYS_OIDC_CLIENT, "aud": ISSUER,
+            "exp": now(&f) + 60, "iat": now(&f), "jti": "fapi2-refresh"}),
+    );
+    let keys = by_assertion(&f, None, &assertion).await.unwrap();
+    let rt = t.refresh_token.expect("a refresh token");
+    let dpop = checked(&f, JKT, "fapi2-refresh-proof").await;
+    let r = f.authority.token(&keys, &refresh_req(&rt), Some(dpop), None).await.unwrap();
+    let claims = id_token_claims(r.id_token.as_deref().expect("a refreshed ID token")).unwrap();
+    assert_eq!(claims["alg"], "ServerAlg");
+}

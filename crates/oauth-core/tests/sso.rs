@@ -133,3 +133,42 @@ async fn approvals_add_up_in_the_remembered_consent() {
     let both = AuthorizeRequest { scope: Some("openid profile read"), ..Fixture::openid_request() };
     assert!(is_code(&step(&f, &both, &cookie).await), "read, then profile: both remembered");
 }
+
+/// Pushes `request` for the public OpenID client (RFC 9126) and opens the
+/// session its `request_uri` names; answers the session's id.
+async fn open_pushed(f: &Fixture, request: AuthorizeRequest<'_>) -> SessionId {
+    let creds = ClientCredentials { client_id: Some(OIDC_CLIENT), secret: None, assertion: None };
+    let client = f.authority.authenticate_client(&creds, None).await.unwrap();
+    let pushed = f.authority.push_authorization_request(&client, &request, None).await.unwrap();
+    let by_uri = AuthorizeRequest {
+        client_id: Some(OIDC_CLIENT),
+        request_uri: Some(&pushed.request_uri),
+        ..AuthorizeRequest::default()
+    };
+    open(f, &by_uri).await
+}
+
+#[tokio::test]
+async fn a_pushed_request_goes_through_single_sign_on_prompt_and_consent_like_any_other() {
+    let f = fixture(None).await;
+    let cookie = signed_in(&f, &Fixture::openid_request()).await;
+    // A live session and a remembered consent: a code at once.
+    let id = open_pushed(&f, Fixture::openid_request()).await;
+    let s = f.authority.proceed(id, Some(&cookie)).await.unwrap();
+    assert!(is_code(&s), "{s:?}");
+    let (session, _) = f.authority.session(id).await.unwrap();
+    assert_eq!(session.nonce().map(|n| n.as_str()), Some("n-0S6_WzA2Mj"), "the pushed nonce");
+    // The pushed `prompt` holds: login asks for the password again.
+    let id = open_pushed(&f, AuthorizeRequest { prompt: Some("login"), ..Fixture::openid_request() }).await;
+    let s = f.authority.proceed(id, Some(&cookie)).await.unwrap();
+    assert!(matches!(s, Step::Login(_)), "{s:?}");
+    // And `none` without a session is login_required, redirected.
+    let id = open_pushed(&f, AuthorizeRequest { prompt: Some("none"), ..Fixture::openid_request() }).await;
+    let Step::Redirect(location) = f.authority.proceed(id, None).await.unwrap() else { panic!("a redirect") };
+    assert_eq!(query_param(&location, "error").as_deref(), Some("login_required"));
+    // The pushed `max_age` too: a login older than it asks again.
+    f.clock.advance(Duration::minutes(5));
+    let id = open_pushed(&f, AuthorizeRequest { max_age: Some("60"), ..Fixture::openid_request() }).await;
+    let s = f.authority.proceed(id, Some(&cookie)).await.unwrap();
+    assert!(matches!(s, Step::Login(_)), "{s:?}");
+}

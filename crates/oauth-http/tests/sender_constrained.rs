@@ -302,3 +302,78 @@ async fn a_request_object_at_par_is_refused_as_invalid_request() {
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
 }
+
+/// An OpenID Connect code flow of the public `OIDC` client whose code is
+/// redeemed with a DPoP proof: the bound tokens.
+async fn bound_openid_tokens(s: &TestServer) -> Value {
+    let url = format!(
+        "{}/authorize?response_type=code&client_id={OIDC}&redirect_uri={}&scope={}&state=xyz&code_challenge={CHALLENGE}&code_challenge_method=S256&nonce=n-1",
+        s.base,
+        urlencode(REDIRECT),
+        urlencode("openid profile email"),
+    );
+    let code = query(&browser_flow(s, &url).await, "code").unwrap();
+    let token_url = format!("{}/token", s.base);
+    let mut form = code_exchange(&code).to_vec();
+    form.push(("client_id", OIDC));
+    let r = http().post(&token_url).header("dpop", proof("POST", &token_url, None)).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP");
+    assert!(body["id_token"].is_string(), "{body}");
+    body
+}
+
+#[tokio::test]
+async fn userinfo_answers_openid_claims_for_a_dpop_bound_token_with_its_proof_by_get_and_post() {
+    let s = start(Options::default()).await;
+    let t = bound_openid_tokens(&s).await;
+    let token = t["access_token"].as_str().unwrap();
+    let url = format!("{}/userinfo", s.base);
+    let by_get = http()
+        .get(&url)
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof("GET", &url, Some(token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_get.status(), 200);
+    let by_get: Value = by_get.json().await.unwrap();
+    assert_eq!(by_get["email"], "alice@example.org", "{by_get}");
+    assert_eq!(by_get["sub"], s.account.id.to_string());
+    assert!(by_get.get("username").is_none(), "with openid, no username member: {by_get}");
+    let by_post = http()
+        .post(&url)
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof("POST", &url, Some(token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_post.status(), 200);
+    assert_eq!(by_post.json::<Value>().await.unwrap(), by_get);
+}
+
+#[tokio::test]
+async fn a_bound_openid_token_at_userinfo_needs_its_proof_for_this_method_not_bearer_nor_the_body() {
+    let s = start(Options::default()).await;
+    let t = bound_openid_tokens(&s).await;
+    let token = t["access_token"].as_str().unwrap();
+    let url = format!("{}/userinfo", s.base);
+    let as_bearer = http().get(&url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(as_bearer.status(), 401);
+    let c = challenge(&as_bearer);
+    assert!(c.starts_with("DPoP ") && c.contains("error=\"invalid_token\""), "{c}");
+    let in_body = http().post(&url).form(&[("access_token", token)]).send().await.unwrap();
+    assert_eq!(in_body.status(), 401, "a token in the body is a bearer token");
+    let c = challenge(&in_body);
+    assert!(c.starts_with("DPoP ") && c.contains("error=\"invalid_token\""), "{c}");
+    let other_method = http()
+        .post(&url)
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof("GET", &url, Some(token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_method.status(), 401);
+    assert!(challenge(&other_method).contains("error=\"invalid_dpop_proof\""), "{}", challenge(&other_method));
+}

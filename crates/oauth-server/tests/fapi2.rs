@@ -61,6 +61,8 @@ async fn a_fapi2_server_advertises_the_profile_and_requires_pushed_requests() {
     assert_eq!(m["token_endpoint_auth_methods_supported"], serde_json::json!(["private_key_jwt"]));
     assert_eq!(m["dpop_signing_alg_values_supported"], serde_json::json!(["ES256", "EdDSA", "PS256"]));
     assert_eq!(m["token_endpoint_auth_signing_alg_values_supported"], serde_json::json!(["ES256", "EdDSA", "PS256"]));
+    // ID tokens are signed with signing_alg (ES256 here), never RS256.
+    assert_eq!(m["id_token_signing_alg_values_supported"], serde_json::json!(["ES256"]));
     let plain = format!(
         "{base}/authorize?client_id=bank-app&response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%3A9000%2Fcallback\
          &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"

@@ -125,7 +125,7 @@ impl Authority {
             nonce: nonce.cloned(),
             sid: authentication.sid,
         };
-        let token = self.services.id_tokens.mint_id_token(&claims, client.id_token_alg(), access_token).await?;
+        let token = self.services.id_tokens.mint_id_token(&claims, self.id_token_alg(client), access_token).await?;
         Ok(Some(token))
     }
 }
