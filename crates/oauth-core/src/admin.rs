@@ -31,7 +31,7 @@ use crate::authority::Authority;
 use crate::client::{Client, ClientError, ClientOrigin, ClientRecord, ClientRegistry};
 use crate::error::{Error, Result};
 use crate::registry::{ClientSource, FixedClients};
-use crate::services::SecretHasher;
+use crate::services::{IdTokenAlg, SecretHasher};
 use crate::store::{Grant, Record, RecordKind, Store, StoreError};
 use crate::types::{
     AccountId, ClientId, GrantId, GrantType, RedirectUri, RedirectUriError, ResourceUri, Scope, TokenHash, WebOrigin,
@@ -91,6 +91,15 @@ pub struct ClientMetadata {
     /// origins besides those of the redirect URIs whose pages may call the
     /// token endpoint.
     pub allowed_cors_origins: Option<Vec<String>>,
+    /// `post_logout_redirect_uris` (OpenID Connect RP-Initiated Logout 1.0
+    /// 3.1).
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// `id_token_signed_response_alg` (OpenID Connect Dynamic Client
+    /// Registration 1.0 2): `RS256` or the server's own `signing_alg`.
+    pub id_token_signed_response_alg: Option<String>,
+    /// `skip_consent` (ours, as in the configuration file; the admin API
+    /// only): a first-party client that shows no consent page.
+    pub skip_consent: Option<bool>,
     /// `client_secret`, in an RFC 7592 update: must be the client's.
     pub client_secret: Option<String>,
 }
@@ -196,6 +205,9 @@ struct Checked {
     confidential: bool,
     jwks: Option<String>,
     allowed_cors_origins: Vec<WebOrigin>,
+    post_logout_redirect_uris: Vec<RedirectUri>,
+    id_token_alg: IdTokenAlg,
+    skip_consent: bool,
 }
 
 impl Admin {
@@ -373,6 +385,9 @@ impl Admin {
             origin,
             registration_token,
             jwks: checked.jwks,
+            post_logout_redirect_uris: checked.post_logout_redirect_uris,
+            id_token_alg: checked.id_token_alg,
+            skip_consent: checked.skip_consent,
         };
         record.to_client().map_err(client_error)?;
         Ok(record)
@@ -503,6 +518,22 @@ impl Admin {
             raw_origins.iter().map(|o| WebOrigin::parse(o)).collect::<std::result::Result<Vec<_>, _>>().map_err(
                 |_| Error::InvalidClientMetadata("an allowed_cors_origins entry is not scheme://host[:port]"),
             )?;
+        let post_logout_redirect_uris = self.check_post_logout_uris(meta, who)?;
+        let id_token_alg = match meta.id_token_signed_response_alg.as_deref() {
+            None | Some("RS256") => IdTokenAlg::Rs256,
+            Some(name) if self.authority.services.id_tokens.server_alg() == Some(name) => IdTokenAlg::ServerAlg,
+            Some(_) => {
+                return Err(Error::InvalidClientMetadata(
+                    "id_token_signed_response_alg must be RS256 or the server's signing_alg",
+                ));
+            }
+        };
+        // Skipping consent is the operator's word for a first-party client;
+        // a client registering itself cannot say it of itself.
+        let skip_consent = meta.skip_consent.unwrap_or(false);
+        if skip_consent && who != Registrant::Admin {
+            return Err(Error::InvalidClientMetadata("skip_consent is for clients of the admin API only"));
+        }
         Ok(Checked {
             name,
             redirect_uris,
@@ -513,7 +544,38 @@ impl Admin {
             confidential,
             jwks,
             allowed_cors_origins,
+            post_logout_redirect_uris,
+            id_token_alg,
+            skip_consent,
         })
+    }
+
+    /// Checks `post_logout_redirect_uris` by the rules of redirect URIs (no
+    /// fragment, http on loopback only, each once, at most 32; https or
+    /// loopback http for open registration).
+    fn check_post_logout_uris(&self, meta: &ClientMetadata, who: Registrant) -> Result<Vec<RedirectUri>> {
+        let raw_uris = meta.post_logout_redirect_uris.clone().unwrap_or_default();
+        if raw_uris.len() > MAX_REDIRECT_URIS {
+            return Err(Error::InvalidClientMetadata("at most 32 post_logout_redirect_uris"));
+        }
+        let mut uris = Vec::new();
+        for raw in &raw_uris {
+            let bad = Error::InvalidClientMetadata(
+                "a post_logout_redirect_uri is not an absolute URI without a fragment, http on loopback only",
+            );
+            if raw.len() > 2048 {
+                return Err(Error::InvalidClientMetadata("a post_logout_redirect_uri is over 2,048 bytes"));
+            }
+            let uri = RedirectUri::parse(raw).map_err(|_| bad.clone())?;
+            if who == Registrant::Open && !(raw.starts_with("https://") || raw.starts_with("http://")) {
+                return Err(bad);
+            }
+            if uris.contains(&uri) {
+                return Err(Error::InvalidClientMetadata("a post_logout_redirect_uri is listed twice"));
+            }
+            uris.push(uri);
+        }
+        Ok(uris)
     }
 
     // --- accounts -----------------------------------------------------------------------

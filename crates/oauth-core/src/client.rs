@@ -309,6 +309,17 @@ pub struct ClientRecord {
     /// Its JWK Set of public keys (RFC 7591 `jwks`), as JSON text.
     #[serde(default)]
     pub jwks: Option<String>,
+    /// Where RP-initiated logout may send the browser afterwards (OpenID
+    /// Connect RP-Initiated Logout 1.0 3.1).
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// How its ID tokens are signed (`id_token_signed_response_alg`).
+    #[serde(default)]
+    pub id_token_alg: IdTokenAlg,
+    /// A first-party client that shows no consent page (ours; the admin API
+    /// only).
+    #[serde(default)]
+    pub skip_consent: bool,
 }
 
 impl ClientRecord {
@@ -331,11 +342,9 @@ impl ClientRecord {
             jwks: None,
             dpop_bound_access_tokens: false,
             require_pushed_authorization_requests: false,
-            // Stored clients have no OpenID Connect settings of their own
-            // yet: the defaults of a configured client.
-            post_logout_redirect_uris: Vec::new(),
-            id_token_alg: IdTokenAlg::Rs256,
-            consent: ConsentRule::Remember,
+            post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
+            id_token_alg: self.id_token_alg,
+            consent: if self.skip_consent { ConsentRule::Skip } else { ConsentRule::Remember },
         })
     }
 }

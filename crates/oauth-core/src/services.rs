@@ -287,11 +287,18 @@ pub trait IdTokenCodec: Send + Sync {
     /// ignoring the token's own expiry, as the specification allows. Every
     /// failure is [`Error::InvalidToken`](crate::Error::InvalidToken).
     async fn verify_id_token_hint(&self, token: &str, now: OffsetDateTime) -> Result<IdTokenHint>;
+
+    /// The JWS name of the server's own `signing_alg` when it may sign ID
+    /// tokens ([`IdTokenAlg::ServerAlg`]); `None` for an HMAC algorithm,
+    /// whose key a client could not check with.
+    fn server_alg(&self) -> Option<&'static str>;
 }
 
 crate::forward::forward_async!(IdTokenCodec {
     fn mint_id_token(&self, claims: &IdTokenClaims, alg: IdTokenAlg, access_token: &str) -> Result<String>;
     fn verify_id_token_hint(&self, token: &str, now: OffsetDateTime) -> Result<IdTokenHint>;
+} sync {
+    fn server_alg(&self) -> Option<&'static str>;
 });
 
 /// The answer of a resource availability check.

@@ -226,6 +226,11 @@ impl IdTokenCodec for JsonTokens {
             audience: vec![v["aud"].as_str().unwrap_or_default().to_owned()],
         })
     }
+
+    /// ES256, as in the examples.
+    fn server_alg(&self) -> Option<&'static str> {
+        Some("ES256")
+    }
 }
 
 /// The claims of a [`JsonTokens`] ID token.

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use oauth_core::testing::ManualClock;
 use oauth_core::{
-    ClientId, ClientOrigin, ClientRecord, ClientRegistry, GrantType, LayeredClients, NoFixedClients, RedirectUri,
-    Scope, Store, StoredClients,
+    ClientId, ClientOrigin, ClientRecord, ClientRegistry, GrantType, IdTokenAlg, LayeredClients, NoFixedClients,
+    RedirectUri, Scope, Store, StoredClients,
 };
 use oauth_store_mem::MemStore;
 use time::macros::datetime;
@@ -29,6 +29,9 @@ fn record(id: &str, scope: &str) -> ClientRecord {
         origin: ClientOrigin::Admin,
         registration_token: None,
         jwks: None,
+        post_logout_redirect_uris: Vec::new(),
+        id_token_alg: IdTokenAlg::Rs256,
+        skip_consent: false,
     }
 }
 

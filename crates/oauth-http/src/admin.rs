@@ -198,16 +198,19 @@ impl AdminApi {
             Ok(q) => q,
             Err(e) => return self.error(&e),
         };
+        let alg = self.server_alg();
         let answer = match (route, &parts.method) {
             (Route::Clients, &Method::GET) => self.list_clients(&query).await,
             (Route::Clients, _) => match self.body::<wire::ClientMetadataIn, B>(parts, body, true).await {
-                Ok(meta) => self.admin.create_client(&meta.into_core()).await.map(|i| created(issued(&i, None))),
+                Ok(meta) => self.admin.create_client(&meta.into_core()).await.map(|i| created(issued(&i, None, alg))),
                 Err(r) => return r,
             },
-            (Route::Client(id), &Method::GET) => self.admin.client(id).await.map(|v| ok(view(&v))),
+            (Route::Client(id), &Method::GET) => self.admin.client(id).await.map(|v| ok(view(&v, alg))),
             (Route::Client(id), &Method::PUT) => {
                 match self.body::<wire::ClientMetadataIn, B>(parts, body, true).await {
-                    Ok(meta) => self.admin.replace_client(id, &meta.into_core()).await.map(|i| ok(issued(&i, None))),
+                    Ok(meta) => {
+                        self.admin.replace_client(id, &meta.into_core()).await.map(|i| ok(issued(&i, None, alg)))
+                    }
                     Err(r) => return r,
                 }
             }
@@ -284,7 +287,14 @@ impl AdminApi {
     async fn list_clients(&self, query: &Params) -> Result<Response<Body>, Error> {
         let n = limit(query)?;
         let p = self.admin.clients(query.get("after"), n).await?;
-        Ok(ok(page(&p, view)))
+        let alg = self.server_alg();
+        Ok(ok(page(&p, |v| view(v, alg))))
+    }
+
+    /// The name of the server's `signing_alg`, which a client's
+    /// `id_token_signed_response_alg` may be.
+    fn server_alg(&self) -> Option<&'static str> {
+        self.admin.authority().services().id_tokens.server_alg()
     }
 
     async fn list_accounts(&self, query: &Params) -> Result<Response<Body>, Error> {
@@ -323,12 +333,12 @@ fn page<T>(p: &Page<T>, one: impl Fn(&T) -> Value) -> Value {
     json!({ "items": items, "next": p.next })
 }
 
-fn view(v: &ClientView) -> Value {
-    wire::client_view(v)
+fn view(v: &ClientView, server_alg: Option<&str>) -> Value {
+    wire::client_view(v, server_alg)
 }
 
-fn issued(i: &Issued, registration_uri: Option<String>) -> Value {
-    wire::issued(i, registration_uri)
+fn issued(i: &Issued, registration_uri: Option<String>, server_alg: Option<&str>) -> Value {
+    wire::issued(i, registration_uri, server_alg)
 }
 
 fn account(a: &oauth_core::Account) -> Value {

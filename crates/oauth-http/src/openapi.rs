@@ -163,6 +163,9 @@ pub(crate) fn document() -> Value {
                         "resources": { "type": "array", "items": { "type": "string" } },
                         "require_pkce": { "type": "boolean" },
                         "allowed_cors_origins": { "type": "array", "items": { "type": "string" } },
+                        "post_logout_redirect_uris": { "type": "array", "items": { "type": "string" } },
+                        "id_token_signed_response_alg": { "type": "string", "description": "RS256 (the default) or the server's signing_alg" },
+                        "skip_consent": { "type": "boolean", "description": "a first-party client that shows no consent page; the admin API only" },
                         "jwks": { "type": "object" }
                     }
                 },
@@ -181,6 +184,9 @@ pub(crate) fn document() -> Value {
                         "require_pkce": { "type": "boolean" },
                         "resources": { "type": "array", "items": { "type": "string" } },
                         "allowed_cors_origins": { "type": "array", "items": { "type": "string" } },
+                        "post_logout_redirect_uris": { "type": "array", "items": { "type": "string" } },
+                        "id_token_signed_response_alg": { "type": "string" },
+                        "skip_consent": { "type": "boolean" },
                         "source": { "type": "string", "enum": ["configuration", "ocl", "admin", "registration"] },
                         "read_only": { "type": "boolean" },
                         "client_id_issued_at": { "type": "integer" },

@@ -8,7 +8,7 @@
 //! at 128 levels) and the body is at most 64 KiB, so no body costs more than
 //! that to refuse.
 
-use oauth_core::{ClientMetadata, ClientSource, ClientView, Error, GrantType, Issued};
+use oauth_core::{ClientMetadata, ClientSource, ClientView, ConsentRule, Error, GrantType, IdTokenAlg, Issued};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -53,6 +53,12 @@ pub(crate) struct ClientMetadataIn {
     #[serde(default)]
     allowed_cors_origins: Option<Vec<String>>,
     #[serde(default)]
+    post_logout_redirect_uris: Option<Vec<String>>,
+    #[serde(default)]
+    id_token_signed_response_alg: Option<String>,
+    #[serde(default)]
+    skip_consent: Option<bool>,
+    #[serde(default)]
     client_secret: Option<String>,
 }
 
@@ -70,13 +76,18 @@ impl ClientMetadataIn {
             require_pkce: self.require_pkce,
             jwks: self.jwks,
             allowed_cors_origins: self.allowed_cors_origins,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
+            id_token_signed_response_alg: self.id_token_signed_response_alg,
+            skip_consent: self.skip_consent,
             client_secret: self.client_secret,
         }
     }
 }
 
 /// A client as RFC 7591 3.2.1 shows it, with where it is defined.
-pub(crate) fn client_view(v: &ClientView) -> Value {
+/// `server_alg` is the name of the server's `signing_alg`, which a client's
+/// `id_token_signed_response_alg` may be.
+pub(crate) fn client_view(v: &ClientView, server_alg: Option<&str>) -> Value {
     let c = &v.client;
     let redirect_uris: Vec<&str> = match c.redirect() {
         oauth_core::RedirectPolicy::Registered(uris) => uris.iter().map(|u| u.as_str()).collect(),
@@ -95,6 +106,12 @@ pub(crate) fn client_view(v: &ClientView) -> Value {
         "require_pkce": c.require_pkce(),
         "resources": c.resources().iter().map(|r| r.as_str()).collect::<Vec<_>>(),
         "allowed_cors_origins": c.settings().allowed_cors_origins.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
+        "post_logout_redirect_uris": c.settings().post_logout_redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        "id_token_signed_response_alg": match c.id_token_alg() {
+            IdTokenAlg::ServerAlg => server_alg.unwrap_or("RS256"),
+            _ => "RS256",
+        },
+        "skip_consent": c.settings().consent == ConsentRule::Skip,
         "source": v.source.as_str(),
         "read_only": v.source.read_only(),
     });
@@ -115,8 +132,8 @@ pub(crate) fn client_view(v: &ClientView) -> Value {
 
 /// A client just created or changed, with its secrets shown this once
 /// (RFC 7591 3.2.1, RFC 7592 3).
-pub(crate) fn issued(i: &Issued, registration_client_uri: Option<String>) -> Value {
-    let mut out = client_view(&i.view);
+pub(crate) fn issued(i: &Issued, registration_client_uri: Option<String>, server_alg: Option<&str>) -> Value {
+    let mut out = client_view(&i.view, server_alg);
     if let Some(secret) = &i.client_secret {
         out["client_secret"] = json!(secret);
         out["client_secret_expires_at"] = json!(0);

@@ -121,6 +121,11 @@ impl IdTokenCodec for JwtCodec {
         };
         Ok(IdTokenHint { subject: data.claims.sub, audience })
     }
+
+    fn server_alg(&self) -> Option<&'static str> {
+        let alg = self.ring().signer().alg();
+        (!alg.is_symmetric()).then(|| alg.name())
+    }
 }
 
 #[cfg(test)]

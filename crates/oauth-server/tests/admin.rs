@@ -826,3 +826,123 @@ async fn a_resource_named_at_authorize_goes_with_the_code_and_token_may_not_name
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(query(&location, "error").as_deref(), Some("invalid_target"), "{location}");
 }
+
+/// The `Set-Cookie` pairs of `resp`, as a `Cookie` header adds them.
+fn cookies_of(resp: &reqwest::Response, jar: &mut Vec<String>) {
+    for v in resp.headers().get_all("set-cookie") {
+        jar.push(v.to_str().unwrap().split(';').next().unwrap().to_owned());
+    }
+}
+
+#[tokio::test]
+async fn an_admin_client_keeps_its_openid_settings_skips_consent_signs_with_its_alg_and_logs_out_to_its_uri() {
+    let s = start("");
+    let meta = json!({
+        "client_id": "first-app",
+        "redirect_uris": [REDIRECT],
+        "scope": "openid read",
+        "token_endpoint_auth_method": "none",
+        "post_logout_redirect_uris": ["http://127.0.0.1:9000/bye"],
+        "id_token_signed_response_alg": "ES256",
+        "skip_consent": true,
+    });
+    let (status, created) = s.call(reqwest::Method::POST, "/admin/clients", Some(meta)).await;
+    assert_eq!(status, 201, "{created}");
+    let (_, shown) = s.call(reqwest::Method::GET, "/admin/clients/first-app", None).await;
+    for view in [&created, &shown] {
+        assert_eq!(view["post_logout_redirect_uris"], json!(["http://127.0.0.1:9000/bye"]), "{view}");
+        assert_eq!(view["id_token_signed_response_alg"], "ES256", "{view}");
+        assert_eq!(view["skip_consent"], true, "{view}");
+    }
+
+    // The login goes straight back to the client: no consent page.
+    let url = format!(
+        "{}/authorize?response_type=code&client_id=first-app&redirect_uri={}&scope=openid&state=s1&nonce=n1\
+         &code_challenge={CHALLENGE}&code_challenge_method=S256",
+        s.base,
+        form_urlencoded(REDIRECT)
+    );
+    let mut jar = Vec::new();
+    let page = http().get(&url).send().await.unwrap();
+    cookies_of(&page, &mut jar);
+    let html = page.text().await.unwrap();
+    let login = http()
+        .post(format!("{}/authorize/login", s.base))
+        .header("cookie", jar.join("; "))
+        .form(&[
+            ("session", hidden(&html, "session").as_str()),
+            ("csrf", &hidden(&html, "csrf")),
+            ("username", "alice"),
+            ("password", "alice-password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    cookies_of(&login, &mut jar);
+    let location = login.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(REDIRECT), "skip_consent: no consent page, {location}");
+    let code = query(&location, "code").unwrap();
+    let tokens: Value = http()
+        .post(format!("{}/token", s.base))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", "first-app"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id_token = tokens["id_token"].as_str().unwrap_or_else(|| panic!("an ID token: {tokens}"));
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(id_token.split('.').next().unwrap()).unwrap()).unwrap();
+    assert_eq!(header["alg"], "ES256", "the registered id_token_signed_response_alg");
+
+    // Logout goes to the registered URI, and to no other.
+    let logout = |target: &str| {
+        format!(
+            "{}/logout?id_token_hint={id_token}&post_logout_redirect_uri={}&state=bye1",
+            s.base,
+            form_urlencoded(target)
+        )
+    };
+    let r = http().get(logout("http://127.0.0.1:9000/elsewhere")).header("cookie", jar.join("; ")).send().await;
+    let r = r.unwrap();
+    assert_eq!(r.status(), 400, "an unregistered post_logout_redirect_uri gets the error page");
+    assert!(r.headers().get("location").is_none());
+    let r = http().get(logout("http://127.0.0.1:9000/bye")).header("cookie", jar.join("; ")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "http://127.0.0.1:9000/bye?state=bye1");
+}
+
+#[tokio::test]
+async fn openid_client_metadata_is_checked_and_skip_consent_is_the_operators_alone() {
+    let s = start("[registration]\nenabled = true\nscopes = [\"openid\", \"read\"]\n");
+    let cb = REDIRECT;
+    for meta in [
+        json!({"redirect_uris": [cb], "post_logout_redirect_uris": ["https://app.example/bye#x"]}),
+        json!({"redirect_uris": [cb], "post_logout_redirect_uris": ["http://app.example/bye"]}),
+        json!({"redirect_uris": [cb], "post_logout_redirect_uris": "https://app.example/bye"}),
+        json!({"redirect_uris": [cb], "id_token_signed_response_alg": "HS256"}),
+        json!({"redirect_uris": [cb], "id_token_signed_response_alg": "none"}),
+    ] {
+        let (status, body) = s.call(reqwest::Method::POST, "/admin/clients", Some(meta.clone())).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_client_metadata")), "{meta}: {body}");
+    }
+    let register = |meta: Value| http().post(format!("{}/register", s.base)).json(&meta).send();
+    let r = register(json!({"redirect_uris": [cb], "skip_consent": true})).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client_metadata");
+    let r = register(json!({"redirect_uris": [cb], "post_logout_redirect_uris": ["http://127.0.0.1:7777/bye"]}));
+    let reg: Value = r.await.unwrap().json().await.unwrap();
+    assert_eq!(reg["post_logout_redirect_uris"], json!(["http://127.0.0.1:7777/bye"]), "{reg}");
+    assert_eq!(
+        (reg["skip_consent"].clone(), reg["id_token_signed_response_alg"].clone()),
+        (json!(false), json!("RS256"))
+    );
+}

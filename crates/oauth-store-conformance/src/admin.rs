@@ -28,6 +28,10 @@ fn client(id: &str) -> ClientRecord {
         origin: ClientOrigin::Registration,
         registration_token: Some(TokenHash::of("registration")),
         jwks: None,
+        // Not the defaults, so every backend is seen to keep them.
+        post_logout_redirect_uris: vec![RedirectUri::parse("https://app.example/bye").expect("uri")],
+        id_token_alg: oauth_core::IdTokenAlg::ServerAlg,
+        skip_consent: true,
     }
 }
 

@@ -76,7 +76,10 @@ impl Frontend {
                 let id = issued.view.client.id().as_str().to_owned();
                 let uri = self.registration_client_uri(&id);
                 *client_id = Some(id);
-                response::json_no_store_status(StatusCode::CREATED, &wire::issued(&issued, Some(uri)))
+                response::json_no_store_status(
+                    StatusCode::CREATED,
+                    &wire::issued(&issued, Some(uri), admin.authority().services().id_tokens.server_alg()),
+                )
             }
             Err(e) => self.registration_error(&e),
         }
@@ -101,17 +104,22 @@ impl Frontend {
         let answer = match parts.method {
             Method::GET => admin.registration(id, token).await.map(|v| {
                 let issued = oauth_core::Issued { view: v, client_secret: None, registration_access_token: None };
-                response::json_no_store_status(StatusCode::OK, &wire::issued(&issued, Some(uri)))
+                response::json_no_store_status(
+                    StatusCode::OK,
+                    &wire::issued(&issued, Some(uri), admin.authority().services().id_tokens.server_alg()),
+                )
             }),
             Method::PUT => {
                 let meta = match self.metadata_body(parts, body).await {
                     Ok(m) => m.into_core(),
                     Err(r) => return r,
                 };
-                admin
-                    .update_registration(id, token, &meta)
-                    .await
-                    .map(|i| response::json_no_store_status(StatusCode::OK, &wire::issued(&i, Some(uri))))
+                admin.update_registration(id, token, &meta).await.map(|i| {
+                    response::json_no_store_status(
+                        StatusCode::OK,
+                        &wire::issued(&i, Some(uri), admin.authority().services().id_tokens.server_alg()),
+                    )
+                })
             }
             _ => admin.delete_registration(id, token).await.map(|()| response::no_content()),
         };
