@@ -109,6 +109,10 @@ impl Frontend {
             ui_locales_supported: ["en", "nl"],
             claims_parameter_supported: false,
             request_parameter_supported: false,
+            // OpenID Connect's `request_uri` is a request object at a URL the
+            // client hosts, which this server never fetches; the request_uri
+            // of a pushed request is what `pushed_authorization_request_endpoint`
+            // announces (RFC 9126 5).
             request_uri_parameter_supported: false,
             authorization_response_iss_parameter_supported: true,
             registration_endpoint: self.admin.as_ref().map(|_| format!("{base}/register")),
