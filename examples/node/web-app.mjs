@@ -18,7 +18,8 @@ const port = Number(process.env.PORT ?? 9000)
 const base = `http://127.0.0.1:${port}`
 const redirectUri = `${base}/callback`
 
-// RFC 8414 discovery; oauth-rs speaks OAuth here (OpenID Connect: issue 19).
+// RFC 8414 discovery: this app uses OAuth only (for OpenID Connect, see the
+// guide's "Signing in with OpenID Connect").
 const config = await client.discovery(
   issuer,
   process.env.CLIENT_ID,
