@@ -126,15 +126,18 @@ impl Server {
     }
 
     /// The next log line holding `needle`; the lines before it are dropped.
+    /// When none comes (the server exited, or 20 s passed), the panic shows
+    /// the lines that did, so that a failure says why.
     pub fn wait_for(&self, needle: &str) -> String {
+        let mut seen = Vec::new();
         loop {
-            let line = self
-                .log
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+            let Ok(line) = self.log.recv_timeout(Duration::from_secs(20)) else {
+                panic!("no log line with {needle:?}; the log had:\n{}", seen.join("\n"))
+            };
             if line.contains(needle) {
                 return line;
             }
+            seen.push(line);
         }
     }
 
