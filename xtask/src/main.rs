@@ -24,7 +24,8 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask test | bench [--postgres] [--smoke] [--only SCENARIO,...] | bench [--postgres] --soak SECS"
+                "usage: cargo xtask test | bench [--postgres] [--smoke] [--only SCENARIO,...] | bench [--postgres] --soak SECS \
+                 | bench --peer [--smoke]"
             );
             eprintln!("  test   fmt, clippy, the examples, every test (nextest if installed, plus doctests),");
             eprintln!("         schemathesis against the admin API, rustdoc with -D warnings, and the");
@@ -36,7 +37,8 @@ fn main() -> ExitCode {
             eprintln!("         mixed load, fails if memory grows;");
             eprintln!("         --postgres: the server on a throwaway PostgreSQL instead of sled;");
             eprintln!("         without it the run ends with the store comparison (sled power against");
-            eprintln!("         process, sled against PostgreSQL; --only stores runs it alone)");
+            eprintln!("         process, sled against PostgreSQL; --only stores runs it alone);");
+            eprintln!("         --peer: client_credentials against panva's oidc-provider (needs node)");
             ExitCode::from(2)
         }
     }
@@ -116,6 +118,9 @@ fn test() -> ExitCode {
 /// Builds `oauth-server` and `oauth-bench` in release mode and runs the bench;
 /// with `--postgres`, the server's store is a throwaway PostgreSQL cluster.
 fn bench(args: &[String]) -> ExitCode {
+    if args.iter().any(|a| a == "--peer") {
+        return peer(args);
+    }
     let postgres = args.iter().any(|a| a == "--postgres");
     let args: Vec<&String> = args.iter().filter(|a| *a != "--postgres").collect();
     if !cargo(&["build", "--release", "--quiet", "-p", "oauth-server", "-p", "oauth-bench"], &[]) {
@@ -167,6 +172,31 @@ fn bench(args: &[String]) -> ExitCode {
     }
 }
 
+/// `cargo xtask bench --peer`: the release build, the peer's npm packages, then
+/// `oauth-bench peer` (crates/oauth-bench/src/peer.rs).
+fn peer(args: &[String]) -> ExitCode {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/oauth-bench/peer");
+    if !cargo(&["build", "--release", "--quiet", "-p", "oauth-server", "-p", "oauth-bench"], &[])
+        || !npm_packages_in(&dir)
+    {
+        return ExitCode::FAILURE;
+    }
+    let Some(target) = target_dir() else {
+        eprintln!("cannot find the target directory (cargo metadata failed)");
+        return ExitCode::FAILURE;
+    };
+    let bench = std::path::Path::new(&target).join("release").join("oauth-bench");
+    let rest = args.iter().filter(|a| *a != "--peer");
+    match Command::new(&bench).arg("peer").arg(dir.join("oidc-provider.mjs")).args(rest).status() {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("could not run {}: {e}", bench.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// The workspace's target directory, as cargo resolves it.
 fn target_dir() -> Option<String> {
     let out = Command::new(cargo_bin()).args(["metadata", "--format-version", "1", "--no-deps"]).output().ok()?;
@@ -183,9 +213,14 @@ fn cargo_bin() -> String {
 }
 
 /// Installs the npm packages of `interop/` (the independent client libraries
-/// the interop tests drive) when they are missing or older than the lock file.
+/// the interop tests drive).
 fn npm_packages() -> bool {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop");
+    npm_packages_in(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop"))
+}
+
+/// Installs the npm packages of `dir` when they are missing or older than its
+/// lock file.
+fn npm_packages_in(dir: &std::path::Path) -> bool {
     let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let installed = modified(&dir.join("node_modules/.package-lock.json"));
     if installed.is_some() && installed >= modified(&dir.join("package-lock.json")) {
@@ -193,7 +228,7 @@ fn npm_packages() -> bool {
         return true;
     }
     let mut npm = Command::new("npm");
-    npm.args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir);
+    npm.args(["ci", "--no-audit", "--no-fund"]).current_dir(dir);
     match npm.status() {
         Ok(s) => s.success(),
         Err(e) => {

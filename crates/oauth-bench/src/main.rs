@@ -12,9 +12,11 @@
 //!
 //! and prints one table of ratios and CPU time per request ([`run`]), which do
 //! not depend on how busy the machine was. `--soak SECS` runs mixed load
-//! instead and fails if the server's memory grows.
+//! instead and fails if the server's memory grows. `peer SCRIPT` compares the
+//! server with panva's oidc-provider ([`peer`]).
 //!
-//! Usage: `oauth-bench run [--smoke] [--only SCENARIO,...]` or `oauth-bench run --soak SECS`, and internally
+//! Usage: `oauth-bench run [--smoke] [--only SCENARIO,...]`, `oauth-bench run --soak SECS` or
+//! `oauth-bench peer SCRIPT [--smoke]`, and internally
 //! `oauth-bench ceiling BODY_FILE CONTENT_TYPE`.
 
 #![forbid(unsafe_code)]
@@ -26,6 +28,7 @@ mod ceiling;
 mod client_jwt;
 mod limits;
 mod load;
+mod peer;
 mod process;
 mod procfs;
 mod run;
@@ -51,7 +54,9 @@ enum Error {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: oauth-bench run [--smoke] [--only SCENARIO[,SCENARIO...]] | run --soak SECS");
+    eprintln!(
+        "usage: oauth-bench run [--smoke] [--only SCENARIO[,SCENARIO...]] | run --soak SECS | peer SCRIPT [--smoke]"
+    );
     ExitCode::from(2)
 }
 
@@ -88,6 +93,10 @@ fn main() -> ExitCode {
         ["run", "--soak", secs] => match secs.parse() {
             Ok(secs) => run::soak(secs),
             Err(_) => Err(Error::Setup(format!("--soak takes seconds, not {secs:?}"))),
+        },
+        ["peer", script, ref rest @ ..] => match settings(rest) {
+            Some(settings) => peer::compare(std::path::Path::new(script), &settings),
+            None => return usage(),
         },
         ["run", ref rest @ ..] => match settings(rest) {
             Some(settings) => run::bench(&settings),

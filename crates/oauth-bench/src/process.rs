@@ -1,5 +1,6 @@
-//! The processes under load: `oauth-server` with the bench config, and the
-//! ceiling. Each is a child of this process, ended by its PID on drop.
+//! The processes under load: `oauth-server` with the bench config, the
+//! ceiling, and the peer. Each is a child of this process, ended by its PID on
+//! drop.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -195,6 +196,32 @@ pub(crate) fn start_ceiling(dir: &Path, body: &[u8], content_type: &str) -> Resu
     let mut running = Running { child, base: String::new() };
     let addr = addr.ok_or_else(|| Error::Setup(format!("the ceiling said {line:?}")))?;
     running.base = format!("http://{addr}");
+    Ok(running)
+}
+
+/// Starts the peer, panva's oidc-provider ([`crate::peer`]), from its script
+/// `script`, for the bench client with its secret, and waits until its workers
+/// listen. Its messages go to `dir/peer.log`.
+pub(crate) fn start_peer(dir: &Path, script: &Path) -> Result<Running, Error> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut child = Command::new("node")
+        .arg(script)
+        .env("PEER_PORT", port.to_string())
+        .env("PEER_CLIENT_ID", CLIENT_ID)
+        .env("PEER_CLIENT_SECRET", CLIENT_SECRET)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("peer.log"))?)
+        .spawn()
+        .map_err(|e| Error::Setup(format!("cannot run node ({e}): the peer comparison needs Node.js")))?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        BufReader::new(out).read_line(&mut line)?;
+    }
+    let running = Running { child, base: format!("http://127.0.0.1:{port}") };
+    if line.trim() != format!("listening on 127.0.0.1:{port}") {
+        let log = std::fs::read_to_string(dir.join("peer.log")).unwrap_or_default();
+        return Err(Error::Setup(format!("the peer said {line:?}; its log: {log}")));
+    }
     Ok(running)
 }
 

@@ -34,6 +34,12 @@ pub(crate) fn memory_kib(pid: u32, field: &str) -> Result<u64, Error> {
         .ok_or_else(|| Error::Proc(format!("{pid}: no {field}")))
 }
 
+/// `pid` and its child processes (a Node.js cluster's primary and workers).
+pub(crate) fn family(pid: u32) -> Result<Vec<u32>, Error> {
+    let children = read(&format!("/proc/{pid}/task/{pid}/children"))?;
+    Ok(std::iter::once(pid).chain(children.split_whitespace().filter_map(|c| c.parse().ok())).collect())
+}
+
 fn read(path: &str) -> Result<String, Error> {
     std::fs::read_to_string(path).map_err(|e| Error::Proc(format!("{path}: {e}")))
 }

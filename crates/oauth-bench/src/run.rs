@@ -343,7 +343,7 @@ fn measure(
 
 /// Waits (up to 60 s) until `pid` is idle, so that work queued by the last
 /// run (Argon2 verifications, say) is not counted in the next one.
-fn settle(pid: u32) -> Result<(), Error> {
+pub(crate) fn settle(pid: u32) -> Result<(), Error> {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut last = procfs::cpu_time(pid)?;
     while std::time::Instant::now() < deadline {
