@@ -21,6 +21,10 @@ const RANDOMNESS: &[&str] = &["getrandom", "rand", "rand_core", "chrono"];
 /// Crates that speak HTTP; only `oauth-http` (and what sits above it) may.
 const HTTP: &[&str] = &["hyper", "http", "oauth-http"];
 
+/// The OpenAPI generator: the admin API's description is `oauth-http`'s, made
+/// from its own wire types, so the pure core never carries it.
+const OPENAPI: &[&str] = &["utoipa", "utoipa-gen"];
+
 /// One rule: `krate` must not reach any of `forbidden`.
 struct Rule {
     krate: &'static str,
@@ -33,6 +37,11 @@ const RULES: &[Rule] = &[
         krate: "oauth-core",
         forbidden: &[IO, HTTP, RANDOMNESS],
         invariant: "oauth-core does no IO: no tokio, no hyper, no sled, no clock or randomness but its traits",
+    },
+    Rule {
+        krate: "oauth-core",
+        forbidden: &[OPENAPI],
+        invariant: "oauth-core knows nothing of OpenAPI: oauth-http maps its types to wire types",
     },
     Rule { krate: "oauth-runtime", forbidden: &[HTTP], invariant: "only oauth-http knows HTTP" },
     Rule { krate: "oauth-jwt", forbidden: &[HTTP], invariant: "only oauth-http knows HTTP" },

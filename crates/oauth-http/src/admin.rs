@@ -3,6 +3,10 @@
 //! and sessions. [`AdminApi`] only parses and renders; every rule is in
 //! [`oauth_core::Admin`].
 //!
+//! The bodies it parses and renders are the types at the end of this file
+//! (and [`crate::wire`]'s for clients); the OpenAPI description of
+//! [`crate::openapi`] derives its schemas from these same types.
+//!
 //! The token is compared through the server's [`SecretVerifier`](oauth_core::SecretVerifier)
 //! against its `$sha256$` hash, in constant time. A missing or wrong token is
 //! 401 before anything else is read, and neither the token nor any password or
@@ -15,10 +19,10 @@ use std::time::Instant;
 
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, header};
-use oauth_core::{AccountPatch, Admin, ClientView, Error, Issued, NewAccount, Page, SecretHash};
-use serde::Deserialize;
+use oauth_core::{AccountPatch, Admin, Error, NewAccount, Page, SecretHash};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::bearer::{BearerError, bearer_token};
 use crate::frontend::HttpConfig;
@@ -114,11 +118,46 @@ impl Route {
     }
 }
 
-/// Whether the admin API serves `method` at `path` (for the test that keeps
-/// the OpenAPI description true).
+/// Every (path template, method) the admin API serves behind its token, for
+/// the test that keeps the OpenAPI description true. Each route is reached
+/// through [`Route::of`], as a request would be.
 #[cfg(test)]
-pub(crate) fn serves(path: &str, method: &Method) -> bool {
-    Route::of(path).methods().contains(method)
+pub(crate) fn served_operations() -> Vec<(&'static str, Method)> {
+    let templates = [
+        "/admin/openapi.json",
+        "/admin/clients",
+        "/admin/clients/{id}",
+        "/admin/accounts",
+        "/admin/accounts/{id}",
+        "/admin/accounts/{id}/grants",
+        "/admin/accounts/{id}/consents",
+        "/admin/accounts/{id}/sessions",
+        "/admin/grants/{id}",
+        "/admin/backup",
+    ];
+    let mut out = Vec::new();
+    for template in templates {
+        let route = Route::of(&template.replace("{id}", "x"));
+        // A route added to `Route` without a template here fails to compile
+        // until it is listed: the match has no wildcard.
+        let documented = match route {
+            Route::OpenApi | Route::Unknown => false,
+            Route::Clients
+            | Route::Client(_)
+            | Route::Accounts
+            | Route::Account(_)
+            | Route::AccountGrants(_)
+            | Route::AccountConsents(_)
+            | Route::AccountSessions(_)
+            | Route::Grant(_)
+            | Route::Backup => true,
+        };
+        assert!(route != Route::Unknown, "{template} is served by no route");
+        if documented {
+            out.extend(route.methods().iter().map(|m| (template, m.clone())));
+        }
+    }
+    out
 }
 
 /// A path segment, percent-decoded; `None` when it does not decode to UTF-8.
@@ -189,7 +228,7 @@ impl AdminApi {
             return r;
         }
         if *route == Route::OpenApi {
-            return response::json(StatusCode::OK, &crate::openapi::document());
+            return crate::openapi::response();
         }
         if let Err(r) = self.authorize(parts).await {
             return r;
@@ -202,14 +241,16 @@ impl AdminApi {
         let answer = match (route, &parts.method) {
             (Route::Clients, &Method::GET) => self.list_clients(&query).await,
             (Route::Clients, _) => match self.body::<wire::ClientMetadataIn, B>(parts, body, true).await {
-                Ok(meta) => self.admin.create_client(&meta.into_core()).await.map(|i| created(issued(&i, None, alg))),
+                Ok(meta) => {
+                    self.admin.create_client(&meta.into_core()).await.map(|i| created(&wire::issued(&i, None, alg)))
+                }
                 Err(r) => return r,
             },
-            (Route::Client(id), &Method::GET) => self.admin.client(id).await.map(|v| ok(view(&v, alg))),
+            (Route::Client(id), &Method::GET) => self.admin.client(id).await.map(|v| ok(&wire::client_view(&v, alg))),
             (Route::Client(id), &Method::PUT) => {
                 match self.body::<wire::ClientMetadataIn, B>(parts, body, true).await {
                     Ok(meta) => {
-                        self.admin.replace_client(id, &meta.into_core()).await.map(|i| ok(issued(&i, None, alg)))
+                        self.admin.replace_client(id, &meta.into_core()).await.map(|i| ok(&wire::issued(&i, None, alg)))
                     }
                     Err(r) => return r,
                 }
@@ -217,19 +258,19 @@ impl AdminApi {
             (Route::Client(id), _) => self.admin.delete_client(id).await.map(|()| no_content()),
             (Route::Accounts, &Method::GET) => self.list_accounts(&query).await,
             (Route::Accounts, _) => match self.body::<NewAccountIn, B>(parts, body, false).await {
-                Ok(new) => self.admin.create_account(new.into_core()).await.map(|a| created(account(&a))),
+                Ok(new) => self.admin.create_account(new.into_core()).await.map(|a| created(&AccountOut::of(&a))),
                 Err(r) => return r,
             },
-            (Route::Account(id), &Method::GET) => self.admin.account(id).await.map(|a| ok(account(&a))),
+            (Route::Account(id), &Method::GET) => self.admin.account(id).await.map(|a| ok(&AccountOut::of(&a))),
             (Route::Account(id), &Method::PATCH) => match self.body::<AccountPatchIn, B>(parts, body, false).await {
-                Ok(patch) => self.admin.update_account(id, patch.into_core()).await.map(|a| ok(account(&a))),
+                Ok(patch) => self.admin.update_account(id, patch.into_core()).await.map(|a| ok(&AccountOut::of(&a))),
                 Err(r) => return r,
             },
             (Route::Account(id), _) => self.admin.delete_account(id).await.map(|()| no_content()),
             (Route::AccountGrants(id), _) => {
                 let after = query.get("after");
                 match limit(&query) {
-                    Ok(n) => self.admin.grants(id, after, n).await.map(|p| ok(page(&p, grant))),
+                    Ok(n) => self.admin.grants(id, after, n).await.map(|p| ok(&GrantList::of(&p))),
                     Err(e) => Err(e),
                 }
             }
@@ -237,7 +278,7 @@ impl AdminApi {
             (Route::AccountSessions(id), _) => self.admin.end_sessions(id).await.map(|_| no_content()),
             (Route::Grant(id), _) => self.admin.revoke_grant(id).await.map(|()| no_content()),
             (Route::Backup, _) => match &self.backup {
-                Some(b) => b.backup().await.map(|(path, entries)| ok(json!({ "path": path, "entries": entries }))),
+                Some(b) => b.backup().await.map(|(path, entries)| ok(&BackupDone { path, entries })),
                 None => Err(Error::NotFound("no backups here: set admin.backup_dir (sled stores only)")),
             },
             (Route::OpenApi | Route::Unknown, _) => return response::not_found(StatusCode::NOT_FOUND),
@@ -288,7 +329,7 @@ impl AdminApi {
         let n = limit(query)?;
         let p = self.admin.clients(query.get("after"), n).await?;
         let alg = self.server_alg();
-        Ok(ok(page(&p, |v| view(v, alg))))
+        Ok(ok(&ClientList { items: p.items.iter().map(|v| wire::client_view(v, alg)).collect(), next: p.next }))
     }
 
     /// The name of the server's `signing_alg`, which a client's
@@ -300,12 +341,11 @@ impl AdminApi {
     async fn list_accounts(&self, query: &Params) -> Result<Response<Body>, Error> {
         if let Some(username) = query.get("username") {
             let found = self.admin.account_by_username(username).await?;
-            let items: Vec<Value> = found.iter().map(account).collect();
-            return Ok(ok(json!({ "items": items, "next": null })));
+            return Ok(ok(&AccountList { items: found.iter().map(AccountOut::of).collect(), next: None }));
         }
         let n = limit(query)?;
         let p = self.admin.accounts(query.get("after"), n).await?;
-        Ok(ok(page(&p, account)))
+        Ok(ok(&AccountList { items: p.items.iter().map(AccountOut::of).collect(), next: p.next }))
     }
 }
 
@@ -316,64 +356,147 @@ fn limit(query: &Params) -> Result<usize, Error> {
     }
 }
 
-fn ok(value: Value) -> Response<Body> {
-    response::json_no_store_status(StatusCode::OK, &value)
+fn ok(value: &impl Serialize) -> Response<Body> {
+    response::json_no_store_status(StatusCode::OK, value)
 }
 
-fn created(value: Value) -> Response<Body> {
-    response::json_no_store_status(StatusCode::CREATED, &value)
+fn created(value: &impl Serialize) -> Response<Body> {
+    response::json_no_store_status(StatusCode::CREATED, value)
 }
 
 fn no_content() -> Response<Body> {
     response::no_content()
 }
 
-fn page<T>(p: &Page<T>, one: impl Fn(&T) -> Value) -> Value {
-    let items: Vec<Value> = p.items.iter().map(one).collect();
-    json!({ "items": items, "next": p.next })
+/// An account as the admin API shows it.
+#[derive(Serialize, ToSchema, Debug)]
+#[schema(as = Account)]
+pub(crate) struct AccountOut {
+    /// The account's id, also the `sub` of its tokens.
+    pub(crate) id: String,
+    pub(crate) username: String,
+    /// A disabled account cannot log in, and its tokens stop working.
+    pub(crate) disabled: bool,
+    /// Free-form attributes.
+    pub(crate) attributes: BTreeMap<String, String>,
+    pub(crate) source: AccountSource,
 }
 
-fn view(v: &ClientView, server_alg: Option<&str>) -> Value {
-    wire::client_view(v, server_alg)
+/// Where an account is defined.
+#[derive(Serialize, ToSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum AccountSource {
+    /// `[[accounts]]` of the configuration file: read-only here.
+    Configuration,
+    /// Created through the admin API.
+    Admin,
 }
 
-fn issued(i: &Issued, registration_uri: Option<String>, server_alg: Option<&str>) -> Value {
-    wire::issued(i, registration_uri, server_alg)
+impl AccountOut {
+    pub(crate) fn of(a: &oauth_core::Account) -> AccountOut {
+        AccountOut {
+            id: a.id.to_string(),
+            username: a.username.clone(),
+            disabled: a.disabled,
+            attributes: a.attributes.clone(),
+            source: match a.origin {
+                oauth_core::AccountOrigin::Configuration => AccountSource::Configuration,
+                _ => AccountSource::Admin,
+            },
+        }
+    }
 }
 
-fn account(a: &oauth_core::Account) -> Value {
-    json!({
-        "id": a.id.to_string(),
-        "username": a.username,
-        "disabled": a.disabled,
-        "attributes": a.attributes,
-        "source": match a.origin {
-            oauth_core::AccountOrigin::Configuration => "configuration",
-            _ => "admin",
-        },
-    })
+/// A live grant of an account: one consent to one client, with its refresh
+/// and access tokens.
+#[derive(Serialize, ToSchema, Debug)]
+#[schema(as = Grant)]
+pub(crate) struct GrantOut {
+    /// Pass to `DELETE /admin/grants/{id}` to revoke it.
+    pub(crate) id: String,
+    pub(crate) client_id: String,
+    /// Space-separated.
+    pub(crate) scope: String,
+    /// Seconds since the epoch.
+    pub(crate) created_at: i64,
+    /// Seconds since the epoch.
+    pub(crate) expires_at: i64,
+    /// The RFC 8707 resource the grant is for, if any.
+    #[schema(required = true)]
+    pub(crate) resource: Option<String>,
 }
 
-fn grant(g: &oauth_core::Grant) -> Value {
-    json!({
-        "id": g.id.to_string(),
-        "client_id": g.client_id.as_str(),
-        "scope": g.scope.to_string(),
-        "created_at": g.created_at.unix_timestamp(),
-        "expires_at": g.expires_at.unix_timestamp(),
-        "resource": g.resource.as_ref().map(|r| r.as_str()),
-    })
+impl GrantOut {
+    pub(crate) fn of(g: &oauth_core::Grant) -> GrantOut {
+        GrantOut {
+            id: g.id.to_string(),
+            client_id: g.client_id.as_str().to_owned(),
+            scope: g.scope.to_string(),
+            created_at: g.created_at.unix_timestamp(),
+            expires_at: g.expires_at.unix_timestamp(),
+            resource: g.resource.as_ref().map(|r| r.as_str().to_owned()),
+        }
+    }
+}
+
+/// A page of clients.
+#[derive(Serialize, ToSchema, Debug)]
+pub(crate) struct ClientList {
+    pub(crate) items: Vec<wire::ClientOut>,
+    /// Pass as `after` for the next page; null on the last page.
+    #[schema(required = true)]
+    pub(crate) next: Option<String>,
+}
+
+/// A page of accounts (one page at most when looked up by `username`).
+#[derive(Serialize, ToSchema, Debug)]
+pub(crate) struct AccountList {
+    pub(crate) items: Vec<AccountOut>,
+    /// Pass as `after` for the next page; null on the last page.
+    #[schema(required = true)]
+    pub(crate) next: Option<String>,
+}
+
+/// A page of an account's live grants.
+#[derive(Serialize, ToSchema, Debug)]
+pub(crate) struct GrantList {
+    pub(crate) items: Vec<GrantOut>,
+    /// Pass as `after` for the next page; null on the last page.
+    #[schema(required = true)]
+    pub(crate) next: Option<String>,
+}
+
+impl GrantList {
+    fn of(p: &Page<oauth_core::Grant>) -> GrantList {
+        GrantList { items: p.items.iter().map(GrantOut::of).collect(), next: p.next.clone() }
+    }
+}
+
+/// Where `POST /admin/backup` wrote its copy of the store.
+#[derive(Serialize, ToSchema, Debug)]
+pub(crate) struct BackupDone {
+    /// The directory of the copy.
+    pub(crate) path: String,
+    /// How many entries it holds.
+    pub(crate) entries: u64,
 }
 
 /// `POST /admin/accounts`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewAccountIn {
+#[schema(as = NewAccount)]
+pub(crate) struct NewAccountIn {
+    /// The login name; unique.
     username: String,
+    /// Hashed with Argon2id before it is stored; none for an account that
+    /// logs in through an external authenticator only.
     #[serde(default)]
+    #[schema(write_only)]
     password: Option<String>,
+    /// Whether it starts disabled.
     #[serde(default)]
     disabled: bool,
+    /// Free-form attributes.
     #[serde(default)]
     attributes: BTreeMap<String, String>,
 }
@@ -389,16 +512,20 @@ impl NewAccountIn {
     }
 }
 
-/// `PATCH /admin/accounts/{id}`.
-#[derive(Deserialize)]
+/// `PATCH /admin/accounts/{id}`: the members given replace the account's.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AccountPatchIn {
+#[schema(as = AccountPatch)]
+pub(crate) struct AccountPatchIn {
     #[serde(default)]
     username: Option<String>,
     #[serde(default)]
+    #[schema(write_only)]
     password: Option<String>,
+    /// Disable (`true`) or enable (`false`); disabling ends its sessions.
     #[serde(default)]
     disabled: Option<bool>,
+    /// Replaces all attributes.
     #[serde(default)]
     attributes: Option<BTreeMap<String, String>>,
 }

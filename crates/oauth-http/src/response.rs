@@ -95,9 +95,14 @@ pub(crate) fn error_json(status: StatusCode, err: &Error) -> Response<Body> {
     json(status, &ErrorBody { error: err.code().as_str(), error_description: err.description() })
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every JSON error this server sends (RFC 6749 5.2, RFC 7591 3.2.2); the
+/// admin API's OpenAPI description derives its `Error` schema from it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody<'a> {
+    /// The error code, one of `oauth_core::ErrorCode`'s.
     error: &'a str,
+    /// A sentence for the operator; never holds a secret.
     error_description: &'a str,
 }
 

@@ -636,6 +636,10 @@ async fn an_online_backup_is_a_consistent_store_that_a_server_restores_from() {
     let path = done["path"].as_str().unwrap().to_owned();
     assert!(path.starts_with(&backups.path().display().to_string()), "{path}");
     assert!(done["entries"].as_u64().unwrap() > 0);
+    // The CLI prints the API's answer as it came, which is what the
+    // description says.
+    let doc: Value = http().get(format!("{}/admin/openapi.json", s.admin)).send().await.unwrap().json().await.unwrap();
+    conforms(&doc, "post", "/admin/backup", 200, Some(&done));
     let (status, _) = s
         .call(reqwest::Method::POST, "/admin/accounts", Some(json!({"username": "after", "password": "pw-after"})))
         .await;
@@ -945,4 +949,183 @@ async fn openid_client_metadata_is_checked_and_skip_consent_is_the_operators_alo
         (reg["skip_consent"].clone(), reg["id_token_signed_response_alg"].clone()),
         (json!(false), json!("RS256"))
     );
+}
+
+/// Checks `body`, answered with `status` by `method path`, against the schema
+/// that the served OpenAPI document gives that answer: the status must be
+/// documented, and the body must validate (JSON Schema 2020-12, as OpenAPI
+/// 3.1 uses). `None` is an answer without a body.
+fn conforms(doc: &Value, method: &str, path: &str, status: u16, body: Option<&Value>) {
+    let response = &doc["paths"][path][method]["responses"][status.to_string()];
+    assert!(response.is_object(), "{method} {path} answered {status}, which its description does not list");
+    let schema = &response["content"]["application/json"]["schema"]["$ref"];
+    let Some(body) = body else {
+        assert!(schema.is_null(), "{method} {path} {status} is documented with a body and sent none");
+        return;
+    };
+    assert!(schema.is_string(), "{method} {path} {status} sent {body}, documented without a body");
+    let errors = schema_errors(doc, schema, body);
+    assert!(errors.is_empty(), "{method} {path} {status}: {body} does not match {schema}: {errors:?}");
+}
+
+/// Where `body` departs from the schema `schema` (a `$ref` into `doc`).
+fn schema_errors(doc: &Value, schema: &Value, body: &Value) -> Vec<String> {
+    // The whole document is the root, so that `#/components/schemas/...`
+    // references resolve; its other members are not schema keywords.
+    let mut root = doc.clone();
+    root["$ref"] = schema.clone();
+    let validator = jsonschema::draft202012::new(&root).unwrap();
+    validator.iter_errors(body).map(|e| format!("{e} at {}", e.instance_path())).collect()
+}
+
+#[tokio::test]
+async fn admin_answers_validate_against_their_generated_schemas() {
+    use reqwest::Method;
+    let s = start("");
+    let doc: Value = http().get(format!("{}/admin/openapi.json", s.admin)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    // The check can fail: bodies unlike what the schemas say are refused.
+    for (schema, unlike) in [
+        ("#/components/schemas/ClientList", json!({ "items": [{ "client_id": "x" }], "next": null })),
+        (
+            "#/components/schemas/Grant",
+            json!({ "id": "g", "client_id": "c", "scope": "", "created_at": 1, "expires_at": 2 }),
+        ),
+        (
+            "#/components/schemas/Account",
+            json!({ "id": "a", "username": "u", "disabled": false, "attributes": {}, "source": "ocl" }),
+        ),
+    ] {
+        assert!(!schema_errors(&doc, &json!(schema), &unlike).is_empty(), "{unlike} passed as {schema}");
+    }
+    let mut checked = std::collections::BTreeSet::new();
+    let mut check = |method: &str, path: &'static str, status: u16, body: &Value| {
+        conforms(&doc, method, path, status, (status != 204).then_some(body));
+        checked.insert((path, method.to_owned()));
+    };
+
+    // Clients: a confidential one (its secret shown once), a public one, and
+    // the configuration's (read-only, listed).
+    let confidential = json!({
+        "client_id": "schema-app", "client_name": "Schema app",
+        "redirect_uris": ["https://app.example/cb"], "grant_types": ["authorization_code", "refresh_token"],
+        "scope": "read", "token_endpoint_auth_method": "client_secret_basic",
+        "post_logout_redirect_uris": ["https://app.example/bye"], "allowed_cors_origins": ["https://other.example"],
+    });
+    let (status, body) = s.call(Method::POST, "/admin/clients", Some(confidential.clone())).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["client_secret"].is_string(), "{body}");
+    check("post", "/admin/clients", status, &body);
+    let public = json!({ "client_id": "schema-cli", "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none" });
+    let (status, body) = s.call(Method::POST, "/admin/clients", Some(public)).await;
+    assert_eq!(status, 201, "{body}");
+    check("post", "/admin/clients", status, &body);
+    let (status, body) = s.call(Method::POST, "/admin/clients", Some(confidential.clone())).await;
+    assert_eq!(status, 409, "{body}");
+    check("post", "/admin/clients", status, &body);
+    let (status, body) =
+        s.call(Method::POST, "/admin/clients", Some(json!({ "redirect_uris": ["http://x.example/cb"] }))).await;
+    assert_eq!(status, 400, "{body}");
+    check("post", "/admin/clients", status, &body);
+    let (status, body) = s.call(Method::GET, "/admin/clients?limit=1", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["next"].is_string(), "{body}");
+    check("get", "/admin/clients", status, &body);
+    let (status, body) = s.call(Method::GET, "/admin/clients", None).await;
+    assert!(body["items"].as_array().unwrap().iter().any(|c| c["source"] == "configuration"), "{body}");
+    check("get", "/admin/clients", status, &body);
+    let (status, body) = s.call(Method::GET, "/admin/clients/schema-app", None).await;
+    assert_eq!(status, 200, "{body}");
+    check("get", "/admin/clients/{id}", status, &body);
+    let (status, body) = s.call(Method::GET, "/admin/clients/nobody", None).await;
+    assert_eq!(status, 404, "{body}");
+    check("get", "/admin/clients/{id}", status, &body);
+    let (status, body) = s.call(Method::PUT, "/admin/clients/schema-app", Some(confidential)).await;
+    assert_eq!(status, 200, "{body}");
+    check("put", "/admin/clients/{id}", status, &body);
+    let (status, body) = s.call(Method::PUT, "/admin/clients/demo-app", Some(json!({ "scope": "read" }))).await;
+    assert_eq!(status, 409, "{body}");
+    check("put", "/admin/clients/{id}", status, &body);
+    let (status, body) = s.call(Method::DELETE, "/admin/clients/demo-app", None).await;
+    assert_eq!(status, 409, "{body}");
+    check("delete", "/admin/clients/{id}", status, &body);
+    let (status, body) = s.call(Method::DELETE, "/admin/clients/schema-cli", None).await;
+    assert_eq!(status, 204, "{body}");
+    check("delete", "/admin/clients/{id}", status, &body);
+
+    // Accounts.
+    let new = json!({ "username": "carol", "password": "a long enough password", "attributes": { "email": "carol@example.com" } });
+    let (status, body) = s.call(Method::POST, "/admin/accounts", Some(new.clone())).await;
+    assert_eq!(status, 201, "{body}");
+    check("post", "/admin/accounts", status, &body);
+    let carol = body["id"].as_str().unwrap().to_owned();
+    let (status, body) = s.call(Method::POST, "/admin/accounts", Some(new)).await;
+    assert_eq!(status, 409, "{body}");
+    check("post", "/admin/accounts", status, &body);
+    let (status, body) =
+        s.call(Method::POST, "/admin/accounts", Some(json!({ "username": "dave", "role": "x" }))).await;
+    assert_eq!(status, 400, "{body}");
+    check("post", "/admin/accounts", status, &body);
+    let (status, body) = s.call(Method::GET, "/admin/accounts", None).await;
+    check("get", "/admin/accounts", status, &body);
+    let (status, body) = s.call(Method::GET, "/admin/accounts?username=alice", None).await;
+    assert_eq!(body["items"][0]["source"], "configuration", "{body}");
+    check("get", "/admin/accounts", status, &body);
+    let alice = body["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, body) = s.call(Method::GET, &format!("/admin/accounts/{carol}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    check("get", "/admin/accounts/{id}", status, &body);
+    let (status, body) =
+        s.call(Method::PATCH, &format!("/admin/accounts/{carol}"), Some(json!({ "disabled": true }))).await;
+    assert_eq!((status, &body["disabled"]), (200, &json!(true)), "{body}");
+    check("patch", "/admin/accounts/{id}", status, &body);
+    let (status, body) =
+        s.call(Method::PATCH, &format!("/admin/accounts/{alice}"), Some(json!({ "disabled": true }))).await;
+    assert_eq!(status, 409, "{body}");
+    check("patch", "/admin/accounts/{id}", status, &body);
+    let (status, body) = s.call(Method::PATCH, "/admin/accounts/nobody", Some(json!({}))).await;
+    assert_eq!(status, 404, "{body}");
+    check("patch", "/admin/accounts/{id}", status, &body);
+
+    // A grant of alice's, through a real code flow.
+    let code = code_flow(&s.base).await;
+    assert_eq!(redeem(&s.base, &code).await.0, 200);
+    let (status, body) = s.call(Method::GET, &format!("/admin/accounts/{alice}/grants"), None).await;
+    assert_eq!(body["items"].as_array().map(Vec::len), Some(1), "{body}");
+    check("get", "/admin/accounts/{id}/grants", status, &body);
+    let grant = body["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, body) = s.call(Method::DELETE, &format!("/admin/grants/{grant}"), None).await;
+    assert_eq!(status, 204, "{body}");
+    check("delete", "/admin/grants/{id}", status, &body);
+    let (status, body) = s.call(Method::DELETE, &format!("/admin/grants/{grant}"), None).await;
+    assert_eq!(status, 404, "{body}");
+    check("delete", "/admin/grants/{id}", status, &body);
+    for path in ["/admin/accounts/{id}/consents", "/admin/accounts/{id}/sessions"] {
+        let (status, body) = s.call(Method::DELETE, &path.replace("{id}", &alice), None).await;
+        assert_eq!(status, 204, "{body}");
+        check("delete", path, status, &body);
+    }
+    let (status, body) = s.call(Method::DELETE, &format!("/admin/accounts/{carol}"), None).await;
+    assert_eq!(status, 204, "{body}");
+    check("delete", "/admin/accounts/{id}", status, &body);
+
+    // No backup directory here; and a wrong token.
+    let (status, body) = s.call(Method::POST, "/admin/backup", None).await;
+    assert_eq!(status, 404, "{body}");
+    check("post", "/admin/backup", status, &body);
+    let r = http().get(format!("{}/admin/clients", s.admin)).bearer_auth("wrong").send().await.unwrap();
+    let status = r.status().as_u16();
+    assert_eq!(status, 401);
+    check("get", "/admin/clients", status, &r.json().await.unwrap());
+
+    // Every documented operation was checked at least once.
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert((path.clone(), method.clone()));
+        }
+    }
+    let checked: std::collections::BTreeSet<(String, String)> =
+        checked.into_iter().map(|(p, m)| (p.to_owned(), m)).collect();
+    assert_eq!(checked, documented);
 }
