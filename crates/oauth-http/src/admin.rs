@@ -486,17 +486,19 @@ pub(crate) struct BackupDone {
 #[serde(deny_unknown_fields)]
 #[schema(as = NewAccount)]
 pub(crate) struct NewAccountIn {
-    /// The login name; unique.
+    /// The login name; unique; 1 to 255 bytes, no control characters or
+    /// outer spaces.
+    #[schema(min_length = 1, max_length = 255)]
     username: String,
     /// Hashed with Argon2id before it is stored; none for an account that
-    /// logs in through an external authenticator only.
+    /// logs in through an external authenticator only. 1 to 1,024 bytes.
     #[serde(default)]
-    #[schema(write_only)]
+    #[schema(write_only, min_length = 1, max_length = 1024)]
     password: Option<String>,
     /// Whether it starts disabled.
     #[serde(default)]
     disabled: bool,
-    /// Free-form attributes.
+    /// Free-form attributes: at most 64, names 1 to 64 bytes, values 1 KiB.
     #[serde(default)]
     attributes: BTreeMap<String, String>,
 }
@@ -517,15 +519,18 @@ impl NewAccountIn {
 #[serde(deny_unknown_fields)]
 #[schema(as = AccountPatch)]
 pub(crate) struct AccountPatchIn {
+    /// As in `NewAccount`.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 255)]
     username: Option<String>,
+    /// As in `NewAccount`.
     #[serde(default)]
-    #[schema(write_only)]
+    #[schema(write_only, min_length = 1, max_length = 1024)]
     password: Option<String>,
     /// Disable (`true`) or enable (`false`); disabling ends its sessions.
     #[serde(default)]
     disabled: Option<bool>,
-    /// Replaces all attributes.
+    /// Replaces all attributes; as in `NewAccount`.
     #[serde(default)]
     attributes: Option<BTreeMap<String, String>>,
 }

@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{Array, ArrayBuilder, ObjectBuilder, Type};
 
 use crate::request::ReadError;
 
@@ -49,9 +50,11 @@ pub(crate) struct ClientMetadataIn {
     redirect_uris: Option<Vec<String>>,
     /// The grant types (RFC 7591 default: `authorization_code`).
     #[serde(default)]
+    #[schema(schema_with = grant_type_names)]
     grant_types: Option<Vec<String>>,
     /// The response types (only `code`).
     #[serde(default)]
+    #[schema(schema_with = response_type_names)]
     response_types: Option<Vec<String>>,
     /// The scopes the client may ask for, space-separated.
     #[serde(default)]
@@ -88,6 +91,21 @@ pub(crate) struct ClientMetadataIn {
     #[serde(default)]
     #[schema(write_only)]
     client_secret: Option<String>,
+}
+
+/// The schema of `grant_types`: the names oauth-core knows
+/// ([`GrantType::ALL`]), so a grant type added there is documented here.
+fn grant_type_names() -> Array {
+    names(GrantType::ALL.iter().map(|g| g.as_str()))
+}
+
+/// The schema of `response_types`: `code`, the only one OAuth 2.1 keeps.
+fn response_type_names() -> Array {
+    names(["code"])
+}
+
+fn names<'a>(values: impl IntoIterator<Item = &'a str>) -> Array {
+    ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values))).build()
 }
 
 /// The `token_endpoint_auth_method` values a client may be registered with;
@@ -175,7 +193,9 @@ pub(crate) struct ClientOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = String)]
     pub(crate) redirect_host: Option<String>,
+    #[schema(schema_with = grant_type_names)]
     pub(crate) grant_types: Vec<String>,
+    #[schema(schema_with = response_type_names)]
     pub(crate) response_types: Vec<String>,
     /// Space-separated.
     pub(crate) scope: String,
