@@ -21,15 +21,17 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("schemathesis") => fuzz_admin_api(),
         Some("bench") => bench(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask test | bench [--postgres] [--smoke] [--only SCENARIO,...] | bench [--postgres] --soak SECS \
-                 | bench --peer [--smoke]"
+                "usage: cargo xtask test | schemathesis | bench [--postgres] [--smoke] [--only SCENARIO,...] \
+                 | bench [--postgres] --soak SECS | bench --peer [--smoke]"
             );
             eprintln!("  test   fmt, clippy, the examples, every test (nextest if installed, plus doctests),");
             eprintln!("         schemathesis against the admin API, rustdoc with -D warnings, and the");
             eprintln!("         crate dependency rules");
+            eprintln!("  schemathesis  that step of test alone: the admin API fuzzed from its description");
             eprintln!("  bench  release build, then every route against the ceiling and the raw");
             eprintln!("         limits (about 4 minutes; needs wrk); --smoke: a few seconds per");
             eprintln!("         scenario; --only: those scenarios (client_credentials, userinfo,");
@@ -42,6 +44,13 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `cargo xtask schemathesis`: the schemathesis step of `test` alone, for
+/// work on the admin API.
+fn fuzz_admin_api() -> ExitCode {
+    let ok = cargo(&["build", "-p", "oauth-server"], &[]) && target_dir().is_some_and(|t| schemathesis::run(&t));
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 /// One named step and whether it passed.
