@@ -52,9 +52,10 @@ pub(crate) struct ClientMetadataIn {
     #[serde(default)]
     #[schema(schema_with = grant_type_names)]
     grant_types: Option<Vec<String>>,
-    /// The response types (only `code`).
+    /// The response types: `["code"]`, with the `authorization_code`
+    /// grant.
     #[serde(default)]
-    #[schema(schema_with = response_type_names)]
+    #[schema(schema_with = response_types_in)]
     response_types: Option<Vec<String>>,
     /// The scopes the client may ask for, space-separated.
     #[serde(default)]
@@ -99,9 +100,17 @@ fn grant_type_names() -> Array {
     names(GrantType::ALL.iter().map(|g| g.as_str()))
 }
 
-/// The schema of `response_types`: `code`, the only one OAuth 2.1 keeps.
+/// The schema of `response_types` shown: `code`, the only one OAuth 2.1
+/// keeps, for a client with the `authorization_code` grant; none otherwise.
 fn response_type_names() -> Array {
     names(["code"])
+}
+
+/// The schema of `response_types` sent: when given, it must name `code`.
+fn response_types_in() -> Array {
+    let mut array = names(["code"]);
+    array.min_items = Some(1);
+    array
 }
 
 fn names<'a>(values: impl IntoIterator<Item = &'a str>) -> Array {
