@@ -60,7 +60,8 @@ const ADMIN_TOKEN: &str = "admin_token";
 struct AdminDoc;
 
 /// Adds the bearer scheme, and the errors every authenticated operation may
-/// answer, to each operation (rather than repeating them in every stub).
+/// answer (and those of reading a body, to the operations that take one), to
+/// each operation rather than repeating them in every stub.
 struct AdminSecurity;
 
 impl Modify for AdminSecurity {
@@ -78,7 +79,9 @@ impl Modify for AdminSecurity {
         for item in doc.paths.paths.values_mut() {
             let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
             for operation in operations.into_iter().flatten() {
-                for (status, description) in common {
+                let with_body = operation.request_body.is_some();
+                let reading = [("408", "The body came too slowly"), ("413", "The body is over 64 KiB")];
+                for (status, description) in common.into_iter().chain(reading.into_iter().filter(|_| with_body)) {
                     operation.responses.responses.entry(status.to_owned()).or_insert_with(|| error(description).into());
                 }
             }
@@ -341,9 +344,12 @@ mod tests {
         assert_eq!(doc["security"][0][ADMIN_TOKEN], serde_json::json!([]));
         for (path, method) in documented() {
             let responses = &doc["paths"][&path][&method]["responses"];
-            for status in ["400", "401", "503"] {
+            let with_body = doc["paths"][&path][&method].get("requestBody").is_some();
+            let statuses: &[&str] =
+                if with_body { &["400", "401", "503", "408", "413"] } else { &["400", "401", "503"] };
+            for status in statuses {
                 assert_eq!(
-                    responses[status]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Error",
+                    responses[*status]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Error",
                     "{method} {path} {status}"
                 );
             }

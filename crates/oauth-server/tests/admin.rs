@@ -1066,6 +1066,10 @@ async fn admin_answers_validate_against_their_generated_schemas() {
         s.call(Method::POST, "/admin/accounts", Some(json!({ "username": "dave", "role": "x" }))).await;
     assert_eq!(status, 400, "{body}");
     check("post", "/admin/accounts", status, &body);
+    let huge = json!({ "username": "x".repeat(70_000) });
+    let (status, body) = s.call(Method::POST, "/admin/accounts", Some(huge)).await;
+    assert_eq!(status, 413, "{body}");
+    check("post", "/admin/accounts", status, &body);
     let (status, body) = s.call(Method::GET, "/admin/accounts", None).await;
     check("get", "/admin/accounts", status, &body);
     let (status, body) = s.call(Method::GET, "/admin/accounts?username=alice", None).await;
