@@ -116,6 +116,12 @@ pub(crate) fn start_server_on(
 issuer = "http://127.0.0.1:{port}"
 listen = "127.0.0.1:{port}"
 
+# The load generator stands in for many clients from one address: at 256
+# connections it would meet the per-address cap (default 256), which would
+# close its idle keep-alive connections under it.
+[server]
+max_connections_per_ip = 1024
+
 [store]
 {store}
 sweep_interval = {sweep}

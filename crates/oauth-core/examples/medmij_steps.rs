@@ -19,11 +19,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use oauth_core::testing::{CountingSecrets, JsonProofs, JsonTokens, ManualClock, PlainVerifier};
 use oauth_core::{
-    AccessTokenId, Account, AccountId, Authority, AuthorizationSession, AuthorizeRequest, Client, ClientCredentials,
-    ClientId, ClientRecord, ClientSettings, CodeRedemption, ConsentRule, Grant, GrantId, GrantType, IdTokenAlg,
-    IgnoreEvents, LoginOutcome, Record, RecordKind, RedirectPolicy, RefreshLookup, RefreshRecord, ResourceCheck,
-    ResourceDecision, Rotation, Scope, ScopeRule, Services, SessionId, SessionState, Settings, SigningKeyRecord, Store,
-    StoreError, Swept, ThrottleKey, TokenHash, TokenRequest,
+    AccessTokenId, Account, AccountId, Attempt, Attempts, Authority, AuthorizationSession, AuthorizeRequest, Client,
+    ClientCredentials, ClientId, ClientRecord, ClientSettings, CodeRedemption, ConsentRule, Grant, GrantId, GrantType,
+    IdTokenAlg, IgnoreEvents, LoginOutcome, Record, RecordKind, RedirectPolicy, RefreshLookup, RefreshRecord,
+    ResourceCheck, ResourceDecision, Rotation, Scope, ScopeRule, Services, SessionId, SessionState, Settings,
+    SigningKeyRecord, Store, StoreError, Swept, ThrottleKey, TokenHash, TokenRequest,
 };
 use time::OffsetDateTime;
 
@@ -41,7 +41,7 @@ struct Maps {
     revoked: HashMap<AccessTokenId, OffsetDateTime>,
     accounts: HashMap<AccountId, Account>,
     keys: BTreeMap<String, SigningKeyRecord>,
-    failures: HashMap<ThrottleKey, Vec<OffsetDateTime>>,
+    failures: HashMap<ThrottleKey, Attempts>,
     records: HashMap<(RecordKind, TokenHash), Record>,
     clients: BTreeMap<String, ClientRecord>,
 }
@@ -273,21 +273,24 @@ impl Store for ListStore {
         Ok(self.maps()?.keys.values().cloned().collect())
     }
 
-    async fn record_failure(
+    async fn count_attempt(
         &self,
-        key: &ThrottleKey,
+        keys: &[(ThrottleKey, u32)],
         at: OffsetDateTime,
         since: OffsetDateTime,
-        keep: usize,
-    ) -> Result<(), StoreError> {
-        let mut maps = self.maps()?;
-        oauth_core::prune_failures(maps.failures.entry(*key).or_default(), at, since, keep);
+    ) -> Result<Attempt, StoreError> {
+        // One lock over every key's attempts makes the count atomic.
+        Ok(Attempts::count_in(&mut self.maps()?.failures, keys, at, since))
+    }
+
+    async fn fail_attempt(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
+        Attempts::fail_in(&mut self.maps()?.failures, keys, at);
         Ok(())
     }
 
-    async fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError> {
-        let maps = self.maps()?;
-        Ok(maps.failures.get(key).map(|f| f.iter().copied().filter(|t| *t >= since).collect()).unwrap_or_default())
+    async fn uncount_attempt(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
+        Attempts::uncount_in(&mut self.maps()?.failures, keys, at);
+        Ok(())
     }
 
     async fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError> {
@@ -300,7 +303,7 @@ impl Store for ListStore {
         refresh.retain(|_, r| now < r.expires_at && grants.contains_key(&r.grant));
         revoked.retain(|_, until| now < *until);
         let throttle_before = failures.len();
-        failures.retain(|_, f| f.iter().any(|t| *t >= throttle_since));
+        failures.retain(|_, a| !a.idle_since(throttle_since));
         let records_before = records.len();
         records.retain(|_, r| now < r.expires_at);
         Ok(Swept {
@@ -447,7 +450,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         code_challenge_method: Some("S256"),
         ..AuthorizeRequest::default()
     };
-    let (session, _) = authority.authorize(&request, None).await.map_err(|r| format!("{r:?}"))?;
+    let (session, _) = authority.authorize(&request, None, None).await.map_err(|r| format!("{r:?}"))?;
     println!("1. session {} opened: {:?}", session.id(), session.state().name());
 
     // 2. The identity provider says who logged in; 3. the resource check runs.

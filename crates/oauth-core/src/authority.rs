@@ -17,7 +17,7 @@ use crate::services::{
     SecretVerifier, SecurityEvent, SecurityEvents,
 };
 use crate::store::Store;
-use crate::throttle::ThrottleSettings;
+use crate::throttle::{Orphans, ThrottleSettings};
 use crate::types::{AccessTokenId, ClientId, GrantId, GrantType, ResourceUri, Scope, TokenHash};
 
 /// Server-wide settings. [`Settings::new`] gives the SPEC defaults.
@@ -56,7 +56,10 @@ pub struct Settings {
     /// Dynamic client registration (RFC 7591); off by default.
     pub registration: RegistrationSettings,
     /// Clock skew allowed on the times clients write: a DPoP proof's `iat`, a
-    /// client assertion's `exp`, `nbf` and `iat` (`[tokens] leeway`).
+    /// client assertion's `exp`, `nbf` and `iat` (`[tokens] leeway`). The
+    /// access-token verifier allows the same skew past `exp`, so revocations
+    /// and grants are kept this much longer than the tokens they refuse, and
+    /// no revoked token works again inside it.
     pub leeway: Duration,
     /// DPoP (RFC 9449).
     pub dpop: DpopSettings,
@@ -136,7 +139,7 @@ impl Default for DpopSettings {
 impl Settings {
     /// The SPEC defaults for `issuer`: 900 s access tokens, 14-day refresh
     /// tokens within a 90-day family, rotated on every use with no grace, 60 s
-    /// codes, 600 s sessions, 3600 s ID tokens, browser sessions of 10 hours
+    /// codes, 30 s leeway, 600 s sessions, 3600 s ID tokens, browser sessions of 10 hours
     /// that end after 30 idle minutes, consents remembered for a year, every
     /// grant but `password` (RFC 9700 2.4) switched on, DPoP proofs up to 60 s
     /// old without a nonce, and client assertions for the issuer itself.
@@ -202,7 +205,8 @@ impl fmt::Debug for Services {
 }
 
 /// The authorization server's logic: every flow is a method. It holds no
-/// mutable state of its own, so one `Authority` serves every request
+/// mutable state of its own but the throttle counts that cancelled requests
+/// left behind (see `throttle.rs`), so one `Authority` serves every request
 /// concurrently.
 #[derive(Debug, Clone)]
 pub struct Authority {
@@ -211,12 +215,13 @@ pub struct Authority {
     /// The DPoP nonces of the current and the last window, as read from the
     /// store: a cache, not state (every node reads the same records).
     pub(crate) nonces: Arc<NonceCache>,
+    pub(crate) orphans: Arc<Orphans>,
 }
 
 impl Authority {
     /// Builds an authority.
     pub fn new(settings: Settings, services: Services) -> Self {
-        Authority { settings, services, nonces: Arc::default() }
+        Authority { settings, services, nonces: Arc::default(), orphans: Arc::default() }
     }
 
     /// The settings it runs with.

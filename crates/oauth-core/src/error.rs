@@ -89,6 +89,23 @@ pub enum Error {
         /// Seconds until the window lets a request through again.
         retry_after: u64,
     },
+    /// The limit for this account, client or peer address is filled only by
+    /// attempts whose check is still running. A front end waits for one of them
+    /// to settle and tries again; if it cannot wait, the answer is 429 with a
+    /// short `Retry-After`. `code` is the RFC 6749 code the body carries.
+    #[error("attempts are being checked; retry in a moment")]
+    ThrottleBusy {
+        /// The body's error code.
+        code: ErrorCode,
+    },
+    /// At `/authorize`: this peer address already has `max_pending_per_ip`
+    /// authorization sessions that no one has logged in to. Answered with a
+    /// 429 error page, never redirected.
+    #[error("too many pending authorization sessions; retry after {retry_after} s")]
+    TooManyPending {
+        /// Seconds until the oldest of them expires.
+        retry_after: u64,
+    },
     /// A state-machine transition that the session's current state does not allow.
     #[error("illegal transition from {from} to {to}")]
     IllegalTransition {
@@ -169,8 +186,8 @@ impl Error {
             Error::Conflict(_) => ErrorCode::Conflict,
             Error::InvalidDpopProof(_) => ErrorCode::InvalidDpopProof,
             Error::UseDpopNonce { .. } => ErrorCode::UseDpopNonce,
-            Error::Throttled { code, .. } => *code,
-            Error::Store(_) => ErrorCode::TemporarilyUnavailable,
+            Error::Throttled { code, .. } | Error::ThrottleBusy { code } => *code,
+            Error::Store(_) | Error::TooManyPending { .. } => ErrorCode::TemporarilyUnavailable,
             Error::Internal(_) => ErrorCode::ServerError,
         }
     }
@@ -182,17 +199,21 @@ impl Error {
             Error::InsufficientScope(_) => 403,
             Error::NotFound(_) => 404,
             Error::Conflict(_) => 409,
-            Error::Throttled { .. } | Error::RateLimited { .. } => 429,
+            Error::Throttled { .. }
+            | Error::RateLimited { .. }
+            | Error::ThrottleBusy { .. }
+            | Error::TooManyPending { .. } => 429,
             Error::Store(_) => 503,
             Error::Internal(_) => 500,
             _ => 400,
         }
     }
 
-    /// Whether an `/authorize` error may go to the client's `redirect_uri`. Only
-    /// the two errors that leave no trusted redirect URI may not.
+    /// Whether an `/authorize` error may go to the client's `redirect_uri`. The
+    /// two errors that leave no trusted redirect URI may not, and the pending
+    /// cap is answered with a page (SPEC).
     pub fn redirectable(&self) -> bool {
-        !matches!(self, Error::UnknownClient | Error::InvalidRedirectUri)
+        !matches!(self, Error::UnknownClient | Error::InvalidRedirectUri | Error::TooManyPending { .. })
     }
 
     /// A fixed, human-readable `error_description`, never containing input.
@@ -222,6 +243,8 @@ impl Error {
             Error::InvalidRedirectUri => "missing or unregistered redirect_uri",
             Error::Throttled { .. } => "too many failed attempts; try again later",
             Error::RateLimited { .. } => "too many requests from this address; try again later",
+            Error::ThrottleBusy { .. } => "other attempts are being checked; try again in a moment",
+            Error::TooManyPending { .. } => "too many unfinished sign-ins from this address; try again later",
             Error::IllegalTransition { .. } => "the authorization session cannot take this step",
             Error::SessionExpired => "the authorization session has expired; start again",
             Error::Store(_) => "the service is temporarily unavailable",

@@ -97,8 +97,8 @@ pub use services::{
 pub use session::{Authentication, AuthorizationSession, SessionState};
 pub use sso::{BROWSER_SESSION, ConsentGiven, LiveBrowserSession, REMEMBERED_CONSENT};
 pub use store::{
-    CodeRedemption, Grant, Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SigningKeyRecord, Store,
-    StoreError, Swept, ThrottleKey, prune_failures, rotation_family,
+    Attempt, Attempts, CodeRedemption, Grant, Record, RecordKind, RefreshLookup, RefreshRecord, Rotation,
+    SigningKeyRecord, Store, StoreError, Swept, ThrottleKey, rotation_family,
 };
 pub use throttle::ThrottleSettings;
 pub use types::{

@@ -23,6 +23,8 @@
 //! A session that has not produced a code within its lifetime (600 s by
 //! default) refuses every step but [`AuthorizationSession::expire`].
 
+use std::net::IpAddr;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -170,6 +172,11 @@ pub(crate) struct SessionRequest {
     /// Absent in sessions stored before OpenID Connect.
     #[serde(default)]
     pub(crate) oidc: OidcRequest,
+    /// The peer address that opened the session, while it counts against that
+    /// address's cap of pending sessions. Absent in sessions stored before
+    /// the cap existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) opened_from: Option<IpAddr>,
 }
 
 /// One user's way through `/authorize`, from the request to the code exchange.
@@ -287,6 +294,10 @@ impl AuthorizationSession {
         }
         q.append_pair("prompt", &prompt.as_param());
         q.finish()
+    }
+    /// The peer address that opened the session, when the caller gave one.
+    pub fn opened_from(&self) -> Option<IpAddr> {
+        self.request.opened_from
     }
     /// When the session was opened.
     pub fn created_at(&self) -> OffsetDateTime {
@@ -563,6 +574,7 @@ mod tests {
             resource: None,
             dpop_jkt: None,
             oidc: OidcRequest::default(),
+            opened_from: None,
         };
         AuthorizationSession::new(SessionId::from_random_bytes([3; 16]), request, T0, Duration::seconds(600))
     }

@@ -384,9 +384,10 @@ impl Fixture {
 
     /// A session of the public client that has reached `ResourceChecked`.
     pub async fn checked_session(&self) -> Result<AuthorizationSession> {
-        let (session, _) = self.authority.authorize(&Self::public_request(), None).await.map_err(|r| match r {
-            crate::AuthorizeRejection::Page(e) | crate::AuthorizeRejection::Redirect { error: e, .. } => e,
-        })?;
+        let (session, _) =
+            self.authority.authorize(&Self::public_request(), None, None).await.map_err(|r| match r {
+                crate::AuthorizeRejection::Page(e) | crate::AuthorizeRejection::Redirect { error: e, .. } => e,
+            })?;
         match self.authority.login(session.id(), USERNAME, PASSWORD, None).await? {
             LoginOutcome::Consent(s) => Ok(*s),
             LoginOutcome::Denied(_) => Err(Error::AccessDenied("fixture resource check denied")),

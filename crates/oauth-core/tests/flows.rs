@@ -37,7 +37,7 @@ fn redirect_of(r: AuthorizeRejection) -> (Error, String) {
 }
 
 async fn reject(f: &Fixture, req: AuthorizeRequest<'_>) -> AuthorizeRejection {
-    f.authority.authorize(&req, None).await.expect_err("request should be refused")
+    f.authority.authorize(&req, None, None).await.expect_err("request should be refused")
 }
 
 /// Runs the public client's code flow to a token response.
@@ -111,7 +111,7 @@ async fn state_is_echoed_byte_for_byte() {
     let f = fixture().await;
     let state = "a b+c%20&d=e";
     let req = AuthorizeRequest { state: Some(state), ..Fixture::public_request() };
-    let (session, _) = f.authority.authorize(&req, None).await.unwrap();
+    let (session, _) = f.authority.authorize(&req, None, None).await.unwrap();
     f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap();
     let location = f.authority.decide(session.id(), true).await.unwrap();
     assert_eq!(query_param(&location, "state").as_deref(), Some(state));
@@ -137,8 +137,11 @@ async fn scope_outside_the_clients_set_is_invalid_scope_never_narrowed() {
 #[tokio::test]
 async fn omitted_scope_means_the_clients_full_set() {
     let f = fixture().await;
-    let (session, _) =
-        f.authority.authorize(&AuthorizeRequest { scope: None, ..Fixture::public_request() }, None).await.unwrap();
+    let (session, _) = f
+        .authority
+        .authorize(&AuthorizeRequest { scope: None, ..Fixture::public_request() }, None, None)
+        .await
+        .unwrap();
     assert_eq!(session.requested_scope(), &Scope::parse("read write").unwrap());
 }
 
@@ -166,7 +169,7 @@ async fn switched_off_code_grant_is_unsupported_response_type() {
     let mut settings = f.authority.settings().clone();
     settings.grants.remove(&GrantType::AuthorizationCode);
     let authority = Authority::new(settings, f.authority.services().clone());
-    let r = authority.authorize(&Fixture::public_request(), None).await.unwrap_err();
+    let r = authority.authorize(&Fixture::public_request(), None, None).await.unwrap_err();
     assert_eq!(redirect_of(r).0, Error::UnsupportedResponseType);
 }
 
@@ -181,7 +184,7 @@ async fn host_bound_client_needs_exactly_one_of_its_scopes() {
         state: Some("s"),
         ..Default::default()
     };
-    assert!(f.authority.authorize(&base, None).await.is_ok(), "no PKCE needed when the profile waives it");
+    assert!(f.authority.authorize(&base, None, None).await.is_ok(), "no PKCE needed when the profile waives it");
     for scope in [None, Some("1 4"), Some("7")] {
         let (error, _) = redirect_of(reject(&f, AuthorizeRequest { scope, ..base }).await);
         assert!(matches!(error, Error::InvalidScope(_)), "{scope:?}");
@@ -202,7 +205,7 @@ async fn host_bound_client_that_sends_a_challenge_must_redeem_with_its_verifier(
         code_challenge_method: Some("S256"),
         ..Default::default()
     };
-    let (session, _) = f.authority.authorize(&req, None).await.unwrap();
+    let (session, _) = f.authority.authorize(&req, None, None).await.unwrap();
     f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap();
     let code = query_param(&f.authority.decide(session.id(), true).await.unwrap(), "code").unwrap();
     let client = f
@@ -222,7 +225,7 @@ async fn host_bound_client_that_sends_a_challenge_must_redeem_with_its_verifier(
 #[tokio::test]
 async fn bad_credentials_leave_the_session_where_it_was() {
     let f = fixture().await;
-    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.unwrap();
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None, None).await.unwrap();
     let err = f.authority.login(session.id(), USERNAME, "wrong", None).await.unwrap_err();
     assert!(matches!(err, Error::InvalidGrant(_)));
     let (stored, _) = f.authority.session(session.id()).await.unwrap();
@@ -250,7 +253,7 @@ async fn unknown_user_and_wrong_password_take_the_same_path() {
 #[tokio::test]
 async fn login_is_throttled_past_the_limit_even_with_the_right_password() {
     let f = fixture().await;
-    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.unwrap();
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None, None).await.unwrap();
     let peer = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
     for _ in 0..10 {
         let e = f.authority.login(session.id(), USERNAME, "wrong", peer).await.unwrap_err();
@@ -261,7 +264,7 @@ async fn login_is_throttled_past_the_limit_even_with_the_right_password() {
     assert_eq!(code, ErrorCode::InvalidGrant);
     assert!((1..=900).contains(&retry_after));
     f.clock.advance(Duration::seconds(901));
-    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.unwrap();
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None, None).await.unwrap();
     assert!(f.authority.login(session.id(), USERNAME, PASSWORD, peer).await.is_ok(), "the window cleared");
 }
 
@@ -311,7 +314,7 @@ impl ResourceCheck for Narrow {
 #[tokio::test]
 async fn refused_resource_check_redirects_access_denied_with_state_and_iss() {
     let f = Fixture::new(Arc::new(MemStore::new()), Some(Arc::new(Refuse))).await.unwrap();
-    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.unwrap();
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None, None).await.unwrap();
     let LoginOutcome::Denied(location) = f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap()
     else {
         panic!("expected a denial");
@@ -327,7 +330,7 @@ async fn refused_resource_check_redirects_access_denied_with_state_and_iss() {
 async fn resource_check_may_narrow_the_granted_scope() {
     let f = Fixture::new(Arc::new(MemStore::new()), Some(Arc::new(Narrow))).await.unwrap();
     let req = AuthorizeRequest { scope: Some("read write"), ..Fixture::public_request() };
-    let (session, _) = f.authority.authorize(&req, None).await.unwrap();
+    let (session, _) = f.authority.authorize(&req, None, None).await.unwrap();
     f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap();
     let code = query_param(&f.authority.decide(session.id(), true).await.unwrap(), "code").unwrap();
     let tokens = f.authority.token(&public(&f).await, &Fixture::code_request(&code), None, None).await.unwrap();
@@ -368,7 +371,7 @@ async fn a_session_is_approved_once() {
 #[tokio::test]
 async fn a_session_without_a_code_expires_after_600_seconds() {
     let f = fixture().await;
-    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.unwrap();
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None, None).await.unwrap();
     f.clock.advance(Duration::seconds(600));
     let err = f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap_err();
     assert_eq!(err, Error::SessionExpired);
@@ -729,4 +732,404 @@ async fn expired_access_token_is_invalid_token() {
     let t = code_tokens(&f).await;
     f.clock.advance(Duration::seconds(900));
     assert!(matches!(f.authority.authenticate_bearer(&t.access_token).await, Err(Error::InvalidToken(_))));
+}
+
+// --- what an outside attack found (issue 17) ------------------------------------------
+
+/// A verifier that holds every verification until released, and counts them.
+struct HeldVerifier {
+    entered: std::sync::atomic::AtomicUsize,
+    gate: tokio::sync::Semaphore,
+}
+
+impl Default for HeldVerifier {
+    fn default() -> Self {
+        HeldVerifier { entered: Default::default(), gate: tokio::sync::Semaphore::new(0) }
+    }
+}
+
+impl HeldVerifier {
+    fn release(&self) {
+        self.gate.add_permits(1 << 20);
+    }
+
+    /// Waits until `n` verifications have started, then a little longer, so
+    /// that more would have started too if they could.
+    async fn wait_for(&self, n: usize) {
+        for _ in 0..500 {
+            if self.entered.load(Ordering::SeqCst) >= n {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[async_trait]
+impl SecretVerifier for HeldVerifier {
+    async fn verify(&self, stored: Option<&SecretHash>, presented: &str) -> Result<bool> {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        let _permit = self.gate.acquire().await.map_err(|_| Error::Internal("gate closed".into()))?;
+        Ok(stored.and_then(|h| h.as_str().strip_prefix("plain:")).is_some_and(|s| s == presented))
+    }
+}
+
+/// The fixture's authority with `verifier` and `settings` changed.
+fn with(f: &Fixture, verifier: Arc<dyn SecretVerifier>, change: impl FnOnce(&mut Settings)) -> Arc<Authority> {
+    let mut settings = f.authority.settings().clone();
+    change(&mut settings);
+    Arc::new(Authority::new(settings, Services { verifier, ..f.authority.services().clone() }))
+}
+
+fn ip(last: u8) -> Option<IpAddr> {
+    Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, last)))
+}
+
+#[tokio::test]
+async fn a_burst_of_concurrent_logins_gets_at_most_the_limit_checked() {
+    let f = fixture().await;
+    let held = Arc::new(HeldVerifier::default());
+    let authority = with(&f, held.clone(), |_| {});
+    let (session, _) = authority.authorize(&Fixture::public_request(), None, None).await.unwrap();
+    let id = session.id();
+    let attempt = |password: &'static str| {
+        let a = authority.clone();
+        tokio::spawn(async move { a.login(id, USERNAME, password, ip(1)).await })
+    };
+    // Thirty wrong guesses at once, the limit being 10...
+    let first: Vec<_> = (0..30).map(|_| attempt("wrong")).collect();
+    held.wait_for(10).await;
+    assert_eq!(held.entered.load(Ordering::SeqCst), 10, "only the limit of them reach the verifier");
+    // ...and the right password at position 31, while those are checked: it
+    // is not checked either, but told to wait for them.
+    let right = attempt(PASSWORD).await.unwrap();
+    assert!(matches!(right, Err(Error::ThrottleBusy { code: ErrorCode::InvalidGrant })), "{right:?}");
+    held.release();
+    let (mut failed, mut waiting) = (0, 0);
+    for t in first {
+        match t.await.unwrap() {
+            Err(Error::InvalidGrant(_)) => failed += 1,
+            Err(Error::ThrottleBusy { .. }) => waiting += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((failed, waiting), (10, 20));
+    assert_eq!(held.entered.load(Ordering::SeqCst), 10, "nothing past the limit was ever verified");
+    // Once the ten have failed, the right password is refused outright.
+    let again = authority.login(id, USERNAME, PASSWORD, ip(1)).await;
+    assert!(matches!(again, Err(Error::Throttled { code: ErrorCode::InvalidGrant, .. })), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_burst_of_concurrent_client_authentications_gets_at_most_the_limit_checked() {
+    let f = fixture().await;
+    let held = Arc::new(HeldVerifier::default());
+    let authority = with(&f, held.clone(), |_| {});
+    let attempt = |secret: &'static str| {
+        let a = authority.clone();
+        tokio::spawn(async move {
+            a.authenticate_client(
+                &ClientCredentials { client_id: Some(CONFIDENTIAL_CLIENT), secret: Some(secret), assertion: None },
+                ip(1),
+            )
+            .await
+            .map(|_| ())
+        })
+    };
+    let first: Vec<_> = (0..30).map(|_| attempt("wrong")).collect();
+    held.wait_for(10).await;
+    assert_eq!(held.entered.load(Ordering::SeqCst), 10);
+    let right = attempt(CONFIDENTIAL_SECRET).await.unwrap();
+    assert!(matches!(right, Err(Error::ThrottleBusy { code: ErrorCode::InvalidClient })), "{right:?}");
+    held.release();
+    for t in first {
+        assert!(t.await.unwrap().is_err());
+    }
+    assert_eq!(held.entered.load(Ordering::SeqCst), 10);
+    let again = attempt(CONFIDENTIAL_SECRET).await.unwrap();
+    assert!(matches!(again, Err(Error::Throttled { code: ErrorCode::InvalidClient, .. })), "{again:?}");
+}
+
+#[tokio::test]
+async fn attempts_past_the_limit_wait_while_others_are_checked_and_then_run() {
+    let f = fixture().await;
+    let held = Arc::new(HeldVerifier::default());
+    let authority = with(&f, held.clone(), |_| {});
+    let attempt = || {
+        let a = authority.clone();
+        tokio::spawn(async move {
+            a.authenticate_client(&Fixture::confidential_client(), ip(1)).await.map(|c| c.client().id().clone())
+        })
+    };
+    let first: Vec<_> = (0..10).map(|_| attempt()).collect();
+    held.wait_for(10).await;
+    let eleventh = attempt().await.unwrap();
+    assert!(matches!(eleventh, Err(Error::ThrottleBusy { .. })), "the limit is full of checks: {eleventh:?}");
+    held.release();
+    for t in first {
+        assert!(t.await.unwrap().is_ok());
+    }
+    assert!(attempt().await.unwrap().is_ok(), "correct secrets leave nothing counted");
+}
+
+#[tokio::test]
+async fn a_check_cancelled_before_its_outcome_leaves_nothing_counted() {
+    let f = fixture().await;
+    let held = Arc::new(HeldVerifier::default());
+    let authority = with(&f, held.clone(), |_| {});
+    let (session, _) = authority.authorize(&Fixture::public_request(), None, None).await.unwrap();
+    let id = session.id();
+    // Ten guesses reach the verifier, and their requests are cancelled there.
+    let cancelled: Vec<_> = (0..10)
+        .map(|_| {
+            let a = authority.clone();
+            tokio::spawn(async move { a.login(id, USERNAME, "wrong", ip(1)).await })
+        })
+        .collect();
+    held.wait_for(10).await;
+    for t in &cancelled {
+        t.abort();
+    }
+    for t in cancelled {
+        assert!(t.await.unwrap_err().is_cancelled());
+    }
+    held.release();
+    // Nothing of them is left: the limit of ten failures is all still there.
+    for _ in 0..10 {
+        let e = authority.login(id, USERNAME, "wrong", ip(1)).await.unwrap_err();
+        assert!(matches!(e, Error::InvalidGrant(_)), "{e:?}");
+    }
+    let last = authority.login(id, USERNAME, PASSWORD, ip(1)).await;
+    assert!(matches!(last, Err(Error::Throttled { .. })), "{last:?}");
+}
+
+#[tokio::test]
+async fn a_correct_password_takes_its_count_back() {
+    let f = fixture().await;
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None, None).await.unwrap();
+    for _ in 0..9 {
+        assert!(f.authority.login(session.id(), USERNAME, "wrong", ip(1)).await.is_err());
+    }
+    // Nine failures; successes in between do not add to them.
+    for _ in 0..5 {
+        let (s, _) = f.authority.authorize(&Fixture::public_request(), None, None).await.unwrap();
+        assert!(f.authority.login(s.id(), USERNAME, PASSWORD, ip(1)).await.is_ok());
+    }
+    assert!(matches!(f.authority.login(session.id(), USERNAME, "wrong", ip(1)).await, Err(Error::InvalidGrant(_))));
+    let last = f.authority.login(session.id(), USERNAME, PASSWORD, ip(1)).await;
+    assert!(matches!(last, Err(Error::Throttled { .. })), "the tenth failure reached the limit: {last:?}");
+}
+
+#[tokio::test]
+async fn a_stranger_elsewhere_cannot_lock_an_account_out() {
+    let f = fixture().await;
+    let authority = with(&f, f.authority.services().verifier.clone(), |s| {
+        s.throttle.max_failures_per_account_total = 25;
+    });
+    let client = confidential(&f).await;
+    let password = |pw: &'static str| TokenRequest {
+        grant_type: Some("password"),
+        username: Some(USERNAME),
+        password: Some(pw),
+        ..Default::default()
+    };
+    for _ in 0..10 {
+        assert!(matches!(
+            authority.token(&client, &password("wrong"), None, ip(66)).await,
+            Err(Error::InvalidGrant(_))
+        ));
+    }
+    let from_attacker = authority.token(&client, &password(PASSWORD), None, ip(66)).await;
+    assert!(matches!(from_attacker, Err(Error::Throttled { .. })), "{from_attacker:?}");
+    assert!(authority.token(&client, &password(PASSWORD), None, ip(1)).await.is_ok(), "the user, elsewhere, logs in");
+    // Many addresses together still meet the account's total.
+    for last in 67..70 {
+        for _ in 0..5 {
+            assert!(authority.token(&client, &password("wrong"), None, ip(last)).await.is_err());
+        }
+    }
+    let total = authority.token(&client, &password(PASSWORD), None, ip(1)).await;
+    assert!(matches!(total, Err(Error::Throttled { .. })), "25 failures from all addresses: {total:?}");
+}
+
+#[tokio::test]
+async fn requests_naming_a_public_client_never_lock_it_out() {
+    let f = fixture().await;
+    let bad =
+        ClientCredentials { client_id: Some(PUBLIC_CLIENT), secret: Some("a public client has none"), assertion: None };
+    for _ in 0..50 {
+        assert_eq!(f.authority.authenticate_client(&bad, ip(66)).await.unwrap_err(), Error::InvalidClient);
+    }
+    assert!(f.authority.authenticate_client(&Fixture::public_client(), ip(1)).await.is_ok(), "from elsewhere");
+    assert!(f.authority.authenticate_client(&Fixture::public_client(), ip(66)).await.is_ok(), "and from there");
+    let (_, code) = f.issued_code().await.unwrap();
+    let client = f.authority.authenticate_client(&Fixture::public_client(), ip(1)).await.unwrap();
+    assert!(f.authority.token(&client, &Fixture::code_request(&code), None, ip(1)).await.is_ok());
+}
+
+#[tokio::test]
+async fn authorization_sessions_past_max_pending_per_ip_get_the_429_page() {
+    let f = fixture().await;
+    let authority = with(&f, f.authority.services().verifier.clone(), |s| s.throttle.max_pending_per_ip = 3);
+    let open = |peer| {
+        let a = authority.clone();
+        async move { a.authorize(&Fixture::public_request(), None, peer).await }
+    };
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        sessions.push(open(ip(66)).await.unwrap().0);
+    }
+    let fourth = open(ip(66)).await;
+    let Err(AuthorizeRejection::Page(Error::TooManyPending { retry_after })) = fourth else {
+        panic!("the fourth pending session from one address is refused with a page: {fourth:?}")
+    };
+    assert!((1..=600).contains(&retry_after), "{retry_after}");
+    assert!(open(ip(1)).await.is_ok(), "another address is not affected");
+    // A login ends a session's pending state and frees its place.
+    authority.login(sessions[0].id(), USERNAME, PASSWORD, ip(66)).await.unwrap();
+    assert!(open(ip(66)).await.is_ok());
+    assert!(open(ip(66)).await.is_err());
+    // Pending sessions expire with their lifetime.
+    f.clock.advance(Duration::seconds(600));
+    assert!(open(ip(66)).await.is_ok());
+}
+
+#[tokio::test]
+async fn oversized_redirect_uri_scope_are_refused() {
+    let f = fixture().await;
+    let host = |redirect: &'static str, scope: &'static str| AuthorizeRequest {
+        client_id: Some(HOST_CLIENT),
+        redirect_uri: Some(redirect),
+        response_type: Some("code"),
+        scope: Some(scope),
+        state: Some("s"),
+        ..Default::default()
+    };
+    let long: &'static str = Box::leak(format!("https://{HOST_CLIENT}/cb?q={}", "a".repeat(2040)).into_boxed_str());
+    assert!(long.len() > 2048);
+    let AuthorizeRejection::Page(e) = reject(&f, host(long, "1")).await else { panic!("a page, never a redirect") };
+    assert_eq!(e.code(), ErrorCode::InvalidRequest);
+    let fits: &'static str = &long[..2048];
+    assert!(f.authority.authorize(&host(fits, "1"), None, None).await.is_ok(), "2048 bytes are allowed");
+    let scope: &'static str = Box::leak("1 ".repeat(513).into_boxed_str());
+    let (e, location) = redirect_of(reject(&f, host(fits, scope)).await);
+    assert_eq!(e.code(), ErrorCode::InvalidRequest);
+    assert_eq!(query_param(&location, "error").as_deref(), Some("invalid_request"));
+}
+
+#[tokio::test]
+async fn a_redirect_uri_carrying_response_parameters_gets_the_error_page() {
+    let f = fixture().await;
+    let req = AuthorizeRequest {
+        client_id: Some(HOST_CLIENT),
+        redirect_uri: Some("https://pgo.example.org/cb?code=X&state=Y&iss=https://evil.example"),
+        response_type: Some("code"),
+        scope: Some("1"),
+        state: Some("s"),
+        ..Default::default()
+    };
+    assert!(matches!(reject(&f, req).await, AuthorizeRejection::Page(Error::InvalidRedirectUri)));
+}
+
+#[tokio::test]
+async fn a_revoked_access_token_stays_revoked_for_the_leeway_past_its_expiry() {
+    let f = fixture().await;
+    let t = code_tokens(&f).await;
+    f.authority.revoke(&public(&f).await, Some(&t.access_token)).await.unwrap();
+    let claims = f.authority.services().tokens.verify(&t.access_token, f.clock.now()).await.unwrap();
+    // A verifier with the leeway still accepts the token 29 s past `exp`: the
+    // store must still say it is revoked then, and the sweep must keep it.
+    let inside = claims.expires_at + Duration::seconds(29);
+    store(&f).sweep(inside, inside).await.unwrap();
+    assert!(store(&f).access_token_revoked(claims.jti, None, inside).await.unwrap());
+    let past = claims.expires_at + Duration::seconds(30);
+    assert!(!store(&f).access_token_revoked(claims.jti, None, past).await.unwrap(), "then it may go");
+}
+
+#[tokio::test]
+async fn a_replayed_codes_grant_outlives_its_access_token_by_the_leeway() {
+    // The host-bound client gets no refresh token: its grant lives as long as
+    // its one access token, plus the leeway.
+    let f = fixture().await;
+    let req = AuthorizeRequest {
+        client_id: Some(HOST_CLIENT),
+        redirect_uri: Some("https://pgo.example.org/cb"),
+        response_type: Some("code"),
+        scope: Some("1"),
+        ..Default::default()
+    };
+    let (session, _) = f.authority.authorize(&req, None, None).await.unwrap();
+    f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap();
+    let code = query_param(&f.authority.decide(session.id(), true).await.unwrap(), "code").unwrap();
+    let client = f
+        .authority
+        .authenticate_client(&ClientCredentials { client_id: Some(HOST_CLIENT), secret: None, assertion: None }, None);
+    let client = client.await.unwrap();
+    let exchange = TokenRequest {
+        grant_type: Some("authorization_code"),
+        code: Some(&code),
+        redirect_uri: Some("https://pgo.example.org/cb"),
+        ..Default::default()
+    };
+    let t = f.authority.token(&client, &exchange, None, None).await.unwrap();
+    assert!(f.authority.token(&client, &exchange, None, None).await.is_err(), "the replay revokes the grant");
+    let claims = f.authority.services().tokens.verify(&t.access_token, f.clock.now()).await.unwrap();
+    let inside = claims.expires_at + Duration::seconds(29);
+    store(&f).sweep(inside, inside).await.unwrap();
+    assert!(store(&f).access_token_revoked(claims.jti, claims.grant, inside).await.unwrap(), "the grant was kept");
+}
+
+#[tokio::test]
+async fn introspection_judges_expiry_without_the_leeway() {
+    // A codec that, like a JWT verifier, accepts a token for 30 s past `exp`.
+    struct Lenient(JsonTokens);
+    #[async_trait]
+    impl AccessTokenCodec for Lenient {
+        async fn mint(&self, c: &AccessTokenClaims) -> Result<String> {
+            self.0.mint(c).await
+        }
+        async fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessTokenClaims> {
+            self.0.verify(token, now - Duration::seconds(30)).await
+        }
+        fn is_access_token(&self, token: &str) -> bool {
+            self.0.is_access_token(token)
+        }
+    }
+    let f = fixture().await;
+    let authority = Authority::new(
+        f.authority.settings().clone(),
+        Services { tokens: Arc::new(Lenient(JsonTokens)), ..f.authority.services().clone() },
+    );
+    let client = authority.authenticate_client(&Fixture::confidential_client(), None).await.unwrap();
+    let cc = TokenRequest { grant_type: Some("client_credentials"), ..Default::default() };
+    let t = authority.token(&client, &cc, None, None).await.unwrap();
+    assert!(authority.introspect(&client, Some(&t.access_token)).await.unwrap().active);
+    f.clock.advance(Duration::seconds(900));
+    assert!(authority.authenticate_bearer(&t.access_token).await.is_ok(), "inside the leeway a verifier accepts it");
+    assert!(!authority.introspect(&client, Some(&t.access_token)).await.unwrap().active, "introspection does not");
+}
+
+#[tokio::test]
+async fn refresh_token_max_lifetime_bounds_the_family_even_below_the_access_token_ttl() {
+    let f = fixture().await;
+    let authority = with(&f, f.authority.services().verifier.clone(), |s| {
+        s.refresh_token_max_lifetime = Duration::seconds(300);
+        s.refresh_token_ttl = Duration::seconds(200);
+    });
+    let client = authority.authenticate_client(&Fixture::confidential_client(), None).await.unwrap();
+    let pw = TokenRequest {
+        grant_type: Some("password"),
+        username: Some(USERNAME),
+        password: Some(PASSWORD),
+        ..Default::default()
+    };
+    let mut rt = authority.token(&client, &pw, None, None).await.unwrap().refresh_token.unwrap();
+    for step in [150, 149] {
+        f.clock.advance(Duration::seconds(step));
+        rt = authority.token(&client, &refresh_req(&rt), None, None).await.unwrap().refresh_token.unwrap();
+    }
+    f.clock.advance(Duration::seconds(2)); // 301 s: past the family's 300, inside the idle 200 and the access 900.
+    let late = authority.token(&client, &refresh_req(&rt), None, None).await;
+    assert!(matches!(late, Err(Error::InvalidGrant(_))), "{late:?}");
 }

@@ -159,7 +159,7 @@ async fn a_client_that_must_use_dpop_gets_nothing_without_a_proof() {
     let (_, code) = {
         let (session, _) = f
             .authority
-            .authorize(&AuthorizeRequest { client_id: Some(DPOP_CLIENT), ..Fixture::public_request() }, None)
+            .authorize(&AuthorizeRequest { client_id: Some(DPOP_CLIENT), ..Fixture::public_request() }, None, None)
             .await
             .unwrap();
         f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap();
@@ -176,7 +176,7 @@ async fn a_code_bound_by_dpop_jkt_needs_a_proof_by_that_key() {
     for (sent, ok) in [(None, false), (Some(OTHER_JKT), false), (Some(JKT), true)] {
         let f = fixture().await;
         let req = AuthorizeRequest { dpop_jkt: Some(JKT), ..Fixture::public_request() };
-        let (session, _) = f.authority.authorize(&req, None).await.unwrap();
+        let (session, _) = f.authority.authorize(&req, None, None).await.unwrap();
         assert_eq!(session.dpop_jkt(), Some(JKT));
         f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap();
         let code = query_param(&f.authority.decide(session.id(), true).await.unwrap(), "code").unwrap();
@@ -197,7 +197,7 @@ async fn a_code_bound_by_dpop_jkt_needs_a_proof_by_that_key() {
 async fn a_malformed_dpop_jkt_is_redirected_as_invalid_request() {
     let f = fixture().await;
     let req = AuthorizeRequest { dpop_jkt: Some("not-a-thumbprint"), ..Fixture::public_request() };
-    match f.authority.authorize(&req, None).await.unwrap_err() {
+    match f.authority.authorize(&req, None, None).await.unwrap_err() {
         AuthorizeRejection::Redirect { error, .. } => assert!(matches!(error, Error::InvalidRequest(_))),
         other => panic!("{other:?}"),
     }
@@ -369,11 +369,11 @@ async fn a_pushed_request_is_used_once_for_its_own_parameters() {
     let pushed = push(&f, &public, Fixture::public_request()).await.unwrap();
     assert!(pushed.request_uri.starts_with("urn:ietf:params:oauth:request_uri:"));
     assert_eq!(pushed.expires_in, 60);
-    let (session, _) = f.authority.authorize(&by_uri(PUBLIC_CLIENT, &pushed.request_uri), None).await.unwrap();
+    let (session, _) = f.authority.authorize(&by_uri(PUBLIC_CLIENT, &pushed.request_uri), None, None).await.unwrap();
     assert_eq!(session.client_state().map(State::as_str), Some("st4te"));
     assert_eq!(session.redirect_uri().as_str(), REDIRECT_URI);
     assert!(session.code_challenge().is_some());
-    let again = f.authority.authorize(&by_uri(PUBLIC_CLIENT, &pushed.request_uri), None).await;
+    let again = f.authority.authorize(&by_uri(PUBLIC_CLIENT, &pushed.request_uri), None, None).await;
     assert!(matches!(page_error(again), Error::InvalidRequest(_)), "a request_uri works once");
 }
 
@@ -382,10 +382,10 @@ async fn an_expired_or_unknown_request_uri_gets_the_error_page() {
     let f = fixture().await;
     let pushed = push(&f, &client(&f, PUBLIC_CLIENT, None).await, Fixture::public_request()).await.unwrap();
     f.clock.advance(PUSHED_REQUEST_TTL);
-    let late = f.authority.authorize(&by_uri(PUBLIC_CLIENT, &pushed.request_uri), None).await;
+    let late = f.authority.authorize(&by_uri(PUBLIC_CLIENT, &pushed.request_uri), None, None).await;
     assert!(matches!(page_error(late), Error::InvalidRequest(_)));
     for unknown in ["urn:ietf:params:oauth:request_uri:nope", "https://evil.example/req", ""] {
-        let r = f.authority.authorize(&by_uri(PUBLIC_CLIENT, unknown), None).await;
+        let r = f.authority.authorize(&by_uri(PUBLIC_CLIENT, unknown), None, None).await;
         assert!(matches!(page_error(r), Error::InvalidRequest(_)), "{unknown}");
     }
 }
@@ -400,9 +400,9 @@ async fn another_clients_request_uri_is_refused_and_stays_usable_for_its_own() {
     )
     .await
     .unwrap();
-    let foreign = f.authority.authorize(&by_uri(PUBLIC_CLIENT, &pushed.request_uri), None).await;
+    let foreign = f.authority.authorize(&by_uri(PUBLIC_CLIENT, &pushed.request_uri), None, None).await;
     assert!(matches!(page_error(foreign), Error::InvalidRequest(_)));
-    assert!(f.authority.authorize(&by_uri(CONFIDENTIAL_CLIENT, &pushed.request_uri), None).await.is_ok());
+    assert!(f.authority.authorize(&by_uri(CONFIDENTIAL_CLIENT, &pushed.request_uri), None, None).await.is_ok());
 }
 
 #[tokio::test]
@@ -429,7 +429,7 @@ async fn pushed_request_errors_are_answered_not_redirected() {
 async fn a_client_that_must_push_gets_invalid_request_redirected_at_authorize() {
     let f = fixture().await;
     let plain = AuthorizeRequest { client_id: Some(PAR_CLIENT), ..Fixture::public_request() };
-    match f.authority.authorize(&plain, None).await.unwrap_err() {
+    match f.authority.authorize(&plain, None, None).await.unwrap_err() {
         AuthorizeRejection::Redirect { error, location } => {
             assert!(matches!(error, Error::InvalidRequest(_)));
             assert_eq!(query_param(&location, "error").as_deref(), Some("invalid_request"));
@@ -438,13 +438,13 @@ async fn a_client_that_must_push_gets_invalid_request_redirected_at_authorize() 
         other => panic!("{other:?}"),
     }
     let pushed = push(&f, &client(&f, PAR_CLIENT, None).await, plain).await.unwrap();
-    assert!(f.authority.authorize(&by_uri(PAR_CLIENT, &pushed.request_uri), None).await.is_ok());
+    assert!(f.authority.authorize(&by_uri(PAR_CLIENT, &pushed.request_uri), None, None).await.is_ok());
 }
 
 #[tokio::test]
 async fn the_server_wide_par_requirement_covers_every_client() {
     let f = fixture_with(|s| s.require_pushed_authorization_requests = true).await;
-    let r = f.authority.authorize(&Fixture::public_request(), None).await;
+    let r = f.authority.authorize(&Fixture::public_request(), None, None).await;
     assert!(matches!(r, Err(AuthorizeRejection::Redirect { error: Error::InvalidRequest(_), .. })));
 }
 
@@ -454,7 +454,8 @@ async fn a_proof_at_par_binds_the_code_to_its_key() {
     let public = client(&f, PUBLIC_CLIENT, None).await;
     let par_proof = checked(&f, JKT, "par").await;
     let pushed = f.authority.push_authorization_request(&public, &Fixture::public_request(), Some(par_proof)).await;
-    let (session, _) = f.authority.authorize(&by_uri(PUBLIC_CLIENT, &pushed.unwrap().request_uri), None).await.unwrap();
+    let (session, _) =
+        f.authority.authorize(&by_uri(PUBLIC_CLIENT, &pushed.unwrap().request_uri), None, None).await.unwrap();
     assert_eq!(session.dpop_jkt(), Some(JKT));
     let mismatch = AuthorizeRequest { dpop_jkt: Some(OTHER_JKT), ..Fixture::public_request() };
     let refused = f.authority.push_authorization_request(&public, &mismatch, Some(checked(&f, JKT, "par2").await));
@@ -649,7 +650,7 @@ async fn racing_refreshes_within_the_grace_give_two_successors_and_revoke_on_the
 async fn fapi2_asks_for_par_pkce_dpop_and_private_key_jwt_and_stops_rotation() {
     let f = fixture_with(|s| s.fapi2 = true).await;
     // PAR, for every client.
-    let r = f.authority.authorize(&Fixture::public_request(), None).await;
+    let r = f.authority.authorize(&Fixture::public_request(), None, None).await;
     assert!(matches!(r, Err(AuthorizeRejection::Redirect { error: Error::InvalidRequest(_), .. })));
     // private_key_jwt only.
     let secret =
@@ -705,7 +706,7 @@ async fn keys_oidc_tokens(f: &Fixture, tag: &str) -> TokenResponse {
         request_uri: Some(&pushed.request_uri),
         ..AuthorizeRequest::default()
     };
-    let (session, _) = f.authority.authorize(&by_uri, None).await.unwrap();
+    let (session, _) = f.authority.authorize(&by_uri, None, None).await.unwrap();
     let signed = f.authority.sign_in(session.id(), USERNAME, PASSWORD, None, None).await.unwrap();
     let LoginOutcome::Consent(session) = signed.outcome else { panic!("the consent page first") };
     let location = f.authority.decide(session.id(), true).await.unwrap();

@@ -20,7 +20,7 @@ async fn fixture(resources: Option<Arc<dyn ResourceCheck>>) -> Fixture {
 
 /// Opens `request`'s session; answers its id.
 async fn open(f: &Fixture, request: &AuthorizeRequest<'_>) -> SessionId {
-    match f.authority.authorize(request, None).await {
+    match f.authority.authorize(request, None, None).await {
         Ok((session, _)) => session.id(),
         Err(_) => panic!("the request is refused"),
     }

@@ -19,8 +19,13 @@ use crate::response::{self, Body};
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     /// Most connections served at once. At the limit a new connection displaces
-    /// the longest-idle one; when every connection is busy it is closed.
+    /// the one that has been idle, or stuck in its request head or body, the
+    /// longest; when every connection is busy it is closed.
     pub max_connections: usize,
+    /// Most connections from one address (trusted proxies exempt). At this cap
+    /// a new connection from the address displaces that address's own
+    /// longest-waiting one.
+    pub max_connections_per_ip: usize,
     /// Time a client has to send a request's headers.
     pub header_read_timeout: Duration,
     /// Time a client has to send a request's body.
@@ -42,6 +47,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             max_connections: 1024,
+            max_connections_per_ip: 256,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
@@ -60,6 +66,9 @@ pub struct Frontend {
     pub(crate) codec: Arc<JwtCodec>,
     pub(crate) config: HttpConfig,
     pub(crate) metrics: Metrics,
+    /// Woken whenever a throttled check settles, for requests waiting for one
+    /// (see [`Frontend::patiently`]).
+    settled: tokio::sync::Notify,
     pub(crate) store_timings: Option<Arc<oauth_runtime::StoreTimings>>,
     pub(crate) security_events: Option<Arc<crate::SecurityEventLog>>,
     /// The issuer's path, under which every route lives (`""` for none).
@@ -161,6 +170,7 @@ impl Frontend {
             codec,
             config,
             metrics: Metrics::default(),
+            settled: tokio::sync::Notify::new(),
             store_timings: None,
             security_events: None,
             prefix,
@@ -271,7 +281,7 @@ impl Frontend {
             match route {
                 Route::Metadata => self.metadata(),
                 Route::Jwks => self.jwks(),
-                Route::Authorize => self.authorize(&parts).await,
+                Route::Authorize => self.authorize(&parts, ip).await,
                 Route::LoginPage => self.login_page(&parts).await,
                 Route::Login => self.login(&parts, body, ip).await,
                 Route::ConsentPage => self.consent_page(&parts).await,
@@ -311,13 +321,13 @@ impl Frontend {
         let status = response.status().as_u16();
         self.metrics.request(route.name(), status);
         // One line per request; the path only, never the query, and never a
-        // secret, password, code or token.
+        // secret, password, code or token. What the client sent is escaped.
         tracing::info!(
-            method = %parts.method,
-            path = %parts.uri.path(),
+            method = %Escaped(parts.method.as_str()),
+            path = %Escaped(parts.uri.path()),
             status,
             latency_us = started.elapsed().as_micros() as u64,
-            client_id = %client_id.as_deref().unwrap_or("-"),
+            client_id = %Escaped(client_id.as_deref().unwrap_or("-")),
             "request"
         );
         response
@@ -331,4 +341,89 @@ fn registration_id(rest: &str) -> Option<String> {
         return None;
     }
     percent_encoding::percent_decode_str(raw).decode_utf8().ok().map(|s| s.into_owned())
+}
+
+/// The longest a request waits for attempts still being checked to settle
+/// before it is answered 429 after all.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+impl Frontend {
+    /// Runs a throttled check (client authentication, a password grant, a
+    /// login) until it gives an answer other than [`Error::ThrottleBusy`].
+    ///
+    /// The throttle counts an attempt before its check and lets at most the
+    /// limit be checked at once; an attempt that finds the limit filled only by
+    /// checks still running is told to wait, not refused. Here it waits until a
+    /// check on this node settles, or a few milliseconds for one on another
+    /// node, and tries again, for up to [`PATIENCE`]: a client with many
+    /// concurrent requests is queued, never failed, while a burst of guesses
+    /// still gets at most the limit checked.
+    pub(crate) async fn patiently<T, F>(&self, mut check: impl FnMut() -> F) -> oauth_core::Result<T>
+    where
+        F: std::future::Future<Output = oauth_core::Result<T>>,
+    {
+        let deadline = Instant::now() + PATIENCE;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let result = check().await;
+            if !matches!(result, Err(oauth_core::Error::ThrottleBusy { .. })) {
+                // Whatever the outcome, a counted attempt has settled.
+                self.settled.notify_one();
+                return result;
+            }
+            if Instant::now() >= deadline {
+                return result;
+            }
+            tokio::select! {
+                () = self.settled.notified() => {}
+                () = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A value a client sent, for a log line: control characters (a newline, an
+/// ANSI escape), the Unicode line and paragraph separators and the backslash
+/// are written as Rust escapes (`\n`, `\u{1b}`, `\\`), so that no client can
+/// end the line and forge another, or colour a terminal.
+pub(crate) struct Escaped<'a>(pub(crate) &'a str);
+
+impl Escaped<'_> {
+    fn needs_escape(c: char) -> bool {
+        c.is_control() || matches!(c, '\\' | '\u{2028}' | '\u{2029}')
+    }
+}
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        if !self.0.chars().any(Self::needs_escape) {
+            return f.write_str(self.0);
+        }
+        for c in self.0.chars() {
+            if Self::needs_escape(c) {
+                for e in c.escape_default() {
+                    f.write_char(e)?;
+                }
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Escaped;
+
+    #[test]
+    fn log_values_escape_control_characters_so_no_line_can_be_forged() {
+        let forged = "x\nINFO request method=GET path=/admin status=200 client_id=root";
+        assert_eq!(Escaped(forged).to_string(), "x\\nINFO request method=GET path=/admin status=200 client_id=root");
+        assert_eq!(Escaped("\u{1b}[31mred\r\t\\").to_string(), "\\u{1b}[31mred\\r\\t\\\\");
+        assert_eq!(Escaped("a\u{2028}b\u{85}c").to_string(), "a\\u{2028}b\\u{85}c");
+        assert_eq!(Escaped("pgo.example.org é").to_string(), "pgo.example.org é");
+    }
 }

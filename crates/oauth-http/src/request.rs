@@ -185,10 +185,17 @@ impl SentCredentials {
 /// form-urlencoded), `client_id` / `client_secret` in the body, or a
 /// `client_assertion` of type jwt-bearer (RFC 7523 2.2), with or without
 /// `client_id`. Two methods at once (a header and body credentials, a secret
-/// and an assertion) is `invalid_request`; none, an unreadable Basic header,
-/// or an assertion of another type or without its type is `invalid_client`.
+/// and an assertion) and two `Authorization` headers are `invalid_request`; a
+/// body `client_id` equal to the Basic one is not a second credential (RFC
+/// 6749 4.1.3 lets a client send it) and is accepted. None, an unreadable
+/// Basic header, or an assertion of another type or without its type is
+/// `invalid_client`.
 pub(crate) fn client_credentials(headers: &HeaderMap, params: &Params) -> Result<SentCredentials, Error> {
-    let in_body = params.contains("client_id") || params.contains("client_secret");
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (first, second) = (values.next(), values.next());
+    if second.is_some() {
+        return Err(Error::InvalidRequest("the Authorization header is repeated"));
+    }
     let assertion = match (params.get("client_assertion_type"), params.get("client_assertion")) {
         (None, None) => None,
         (Some(JWT_BEARER_ASSERTION), Some(a)) => Some(a.to_owned()),
@@ -200,11 +207,8 @@ pub(crate) fn client_credentials(headers: &HeaderMap, params: &Params) -> Result
         }
         return Ok(SentCredentials { client_id: params.get("client_id").map(str::to_owned), secret: None, assertion });
     }
-    match headers.get(header::AUTHORIZATION) {
+    match first {
         Some(value) => {
-            if in_body {
-                return Err(Error::InvalidRequest("client credentials in both the header and the body"));
-            }
             let raw = value.to_str().map_err(|_| Error::InvalidClient)?;
             let (scheme, b64) = raw.split_once(' ').ok_or(Error::InvalidClient)?;
             if !scheme.eq_ignore_ascii_case("basic") {
@@ -217,6 +221,10 @@ pub(crate) fn client_credentials(headers: &HeaderMap, params: &Params) -> Result
             let secret = form_decode(&decoded[colon + 1..])?;
             if id.is_empty() {
                 return Err(Error::InvalidClient);
+            }
+            let other_id = params.get("client_id").is_some_and(|body_id| body_id != id);
+            if params.contains("client_secret") || other_id {
+                return Err(Error::InvalidRequest("client credentials in both the header and the body"));
             }
             Ok(SentCredentials { client_id: Some(id), secret: Some(secret).filter(|s| !s.is_empty()), assertion: None })
         }
@@ -350,6 +358,22 @@ mod tests {
     fn credentials_in_header_and_body_are_invalid_request() {
         let body = Params::from_form(b"client_secret=x").unwrap();
         assert!(matches!(client_credentials(&basic("a:b"), &body), Err(Error::InvalidRequest(_))));
+        let other = Params::from_form(b"client_id=other").unwrap();
+        assert!(matches!(client_credentials(&basic("a:b"), &other), Err(Error::InvalidRequest(_))));
+    }
+
+    #[test]
+    fn the_same_client_id_beside_basic_credentials_is_accepted() {
+        let body = Params::from_form(b"client_id=a").unwrap();
+        let c = client_credentials(&basic("a:b"), &body).unwrap();
+        assert_eq!((c.client_id.as_deref(), c.secret.as_deref()), (Some("a"), Some("b")));
+    }
+
+    #[test]
+    fn two_authorization_headers_are_invalid_request() {
+        let mut h = basic("a:b");
+        h.append(header::AUTHORIZATION, HeaderValue::from_str(&format!("Basic {}", STANDARD.encode("c:d"))).unwrap());
+        assert!(matches!(client_credentials(&h, &Params::default()), Err(Error::InvalidRequest(_))));
     }
 
     #[test]

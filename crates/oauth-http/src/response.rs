@@ -225,8 +225,14 @@ pub(crate) fn oauth_error(err: &Error, realm: &str, challenge: Challenge<'_>) ->
     if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
-    if let Error::Throttled { retry_after, .. } | Error::RateLimited { retry_after } = err {
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+    match err {
+        Error::Throttled { retry_after, .. } | Error::RateLimited { retry_after } => {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
+        Error::ThrottleBusy { .. } => {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+        }
+        _ => {}
     }
     if let Error::UseDpopNonce { nonce } = err {
         if let Ok(v) = HeaderValue::from_str(nonce) {
@@ -243,6 +249,7 @@ pub(crate) fn bearer_missing(realm: &str) -> Response<Body> {
     if let Ok(v) = HeaderValue::from_str(&format!("Bearer realm=\"{}\"", quoted(realm))) {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
+    no_store(&mut r);
     r
 }
 

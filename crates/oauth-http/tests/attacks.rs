@@ -194,3 +194,244 @@ async fn a_disabled_account_loses_its_tokens_at_once() {
     let r = post_login(&s, &b, USERNAME, PASSWORD).await;
     assert!(location(&r).contains("failed=1"), "a disabled account cannot log in");
 }
+
+// --- what an outside attack found (issue 17) ------------------------------------------
+
+/// A password grant for alice with `password`, from the forwarded address
+/// `from` (the server trusts 127.0.0.1 as a proxy in these tests).
+async fn password_grant(s: &TestServer, password: &str, from: Option<&str>) -> (u16, Value) {
+    let mut req = http().post(format!("{}/token", s.base)).basic_auth(CONFIDENTIAL, Some(SECRET));
+    if let Some(ip) = from {
+        req = req.header("x-forwarded-for", ip);
+    }
+    let r =
+        req.form(&[("grant_type", "password"), ("username", USERNAME), ("password", password)]).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn concurrent_password_guesses_get_at_most_the_limit_checked() {
+    let held = HeldVerifier::new();
+    let s = std::sync::Arc::new(start(Options { verifier: Some(held.clone()), ..Options::default() }).await);
+    let guess = |password: &'static str| {
+        let s = s.clone();
+        tokio::spawn(async move { password_grant(&s, password, None).await })
+    };
+    // Thirty wrong guesses at once, the limit being 10...
+    let first: Vec<_> = (0..30).map(|_| guess("wrong")).collect();
+    held.wait_for(10).await;
+    assert_eq!(held.entered(), 10, "only the limit of them reach Argon2id");
+    // ...the right password at position 31, and nineteen more guesses: they
+    // wait while the ten are checked, and are refused once those fail.
+    let right = guess(PASSWORD);
+    let rest: Vec<_> = (0..19).map(|_| guess("wrong")).collect();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    held.release();
+    let (status, body) = right.await.unwrap();
+    assert_eq!((status, body["error"].as_str()), (429, Some("invalid_grant")), "{body}");
+    let mut statuses = std::collections::BTreeMap::new();
+    for t in first.into_iter().chain(rest) {
+        *statuses.entry(t.await.unwrap().0).or_insert(0) += 1;
+    }
+    assert_eq!(statuses, [(400, 10), (429, 39)].into(), "no guess got tokens");
+    assert_eq!(held.entered(), 10, "nothing past the limit was verified");
+}
+
+#[tokio::test]
+async fn concurrent_login_posts_get_at_most_the_limit_checked() {
+    let held = HeldVerifier::new();
+    let s = std::sync::Arc::new(start(Options { verifier: Some(held.clone()), ..Options::default() }).await);
+    let b = std::sync::Arc::new(open_login(&s, &authorize_url(&s, CONFIDENTIAL, "")).await);
+    let post = |password: &'static str| {
+        let (s, b) = (s.clone(), b.clone());
+        tokio::spawn(async move {
+            let r = post_login(&s, &b, USERNAME, password).await;
+            (r.status().as_u16(), r.headers().get("location").map(|l| l.to_str().unwrap().to_owned()))
+        })
+    };
+    let first: Vec<_> = (0..30).map(|_| post("wrong")).collect();
+    held.wait_for(10).await;
+    assert_eq!(held.entered(), 10);
+    let right = post(PASSWORD);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    held.release();
+    let (status, location) = right.await.unwrap();
+    assert_eq!((status, location), (429, None), "the right password past the limit does not reach consent");
+    for t in first {
+        let (status, location) = t.await.unwrap();
+        assert!(status == 429 || location.as_deref().is_some_and(|l| l.contains("failed=1")), "{status} {location:?}");
+    }
+    assert_eq!(held.entered(), 10);
+}
+
+#[tokio::test]
+async fn concurrent_correct_logins_past_the_limit_wait_their_turn_and_all_succeed() {
+    let held = HeldVerifier::new();
+    let s = std::sync::Arc::new(start(Options { verifier: Some(held.clone()), ..Options::default() }).await);
+    let grants: Vec<_> = (0..40)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { password_grant(&s, PASSWORD, None).await })
+        })
+        .collect();
+    held.wait_for(10).await;
+    assert_eq!(held.entered(), 10, "the limit holds for correct passwords too: the rest wait");
+    held.release();
+    for g in grants {
+        let (status, body) = g.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(held.entered(), 40);
+}
+
+#[tokio::test]
+async fn clients_that_hang_up_mid_check_leave_nothing_counted() {
+    let held = HeldVerifier::new();
+    let s = std::sync::Arc::new(start(Options { verifier: Some(held.clone()), ..Options::default() }).await);
+    let hung_up: Vec<_> = (0..10)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { password_grant(&s, "wrong", None).await })
+        })
+        .collect();
+    held.wait_for(10).await;
+    for t in &hung_up {
+        t.abort();
+    }
+    // The server notices the closed connections and drops their requests.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    held.release();
+    let started = std::time::Instant::now();
+    let (status, body) = password_grant(&s, PASSWORD, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "it did not wait for the hung-up checks");
+}
+
+#[tokio::test]
+async fn bad_requests_naming_a_public_client_never_lock_it_out() {
+    let s = start(Options::default()).await;
+    for _ in 0..11 {
+        let (status, _) =
+            token(&s, (PUBLIC, None), &[("grant_type", "authorization_code"), ("client_secret", "x")]).await;
+        assert_eq!(status, 401);
+    }
+    let code = code_for(&s, PUBLIC).await;
+    let (status, body) = token(&s, (PUBLIC, None), &code_exchange(&code)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn a_stranger_elsewhere_cannot_lock_an_account_out() {
+    let localhost = "127.0.0.1".parse().unwrap();
+    let s = start(Options { trusted_proxies: vec![localhost], ..Options::default() }).await;
+    for _ in 0..10 {
+        assert_eq!(password_grant(&s, "wrong", Some("203.0.113.66")).await.0, 400);
+    }
+    assert_eq!(password_grant(&s, PASSWORD, Some("203.0.113.66")).await.0, 429, "the attacker's address is locked");
+    let (status, body) = password_grant(&s, PASSWORD, Some("198.51.100.7")).await;
+    assert_eq!(status, 200, "the user, elsewhere, is not: {body}");
+}
+
+#[tokio::test]
+async fn response_parameters_in_a_redirect_uris_query_get_the_error_page() {
+    let s = start(Options::default()).await;
+    for polluted in [
+        "https://pgo.example.org/cb?code=X&state=Y&iss=https://evil.example",
+        "https://pgo.example.org/cb?error=access_denied",
+        "https://pgo.example.org/cb?a=1&i%73s=https://evil.example",
+    ] {
+        let url = format!(
+            "{}/authorize?response_type=code&client_id={HOST}&redirect_uri={}&scope=1&state=s",
+            s.base,
+            urlencode(polluted)
+        );
+        let r = http().get(url).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{polluted}");
+        assert!(r.headers().get("location").is_none(), "{polluted} was redirected to");
+    }
+}
+
+/// Every session the store holds: a sweep a day ahead removes (and counts)
+/// them all.
+async fn stored_sessions(s: &TestServer) -> u64 {
+    use oauth_core::Clock;
+    let later = oauth_runtime::credentials::SystemClock.now() + time::Duration::days(1);
+    s.store.sweep(later, later).await.unwrap().sessions
+}
+
+#[tokio::test]
+async fn an_authorize_flood_stores_at_most_max_pending_per_ip_sessions() {
+    const CAP: u32 = 50;
+    let s = start(Options { max_pending_per_ip: CAP, ..Options::default() }).await;
+    // MedMij's free query, just under every cap.
+    let redirect = format!("https://{HOST}/cb?pad={}", "a".repeat(1900));
+    let url = format!(
+        "{}/authorize?response_type=code&client_id={HOST}&redirect_uri={}&scope=1&state=s",
+        s.base,
+        urlencode(&redirect)
+    );
+    let mut statuses = std::collections::BTreeMap::new();
+    for _ in 0..4 * CAP {
+        let r = http().get(&url).send().await.unwrap();
+        if r.status() == 429 {
+            assert!(r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() > 0);
+            assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        }
+        *statuses.entry(r.status().as_u16()).or_insert(0u32) += 1;
+    }
+    assert_eq!(statuses, [(200, CAP), (429, 3 * CAP)].into());
+    assert_eq!(stored_sessions(&s).await, u64::from(CAP));
+}
+
+#[tokio::test]
+async fn oversized_authorization_requests_get_the_error_page() {
+    let s = start(Options::default()).await;
+    let request = |redirect: &str, extra: &str| {
+        format!(
+            "{}/authorize?response_type=code&client_id={HOST}&redirect_uri={}&scope=1&state=s{extra}",
+            s.base,
+            urlencode(redirect)
+        )
+    };
+    // The attack's 60 KB redirect URI, and one just over 2,048 bytes.
+    let huge = format!("https://{HOST}/cb?pad={}", "a".repeat(60_000));
+    let long = format!("https://{HOST}/cb?pad={}", "a".repeat(2030));
+    assert!(long.len() > 2048);
+    for url in [request(&huge, ""), request(&long, ""), request(&format!("https://{HOST}/cb"), &"&x=1".repeat(2100))] {
+        let r = http().get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{} bytes", url.len());
+        assert!(r.headers().get("location").is_none());
+    }
+    assert_eq!(stored_sessions(&s).await, 0, "nothing was stored");
+}
+
+#[tokio::test]
+async fn a_revoked_access_token_stays_refused_inside_the_leeway() {
+    // Access tokens live 1 s; the verifier allows 30 s of leeway past `exp`.
+    let s = start(Options { access_token_ttl: time::Duration::seconds(1), ..Options::default() }).await;
+    let revoked = code_tokens(&s).await["access_token"].as_str().unwrap().to_owned();
+    let kept = code_tokens(&s).await["access_token"].as_str().unwrap().to_owned();
+    let r = http()
+        .post(format!("{}/revoke", s.base))
+        .basic_auth(CONFIDENTIAL, Some(SECRET))
+        .form(&[("token", revoked.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Past `exp`, inside the leeway.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(userinfo(&s, &kept).await, 200, "inside the leeway the bearer check accepts a live token");
+    assert_eq!(userinfo(&s, &revoked).await, 401, "but never a revoked one");
+    for token in [&revoked, &kept] {
+        let r = http()
+            .post(format!("{}/introspect", s.base))
+            .basic_auth(CONFIDENTIAL, Some(SECRET))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body, serde_json::json!({"active": false}), "introspection judges expiry without leeway");
+    }
+}

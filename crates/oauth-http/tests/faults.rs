@@ -78,7 +78,8 @@ async fn a_hanging_store_gives_prompt_503s_not_a_pile_of_waiting_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_user_and_wrong_password_take_the_same_time() {
-    let opts = Options { max_failures_per_account: 100_000, ..Options::default() };
+    let opts =
+        Options { max_failures_per_account: 100_000, max_failures_per_account_total: 100_000, ..Options::default() };
     let (frontend, _, _) = frontend(&opts, "http://127.0.0.1:8080").await;
     let client = frontend
         .authority()

@@ -489,3 +489,50 @@ async fn healthz_metrics_and_unknown_routes() {
     assert_eq!(wrong_method.status(), 405);
     assert_eq!(wrong_method.headers()["allow"], "POST");
 }
+
+// --- the "Also" list of issue 17 ------------------------------------------------------
+
+#[tokio::test]
+async fn userinfo_answers_are_not_stored() {
+    let s = start(Options::default()).await;
+    let t = code_tokens(&s).await;
+    let url = format!("{}/userinfo", s.base);
+    let ok = http().get(&url).bearer_auth(t["access_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let missing = http().get(&url).send().await.unwrap();
+    let invalid = http().get(&url).bearer_auth("eyJhbGciOiJub25lIn0.e30.").send().await.unwrap();
+    for r in [ok, missing, invalid] {
+        assert_eq!(r.headers()["cache-control"], "no-store", "{}", r.status());
+    }
+}
+
+#[tokio::test]
+async fn two_authorization_headers_at_the_token_endpoint_are_invalid_request() {
+    let s = start(Options::default()).await;
+    let basic = |id: &str, secret: &str| {
+        use base64::Engine;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
+    };
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.append("authorization", basic(CONFIDENTIAL, SECRET).parse().unwrap());
+    headers.append("authorization", basic(CONFIDENTIAL, "wrong").parse().unwrap());
+    let r = http()
+        .post(format!("{}/token", s.base))
+        .headers(headers)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(json(r).await["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn basic_credentials_with_the_same_client_id_in_the_body_are_accepted() {
+    let s = start(Options::default()).await;
+    let same = token(&s, &[("grant_type", "client_credentials"), ("client_id", CONFIDENTIAL)]).await;
+    assert_eq!(same.status(), 200, "RFC 6749 4.1.3 lets a client send its client_id");
+    let other = token(&s, &[("grant_type", "client_credentials"), ("client_id", PUBLIC)]).await;
+    assert_eq!(other.status(), 400);
+    assert_eq!(json(other).await["error"], "invalid_request");
+}

@@ -32,7 +32,8 @@ pub struct OclClients {
 #[derive(Debug)]
 struct Loaded {
     sequence: u64,
-    clients: BTreeMap<ClientId, Arc<Client>>,
+    /// By lowercased hostname; each client keeps the list's spelling.
+    clients: BTreeMap<String, Arc<Client>>,
 }
 
 impl OclClients {
@@ -64,15 +65,15 @@ impl OclClients {
         self.snapshot().sequence
     }
 
-    /// True when `id` is on the list in use.
+    /// True when `id` is on the list in use, in any case.
     pub fn contains(&self, id: &ClientId) -> bool {
-        self.snapshot().clients.contains_key(id)
+        self.snapshot().clients.contains_key(&id.as_str().to_ascii_lowercase())
     }
 
-    /// The client `id` of the list in use, ignoring ASCII case.
+    /// The client `id` of the list in use, ignoring ASCII case, with the
+    /// list's spelling as its id.
     pub fn get(&self, id: &ClientId) -> Option<Arc<Client>> {
-        let key = ClientId::parse(&id.as_str().to_ascii_lowercase()).ok()?;
-        self.snapshot().clients.get(&key).cloned()
+        self.snapshot().clients.get(&id.as_str().to_ascii_lowercase()).cloned()
     }
 
     /// Every client of the list in use, in hostname order.
@@ -80,9 +81,9 @@ impl OclClients {
         self.snapshot().clients.values().cloned().collect()
     }
 
-    /// The hostnames on the list in use.
+    /// The hostnames on the list in use, as the list spells them.
     pub fn hostnames(&self) -> Vec<ClientId> {
-        self.snapshot().clients.keys().cloned().collect()
+        self.snapshot().clients.values().map(|c| c.id().clone()).collect()
     }
 
     fn snapshot(&self) -> Arc<Loaded> {
@@ -119,17 +120,17 @@ fn build(ocl: &Ocl, profile: &Profile) -> Result<Loaded, Error> {
             consent: ConsentRule::Always,
         };
         let client = Client::new(settings).map_err(|_| Error::Hostname(c.hostname.to_string()))?;
-        clients.insert(c.hostname.clone(), Arc::new(client));
+        clients.insert(c.hostname.as_str().to_ascii_lowercase(), Arc::new(client));
     }
     Ok(Loaded { sequence: ocl.sequence, clients })
 }
 
 #[async_trait]
 impl ClientRegistry for OclClients {
+    /// The client named `id` in any case (hostnames ignore ASCII case), with
+    /// the list's spelling as its id.
     async fn client(&self, id: &ClientId) -> oauth_core::Result<Option<Arc<Client>>> {
-        // Hostnames are case-insensitive; the list holds them lowercased.
-        let key = ClientId::parse(&id.as_str().to_ascii_lowercase())?;
-        Ok(self.snapshot().clients.get(&key).cloned())
+        Ok(self.snapshot().clients.get(&id.as_str().to_ascii_lowercase()).cloned())
     }
 
     async fn any_client_allows_origin(&self, origin: &WebOrigin) -> oauth_core::Result<bool> {

@@ -24,7 +24,9 @@ pub struct Ocl {
 /// One client on the list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OclClient {
-    /// The hostname, which is the `client_id` (lowercased).
+    /// The hostname, which is the `client_id`, spelled as the list spells it.
+    /// Requests may name it in any case (hostnames ignore ASCII case); the
+    /// sessions, codes and tokens of the client carry this spelling.
     pub hostname: ClientId,
     /// The organisation's name, shown on the consent page.
     pub organisation: String,
@@ -65,11 +67,11 @@ impl Ocl {
         let mut seen = BTreeSet::new();
         let mut clients = Vec::new();
         for c in root.clients.client {
-            let host = c.hostname.trim().to_ascii_lowercase();
-            if !is_hostname(&host) || !seen.insert(host.clone()) {
+            let host = c.hostname.trim();
+            if !is_hostname(host) || !seen.insert(host.to_ascii_lowercase()) {
                 return Err(Error::Hostname(c.hostname));
             }
-            let hostname = ClientId::parse(&host).map_err(|_| Error::Hostname(c.hostname.clone()))?;
+            let hostname = ClientId::parse(host).map_err(|_| Error::Hostname(c.hostname.clone()))?;
             clients.push(OclClient { hostname, organisation: c.organisation.trim().to_owned() });
         }
         Ok(Ocl { timestamp: root.tijdstempel, sequence: root.volgnummer, clients })
@@ -102,9 +104,9 @@ mod tests {
     }
 
     #[test]
-    fn hostnames_are_checked_and_lowercased() {
-        let ocl = Ocl::parse(&doc("<OAuthclient><Hostname>App.Example.ORG</Hostname><OAuthclientOrganisatienaam>A</OAuthclientOrganisatienaam></OAuthclient>")).unwrap();
-        assert_eq!(ocl.clients[0].hostname.as_str(), "app.example.org");
+    fn hostnames_are_checked_and_keep_the_lists_spelling() {
+        let ocl = Ocl::parse(&doc("<OAuthclient><Hostname> App.Example.ORG </Hostname><OAuthclientOrganisatienaam>A</OAuthclientOrganisatienaam></OAuthclient>")).unwrap();
+        assert_eq!(ocl.clients[0].hostname.as_str(), "App.Example.ORG");
         for bad in ["evil.example/path", "a..b", "-a.example", "a b", "", "x@y"] {
             let xml = doc(&format!(
                 "<OAuthclient><Hostname>{bad}</Hostname><OAuthclientOrganisatienaam>A</OAuthclientOrganisatienaam></OAuthclient>"
@@ -117,6 +119,8 @@ mod tests {
     fn duplicate_hostnames_are_refused() {
         let one = "<OAuthclient><Hostname>a.example</Hostname><OAuthclientOrganisatienaam>A</OAuthclientOrganisatienaam></OAuthclient>";
         assert!(matches!(Ocl::parse(&doc(&format!("{one}{one}"))), Err(Error::Hostname(_))));
+        let upper = one.replace("a.example", "A.Example");
+        assert!(matches!(Ocl::parse(&doc(&format!("{one}{upper}"))), Err(Error::Hostname(_))), "case is ignored");
     }
 
     #[test]

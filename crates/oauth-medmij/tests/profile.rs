@@ -79,7 +79,7 @@ async fn login(f: &Fixture) -> LoginOutcome {
         state: Some("s"),
         ..Default::default()
     };
-    let (session, _) = f.authority.authorize(&req, None).await.unwrap();
+    let (session, _) = f.authority.authorize(&req, None, None).await.unwrap();
     f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap()
 }
 
@@ -113,7 +113,7 @@ async fn a_client_off_the_ocl_goes_to_the_inner_check_without_bsn_or_age() {
     // A minor without a BSN: refused for an OCL client (above), but the
     // fixture's public client is not on the OCL, so the inner check decides.
     let m = medmij("2015-01-01", None).await;
-    let (session, _) = m.authority.authorize(&Fixture::public_request(), None).await.unwrap();
+    let (session, _) = m.authority.authorize(&Fixture::public_request(), None, None).await.unwrap();
     let outcome = m.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap();
     assert!(matches!(outcome, LoginOutcome::Consent(_)), "AllowAll, the inner check, allows");
 
@@ -128,7 +128,44 @@ async fn a_client_off_the_ocl_goes_to_the_inner_check_without_bsn_or_age() {
     let store = Arc::new(MemStore::new());
     let ocl = Arc::new(OclClients::new(&Ocl::parse(SAMPLE).unwrap(), profile()).unwrap());
     let f = Fixture::new(store, Some(Arc::new(MedMijCheck::new(ocl, 16, Arc::new(DenyAll))))).await.unwrap();
-    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.unwrap();
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None, None).await.unwrap();
     let outcome = f.authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap();
     assert!(matches!(outcome, LoginOutcome::Denied(_)), "the inner check refuses, whatever the account holds");
+}
+
+#[tokio::test]
+async fn an_ocl_client_named_in_another_case_carries_the_lists_spelling_through_to_its_tokens() {
+    let ocl = Ocl::parse(&SAMPLE.replace("<Hostname>pgo.example.org", "<Hostname>PGO.Example.org")).unwrap();
+    let ocl = Arc::new(OclClients::new(&ocl, profile()).unwrap());
+    let store = Arc::new(MemStore::new());
+    let check = Arc::new(MedMijCheck::new(ocl.clone(), 16, Arc::new(AllowAll)));
+    let f = Fixture::new(store.clone(), Some(check)).await.unwrap();
+    let mut adult = f.account.clone();
+    adult.attributes.insert("birthdate".into(), "1990-01-01".into());
+    store.put_account(&adult).await.unwrap();
+    let authority =
+        Authority::new(f.authority.settings().clone(), Services { clients: ocl, ..f.authority.services().clone() });
+    let redirect = "https://pgo.example.org/cb";
+    let req = AuthorizeRequest {
+        client_id: Some("pgo.EXAMPLE.ORG"),
+        redirect_uri: Some(redirect),
+        response_type: Some("code"),
+        scope: Some("1"),
+        ..Default::default()
+    };
+    let (session, _) = authority.authorize(&req, None, None).await.unwrap();
+    assert_eq!(session.client_id().as_str(), "PGO.Example.org", "the session carries the list's spelling");
+    assert!(matches!(authority.login(session.id(), USERNAME, PASSWORD, None).await.unwrap(), LoginOutcome::Consent(_)));
+    let code = testing::query_param(&authority.decide(session.id(), true).await.unwrap(), "code").unwrap();
+    let creds = ClientCredentials { client_id: Some("Pgo.Example.Org"), secret: None, assertion: None };
+    let client = authority.authenticate_client(&creds, None).await.unwrap();
+    let exchange = TokenRequest {
+        grant_type: Some("authorization_code"),
+        code: Some(&code),
+        redirect_uri: Some(redirect),
+        ..Default::default()
+    };
+    let t = authority.token(&client, &exchange, None, None).await.unwrap();
+    let principal = authority.authenticate_bearer(&t.access_token).await.unwrap();
+    assert_eq!(principal.claims.client_id.as_str(), "PGO.Example.org");
 }

@@ -198,6 +198,11 @@ fn argon2_worker(queue: &Mutex<mpsc::UnboundedReceiver<Job>>) {
         // The lock is held only while waiting; the hashing runs unlocked.
         let job = queue.lock().unwrap_or_else(PoisonError::into_inner).blocking_recv();
         let Some(job) = job else { return };
+        // Nobody waits for this answer any more (the request was cancelled):
+        // the next job gets the core instead.
+        if job.answer.is_closed() {
+            continue;
+        }
         let _ = job.answer.send(argon2_matches(&job.phc, job.presented.as_bytes(), &mut memory));
     }
 }

@@ -17,7 +17,6 @@ mod config;
 mod logging;
 mod run;
 mod store;
-mod throttle_cache;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -116,6 +116,13 @@ require_pkce = false
 client_id = "web"
 redirect_uris = ["https://web.example/cb"]
 grant_types = ["implicit"]
+[[clients]]
+client_id = "machine"
+redirect_uris = ["https://machine.example/cb"]
+grant_types = ["client_credentials"]
+[[clients]]
+client_id = "nowhere"
+client_secret_hash = "$sha256$e30a44623ba305e18d1cab70f804bc523347a967e8bb17319eb890e91ddbc7f2"
 [[accounts]]
 username = "bob"
 password_hash = "$sha256$e30a44623ba305e18d1cab70f804bc523347a967e8bb17319eb890e91ddbc7f2"
@@ -137,7 +144,9 @@ shoe_size = 44
         "clients[0].redirect_uris[1]",
         "clients[0].redirect_uris[2]",
         "clients[0].client_secret_hash",
-        "clients[1]: a public client must require PKCE",
+        "clients[1].require_pkce: a public client must require PKCE",
+        "clients[3].grant_types: client_credentials is for confidential clients only",
+        "clients[4].redirect_uris: the authorization_code grant needs at least one redirect URI",
         "clients[2].client_id",
         "clients[2].grant_types[0]",
         "accounts[0].password_hash",
@@ -190,7 +199,7 @@ async fn serves_the_quickstart_logs_without_secrets_and_drains_on_sigterm() {
     assert!(!log.contains(SECRET) && !log.contains(&token));
     let metrics = http().get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("oauth_tokens_issued_total{grant_type=\"client_credentials\"} 1"), "{metrics}");
-    assert!(metrics.contains("oauth_store_operation_seconds_count{operation=\"failures\"}"), "{metrics}");
+    assert!(metrics.contains("oauth_store_operation_seconds_count{operation=\"count_attempt\"}"), "{metrics}");
     assert_eq!(server.stop(), 0);
     assert!(dir.path().join("data").is_dir(), "the sled store lives beside the config");
 }
@@ -522,8 +531,8 @@ fn postgres_node(dir: &Path, url: &str, name: &str, extra: &str) -> (PathBuf, St
 /// the signing key and the seeded accounts, the other finds them (the
 /// startup lock), so both sign with the one key and neither fails on the
 /// other's account. Then a lockout made on one node holds on the other
-/// within a second (the throttle's reads are cached per node for at most
-/// that long).
+/// within a second (each attempt counts in the database before its check,
+/// so it holds at once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_starting_at_once_create_one_key_and_share_lockouts() {
     let db = oauth_store_postgres::testing::TestDatabase::create().await;
@@ -688,4 +697,136 @@ async fn two_nodes_on_one_postgres_database_share_everything() {
     assert!(kid.lines().all(|k| jwks_a.contains(k)), "{jwks_a}");
     assert_eq!(a.stop(), 0);
     assert_eq!(b.stop(), 0);
+}
+
+// --- what an outside attack found (issue 17) ------------------------------------------
+
+#[tokio::test]
+async fn a_client_cannot_forge_a_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, base) = quickstart(dir.path(), "");
+    let server = Server::start(&config, dir.path());
+    let forged = "2026-01-01T00:00:00.000000Z  INFO request method=GET path=/admin status=200 client_id=root";
+    // In Basic credentials each part is form-encoded (RFC 6749 2.3.1), so a
+    // newline travels as %0A; in a JSON body as \n; ANSI escapes too.
+    let basic_id = format!("x%0A{}", form_urlencoded(forged));
+    let r = http()
+        .post(format!("{base}/token"))
+        .basic_auth(basic_id, Some("wrong"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let body = serde_json::json!({"grant_type": "client_credentials", "client_id": format!("y\r\n{forged}\u{1b}[2J")});
+    let r = http().post(format!("{base}/token")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let mut lines: Vec<String> = Vec::new();
+    while !["client_id=x", "client_id=y"].iter().all(|n| lines.iter().any(|l| l.contains(n))) {
+        lines.push(server.next_line(Duration::from_secs(20)).expect("both request lines"));
+    }
+    let log = format!("{}\n{}", lines.join("\n"), server.rest_of_log());
+    assert!(!log.lines().any(|l| l.starts_with("2026-01-01")), "a forged line:\n{log}");
+    assert!(!log.contains('\u{1b}'), "an ANSI escape reached the log:\n{log}");
+    assert!(log.contains("client_id=x\\n2026-01-01"), "the value is there, escaped:\n{log}");
+    assert_eq!(server.stop(), 0);
+}
+
+#[tokio::test]
+async fn an_ocl_client_id_in_another_case_gets_its_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, base) = medmij(dir.path());
+    let server = Server::start(&config, dir.path());
+    let url = format!(
+        "{base}/authorize?response_type=code&client_id=PGO.Example.ORG&redirect_uri={}&scope=1&state=s1",
+        form_urlencoded("https://pgo.example.org/cb")
+    );
+    let (consent, cookie, _) = log_in(&base, &url, "alice").await;
+    let (_, redirect) = approve(&base, &consent, &cookie).await;
+    let code = redirect.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    let t = http()
+        .post(format!("{base}/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("client_id", "Pgo.Example.Org"),
+            ("redirect_uri", "https://pgo.example.org/cb"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(t.status(), 200);
+    let t: serde_json::Value = t.json().await.unwrap();
+    let payload = t["access_token"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
+    use base64::Engine;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["client_id"], "pgo.example.org", "the token carries the OCL's spelling");
+    assert_eq!(server.stop(), 0);
+}
+
+/// Bytes in the files under `dir`.
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let m = e.metadata().unwrap();
+            if m.is_dir() { dir_size(&e.path()) } else { m.len() }
+        })
+        .sum()
+}
+
+/// Resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn an_authorize_flood_leaves_the_sled_store_and_memory_bounded() {
+    const CAP: usize = 100;
+    const FLOOD: usize = 4000;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, base) = medmij(dir.path());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!("\n[throttle]\nmax_pending_per_ip = {CAP}\n"));
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start(&config, dir.path());
+    let data = dir.path().join("data-medmij");
+    let (disk_before, rss_before) = (dir_size(&data), rss_kib(server.pid()));
+    // MedMij's free query, just under the 2,048 bytes a redirect URI may have.
+    let redirect = format!("https://pgo.example.org/cb?pad={}", "a".repeat(1990));
+    let url = format!(
+        "{base}/authorize?response_type=code&client_id=pgo.example.org&redirect_uri={}&scope=1&state=s",
+        form_urlencoded(&redirect)
+    );
+    let url = std::sync::Arc::new(url);
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for _ in 0..FLOOD / 16 {
+                    statuses.push(http().get(url.as_str()).send().await.unwrap().status().as_u16());
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::new();
+    for w in workers {
+        for s in w.await.unwrap() {
+            *statuses.entry(s).or_insert(0usize) += 1;
+        }
+    }
+    assert_eq!(statuses, [(200, CAP), (429, FLOOD - CAP)].into());
+    let (disk, rss) = (dir_size(&data), rss_kib(server.pid()));
+    eprintln!("sled directory {disk_before} -> {disk} bytes; server RSS {rss_before} -> {rss} KiB");
+    // 4,000 sessions of 2 KB would be 8 MB of records before sled's own
+    // overhead; 100 of them are 200 KB.
+    assert!(disk.saturating_sub(disk_before) < 4 << 20, "the store grew by {} bytes", disk - disk_before);
+    assert!(rss.saturating_sub(rss_before) < 24 << 10, "the server grew by {} KiB", rss - rss_before);
+    assert_eq!(server.stop(), 0);
 }

@@ -12,7 +12,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
 use oauth_core::testing::Fixture;
-use oauth_core::{GrantId, Record, RecordKind, Store, TokenHash};
+use oauth_core::{GrantId, Record, RecordKind, Store, ThrottleKey, TokenHash};
 use time::Duration;
 use tokio::runtime::Runtime;
 
@@ -37,7 +37,7 @@ pub fn store_benches(c: &mut Criterion, backend: &str, make: &dyn Fn() -> Made) 
                 run(&rt, tasks, iters, move |_| {
                     let f = f.clone();
                     async move {
-                        f.authority.authorize(&Fixture::public_request(), None).await.expect("authorize");
+                        f.authority.authorize(&Fixture::public_request(), None, None).await.expect("authorize");
                     }
                 })
             });
@@ -106,6 +106,32 @@ pub fn store_benches(c: &mut Criterion, backend: &str, make: &dyn Fn() -> Made) 
                         let g = grant_n(base + i);
                         let next = refresh(&format!("r{}-1", base + i), &g, 1, T0 + Duration::days(14));
                         s.rotate_refresh(&TokenHash::of(&format!("r{}", base + i)), &next, T0).await.expect("rotate");
+                    }
+                })
+            });
+        });
+
+        // What every client authentication does: count against its three keys
+        // (the client from this address, the client, the address), then take
+        // the attempt back. Each task has its own client, as concurrent
+        // clients would.
+        let s = store.clone();
+        group.bench_function(BenchmarkId::new("throttle count + take back (3 keys)", tasks), |b| {
+            b.iter_custom(|iters| {
+                let s = s.clone();
+                run(&rt, tasks, iters, move |i| {
+                    let s = s.clone();
+                    let client = i % tasks as u64;
+                    async move {
+                        let keys = [
+                            ThrottleKey::for_test(&format!("client-from {client}")),
+                            ThrottleKey::for_test(&format!("client {client}")),
+                            ThrottleKey::for_test("address"),
+                        ];
+                        let at = T0 + Duration::nanoseconds(i as i64);
+                        let limits = [(keys[0], 10), (keys[1], 100), (keys[2], 1000)];
+                        s.count_attempt(&limits, at, at - Duration::minutes(15)).await.expect("count");
+                        s.uncount_attempt(&keys, at).await.expect("take back");
                     }
                 })
             });

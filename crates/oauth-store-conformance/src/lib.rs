@@ -59,8 +59,8 @@ use std::sync::Arc;
 
 use oauth_core::testing::Fixture;
 use oauth_core::{
-    AccessTokenId, Account, AccountId, ClientId, CodeRedemption, Grant, GrantId, RefreshRecord, Rotation, Scope,
-    SecretHash, SessionState, SigningKeyRecord, Store, StoreError, ThrottleKey, TokenHash,
+    AccessTokenId, Account, AccountId, Attempt, ClientId, CodeRedemption, Grant, GrantId, RefreshRecord, Rotation,
+    Scope, SecretHash, SessionState, SigningKeyRecord, Store, StoreError, ThrottleKey, TokenHash,
 };
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -93,7 +93,11 @@ macro_rules! conformance_tests {
             accounts_insert_lookup_disable_rename,
             usernames_are_unique,
             signing_keys_round_trip,
-            throttle_keeps_newest_failures_within_window,
+            throttle_counts_attempts_up_to_the_limit_within_the_window,
+            throttle_count_is_atomic_under_a_burst,
+            throttle_takes_back_one_attempt_at_a_time,
+            throttle_attempts_still_being_checked_make_others_wait,
+            throttle_counts_against_every_key_or_none,
             sweep_removes_dead_records_and_nothing_live,
             ping_answers,
             racing_code_exchanges_give_one_token_response,
@@ -171,7 +175,7 @@ fn account(name: &str, id: u8) -> Account {
 /// A session is stored, read back equal, and replaced.
 pub async fn session_round_trip(store: Arc<dyn Store>) {
     let f = fixture(&store).await;
-    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.expect("authorize");
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None, None).await.expect("authorize");
     let now = now(&f);
     assert_eq!(store.session(session.id(), now).await.expect("get"), Some(session.clone()));
     let next = session.authenticate(f.account.id, login(now), now).expect("transition");
@@ -182,7 +186,7 @@ pub async fn session_round_trip(store: Arc<dyn Store>) {
 /// Replacing with a stale `old` does nothing and says so.
 pub async fn replace_session_is_compare_and_swap(store: Arc<dyn Store>) {
     let f = fixture(&store).await;
-    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.expect("authorize");
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None, None).await.expect("authorize");
     let now = now(&f);
     let a = session.authenticate(f.account.id, login(now), now).expect("transition");
     let b = session.deny(now).expect("transition");
@@ -194,7 +198,7 @@ pub async fn replace_session_is_compare_and_swap(store: Arc<dyn Store>) {
 /// A session past its lifetime is not returned.
 pub async fn expired_sessions_are_not_returned(store: Arc<dyn Store>) {
     let f = fixture(&store).await;
-    let (session, _) = f.authority.authorize(&Fixture::public_request(), None).await.expect("authorize");
+    let (session, _) = f.authority.authorize(&Fixture::public_request(), None, None).await.expect("authorize");
     assert!(store.session(session.id(), session.expires_at() - Duration::SECOND).await.expect("get").is_some());
     assert_eq!(store.session(session.id(), session.expires_at()).await.expect("get"), None);
 }
@@ -447,29 +451,149 @@ pub async fn signing_keys_round_trip(store: Arc<dyn Store>) {
     assert_eq!(keys, vec![key, k2]);
 }
 
-/// Throttle counters forget failures before the window and keep at most the
-/// newest `keep`.
-pub async fn throttle_keeps_newest_failures_within_window(store: Arc<dyn Store>) {
+/// Failed attempts fill the limit: past it an attempt is refused (changing
+/// nothing) until the oldest failure leaves the window; keys are independent.
+pub async fn throttle_counts_attempts_up_to_the_limit_within_the_window(store: Arc<dyn Store>) {
     let key = ThrottleKey::for_test("alice");
     let other = ThrottleKey::for_test("bob");
-    for i in 0..5 {
-        let at = T0 + Duration::seconds(i);
-        store.record_failure(&key, at, at - Duration::minutes(15), 3).await.expect("record");
+    let window = Duration::minutes(15);
+    let at = |s: i64| T0 + Duration::seconds(s);
+    for s in 0..3 {
+        assert_eq!(store.count_attempt(&[(key, 3)], at(s), at(s) - window).await.expect("count"), Attempt::Counted);
+        store.fail_attempt(&[key], at(s)).await.expect("fail");
     }
-    let kept = store.failures(&key, T0 - Duration::minutes(15)).await.expect("read");
-    assert_eq!(kept, vec![T0 + Duration::seconds(2), T0 + Duration::seconds(3), T0 + Duration::seconds(4)]);
-    assert_eq!(store.failures(&key, T0 + Duration::seconds(4)).await.expect("read"), vec![T0 + Duration::seconds(4)]);
-    assert!(store.failures(&other, T0 - Duration::HOUR).await.expect("read").is_empty());
-    let later = T0 + Duration::minutes(20);
-    store.record_failure(&key, later, later - Duration::minutes(15), 3).await.expect("record");
-    assert_eq!(store.failures(&key, T0 - Duration::HOUR).await.expect("read"), vec![later]);
+    for s in [3, 4] {
+        let refused = store.count_attempt(&[(key, 3)], at(s), at(s) - window).await.expect("count");
+        assert_eq!(refused, Attempt::Refused { until: T0 + window }, "the oldest failure leaves the window then");
+    }
+    assert_eq!(store.count_attempt(&[(other, 3)], at(5), at(5) - window).await.expect("count"), Attempt::Counted);
+    // Past the first failure's window exactly one slot is free again.
+    let later = T0 + window + Duration::SECOND;
+    assert_eq!(store.count_attempt(&[(key, 3)], later, later - window).await.expect("count"), Attempt::Counted);
+    store.fail_attempt(&[key], later).await.expect("fail");
+    let refused = store.count_attempt(&[(key, 3)], later, later - window).await.expect("count");
+    assert_eq!(refused, Attempt::Refused { until: at(1) + window });
+}
+
+/// Of [`RACERS`] times two concurrent attempts on one key, exactly the limit
+/// are counted (the throttle's guarantee that a burst cannot get more guesses
+/// checked than the limit); the others are told the limit is busy.
+pub async fn throttle_count_is_atomic_under_a_burst(store: Arc<dyn Store>) {
+    const LIMIT: u32 = 10;
+    let key = ThrottleKey::for_test("burst");
+    let tasks: Vec<_> = (0..RACERS * 2)
+        .map(|i| {
+            let store = store.clone();
+            let at = T0 + Duration::milliseconds(i as i64);
+            tokio::spawn(async move { (at, store.count_attempt(&[(key, LIMIT)], at, T0 - Duration::HOUR).await) })
+        })
+        .collect();
+    let mut counted = Vec::new();
+    for t in tasks {
+        let (at, attempt) = t.await.expect("task");
+        match attempt.expect("count") {
+            Attempt::Counted => counted.push(at),
+            other => assert_eq!(other, Attempt::Busy, "nothing failed yet"),
+        }
+    }
+    assert_eq!(counted.len(), LIMIT as usize, "of {} concurrent attempts", RACERS * 2);
+    let next = T0 + Duration::SECOND;
+    assert_eq!(store.count_attempt(&[(key, LIMIT)], next, T0 - Duration::HOUR).await.expect("count"), Attempt::Busy);
+    for at in counted {
+        store.fail_attempt(&[key], at).await.expect("fail");
+    }
+    let refused = store.count_attempt(&[(key, LIMIT)], next, T0 - Duration::HOUR).await.expect("count");
+    assert!(matches!(refused, Attempt::Refused { .. }), "{refused:?}");
+}
+
+/// Taking an attempt back frees its slot: a pending one first, else a failed
+/// one; one of several equal ones, and nothing when there is none; concurrent
+/// take-backs each take one.
+pub async fn throttle_takes_back_one_attempt_at_a_time(store: Arc<dyn Store>) {
+    let key = ThrottleKey::for_test("carol");
+    let since = T0 - Duration::minutes(15);
+    store.uncount_attempt(&[key], T0).await.expect("nothing to take back is no error");
+    for _ in 0..4 {
+        assert_eq!(store.count_attempt(&[(key, 4)], T0, since).await.expect("count"), Attempt::Counted);
+    }
+    store.fail_attempt(&[key], T0).await.expect("fail");
+    assert_eq!(store.count_attempt(&[(key, 4)], T0, since).await.expect("count"), Attempt::Busy);
+    store.uncount_attempt(&[key], T0 - Duration::SECOND).await.expect("another instant takes nothing back");
+    assert_eq!(store.count_attempt(&[(key, 4)], T0, since).await.expect("count"), Attempt::Busy);
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.uncount_attempt(&[key], T0).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task").expect("uncount");
+    }
+    // Three pending ones went; the failure stays.
+    for _ in 0..3 {
+        assert_eq!(store.count_attempt(&[(key, 4)], T0, since).await.expect("count"), Attempt::Counted);
+    }
+    assert_eq!(store.count_attempt(&[(key, 4)], T0, since).await.expect("count"), Attempt::Busy);
+    for _ in 0..3 {
+        store.uncount_attempt(&[key], T0).await.expect("uncount");
+    }
+    store.uncount_attempt(&[key], T0).await.expect("then the failure goes too");
+    for _ in 0..4 {
+        assert_eq!(store.count_attempt(&[(key, 4)], T0, since).await.expect("count"), Attempt::Counted);
+    }
+}
+
+/// While counted attempts are still being checked, the next one past the limit
+/// is told to wait, not refused; as they fail it is refused, as they pass it
+/// is counted. Failing an attempt that is not pending changes nothing.
+pub async fn throttle_attempts_still_being_checked_make_others_wait(store: Arc<dyn Store>) {
+    let key = ThrottleKey::for_test("dave");
+    let since = T0 - Duration::minutes(15);
+    let at = |s: i64| T0 + Duration::seconds(s);
+    store.fail_attempt(&[key], at(0)).await.expect("nothing to fail is no error");
+    for s in 0..2 {
+        assert_eq!(store.count_attempt(&[(key, 2)], at(s), since).await.expect("count"), Attempt::Counted);
+    }
+    assert_eq!(store.count_attempt(&[(key, 2)], at(2), since).await.expect("count"), Attempt::Busy);
+    store.uncount_attempt(&[key], at(1)).await.expect("the second passed");
+    assert_eq!(store.count_attempt(&[(key, 2)], at(2), since).await.expect("count"), Attempt::Counted);
+    store.fail_attempt(&[key], at(0)).await.expect("the first failed");
+    store.fail_attempt(&[key], at(0)).await.expect("failing it again changes nothing");
+    assert_eq!(
+        store.count_attempt(&[(key, 2)], at(3), since).await.expect("count"),
+        Attempt::Busy,
+        "one still pending"
+    );
+    store.fail_attempt(&[key], at(2)).await.expect("the third failed");
+    let refused = store.count_attempt(&[(key, 2)], at(3), since).await.expect("count");
+    assert_eq!(refused, Attempt::Refused { until: at(0) + (at(3) - since) }, "the window is at - since");
+}
+
+/// An attempt names several keys (the account from this address, the account,
+/// the address) and counts against all of them or none; a refusal on one key
+/// outweighs a busy one, and names the latest time a slot frees.
+pub async fn throttle_counts_against_every_key_or_none(store: Arc<dyn Store>) {
+    let (a, b, c) = (ThrottleKey::for_test("a"), ThrottleKey::for_test("b"), ThrottleKey::for_test("c"));
+    let since = T0 - Duration::minutes(15);
+    assert_eq!(store.count_attempt(&[(a, 1)], T0, since).await.expect("count"), Attempt::Counted);
+    assert_eq!(store.count_attempt(&[(b, 5), (a, 1)], T0, since).await.expect("count"), Attempt::Busy);
+    assert_eq!(store.count_attempt(&[(b, 1)], T0, since).await.expect("count"), Attempt::Counted, "b was not counted");
+    store.fail_attempt(&[a, b], T0).await.expect("fail");
+    let later = T0 + Duration::SECOND;
+    assert_eq!(store.count_attempt(&[(c, 1)], later, since).await.expect("count"), Attempt::Counted);
+    store.fail_attempt(&[c], later).await.expect("fail");
+    let refused = store.count_attempt(&[(a, 1), (c, 1), (b, 5)], later, since).await.expect("count");
+    assert_eq!(refused, Attempt::Refused { until: later + (later - since) }, "c's failure frees last");
+    store.uncount_attempt(&[a, b, c], T0).await.expect("uncount");
+    let both = store.count_attempt(&[(a, 1), (b, 1)], later, since).await.expect("count");
+    assert_eq!(both, Attempt::Counted, "a's and b's failures were taken back");
 }
 
 /// Sweeping removes expired sessions, grants, refresh tokens, revocations and
 /// idle throttle counters, and leaves every live record readable.
 pub async fn sweep_removes_dead_records_and_nothing_live(store: Arc<dyn Store>) {
     let f = fixture(&store).await;
-    let (old_session, _) = f.authority.authorize(&Fixture::public_request(), None).await.expect("authorize");
+    let (old_session, _) = f.authority.authorize(&Fixture::public_request(), None, None).await.expect("authorize");
     let now = old_session.expires_at();
     let dead_grant = grant(1, now - Duration::SECOND);
     let live_grant = grant(2, now + Duration::days(1));
@@ -487,12 +611,14 @@ pub async fn sweep_removes_dead_records_and_nothing_live(store: Arc<dyn Store>) 
     store.revoke_access_token(live_jti, now + Duration::HOUR).await.expect("revoke");
     let idle = ThrottleKey::for_test("idle");
     let busy = ThrottleKey::for_test("busy");
-    store.record_failure(&idle, now - Duration::HOUR, now - Duration::days(1), 10).await.expect("record");
-    store.record_failure(&busy, now, now - Duration::days(1), 10).await.expect("record");
+    store.count_attempt(&[(idle, 1)], now - Duration::HOUR, now - Duration::days(1)).await.expect("count");
+    store.fail_attempt(&[idle], now - Duration::HOUR).await.expect("fail");
+    store.count_attempt(&[(busy, 1)], now, now - Duration::days(1)).await.expect("count");
+    store.fail_attempt(&[busy], now).await.expect("fail");
 
     // A live session opened later, so it outlives `now`.
     f.clock.advance(Duration::seconds(300));
-    let (live_session, _) = f.authority.authorize(&Fixture::public_request(), None).await.expect("authorize");
+    let (live_session, _) = f.authority.authorize(&Fixture::public_request(), None, None).await.expect("authorize");
 
     let swept = store.sweep(now, now - Duration::minutes(15)).await.expect("sweep");
     assert_eq!(swept.sessions, 1, "{swept:?}");
@@ -509,8 +635,11 @@ pub async fn sweep_removes_dead_records_and_nothing_live(store: Arc<dyn Store>) 
     assert_eq!(store.refresh_token(&TokenHash::of("in-dead-family"), T0).await.expect("get"), None);
     assert!(store.refresh_token(&live_refresh.hash, now).await.expect("get").is_some());
     assert!(store.access_token_revoked(live_jti, None, now).await.expect("check"));
-    assert!(store.failures(&idle, T0 - Duration::days(2)).await.expect("read").is_empty());
-    assert_eq!(store.failures(&busy, T0 - Duration::days(2)).await.expect("read"), vec![now]);
+    let since = now - Duration::days(2);
+    let idle_again = store.count_attempt(&[(idle, 1)], now, since).await.expect("count");
+    assert_eq!(idle_again, Attempt::Counted, "the idle counter was forgotten");
+    let busy_again = store.count_attempt(&[(busy, 1)], now, since).await.expect("count");
+    assert!(matches!(busy_again, Attempt::Refused { .. }), "the busy counter was kept");
     assert!(store.account_by_username("alice").await.expect("get").is_some(), "accounts are never swept");
 }
 

@@ -14,7 +14,7 @@ async fn fixture(store: &Arc<dyn Store>) -> Fixture {
 /// Signs in through the OpenID client's request; the browser session's
 /// cookie and the outcome.
 async fn sign_in(f: &Fixture, replacing: Option<&str>) -> (String, LoginOutcome) {
-    let (session, _) = f.authority.authorize(&Fixture::openid_request(), None).await.expect("authorize");
+    let (session, _) = f.authority.authorize(&Fixture::openid_request(), None, None).await.expect("authorize");
     let signed = f.authority.sign_in(session.id(), USERNAME, PASSWORD, None, replacing).await.expect("sign in");
     (signed.cookie, signed.outcome)
 }
@@ -32,7 +32,7 @@ pub async fn a_browser_session_and_a_consent_carry_the_next_authorization(store:
     assert_eq!(record.owner, Some(f.account.id));
     assert!(!String::from_utf8_lossy(&record.value).contains(&cookie), "the cookie itself is not stored");
 
-    let (next, _) = f.authority.authorize(&Fixture::openid_request(), None).await.expect("authorize");
+    let (next, _) = f.authority.authorize(&Fixture::openid_request(), None, None).await.expect("authorize");
     let Step::Redirect(location) = f.authority.proceed(next.id(), Some(&cookie)).await.expect("proceed") else {
         panic!("a live session and a remembered consent show no page")
     };
@@ -50,7 +50,7 @@ pub async fn ending_an_accounts_sessions_logs_every_browser_out(store: Arc<dyn S
     for cookie in [&first, &second] {
         assert!(f.authority.browser_session(cookie).await.expect("lookup").is_none());
     }
-    let (next, _) = f.authority.authorize(&Fixture::openid_request(), None).await.expect("authorize");
+    let (next, _) = f.authority.authorize(&Fixture::openid_request(), None, None).await.expect("authorize");
     let step = f.authority.proceed(next.id(), Some(&first)).await.expect("proceed");
     assert!(matches!(step, Step::Login(_)), "{step:?}");
 }

@@ -32,9 +32,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use oauth_core::{
-    AccessTokenId, Account, AccountId, AuthorizationSession, ClientId, ClientRecord, CodeRedemption, Grant, GrantId,
-    Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store,
-    StoreError, Swept, ThrottleKey, TokenHash,
+    AccessTokenId, Account, AccountId, Attempt, Attempts, AuthorizationSession, ClientId, ClientRecord, CodeRedemption,
+    Grant, GrantId, Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState,
+    SigningKeyRecord, Store, StoreError, Swept, ThrottleKey, TokenHash,
 };
 use time::OffsetDateTime;
 
@@ -55,7 +55,7 @@ struct Inner {
     clients: BTreeMap<String, ClientRecord>,
     usernames: HashMap<String, AccountId>,
     keys: BTreeMap<String, SigningKeyRecord>,
-    throttle: HashMap<ThrottleKey, Vec<OffsetDateTime>>,
+    throttle: HashMap<ThrottleKey, Attempts>,
     records: HashMap<(RecordKind, TokenHash), Record>,
 }
 
@@ -319,21 +319,23 @@ impl Store for MemStore {
         Ok(self.lock()?.keys.values().cloned().collect())
     }
 
-    async fn record_failure(
+    async fn count_attempt(
         &self,
-        key: &ThrottleKey,
+        keys: &[(ThrottleKey, u32)],
         at: OffsetDateTime,
         since: OffsetDateTime,
-        keep: usize,
-    ) -> Result<(), StoreError> {
-        let mut inner = self.lock()?;
-        oauth_core::prune_failures(inner.throttle.entry(*key).or_default(), at, since, keep);
+    ) -> Result<Attempt, StoreError> {
+        Ok(Attempts::count_in(&mut self.lock()?.throttle, keys, at, since))
+    }
+
+    async fn fail_attempt(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
+        Attempts::fail_in(&mut self.lock()?.throttle, keys, at);
         Ok(())
     }
 
-    async fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError> {
-        let inner = self.lock()?;
-        Ok(inner.throttle.get(key).map(|v| v.iter().copied().filter(|t| *t >= since).collect()).unwrap_or_default())
+    async fn uncount_attempt(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
+        Attempts::uncount_in(&mut self.lock()?.throttle, keys, at);
+        Ok(())
     }
 
     async fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError> {
@@ -361,7 +363,7 @@ impl Store for MemStore {
         swept.revoked_tokens = (before - inner.revoked.len()) as u64;
 
         let before = inner.throttle.len();
-        inner.throttle.retain(|_, v| v.iter().any(|t| *t >= throttle_since));
+        inner.throttle.retain(|_, v| !v.idle_since(throttle_since));
         swept.throttle_keys = (before - inner.throttle.len()) as u64;
 
         let before = inner.records.len();

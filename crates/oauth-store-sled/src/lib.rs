@@ -48,6 +48,7 @@
 #![forbid(unsafe_code)]
 
 mod commit;
+mod counters;
 mod records;
 mod reopen;
 
@@ -55,15 +56,16 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use oauth_core::{
-    AccessTokenId, Account, AccountId, AuthorizationSession, ClientId, ClientRecord, CodeRedemption, Grant, GrantId,
-    Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store,
-    StoreError, Swept, ThrottleKey, TokenHash,
+    AccessTokenId, Account, AccountId, Attempt, AuthorizationSession, ClientId, ClientRecord, CodeRedemption, Grant,
+    GrantId, Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord,
+    Store, StoreError, Swept, ThrottleKey, TokenHash,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use commit::GroupCommit;
+use counters::Counters;
 pub use reopen::ReopeningStore;
 
 /// The on-disk format this build reads and writes.
@@ -129,6 +131,7 @@ pub struct SledStore {
     db: sled::Db,
     trees: Trees,
     commit: GroupCommit,
+    counters: Counters,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +158,16 @@ struct Trees {
 impl SledStore {
     /// Opens (or creates) the store in `path`.
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Self, Error> {
+        Self::open_with(path, options, None)
+    }
+
+    /// Opens the store in `path`, taking over `counters` (those of the store it
+    /// replaces) instead of reading them from the directory.
+    pub(crate) fn open_with(
+        path: impl AsRef<Path>,
+        options: Options,
+        counters: Option<Counters>,
+    ) -> Result<Self, Error> {
         let path = path.as_ref();
         let db = sled::Config::new().path(path).cache_capacity(options.cache_capacity).open()?;
         let meta = db.open_tree("meta")?;
@@ -186,15 +199,20 @@ impl SledStore {
             grants_by_account: db.open_tree("grants_by_account")?,
         };
         index_grants_by_account(&meta, &trees)?;
+        let counters = match counters {
+            Some(c) => c,
+            None => Counters::load(&trees.throttle)?,
+        };
         // Before the first acknowledgement: the format marker, sled's `conf`
         // and snapshot, and the directory entries of a new store.
         let synced = commit::files_for(options.durability, path).map_err(Error::Sync)?;
         let commit = GroupCommit::start(db.clone(), synced).map_err(Error::Thread)?;
-        Ok(SledStore { db, trees, commit })
+        Ok(SledStore { db, trees, commit, counters })
     }
 
     /// Flushes everything, counters included (for shutdown).
     pub async fn flush(&self) -> Result<(), StoreError> {
+        self.counters.write_to(&self.trees.throttle)?;
         self.durable().await
     }
 
@@ -205,6 +223,9 @@ impl SledStore {
         if dest.exists() {
             return Err(StoreError::Conflict("the backup directory exists already"));
         }
+        // The throttle counters live in memory between sweeps; the copy holds
+        // them as they are now, so a restore keeps current lockouts.
+        self.counters.write_to(&self.trees.throttle)?;
         let copy = sled::Config::new().path(dest).open().map_err(io)?;
         let mut copied = 0u64;
         for name in self.db.tree_names() {
@@ -226,6 +247,11 @@ impl SledStore {
 
     fn sweep_records(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         records::sweep(&self.trees, now)
+    }
+
+    /// The throttle counters, to hand to the store that replaces this one.
+    pub(crate) fn counters(&self) -> Counters {
+        self.counters.clone()
     }
 
     async fn durable(&self) -> Result<(), StoreError> {
@@ -259,11 +285,11 @@ fn grant_index_key(account: AccountId, grant: &[u8]) -> Vec<u8> {
     k
 }
 
-fn io(e: sled::Error) -> StoreError {
+pub(crate) fn io(e: sled::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
 }
 
@@ -633,32 +659,24 @@ impl Store for SledStore {
         self.trees.keys.iter().map(|e| e.map_err(io).and_then(|(_, v)| decode("signing key", &v))).collect()
     }
 
-    async fn record_failure(
+    async fn count_attempt(
         &self,
-        key: &ThrottleKey,
+        keys: &[(ThrottleKey, u32)],
         at: OffsetDateTime,
         since: OffsetDateTime,
-        keep: usize,
-    ) -> Result<(), StoreError> {
-        // Counters need not survive a crash (SPEC): no flush.
-        loop {
-            let current = self.trees.throttle.get(key.as_bytes()).map_err(io)?;
-            let mut failures: Vec<OffsetDateTime> = match &current {
-                Some(v) => decode("throttle counter", v)?,
-                None => Vec::new(),
-            };
-            oauth_core::prune_failures(&mut failures, at, since, keep);
-            let next = encode(&failures)?;
-            if self.trees.throttle.compare_and_swap(key.as_bytes(), current, Some(next)).map_err(io)?.is_ok() {
-                return Ok(());
-            }
-        }
+    ) -> Result<Attempt, StoreError> {
+        // In memory, written out at sweeps and shutdown (`counters.rs`).
+        Ok(self.counters.count(keys, at, since))
     }
 
-    async fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError> {
-        let all: Vec<OffsetDateTime> =
-            get(&self.trees.throttle, "throttle counter", key.as_bytes())?.unwrap_or_default();
-        Ok(all.into_iter().filter(|t| *t >= since).collect())
+    async fn fail_attempt(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
+        self.counters.fail(keys, at);
+        Ok(())
+    }
+
+    async fn uncount_attempt(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
+        self.counters.uncount(keys, at);
+        Ok(())
     }
 
     async fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError> {
@@ -707,14 +725,8 @@ impl Store for SledStore {
                 swept.revoked_tokens += 1;
             }
         }
-        for entry in self.trees.throttle.iter() {
-            let (k, v) = entry.map_err(io)?;
-            let failures: Vec<OffsetDateTime> = decode("throttle counter", &v)?;
-            let idle = failures.iter().all(|t| *t < throttle_since);
-            if idle && self.trees.throttle.compare_and_swap(&k, Some(&v), None as Option<&[u8]>).map_err(io)?.is_ok() {
-                swept.throttle_keys += 1;
-            }
-        }
+        swept.throttle_keys = self.counters.sweep(throttle_since);
+        self.counters.write_to(&self.trees.throttle)?;
         swept.records = self.sweep_records(now)?;
         self.durable().await?;
         Ok(swept)

@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use oauth_core::{
-    AccessTokenId, Account, AccountId, AuthorizationSession, ClientId, ClientRecord, CodeRedemption, Grant, GrantId,
-    Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SessionId, SigningKeyRecord, Store, StoreError, Swept,
-    ThrottleKey, TokenHash,
+    AccessTokenId, Account, AccountId, Attempt, AuthorizationSession, ClientId, ClientRecord, CodeRedemption, Grant,
+    GrantId, Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SessionId, SigningKeyRecord, Store,
+    StoreError, Swept, ThrottleKey, TokenHash,
 };
 use time::OffsetDateTime;
 
+use crate::counters::Counters;
 use crate::{Error, Options, SledStore};
 
 /// How often a broken store may try to reopen.
@@ -27,6 +28,9 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 pub struct ReopeningStore {
     path: PathBuf,
     options: Options,
+    /// Carried from one open store to the next, so an IO error does not reset
+    /// the throttle.
+    counters: Counters,
     state: Mutex<State>,
     /// Every store operation holds this shared; [`ReopeningStore::backup`]
     /// holds it alone, so the copy sees no operation half done.
@@ -47,6 +51,7 @@ impl ReopeningStore {
         Ok(ReopeningStore {
             path,
             options,
+            counters: store.counters(),
             state: Mutex::new(State { open: Some(Arc::new(store)), last_attempt: None }),
             pause: tokio::sync::RwLock::new(()),
         })
@@ -88,7 +93,7 @@ impl ReopeningStore {
         state.last_attempt = Some(Instant::now());
         // Fails while operations that began on the broken database still hold
         // it (and its file lock); a later call tries again.
-        let store = SledStore::open(&self.path, self.options)
+        let store = SledStore::open_with(&self.path, self.options, Some(self.counters.clone()))
             .map_err(|e| StoreError::Unavailable(format!("reopening the store: {e}")))?;
         let store = Arc::new(store);
         state.open = Some(store.clone());

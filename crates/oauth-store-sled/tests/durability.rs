@@ -14,9 +14,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use oauth_core::{AccessTokenId, AccountId, Record, RecordKind, Store, StoreError, TokenHash};
+use oauth_core::{AccessTokenId, AccountId, Attempt, Record, RecordKind, Store, StoreError, ThrottleKey, TokenHash};
 use oauth_store_sled::{Error, FORMAT_VERSION, Options, SledStore};
-use support::{T0, grant};
+use support::{T0, grant, when_unlocked};
 use time::Duration;
 
 const CHILD_ENV: &str = "OAUTH_CRASH_CHILD_DIR";
@@ -39,14 +39,14 @@ async fn reopening_keeps_every_acknowledged_record() {
     let (g, r) = grant(1);
     let (kept, taken) = (a_record("kept"), a_record("taken"));
     {
-        let store = SledStore::open(dir.path(), Options::default()).unwrap();
+        let store = when_unlocked(|| SledStore::open(dir.path(), Options::default())).unwrap();
         store.insert_grant(&g, Some(&r)).await.unwrap();
         store.revoke_access_token(AccessTokenId::from_random_bytes([5; 16]), T0 + Duration::HOUR).await.unwrap();
         assert!(store.insert_record(&kept, T0).await.unwrap());
         assert!(store.insert_record(&taken, T0).await.unwrap());
         assert!(store.take_record(KIND, &taken.key, T0).await.unwrap().is_some());
     }
-    let store = SledStore::open(dir.path(), Options::default()).unwrap();
+    let store = when_unlocked(|| SledStore::open(dir.path(), Options::default())).unwrap();
     assert_eq!(store.refresh_token(&r.hash, T0).await.unwrap().map(|f| f.grant), Some(g));
     assert!(store.access_token_revoked(AccessTokenId::from_random_bytes([5; 16]), None, T0).await.unwrap());
     assert_eq!(store.record(KIND, &kept.key, T0).await.unwrap(), Some(kept.clone()));
@@ -54,15 +54,44 @@ async fn reopening_keeps_every_acknowledged_record() {
     assert_eq!(store.delete_records_of(KIND, kept.owner.unwrap()).await.unwrap(), 1, "the owner index survived");
 }
 
+#[tokio::test]
+async fn throttle_counters_outlive_a_clean_restart_and_are_swept_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ThrottleKey::for_test("alice");
+    let since = T0 - Duration::minutes(15);
+    {
+        let store = when_unlocked(|| SledStore::open(dir.path(), Options::default())).unwrap();
+        for _ in 0..3 {
+            assert_eq!(store.count_attempt(&[(key, 3)], T0, since).await.unwrap(), Attempt::Counted);
+            store.fail_attempt(&[key], T0).await.unwrap();
+        }
+        store.flush().await.unwrap();
+    }
+    let store = when_unlocked(|| SledStore::open(dir.path(), Options::default())).unwrap();
+    assert!(
+        matches!(store.count_attempt(&[(key, 3)], T0, since).await.unwrap(), Attempt::Refused { .. }),
+        "a lockout outlives a restart"
+    );
+    let later = T0 + Duration::HOUR;
+    assert_eq!(store.sweep(later, later - Duration::minutes(15)).await.unwrap().throttle_keys, 1);
+    drop(store);
+    let store = when_unlocked(|| SledStore::open(dir.path(), Options::default())).unwrap();
+    assert_eq!(
+        store.count_attempt(&[(key, 1)], T0, since).await.unwrap(),
+        Attempt::Counted,
+        "the sweep forgot it on disk too"
+    );
+}
+
 #[test]
 fn a_store_of_another_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = when_unlocked(|| sled::open(dir.path())).unwrap();
         db.open_tree("meta").unwrap().insert("format_version", &(FORMAT_VERSION + 1).to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
-    let err = SledStore::open(dir.path(), Options::default()).unwrap_err();
+    let err = when_unlocked(|| SledStore::open(dir.path(), Options::default())).unwrap_err();
     assert!(matches!(err, Error::UnsupportedFormat { found } if found == FORMAT_VERSION + 1), "{err}");
 }
 
@@ -71,15 +100,15 @@ async fn a_corrupt_record_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let (g, r) = grant(2);
     {
-        let store = SledStore::open(dir.path(), Options::default()).unwrap();
+        let store = when_unlocked(|| SledStore::open(dir.path(), Options::default())).unwrap();
         store.insert_grant(&g, Some(&r)).await.unwrap();
     }
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = when_unlocked(|| sled::open(dir.path())).unwrap();
         db.open_tree("grants").unwrap().insert(g.id.as_uuid().as_bytes(), &b"{not json"[..]).unwrap();
         db.flush().unwrap();
     }
-    let store = SledStore::open(dir.path(), Options::default()).unwrap();
+    let store = when_unlocked(|| SledStore::open(dir.path(), Options::default())).unwrap();
     let err = store.grant(g.id, T0).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
     let err = store.refresh_token(&r.hash, T0).await.unwrap_err();

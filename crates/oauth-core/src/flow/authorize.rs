@@ -2,6 +2,7 @@
 //! and pushed authorization requests (RFC 9126): validate, keep, and open the
 //! session when the browser brings the `request_uri`.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -46,6 +47,10 @@ impl std::fmt::Debug for PushedAuthorization {
         f.debug_struct("PushedAuthorization").field("expires_in", &self.expires_in).finish_non_exhaustive()
     }
 }
+/// The longest `redirect_uri` an authorization request may carry, in bytes.
+pub(crate) const MAX_REDIRECT_URI: usize = 2048;
+/// The longest `scope` an authorization request may carry, in bytes.
+pub(crate) const MAX_SCOPE: usize = 1024;
 
 /// The query parameters of `GET /authorize`, as sent. The front end has already
 /// refused repeated parameters.
@@ -121,10 +126,18 @@ impl Authority {
     /// login page, so single sign-on, `prompt`, `max_age` and consent apply to
     /// pushed requests too. `browser_binding` is the hash of the browser
     /// cookie the login and consent forms are bound to.
+    ///
+    /// Nothing unauthenticated grows the store without bound: a `redirect_uri`
+    /// over 2,048 bytes gets the error page, a `scope` over 1,024 bytes is
+    /// redirected as `invalid_request`, and `peer` (the address the request
+    /// came from) may hold at most `max_pending_per_ip` sessions that no one
+    /// has logged in to, pushed or not; past that the answer is the
+    /// [`Error::TooManyPending`] page.
     pub async fn authorize(
         &self,
         req: &AuthorizeRequest<'_>,
         browser_binding: Option<TokenHash>,
+        peer: Option<IpAddr>,
     ) -> Result<(AuthorizationSession, Arc<Client>), AuthorizeRejection> {
         use AuthorizeRejection::Page;
         let client_id = req.client_id.and_then(|c| ClientId::parse(c).ok()).ok_or(Page(Error::UnknownClient))?;
@@ -135,9 +148,15 @@ impl Authority {
         };
         let now = self.now();
         let id = self.random_16().map(SessionId::from_random_bytes).map_err(Page)?;
-        let request = SessionRequest { browser_binding, ..request };
+        let request = SessionRequest { browser_binding, opened_from: peer, ..request };
         let session = AuthorizationSession::new(id, request, now, self.settings.session_ttl);
-        self.services.store.insert_session(&session).await.map_err(|e| Page(e.into()))?;
+        if let Some(peer) = peer {
+            self.pending_count(peer, now).await.map_err(Page)?;
+        }
+        if let Err(e) = self.services.store.insert_session(&session).await {
+            self.pending_settled(&session).await;
+            return Err(Page(e.into()));
+        }
         Ok((session, client))
     }
 
@@ -217,6 +236,9 @@ impl Authority {
     ) -> Result<SessionRequest, AuthorizeRejection> {
         use AuthorizeRejection::Page;
         let redirect = req.redirect_uri.ok_or(Page(Error::InvalidRedirectUri))?;
+        if redirect.len() > MAX_REDIRECT_URI {
+            return Err(Page(Error::InvalidRequest("redirect_uri is longer than 2048 bytes")));
+        }
         let redirect = client.redirect().check(redirect).map_err(Page)?;
 
         // From here on, errors go back to the client. An invalid `state` is not
@@ -238,6 +260,9 @@ impl Authority {
         if !client.allows(GrantType::AuthorizationCode) {
             return Err(fail(Error::UnauthorizedClient("the client may not use the authorization code grant")));
         }
+        if req.scope.is_some_and(|s| s.len() > MAX_SCOPE) {
+            return Err(fail(Error::InvalidRequest("scope is longer than 1024 bytes")));
+        }
         let resource = self.resolve_resource(client, req.resource).map_err(fail)?;
         let scope = self.resolve_scope_for(client, req.scope, resource.as_ref()).map_err(fail)?;
         let challenge = CodeChallenge::from_request(req.code_challenge, req.code_challenge_method).map_err(fail)?;
@@ -253,6 +278,8 @@ impl Authority {
             ui_locales: req.ui_locales.map(Hint::parse).transpose().map_err(fail)?,
         };
         Ok(SessionRequest {
+            // The registry's spelling, not the request's: an OCL client may be
+            // named in any case, and its code and tokens carry the OCL's name.
             client_id: client.id().clone(),
             redirect_uri: redirect,
             scope,
@@ -262,6 +289,7 @@ impl Authority {
             resource,
             dpop_jkt,
             oidc,
+            opened_from: None,
         })
     }
 

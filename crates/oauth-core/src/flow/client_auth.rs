@@ -12,7 +12,7 @@ use crate::client::Client;
 use crate::error::{Error, ErrorCode, Result};
 use crate::services::SecurityEvent;
 use crate::store::{Record, RecordKind};
-use crate::throttle::{Counted, subjects};
+use crate::throttle::Counted;
 use crate::types::{ClientId, TokenHash};
 
 /// The replay cache of client assertions: one record per client and `jti`,
@@ -88,10 +88,12 @@ impl Authority {
     /// that is not signed by one of the client's keys, names another client
     /// or another audience, is expired or lives over
     /// [`MAX_ASSERTION_LIFETIME`](crate::MAX_ASSERTION_LIFETIME), or repeats a
-    /// `jti`. Under FAPI 2.0 only
-    /// `private_key_jwt` authenticates. Failures count towards the throttle
-    /// for the `client_id` and the peer; past the limit the answer is
-    /// [`Error::Throttled`] with `invalid_client`.
+    /// `jti`. Under FAPI 2.0 only `private_key_jwt` authenticates.
+    ///
+    /// The attempt is counted before the secret or assertion is checked,
+    /// against the peer address and, for a confidential client, its
+    /// `client_id`; a bad assertion is a failure like a bad secret. Past a
+    /// limit the answer is [`Error::Throttled`] with `invalid_client`.
     pub async fn authenticate_client(
         &self,
         creds: &ClientCredentials<'_>,
@@ -102,13 +104,18 @@ impl Authority {
             (None, Some(a)) => self.services.proofs.assertion_subject(a),
             (None, None) => None,
         };
-        let named = named.unwrap_or_default();
-        let counted = subjects(Counted::Client(&named), peer);
-        self.throttle_check(&counted, ErrorCode::InvalidClient).await?;
-        let client = match ClientId::parse(&named) {
-            Ok(id) => self.services.clients.client(&id).await?,
-            Err(_) => None,
+        let client = match named.as_deref().map(ClientId::parse) {
+            Some(Ok(id)) => self.services.clients.client(&id).await?,
+            _ => None,
         };
+        // A public client has no secret to guess, and an unknown id names
+        // nobody: those count against the address only (SPEC), so nobody can
+        // lock a public client out.
+        let who = match &client {
+            Some(c) if c.is_confidential() => Counted::Client(c.id().as_str()),
+            _ => Counted::AddressOnly,
+        };
+        let attempt = self.throttle_count(who, peer, ErrorCode::InvalidClient).await?;
         let method = match (creds.secret, creds.assertion) {
             (Some(_), None) => ClientAuthMethod::ClientSecret,
             (None, Some(_)) => ClientAuthMethod::PrivateKeyJwt,
@@ -116,20 +123,28 @@ impl Authority {
         };
         let ok = match (&client, creds.secret, creds.assertion) {
             (Some(c), Some(secret), None) => match c.secret() {
-                Some(hash) => self.services.verifier.verify(Some(hash), secret).await?,
-                None => false,
+                Some(hash) => self.services.verifier.verify(Some(hash), secret).await,
+                None => Ok(false),
             },
-            (Some(c), None, Some(assertion)) => c.jwks().is_some() && self.check_assertion(assertion, c).await?,
-            (Some(c), None, None) => !c.is_confidential(),
-            // Two methods at once; the front end refuses these first.
-            (Some(_), Some(_), Some(_)) | (None, ..) => false,
+            (Some(c), None, Some(assertion)) if c.jwks().is_some() => self.check_assertion(assertion, c).await,
+            (Some(c), None, None) => Ok(!c.is_confidential()),
+            // Two methods at once (the front end refuses these first), an
+            // assertion for a client without keys, or nobody.
+            _ => Ok(false),
         };
         let allowed = !self.settings.fapi2 || method == ClientAuthMethod::PrivateKeyJwt;
-        match client {
-            Some(client) if ok && allowed => Ok(AuthenticatedClient { client, method }),
-            _ => {
-                self.throttle_fail(&counted).await?;
+        match (client, ok) {
+            (Some(client), Ok(true)) if allowed => {
+                self.throttle_release(attempt).await;
+                Ok(AuthenticatedClient { client, method })
+            }
+            (_, Ok(_)) => {
+                self.throttle_failed(attempt).await;
                 Err(Error::InvalidClient)
+            }
+            (_, Err(e)) => {
+                self.throttle_release(attempt).await;
+                Err(e)
             }
         }
     }

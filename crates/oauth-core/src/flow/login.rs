@@ -10,7 +10,7 @@ use crate::client::{Client, ConsentRule};
 use crate::error::{Error, ErrorCode, Result};
 use crate::services::ResourceDecision;
 use crate::session::{Authentication, AuthorizationSession, SessionState};
-use crate::throttle::{Counted, subjects};
+use crate::throttle::Counted;
 use crate::types::{AccountId, SessionId};
 
 use super::redirect::with_params;
@@ -152,27 +152,60 @@ impl Authority {
     }
 
     /// Verifies a username and password under the throttle; the shared core of
-    /// the login page and the password grant.
+    /// the login page and the password grant. The attempt is counted before
+    /// the password is verified, and taken back only when it matches.
     pub(crate) async fn check_password(&self, username: &str, password: &str, peer: Option<IpAddr>) -> Result<Account> {
-        let counted = subjects(Counted::Account(username), peer);
-        self.throttle_check(&counted, ErrorCode::InvalidGrant).await?;
-        let account = self.services.store.account_by_username(username).await?;
-        let hash = account.as_ref().and_then(|a| a.password_hash.as_ref());
-        let matches = self.services.verifier.verify(hash, password).await?;
-        match account {
-            Some(account) if matches && hash.is_some() && !account.disabled => Ok(account),
-            _ => {
-                self.throttle_fail(&counted).await?;
+        let attempt = self.throttle_count(Counted::Account(username), peer, ErrorCode::InvalidGrant).await?;
+        match self.verify_password(username, password).await {
+            Ok(Some(account)) => {
+                self.throttle_release(attempt).await;
+                Ok(account)
+            }
+            Ok(None) => {
+                self.throttle_failed(attempt).await;
                 Err(Error::InvalidGrant("invalid username or password"))
             }
+            Err(e) => {
+                self.throttle_release(attempt).await;
+                Err(e)
+            }
         }
+    }
+
+    /// The enabled account `username` if `password` is its password. Unknown
+    /// users cost a verification too (the verifier burns a hash).
+    async fn verify_password(&self, username: &str, password: &str) -> Result<Option<Account>> {
+        let account = self.services.store.account_by_username(username).await?;
+        let hash = account.as_ref().and_then(|a| a.password_hash.as_ref());
+        let matches = self.services.verifier.verify(hash, password).await? && hash.is_some();
+        Ok(account.filter(|a| matches && !a.disabled))
     }
 
     /// After any authentication (a login, or single sign-on): the resource
     /// check, then the consent page unless consent is remembered or not
     /// needed. `session` is the session as stored (still `Requested`),
     /// `authenticated` its next state.
+    ///
+    /// Whichever way the session goes on (the consent page, a remembered
+    /// consent's code, a denial by the resource check, `consent_required`
+    /// under `prompt=none`), someone has logged in to it: it no longer counts
+    /// against the pending sessions of the address that opened it.
     pub(crate) async fn after_authentication(
+        &self,
+        session: &AuthorizationSession,
+        authenticated: AuthorizationSession,
+        client: &Client,
+        account: &Account,
+    ) -> Result<LoginOutcome> {
+        let outcome = self.authenticated_outcome(session, authenticated, client, account).await;
+        if outcome.is_ok() {
+            self.pending_settled(session).await;
+        }
+        outcome
+    }
+
+    /// The resource check and consent of [`Authority::after_authentication`].
+    async fn authenticated_outcome(
         &self,
         session: &AuthorizationSession,
         authenticated: AuthorizationSession,

@@ -78,6 +78,8 @@ impl Authority {
             if session.prompt().none {
                 let denied = session.deny(now)?;
                 self.save_session(&session, &denied).await?;
+                // Ended unauthenticated: no longer pending for its address.
+                self.pending_settled(&session).await;
                 let location =
                     self.error_location(session.redirect_uri().as_str(), &Error::LoginRequired, session.client_state());
                 return Ok(Step::Redirect(location));

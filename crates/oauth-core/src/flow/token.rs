@@ -135,7 +135,7 @@ impl Authority {
         let client = authenticated.client();
         let now = self.now();
         let grant_id = self.new_grant_id()?;
-        let expires_at = self.grant_expiry(self.issues_refresh_tokens(client), now);
+        let expires_at = self.grant_retention(self.issues_refresh_tokens(client), now);
 
         // The code is consumed before the checks below, so a failed attempt
         // still spends it: a code is good for one try, whoever makes it.
@@ -193,7 +193,7 @@ impl Authority {
         let account = self.check_password(username, password, peer).await?;
         let now = self.now();
         let grant_id = self.new_grant_id()?;
-        let expires_at = self.grant_expiry(self.issues_refresh_tokens(client), now);
+        let expires_at = self.grant_retention(self.issues_refresh_tokens(client), now);
         let grant = self.new_grant(client, grant_id, account.id, (scope, resource), None, expires_at, now);
         self.issue_for_account(authenticated, grant, dpop, None, now).await
     }
@@ -346,7 +346,7 @@ impl Authority {
             grant: found.grant.id,
             generation: found.record.generation + 1,
             issued_at: now,
-            expires_at: (now + self.settings.refresh_token_ttl).min(found.grant.expires_at),
+            expires_at: (now + self.settings.refresh_token_ttl).min(self.family_end(found.grant.created_at)),
             rotated: false,
         }
     }
@@ -421,11 +421,21 @@ impl Authority {
         Ok(self.response(access_token, &claims, Some(refresh_token), id_token))
     }
 
-    /// The end of a grant made now: the family's absolute lifetime when it will
-    /// have refresh tokens, otherwise the life of its one access token.
-    fn grant_expiry(&self, refreshable: bool, now: OffsetDateTime) -> OffsetDateTime {
-        let ttl = if refreshable { self.settings.refresh_token_max_lifetime } else { self.settings.access_token_ttl };
-        now + ttl.max(self.settings.access_token_ttl)
+    /// When a grant made now may be forgotten ([`Grant::expires_at`]): once
+    /// its last access token has expired, plus the leeway, so that revoking the
+    /// grant refuses every token minted from it for as long as a verifier
+    /// accepts them. The last access token is minted now, or, when the family
+    /// has refresh tokens, at the latest at the family's end.
+    fn grant_retention(&self, refreshable: bool, now: OffsetDateTime) -> OffsetDateTime {
+        let last_minted = if refreshable { self.family_end(now) } else { now };
+        last_minted + self.settings.access_token_ttl + self.settings.leeway
+    }
+
+    /// The absolute end of the refresh-token family of a grant made at
+    /// `created_at`: no refresh token outlives it, whatever the other
+    /// lifetimes are, and rotation never extends it.
+    fn family_end(&self, created_at: OffsetDateTime) -> OffsetDateTime {
+        created_at + self.settings.refresh_token_max_lifetime
     }
 
     /// A new grant for `account` of `scope` for `resource`, made now, not yet
@@ -475,7 +485,7 @@ impl Authority {
         grant.dpop_jkt = jkt.filter(|_| !client.is_confidential()).map(str::to_owned);
         let refresh = if self.issues_refresh_tokens(client) {
             let (token, hash) = self.opaque_secret()?;
-            let expires_at = (now + self.settings.refresh_token_ttl).min(grant.expires_at);
+            let expires_at = (now + self.settings.refresh_token_ttl).min(self.family_end(now));
             let record =
                 RefreshRecord { hash, grant: grant.id, generation: 0, issued_at: now, expires_at, rotated: false };
             Some((token, record))

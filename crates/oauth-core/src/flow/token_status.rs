@@ -140,7 +140,7 @@ impl Authority {
 
     /// Revokes `token` for `client` (RFC 7009). A refresh token takes its whole
     /// family and the access tokens minted from it with it; an access token is
-    /// refused by `jti` until it expires. Unknown, invalid and foreign tokens
+    /// refused by `jti` until it expires, plus the leeway. Unknown, invalid and foreign tokens
     /// are answered with success and left alone, as RFC 7009 2.2 asks.
     pub async fn revoke(&self, client: &AuthenticatedClient, token: Option<&str>) -> Result<()> {
         let token = token.ok_or(Error::InvalidRequest("token is required"))?;
@@ -149,7 +149,10 @@ impl Authority {
         if self.services.tokens.is_access_token(token) {
             match self.services.tokens.verify(token, now).await {
                 Ok(claims) if &claims.client_id == own => {
-                    self.services.store.revoke_access_token(claims.jti, claims.expires_at).await?;
+                    // Kept as long as a verifier may still accept the token:
+                    // until its expiry plus the leeway.
+                    let until = claims.expires_at + self.settings.leeway;
+                    self.services.store.revoke_access_token(claims.jti, until).await?;
                 }
                 Ok(_) | Err(Error::InvalidToken(_)) => {}
                 Err(e) => return Err(e),
@@ -164,7 +167,9 @@ impl Authority {
 
     /// Introspects `token` for a confidential client (RFC 7662). Public clients
     /// get [`Error::InvalidClient`]; any confidential client may introspect any
-    /// token.
+    /// token. Expiry is judged by the server's own clock, without the leeway
+    /// the verifier allows for other clocks: a token past its `exp` is
+    /// inactive.
     pub async fn introspect(&self, client: &AuthenticatedClient, token: Option<&str>) -> Result<Introspection> {
         if !client.client().is_confidential() {
             return Err(Error::InvalidClient);
@@ -172,7 +177,8 @@ impl Authority {
         let token = token.ok_or(Error::InvalidRequest("token is required"))?;
         if self.services.tokens.is_access_token(token) {
             return match self.access_token(token).await {
-                Ok(p) => Ok(self.access_introspection(&p.claims)),
+                Ok(p) if self.now() < p.claims.expires_at => Ok(self.access_introspection(&p.claims)),
+                Ok(_) => Ok(Introspection::default()),
                 Err(Error::InvalidToken(_)) => Ok(Introspection::default()),
                 Err(e) => Err(e),
             };

@@ -152,14 +152,32 @@ impl RedirectUriMatched {
 
 impl RedirectPolicy {
     /// Checks a requested `redirect_uri`. A mismatch is
-    /// [`Error::InvalidRedirectUri`], which is never redirected.
+    /// [`Error::InvalidRedirectUri`], which is never redirected. So is a URI
+    /// whose own query carries a response parameter (`code`, `state`, `iss`,
+    /// `error`, `error_description`, `error_uri`): the client would read the
+    /// URI's value before ours, which defeats the RFC 9207 mix-up defence.
     pub fn check(&self, requested: &str) -> Result<RedirectUriMatched> {
         let ok = match self {
             RedirectPolicy::Registered(uris) => uris.iter().any(|u| u.matches(requested)),
             RedirectPolicy::HttpsHost(host) => https_host_matches(host, requested),
         };
-        if ok { Ok(RedirectUriMatched(requested.to_owned())) } else { Err(Error::InvalidRedirectUri) }
+        if ok && !carries_response_parameter(requested) {
+            Ok(RedirectUriMatched(requested.to_owned()))
+        } else {
+            Err(Error::InvalidRedirectUri)
+        }
     }
+}
+
+/// The parameters an authorization response adds to the redirect URI.
+const RESPONSE_PARAMETERS: [&str; 6] = ["code", "state", "iss", "error", "error_description", "error_uri"];
+
+/// True when the query of `uri` names a response parameter, percent-encoded
+/// or not (a client decodes the names before it reads them).
+fn carries_response_parameter(uri: &str) -> bool {
+    let Ok(parsed) = Uri::parse(uri) else { return false };
+    let Some(query) = parsed.query() else { return false };
+    form_urlencoded::parse(query.as_str().as_bytes()).any(|(name, _)| RESPONSE_PARAMETERS.contains(&name.as_ref()))
 }
 
 fn https_host_matches(host: &str, requested: &str) -> bool {
@@ -274,6 +292,25 @@ mod tests {
         ] {
             assert_eq!(p.check(bad), Err(Error::InvalidRedirectUri), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_redirect_uri_whose_query_carries_a_response_parameter_is_refused() {
+        let host = RedirectPolicy::HttpsHost("pgo.example.org".into());
+        assert!(host.check("https://pgo.example.org/cb?session=1&codes=2").is_ok());
+        for bad in [
+            "https://pgo.example.org/cb?code=X&state=Y&iss=https://evil.example",
+            "https://pgo.example.org/cb?x=1&iss=https%3A%2F%2Fevil.example",
+            "https://pgo.example.org/cb?error=access_denied",
+            "https://pgo.example.org/cb?error_description=x",
+            "https://pgo.example.org/cb?error_uri=https://evil.example",
+            "https://pgo.example.org/cb?st%61te=Y",
+            "https://pgo.example.org/cb?state",
+        ] {
+            assert_eq!(host.check(bad), Err(Error::InvalidRedirectUri), "{bad}");
+        }
+        let registered = registered(&["https://app.example/cb?code=fixed"]);
+        assert_eq!(registered.check("https://app.example/cb?code=fixed"), Err(Error::InvalidRedirectUri));
     }
 
     proptest! {

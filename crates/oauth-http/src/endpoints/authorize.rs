@@ -32,6 +32,10 @@ use crate::pages::{self, Consent, Form};
 use crate::request::{Params, ReadError, cookie, read_params};
 use crate::response::{self, Body};
 
+/// The longest query an authorization request may have (SPEC), so that no
+/// request stores more than that in a session.
+const MAX_AUTHORIZE_QUERY: usize = 8 * 1024;
+
 impl Frontend {
     fn cookie_name(&self) -> &'static str {
         // `__Host-` pins the cookie to this origin (Secure, Path=/, no Domain).
@@ -75,10 +79,15 @@ impl Frontend {
             Error::InvalidRedirectUri => (t.bad_redirect, None),
             Error::SessionExpired => (t.session_expired, None),
             Error::Store(_) => (t.unavailable, None),
+            Error::TooManyPending { .. } => (t.too_many_pending, None),
             _ => ((t.cannot_continue, t.details), Some(err.description())),
         };
         let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST);
-        response::html(status, pages::error(&self.prefix, lang, title, message, detail))
+        let mut r = response::html(status, pages::error(&self.prefix, lang, title, message, detail));
+        if let Error::TooManyPending { retry_after } = err {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
+        r
     }
 
     pub(crate) fn bad_form(&self, lang: Lang) -> Response<Body> {
@@ -99,9 +108,16 @@ impl Frontend {
         Lang::pick(session.and_then(|s| s.ui_locales()).map(|u| u.as_str()), headers)
     }
 
-    /// `GET /authorize`.
-    pub(crate) async fn authorize(&self, parts: &Parts) -> Response<Body> {
-        let params = match Params::from_form(parts.uri.query().unwrap_or("").as_bytes()) {
+    /// `GET /authorize`. `ip` is the client's address, for the cap on pending
+    /// sessions.
+    pub(crate) async fn authorize(&self, parts: &Parts, ip: IpAddr) -> Response<Body> {
+        let query = parts.uri.query().unwrap_or("");
+        if query.len() > MAX_AUTHORIZE_QUERY {
+            // Nothing in it can be trusted yet, so an error page, never a redirect.
+            let e = Error::InvalidRequest("the authorization request is longer than 8 KiB");
+            return self.error_page(&e, Lang::pick(None, &parts.headers));
+        }
+        let params = match Params::from_form(query.as_bytes()) {
             Ok(p) => p,
             Err(e) => return self.error_page(&e, Lang::pick(None, &parts.headers)),
         };
@@ -111,7 +127,7 @@ impl Frontend {
             Ok(found) => found,
             Err(e) => return self.error_page(&e, lang),
         };
-        let (session, client) = match self.authority.authorize(&req, Some(TokenHash::of(&browser))).await {
+        let (session, client) = match self.authority.authorize(&req, Some(TokenHash::of(&browser)), Some(ip)).await {
             Ok(found) => found,
             Err(AuthorizeRejection::Page(e)) => return self.error_page(&e, lang),
             Err(AuthorizeRejection::Redirect { location, .. }) => return response::see_other(&location),
@@ -167,7 +183,9 @@ impl Frontend {
             return self.see_login_again(&session);
         };
         let replacing = self.session_cookie(&parts.headers);
-        match self.authority.sign_in(session.id(), username, password, Some(ip), replacing.as_deref()).await {
+        let signed_in =
+            self.patiently(|| self.authority.sign_in(session.id(), username, password, Some(ip), replacing.as_deref()));
+        match signed_in.await {
             Ok(SignedIn { outcome, cookie }) => {
                 let mut r = match outcome {
                     LoginOutcome::Consent(s) => {
@@ -183,7 +201,11 @@ impl Frontend {
                 self.metrics.auth_failure("login");
                 self.see_login_again(&session)
             }
-            Err(Error::Throttled { retry_after, .. }) => {
+            Err(e @ (Error::Throttled { .. } | Error::ThrottleBusy { .. })) => {
+                let retry_after = match e {
+                    Error::Throttled { retry_after, .. } => retry_after,
+                    _ => 1,
+                };
                 let message = (lang.text().throttled)(retry_after.div_ceil(60));
                 let status = StatusCode::TOO_MANY_REQUESTS;
                 let mut r = self.login_form(&session, &client, &browser, Some(&message), status, lang);

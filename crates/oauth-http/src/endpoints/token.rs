@@ -13,7 +13,7 @@ use crate::response::{self, Body, Challenge};
 
 impl Frontend {
     fn client_error(&self, e: &Error) -> Response<Body> {
-        if matches!(e, Error::InvalidClient | Error::Throttled { .. }) {
+        if matches!(e, Error::InvalidClient | Error::Throttled { .. } | Error::ThrottleBusy { .. }) {
             self.metrics.auth_failure("client");
         }
         response::oauth_error(e, self.issuer(), Challenge::Basic)
@@ -34,8 +34,11 @@ impl Frontend {
             .map_err(|e| response::read_error(e, self.issuer()))?;
         let creds = client_credentials(&parts.headers, &params).map_err(|e| self.client_error(&e))?;
         *client_id = creds.client_id.clone();
-        let client =
-            self.authority.authenticate_client(&creds.borrow(), Some(ip)).await.map_err(|e| self.client_error(&e))?;
+        let creds = creds.borrow();
+        let client = self
+            .patiently(|| self.authority.authenticate_client(&creds, Some(ip)))
+            .await
+            .map_err(|e| self.client_error(&e))?;
         Ok((params, client))
     }
 
@@ -103,7 +106,7 @@ impl Frontend {
                 response::token_response(&tokens)
             }
             Err(e) => {
-                if matches!(e, Error::Throttled { .. })
+                if matches!(e, Error::Throttled { .. } | Error::ThrottleBusy { .. })
                     || (req.grant_type == Some("password") && matches!(e, Error::InvalidGrant(_)))
                 {
                     self.metrics.auth_failure("password");

@@ -8,9 +8,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
 use oauth_core::{
     Account, AccountId, AllowAll, Authority, Client, ClientId, ClientSettings, ConsentRule, GrantType, IdTokenAlg,
-    RedirectPolicy, RedirectUri, ResourceCheck, Scope, ScopeRule, SecretHash, Services, Settings, Store, WebOrigin,
+    RedirectPolicy, RedirectUri, ResourceCheck, Scope, ScopeRule, SecretHash, SecretVerifier, Services, Settings,
+    Store, WebOrigin,
 };
 use oauth_http::{Frontend, HttpConfig, SecurityEventLog};
 use oauth_jwt::{JwtCodec, KeyRing, SigningAlg, SigningKey};
@@ -20,6 +25,8 @@ use oauth_store_mem::MemStore;
 pub const CONFIDENTIAL: &str = "demo-app";
 pub const SECRET: &str = "a-machine-generated-secret-of-43-characters";
 pub const PUBLIC: &str = "native-app";
+/// A MedMij-style client: public, host-bound redirect URIs, one of scopes `1 4`.
+pub const HOST: &str = "pgo.example.org";
 pub const REDIRECT: &str = "http://127.0.0.1:9000/callback";
 /// A public browser app (CORS): its redirect URI's origin, and one more origin
 /// it lists in `allowed_cors_origins`.
@@ -54,9 +61,16 @@ pub struct Options {
     pub issuer_path: &'static str,
     pub password_grant: bool,
     pub max_failures_per_account: u32,
+    pub max_failures_per_account_total: u32,
     pub resources: Arc<dyn ResourceCheck>,
     pub header_read_timeout: Duration,
     pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub max_pending_per_ip: u32,
+    pub access_token_ttl: time::Duration,
+    /// Replaces the real verifier (Argon2id and `$sha256$`).
+    pub verifier: Option<Arc<dyn SecretVerifier>>,
 }
 
 impl Default for Options {
@@ -65,10 +79,64 @@ impl Default for Options {
             issuer_path: "",
             password_grant: true,
             max_failures_per_account: 10,
+            max_failures_per_account_total: 100,
             resources: Arc::new(AllowAll),
             header_read_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            max_connections_per_ip: 256,
+            trusted_proxies: Vec::new(),
+            max_pending_per_ip: 1000,
+            access_token_ttl: time::Duration::seconds(900),
+            verifier: None,
         }
+    }
+}
+
+/// The real verifier, except that password (Argon2id) verifications wait
+/// until released, and are counted: so a test can see how many guesses were
+/// checked, and hold connections busy.
+pub struct HeldVerifier {
+    pub entered: AtomicUsize,
+    gate: tokio::sync::Semaphore,
+    real: HashVerifier,
+}
+
+impl HeldVerifier {
+    pub fn new() -> Arc<Self> {
+        Arc::new(HeldVerifier {
+            entered: AtomicUsize::new(0),
+            gate: tokio::sync::Semaphore::new(0),
+            real: HashVerifier::new(2).unwrap(),
+        })
+    }
+
+    pub fn entered(&self) -> usize {
+        self.entered.load(Ordering::SeqCst)
+    }
+
+    pub fn release(&self) {
+        self.gate.add_permits(1 << 20);
+    }
+
+    /// Waits until `n` password verifications have started, then a little
+    /// longer, so that more would have started too if they could.
+    pub async fn wait_for(&self, n: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.entered() < n && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[async_trait]
+impl SecretVerifier for HeldVerifier {
+    async fn verify(&self, stored: Option<&SecretHash>, presented: &str) -> oauth_core::Result<bool> {
+        if stored.is_none_or(|h| h.as_str().starts_with("$argon2id$")) {
+            self.entered.fetch_add(1, Ordering::SeqCst);
+            let _permit = self.gate.acquire().await.map_err(|_| oauth_core::Error::Internal("gate closed".into()))?;
+        }
+        self.real.verify(stored, presented).await
     }
 }
 
@@ -152,6 +220,24 @@ pub fn clients() -> BTreeMap<ClientId, Arc<Client>> {
         oidc_client(OIDC, "OpenID App", ConsentRule::Remember, IdTokenAlg::Rs256),
         oidc_client(OIDC_OTHER, "Other App", ConsentRule::Remember, IdTokenAlg::Rs256),
         oidc_client(FIRST_PARTY, "First Party", ConsentRule::Skip, IdTokenAlg::ServerAlg),
+        ClientSettings {
+            id: ClientId::parse(HOST).unwrap(),
+            name: "Example Health Vault".into(),
+            secret: None,
+            redirect: RedirectPolicy::HttpsHost(HOST.into()),
+            grant_types: [GrantType::AuthorizationCode].into(),
+            scopes: Scope::parse("1 4").unwrap(),
+            scope_rule: ScopeRule::ExactlyOne,
+            require_pkce: false,
+            allowed_cors_origins: vec![],
+            resources: Default::default(),
+            jwks: None,
+            dpop_bound_access_tokens: false,
+            require_pushed_authorization_requests: false,
+            post_logout_redirect_uris: vec![],
+            id_token_alg: IdTokenAlg::Rs256,
+            consent: ConsentRule::Always,
+        },
     ];
     specs
         .into_iter()
@@ -240,6 +326,9 @@ pub async fn frontend_on(
         settings.grants.insert(GrantType::Password);
     }
     settings.throttle.max_failures_per_account = opts.max_failures_per_account;
+    settings.throttle.max_failures_per_account_total = opts.max_failures_per_account_total;
+    settings.throttle.max_pending_per_ip = opts.max_pending_per_ip;
+    settings.access_token_ttl = opts.access_token_ttl;
     let codec = Arc::new(JwtCodec::new(
         KeyRing::single(SigningKey::generate(SigningAlg::Es256).unwrap()).with_id_token_key(id_token_key()).unwrap(),
         issuer.clone(),
@@ -252,7 +341,7 @@ pub async fn frontend_on(
         clients: Arc::new(clients()),
         clock: Arc::new(SystemClock),
         secrets: Arc::new(OsSecrets),
-        verifier: Arc::new(HashVerifier::new(2).unwrap()),
+        verifier: opts.verifier.clone().unwrap_or_else(|| Arc::new(HashVerifier::new(2).unwrap())),
         tokens: codec.clone(),
         id_tokens: codec.clone(),
         resources: opts.resources.clone(),
@@ -262,6 +351,8 @@ pub async fn frontend_on(
     let mut config = HttpConfig {
         header_read_timeout: opts.header_read_timeout,
         max_connections: opts.max_connections,
+        max_connections_per_ip: opts.max_connections_per_ip,
+        trusted_proxies: opts.trusted_proxies.clone(),
         ..HttpConfig::default()
     };
     config.scope_descriptions.insert("read".into(), "Read your data".into());

@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use oauth_core::{
-    Client, ClientId, ClientSettings, ConsentRule, GrantType, IdTokenAlg, RedirectPolicy, RedirectUri, ResourceUri,
-    Scope, ScopeRule, SecretHash, WebOrigin,
+    Client, ClientError, ClientId, ClientSettings, ConsentRule, GrantType, IdTokenAlg, RedirectPolicy, RedirectUri,
+    ResourceUri, Scope, ScopeRule, SecretHash, WebOrigin,
 };
 use oauth_jwt::SigningAlg;
 use oauth_runtime::credentials::check_hash;
@@ -86,8 +86,9 @@ pub(super) fn clients(
     fapi2: bool,
     signing_alg: Option<SigningAlg>,
 ) -> Vec<Client> {
-    let mut seen: BTreeSet<String> =
-        medmij.map(|m| m.ocl.clients.iter().map(|c| c.hostname.to_string()).collect()).unwrap_or_default();
+    let mut seen: BTreeSet<String> = medmij
+        .map(|m| m.ocl.clients.iter().map(|c| c.hostname.as_str().to_ascii_lowercase()).collect())
+        .unwrap_or_default();
     let mut out = Vec::new();
     for (table, path) in reader.array_of_tables(root, "clients") {
         let mut keys = reader.keys(table, path, CLIENT_KEYS);
@@ -258,7 +259,19 @@ fn client(
         id_token_alg,
         consent,
     };
-    Client::new(settings).map_err(|e| keys.error(keys.here(), e.to_string())).ok()
+    // Each rule is named by the key that breaks it (SPEC), not only by the
+    // client's table.
+    Client::new(settings)
+        .map_err(|e| {
+            let at = match e {
+                ClientError::PublicWithoutPkce => keys.path("require_pkce"),
+                ClientError::NoRedirectUri => keys.path("redirect_uris"),
+                ClientError::PublicClientCredentials => keys.path("grant_types"),
+                _ => keys.here(),
+            };
+            keys.error(at, e.to_string())
+        })
+        .ok()
 }
 
 /// `id_token_signed_response_alg`: `RS256` (the default), or the server's own

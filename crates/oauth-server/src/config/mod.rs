@@ -277,12 +277,20 @@ impl Config {
         settings
     }
 
+    /// How long a throttle counter is kept: the longer of its two windows,
+    /// the throttle's and the session lifetime that bounds pending sessions.
+    pub(crate) fn counted_for(&self) -> time::Duration {
+        let settings = self.settings();
+        settings.throttle.window.max(settings.session_ttl)
+    }
+
     /// The front end's settings: the listener's limits and the consent page's
     /// words.
     pub(crate) fn http(&self) -> HttpConfig {
         let s = &self.server;
         HttpConfig {
             max_connections: s.max_connections,
+            max_connections_per_ip: s.max_connections_per_ip,
             header_read_timeout: std_duration(s.header_read_timeout),
             body_read_timeout: std_duration(s.body_read_timeout),
             idle_timeout: std_duration(s.idle_timeout),

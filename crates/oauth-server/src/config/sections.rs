@@ -27,6 +27,8 @@ use super::reader::Keys;
 pub(crate) struct ServerSection {
     /// Connections served at once.
     pub(crate) max_connections: usize,
+    /// Connections served at once from one address (trusted proxies exempt).
+    pub(crate) max_connections_per_ip: usize,
     /// Time to send a request's headers.
     pub(crate) header_read_timeout: Duration,
     /// Time to send a request's body.
@@ -48,10 +50,12 @@ impl Section for ServerSection {
         "store_timeout",
         "trusted_proxies",
         "idle_timeout",
+        "max_connections_per_ip",
     ];
 
     fn read(keys: &mut Keys<'_, '_>) -> Option<Self> {
         let max_connections = keys.size("max_connections", 1024, 1, 1 << 20);
+        let max_connections_per_ip = keys.size("max_connections_per_ip", 256, 1, 1 << 20);
         let header_read_timeout = keys.duration("header_read_timeout", 10);
         let body_read_timeout = keys.duration("body_read_timeout", 30);
         let store_timeout = keys.duration("store_timeout", 5);
@@ -66,6 +70,7 @@ impl Section for ServerSection {
         }
         Some(ServerSection {
             max_connections,
+            max_connections_per_ip,
             header_read_timeout,
             body_read_timeout,
             store_timeout,
@@ -78,13 +83,21 @@ impl Section for ServerSection {
 /// `[throttle]` reads straight into the core's limits.
 impl Section for ThrottleSettings {
     const TABLE: &'static str = "throttle";
-    const KEYS: &'static [&'static str] = &["window", "max_failures_per_account", "max_failures_per_ip"];
+    const KEYS: &'static [&'static str] = &[
+        "window",
+        "max_failures_per_account",
+        "max_failures_per_account_total",
+        "max_failures_per_ip",
+        "max_pending_per_ip",
+    ];
 
     fn read(keys: &mut Keys<'_, '_>) -> Option<Self> {
         Some(ThrottleSettings {
             window: keys.duration("window", 900),
             max_failures_per_account: keys.count("max_failures_per_account", 10, 1, u32::MAX),
+            max_failures_per_account_total: keys.count("max_failures_per_account_total", 100, 1, u32::MAX),
             max_failures_per_ip: keys.count("max_failures_per_ip", 1000, 1, u32::MAX),
+            max_pending_per_ip: keys.count("max_pending_per_ip", 1000, 1, u32::MAX),
         })
     }
 }

@@ -141,6 +141,16 @@ impl Server {
         }
     }
 
+    /// The next log line, or `None` when none comes within `within`.
+    pub fn next_line(&self, within: Duration) -> Option<String> {
+        self.log.recv_timeout(within).ok()
+    }
+
+    /// The process id, to read the process's memory from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends the signal `sig` (a name such as `HUP`).
     pub fn signal(&self, sig: &str) {
         Command::new("kill").args(["-s", sig, &self.child.id().to_string()]).status().unwrap();

@@ -40,3 +40,21 @@ pub fn grant_with_scope(n: u64, scope: &str) -> (Grant, RefreshRecord) {
 pub fn grant(n: u64) -> (Grant, RefreshRecord) {
     grant_with_scope(n, "read")
 }
+
+/// Runs `open` until it does not fail on the directory's lock, for up to 10 s.
+/// sled writes its log on background threads that hold the directory (and
+/// its lock) for a moment after the last handle is dropped; on a loaded
+/// machine that is long enough for an immediate reopen to fail with
+/// `WouldBlock`. The server never reopens at once (`ReopeningStore` retries
+/// once a second); tests that do, wait here.
+pub fn when_unlocked<T, E: std::fmt::Display>(mut open: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match open() {
+            Err(e) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
