@@ -19,11 +19,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use oauth_core::testing::{CountingSecrets, JsonProofs, JsonTokens, ManualClock, PlainVerifier};
 use oauth_core::{
-    AccessTokenId, Account, AccountId, Attempt, Attempts, Authority, AuthorizationSession, AuthorizeRequest, Client,
-    ClientCredentials, ClientId, ClientRecord, ClientSettings, CodeRedemption, ConsentRule, Grant, GrantId, GrantType,
-    IdTokenAlg, IgnoreEvents, LoginOutcome, Record, RecordKind, RedirectPolicy, RefreshLookup, RefreshRecord,
-    ResourceCheck, ResourceDecision, Rotation, Scope, ScopeRule, Services, SessionId, SessionState, Settings,
-    SigningKeyRecord, Store, StoreError, Swept, ThrottleKey, TokenHash, TokenRequest,
+    AccessTokenId, Account, AccountId, Authority, AuthorizationSession, AuthorizeRequest, Client, ClientCredentials,
+    ClientId, ClientRecord, ClientSettings, CodeRedemption, ConsentRule, Grant, GrantId, GrantType, IdTokenAlg,
+    IgnoreEvents, LoginOutcome, Record, RecordKind, RedirectPolicy, RefreshLookup, RefreshRecord, ResourceCheck,
+    ResourceDecision, Rotation, Scope, ScopeRule, Services, SessionId, SessionState, Settings, SigningKeyRecord, Store,
+    StoreError, Swept, ThrottleKey, TokenHash, TokenRequest,
 };
 use time::OffsetDateTime;
 
@@ -41,7 +41,7 @@ struct Maps {
     revoked: HashMap<AccessTokenId, OffsetDateTime>,
     accounts: HashMap<AccountId, Account>,
     keys: BTreeMap<String, SigningKeyRecord>,
-    failures: HashMap<ThrottleKey, Attempts>,
+    failures: HashMap<ThrottleKey, Vec<OffsetDateTime>>,
     records: HashMap<(RecordKind, TokenHash), Record>,
     clients: BTreeMap<String, ClientRecord>,
 }
@@ -273,24 +273,42 @@ impl Store for ListStore {
         Ok(self.maps()?.keys.values().cloned().collect())
     }
 
-    async fn count_attempt(
+    async fn record_failure(
         &self,
-        keys: &[(ThrottleKey, u32)],
+        keys: &[ThrottleKey],
         at: OffsetDateTime,
         since: OffsetDateTime,
-    ) -> Result<Attempt, StoreError> {
-        // One lock over every key's attempts makes the count atomic.
-        Ok(Attempts::count_in(&mut self.maps()?.failures, keys, at, since))
+    ) -> Result<Vec<Vec<OffsetDateTime>>, StoreError> {
+        // One lock over every key's failures makes the add-and-read atomic.
+        let mut guard = self.maps()?;
+        let map = &mut guard.failures;
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let failures = map.entry(*key).or_default();
+                oauth_core::add_failure(failures, at, since);
+                failures.clone()
+            })
+            .collect())
     }
 
-    async fn fail_attempt(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
-        Attempts::fail_in(&mut self.maps()?.failures, keys, at);
+    async fn forget_failure(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
+        let mut guard = self.maps()?;
+        let map = &mut guard.failures;
+        for key in keys {
+            if let Some(failures) = map.get_mut(key) {
+                oauth_core::remove_failure(failures, at);
+                if failures.is_empty() {
+                    map.remove(key);
+                }
+            }
+        }
         Ok(())
     }
 
-    async fn uncount_attempt(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
-        Attempts::uncount_in(&mut self.maps()?.failures, keys, at);
-        Ok(())
+    async fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError> {
+        let guard = self.maps()?;
+        Ok(guard.failures.get(key).map(|f| f.iter().copied().filter(|t| *t >= since).collect()).unwrap_or_default())
     }
 
     async fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError> {
@@ -303,7 +321,7 @@ impl Store for ListStore {
         refresh.retain(|_, r| now < r.expires_at && grants.contains_key(&r.grant));
         revoked.retain(|_, until| now < *until);
         let throttle_before = failures.len();
-        failures.retain(|_, a| !a.idle_since(throttle_since));
+        failures.retain(|_, f| f.iter().any(|t| *t >= throttle_since));
         let records_before = records.len();
         records.retain(|_, r| now < r.expires_at);
         Ok(Swept {

@@ -17,7 +17,7 @@ use crate::services::{
     SecretVerifier, SecurityEvent, SecurityEvents,
 };
 use crate::store::Store;
-use crate::throttle::{Orphans, ThrottleSettings};
+use crate::throttle::{InFlight, ThrottleSettings};
 use crate::types::{AccessTokenId, ClientId, GrantId, GrantType, ResourceUri, Scope, TokenHash};
 
 /// Server-wide settings. [`Settings::new`] gives the SPEC defaults.
@@ -215,13 +215,14 @@ pub struct Authority {
     /// The DPoP nonces of the current and the last window, as read from the
     /// store: a cache, not state (every node reads the same records).
     pub(crate) nonces: Arc<NonceCache>,
-    pub(crate) orphans: Arc<Orphans>,
+    /// The throttled attempts this node is checking (`throttle.rs`).
+    pub(crate) in_flight: Arc<InFlight>,
 }
 
 impl Authority {
     /// Builds an authority.
     pub fn new(settings: Settings, services: Services) -> Self {
-        Authority { settings, services, nonces: Arc::default(), orphans: Arc::default() }
+        Authority { settings, services, nonces: Arc::default(), in_flight: Arc::default() }
     }
 
     /// The settings it runs with.

@@ -97,8 +97,8 @@ pub use services::{
 pub use session::{Authentication, AuthorizationSession, SessionState};
 pub use sso::{BROWSER_SESSION, ConsentGiven, LiveBrowserSession, REMEMBERED_CONSENT};
 pub use store::{
-    Attempt, Attempts, CodeRedemption, Grant, Record, RecordKind, RefreshLookup, RefreshRecord, Rotation,
-    SigningKeyRecord, Store, StoreError, Swept, ThrottleKey, rotation_family,
+    CodeRedemption, Grant, Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SigningKeyRecord, Store,
+    StoreError, Swept, ThrottleKey, add_failure, remove_failure, rotation_family,
 };
 pub use throttle::ThrottleSettings;
 pub use types::{

@@ -20,7 +20,6 @@
 //! - **Errors.** A failing backend answers [`StoreError`], never a panic, and
 //!   never "not found" for a failure.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -278,7 +277,7 @@ pub struct Swept {
     pub refresh_tokens: u64,
     /// Revoked access-token ids past their token's expiry.
     pub revoked_tokens: u64,
-    /// Throttle counters with no attempt inside the window.
+    /// Throttle counters with no failure inside the window.
     pub throttle_keys: u64,
     /// Expired [`Record`]s, of every kind.
     pub records: u64,
@@ -372,33 +371,22 @@ macro_rules! with_store_methods {
             fn put_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
             /// Every stored signing key.
             fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
-            /// Counts an attempt at `at` against each of `keys` (a key and its limit),
-            /// before its check runs: against all of them or none, atomically per key.
-            /// Attempts before `since` are forgotten. Then, if for some key:
-            /// - `limit` or more *failed* attempts remain, nothing changes and the
-            ///   answer is [`Attempt::Refused`], with the latest `until` of such keys;
-            /// - failed and *pending* attempts (counted, their check still running)
-            ///   together reach `limit`, nothing changes and the answer is
-            ///   [`Attempt::Busy`] (one may settle soon);
-            ///
-            /// otherwise the attempt is counted as pending against every key:
-            /// [`Attempt::Counted`]. A limit of 0 refuses.
-            ///
-            /// Of any number of concurrent calls naming one key, at most its `limit`
-            /// are counted. A pending attempt ends with [`Store::fail_attempt`] or
-            /// [`Store::uncount_attempt`]. Not necessarily durable.
-            fn count_attempt(&self, keys: &[(ThrottleKey, u32)], at: OffsetDateTime, since: OffsetDateTime) -> Result<Attempt, StoreError>;
-            /// The pending attempt counted at `at` against each of `keys` failed its
-            /// check: it stays counted, as a failure. A key without such an attempt
-            /// is left alone. Not necessarily durable.
-            fn fail_attempt(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError>;
-            /// Takes back, from each of `keys`, one attempt counted at `at`, pending or
-            /// failed (its check passed, or what it counted is over). A key without
-            /// such an attempt is left alone. Not necessarily durable.
-            fn uncount_attempt(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError>;
+            /// Records a failed attempt at `at` against each of `keys`, forgetting each
+            /// key's failures before `since`, and answers each key's failures at or
+            /// after `since` once it is added, oldest first, in the order of `keys`.
+            /// Atomic per key: of N concurrent calls naming a key, each sees the new
+            /// failure of every call before it, so the counts they answer are N
+            /// distinct numbers. Not necessarily durable.
+            fn record_failure(&self, keys: &[ThrottleKey], at: OffsetDateTime, since: OffsetDateTime) -> Result<Vec<Vec<OffsetDateTime>>, StoreError>;
+            /// Takes back one failure recorded at `at` from each of `keys` (an
+            /// authorization session that no longer counts as pending). A key
+            /// without one is left alone. Not necessarily durable.
+            fn forget_failure(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError>;
+            /// The failures recorded for `key` at or after `since`, oldest first.
+            fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError>;
             /// Removes every record that expired before `now` (sessions, grants with
             /// their refresh tokens, refresh tokens, revoked token ids, [`Record`]s) and throttle
-            /// counters with no attempt at or after `throttle_since`. Live records stay.
+            /// counters with no failure at or after `throttle_since`. Live records stay.
             fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError>;
             /// Stores `record` unless a live record of its kind has its key, and
             /// answers whether it did; an expired record in the way is replaced. Of
@@ -458,157 +446,24 @@ pub async fn rotation_family<S: Store + ?Sized>(
     Ok(store.refresh_token(old, now).await?.filter(|found| found.grant.takes_rotation_to(new)))
 }
 
-/// What [`Store::count_attempt`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Attempt {
-    /// The attempt was counted, as pending; its check may run.
-    Counted,
-    /// Failures fill the limit; the attempt was not counted. A slot frees at
-    /// `until`, when the oldest failure that fills the limit leaves the window.
-    Refused {
-        /// When the oldest failure that fills the limit leaves the window.
-        until: OffsetDateTime,
-    },
-    /// The limit is filled only because some counted attempts are still being
-    /// checked; the attempt was not counted. Try again when one settles.
-    Busy,
+/// Forgets the failures in `failures` (oldest first) before `since`, then adds
+/// one at `at`, keeping the order: the rule of [`Store::record_failure`] for
+/// backends that keep a key's failures as one list.
+pub fn add_failure(failures: &mut Vec<OffsetDateTime>, at: OffsetDateTime, since: OffsetDateTime) {
+    failures.retain(|t| *t >= since);
+    let i = failures.partition_point(|t| *t <= at);
+    failures.insert(i, at);
 }
 
-/// The attempts counted against one throttle key: the rule of
-/// [`Store::count_attempt`], [`Store::fail_attempt`] and
-/// [`Store::uncount_attempt`] for backends that keep a key's attempts as one
-/// record.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attempts {
-    /// Attempts whose check failed, oldest first.
-    failed: Vec<OffsetDateTime>,
-    /// Attempts whose check is still running.
-    pending: Vec<OffsetDateTime>,
-}
-
-impl Attempts {
-    /// Forgets the attempts before `since`, then counts one at `at` as pending
-    /// when `limit` allows (see [`Store::count_attempt`]).
-    pub fn count(&mut self, at: OffsetDateTime, since: OffsetDateTime, limit: u32) -> Attempt {
-        let decided = self.check(at, since, limit);
-        if decided == Attempt::Counted {
-            self.pending.push(at);
+/// Takes one failure at `at` out of `failures`: the rule of
+/// [`Store::forget_failure`]. False when there is none.
+pub fn remove_failure(failures: &mut Vec<OffsetDateTime>, at: OffsetDateTime) -> bool {
+    match failures.iter().position(|t| *t == at) {
+        Some(i) => {
+            failures.remove(i);
+            true
         }
-        decided
-    }
-
-    /// Forgets the attempts before `since` and says what counting one at `at`
-    /// would do, without counting it.
-    fn check(&mut self, at: OffsetDateTime, since: OffsetDateTime, limit: u32) -> Attempt {
-        self.failed.retain(|t| *t >= since);
-        self.pending.retain(|t| *t >= since);
-        let limit = limit as usize;
-        if self.failed.len() >= limit {
-            // The window is `at - since`; the failure that must leave it before
-            // another attempt fits is the oldest of the newest `limit`.
-            let until = match self.failed.len().checked_sub(limit).and_then(|i| self.failed.get(i)) {
-                Some(oldest) => *oldest + (at - since),
-                None => at,
-            };
-            return Attempt::Refused { until };
-        }
-        if self.failed.len() + self.pending.len() >= limit {
-            return Attempt::Busy;
-        }
-        Attempt::Counted
-    }
-
-    /// Turns the pending attempt at `at` into a failure; false when there is
-    /// none.
-    pub fn fail(&mut self, at: OffsetDateTime) -> bool {
-        let Some(i) = self.pending.iter().position(|t| *t == at) else { return false };
-        self.pending.remove(i);
-        let j = self.failed.partition_point(|t| *t <= at);
-        self.failed.insert(j, at);
-        true
-    }
-
-    /// Takes back one attempt at `at`, a pending one first; false when there
-    /// is none.
-    pub fn uncount(&mut self, at: OffsetDateTime) -> bool {
-        for list in [&mut self.pending, &mut self.failed] {
-            if let Some(i) = list.iter().position(|t| *t == at) {
-                list.remove(i);
-                return true;
-            }
-        }
-        false
-    }
-
-    /// True when no attempt is at or after `since`: the key can be forgotten.
-    pub fn idle_since(&self, since: OffsetDateTime) -> bool {
-        self.failed.iter().chain(&self.pending).all(|t| *t < since)
-    }
-
-    /// True when no attempt is counted at all.
-    pub fn is_empty(&self) -> bool {
-        self.failed.is_empty() && self.pending.is_empty()
-    }
-
-    /// The failures alone: what is worth keeping across a restart, since no
-    /// check that was running then will ever settle.
-    pub fn failures(&self) -> Attempts {
-        Attempts { failed: self.failed.clone(), pending: Vec::new() }
-    }
-
-    /// [`Store::count_attempt`] over a map of every key's attempts, for
-    /// backends that hold the map under one lock (which makes it atomic).
-    pub fn count_in(
-        map: &mut HashMap<ThrottleKey, Attempts>,
-        keys: &[(ThrottleKey, u32)],
-        at: OffsetDateTime,
-        since: OffsetDateTime,
-    ) -> Attempt {
-        let mut decided = Attempt::Counted;
-        for (key, limit) in keys {
-            let check = match map.get_mut(key) {
-                Some(attempts) => attempts.check(at, since, *limit),
-                None => Attempts::default().check(at, since, *limit),
-            };
-            decided = match (decided, check) {
-                (Attempt::Refused { until: a }, Attempt::Refused { until: b }) => Attempt::Refused { until: a.max(b) },
-                (refused @ Attempt::Refused { .. }, _) | (_, refused @ Attempt::Refused { .. }) => refused,
-                (Attempt::Busy, _) | (_, Attempt::Busy) => Attempt::Busy,
-                _ => Attempt::Counted,
-            };
-        }
-        if decided == Attempt::Counted {
-            for (key, _) in keys {
-                map.entry(*key).or_default().pending.push(at);
-            }
-        }
-        decided
-    }
-
-    /// [`Store::fail_attempt`] over a map of every key's attempts; true when
-    /// something changed.
-    pub fn fail_in(map: &mut HashMap<ThrottleKey, Attempts>, keys: &[ThrottleKey], at: OffsetDateTime) -> bool {
-        let mut changed = false;
-        for key in keys {
-            changed |= map.get_mut(key).is_some_and(|a| a.fail(at));
-        }
-        changed
-    }
-
-    /// [`Store::uncount_attempt`] over a map of every key's attempts, dropping
-    /// keys left empty; true when something changed.
-    pub fn uncount_in(map: &mut HashMap<ThrottleKey, Attempts>, keys: &[ThrottleKey], at: OffsetDateTime) -> bool {
-        let mut changed = false;
-        for key in keys {
-            if let Some(attempts) = map.get_mut(key) {
-                changed |= attempts.uncount(at);
-                if attempts.is_empty() {
-                    map.remove(key);
-                }
-            }
-        }
-        changed
+        None => false,
     }
 }
 
@@ -646,49 +501,16 @@ mod tests {
     }
 
     #[test]
-    fn failures_fill_the_limit_and_leave_with_the_window() {
+    fn a_failure_is_added_in_order_and_the_window_forgets_older_ones() {
         let at = datetime!(2026-01-01 00:00 UTC);
-        let window = time::Duration::minutes(15);
-        let mut a = Attempts::default();
-        for i in 0..3 {
-            let t = at + time::Duration::seconds(i);
-            assert_eq!(a.count(t, t - window, 3), Attempt::Counted);
-            assert!(a.fail(t));
-        }
-        let t = at + time::Duration::seconds(3);
-        assert_eq!(a.count(t, t - window, 3), Attempt::Refused { until: at + window });
-        assert!(a.uncount(at + time::Duration::seconds(1)), "a failure can be taken back too");
-        assert_eq!(a.count(t, t - window, 3), Attempt::Counted);
-        let later = at + window + time::Duration::seconds(1);
-        assert_eq!(a.count(later, later - window, 3), Attempt::Counted, "the first failure left the window");
-        assert!(!a.idle_since(later) && a.idle_since(later + time::Duration::SECOND));
-    }
-
-    #[test]
-    fn attempts_still_being_checked_make_the_next_one_wait_not_fail() {
-        let at = datetime!(2026-01-01 00:00 UTC);
-        let since = at - time::Duration::minutes(15);
-        let mut a = Attempts::default();
-        assert_eq!((a.count(at, since, 2), a.count(at, since, 2)), (Attempt::Counted, Attempt::Counted));
-        assert_eq!(a.count(at, since, 2), Attempt::Busy);
-        assert!(a.uncount(at), "one passed");
-        assert_eq!(a.count(at, since, 2), Attempt::Counted);
-        assert!(a.fail(at) && a.fail(at));
-        assert!(!a.fail(at), "no pending attempt is left");
-        assert!(matches!(a.count(at, since, 2), Attempt::Refused { .. }));
-    }
-
-    #[test]
-    fn an_attempt_counts_against_every_key_or_none() {
-        let at = datetime!(2026-01-01 00:00 UTC);
-        let since = at - time::Duration::minutes(15);
-        let (a, b) = (ThrottleKey(TokenHash::of("a")), ThrottleKey(TokenHash::of("b")));
-        let mut map = HashMap::new();
-        assert_eq!(Attempts::count_in(&mut map, &[(a, 1)], at, since), Attempt::Counted);
-        assert_eq!(Attempts::count_in(&mut map, &[(b, 5), (a, 1)], at, since), Attempt::Busy);
-        assert!(!map.contains_key(&b), "b was not counted either");
-        assert!(Attempts::fail_in(&mut map, &[a, b], at));
-        assert!(matches!(Attempts::count_in(&mut map, &[(b, 5), (a, 1)], at, since), Attempt::Refused { .. }));
-        assert!(Attempts::uncount_in(&mut map, &[a], at) && map.is_empty());
+        let s = time::Duration::SECOND;
+        let mut f = vec![at, at + 2 * s];
+        add_failure(&mut f, at + s, at);
+        assert_eq!(f, [at, at + s, at + 2 * s]);
+        add_failure(&mut f, at + 3 * s, at + s);
+        assert_eq!(f, [at + s, at + 2 * s, at + 3 * s], "the failure before `since` left the window");
+        assert!(remove_failure(&mut f, at + 2 * s));
+        assert!(!remove_failure(&mut f, at + 2 * s), "only one was there");
+        assert_eq!(f, [at + s, at + 3 * s]);
     }
 }

@@ -1,9 +1,7 @@
 //! Brute-force throttling of logins, password grants and client authentication,
 //! and the cap on unauthenticated authorization sessions per address.
 //!
-//! An attempt is counted **before** its check runs, atomically in the store
-//! ([`Store::count_attempt`](crate::Store::count_attempt)), against every
-//! subject it concerns:
+//! An attempt is throttled against every subject it concerns:
 //!
 //! - the account name (or confidential `client_id`) from this peer address,
 //!   up to `max_failures_per_account`;
@@ -14,34 +12,54 @@
 //!
 //! A public client has no secret to guess, and an unknown `client_id` names
 //! nobody: requests naming them count per address only, never against the
-//! id. A counted attempt is *pending* while its check runs; when the check
-//! passes it is taken back, when it fails it stays counted as a failure. So of
-//! any number of concurrent attempts, at most the limit are ever checked, and a
-//! burst cannot slip a guess past it.
+//! id.
 //!
-//! When failures fill a limit, every attempt is refused with
-//! [`Error::Throttled`], correct credentials included, until the oldest
-//! failure leaves the window. When pending attempts fill what the failures
-//! leave, the attempt is not refused but told to wait
-//! ([`Error::ThrottleBusy`]): the front end tries again when one settles, so
+//! # Admission
+//!
+//! An attempt may run its check when, for each of its subjects, the failures
+//! in the window plus the attempts **this node** is still checking stay under
+//! the limit. Then it counts as pending on this node, in memory
+//! ([`InFlight`]), until its check settles: a pass only takes it back; a
+//! failure is first added to the store ([`Store::record_failure`], an atomic
+//! add-and-read), then taken back. When failures alone fill a limit the
+//! attempt is refused with [`Error::Throttled`] (429 with `Retry-After`),
+//! correct credentials included, until the oldest failure that fills it leaves
+//! the window. When this node's pending attempts fill what the failures
+//! leave, the attempt waits here until one of them settles, then looks again:
 //! legitimate concurrent requests (a busy confidential client, a load test)
-//! are queued, never failed, while a burst of guesses still gets no more than
-//! the limit checked.
+//! queue, never fail, and no store is polled.
 //!
-//! A request can be cancelled between its count and its outcome (the client
-//! hangs up, and the front end drops the request's future). Its counts would
-//! then stay pending until the window ends, making everyone after it wait.
-//! So a counted attempt that is dropped unsettled leaves its keys to
-//! [`Orphans`], and the next throttled request takes them back first. So does
-//! one cancelled while its count is in flight: a database may commit a
-//! statement whose caller is gone, so the keys are held from before the
-//! store call. Taking them back, not failing them, is safe: a cancelled
-//! request's answer reached nobody, and the old throttle, which counted after
-//! the check, forgot such an attempt too.
+//! Only failures are written to the store: a request whose check passes
+//! writes nothing for the throttle. Failures are read through the store,
+//! which may keep each read for up to one second per node (SPEC-2; the
+//! server's `throttle_cache` does so for PostgreSQL), and which updates that
+//! copy at once from the answer of this node's own add.
+//!
+//! # The guarantee
+//!
+//! - **On one node, at most the limit are ever checked**: of any number of
+//!   concurrent attempts on a subject, at most `limit` minus its failures run
+//!   their check, since each is pending here until its failure is in this
+//!   node's view of the store. (Every settle moves a counter; an attempt that
+//!   read the failures before a settle reads them again, so no freed slot is
+//!   counted twice.) The test `attacks::a_burst_of_password_guesses_gets_at_most_the_limit_checked`
+//!   proves it over HTTP: 50 concurrent password grants, the right password
+//!   at position 31, limit 10: no token, on sled and on PostgreSQL.
+//! - **Across N nodes sharing a store, at most N × limit in the first
+//!   second**: each node admits up to the limit on its own view, and sees the
+//!   others' failures within the second its cached read may live. After that
+//!   second every node refuses once the failures fill the limit.
+//!
+//! A request cancelled while its check runs (the client hangs up, and the
+//! front end drops the request's future) drops its [`PendingAttempt`], which
+//! takes its place back: nothing is left behind, in memory or in the store.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
@@ -50,7 +68,7 @@ use crate::authority::Authority;
 use crate::error::{Error, ErrorCode, Result};
 use crate::services::{SecurityEvent, ThrottleSubject};
 use crate::session::AuthorizationSession;
-use crate::store::{Attempt, ThrottleKey};
+use crate::store::ThrottleKey;
 use crate::types::TokenHash;
 
 /// The `[throttle]` limits. A limit of 0 switches that limit off.
@@ -95,50 +113,121 @@ pub(crate) enum Counted<'a> {
     AddressOnly,
 }
 
-/// An attempt counted against its subjects, waiting for its outcome: pass it
-/// to [`Authority::throttle_release`] when the check succeeds (or could not
-/// run), to [`Authority::throttle_failed`] when it fails. Dropped unsettled
-/// (its request was cancelled), it leaves its counts to [`Orphans`].
-#[derive(Debug)]
-pub(crate) struct CountedAttempt {
-    keys: Vec<ThrottleKey>,
-    at: OffsetDateTime,
-    orphans: Arc<Orphans>,
+/// The attempts this node is checking, per key: pure bookkeeping in memory,
+/// shared by every request of the node.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    state: Mutex<InFlightState>,
 }
 
-impl Drop for CountedAttempt {
+#[derive(Debug, Default)]
+struct InFlightState {
+    /// Attempts admitted and not yet settled, per key.
+    pending: HashMap<ThrottleKey, u32>,
+    /// Moves whenever an attempt settles. A read of the failures made before
+    /// it moved may miss the failure of the attempt that moved it, so an
+    /// attempt admits itself only if it did not move since its read.
+    settles: u64,
+    /// Attempts waiting for a settle.
+    waiters: Vec<Waker>,
+}
+
+impl InFlight {
+    fn lock(&self) -> MutexGuard<'_, InFlightState> {
+        // Every update under the lock is whole before it is released.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn settles(&self) -> u64 {
+        self.lock().settles
+    }
+
+    /// Admits an attempt on `subjects` whose failures, read while the settle
+    /// counter was `seen`, are `failures`: true (and counted as pending) when
+    /// nothing settled since and every subject has room for it.
+    fn admit(&self, subjects: &[(ThrottleKey, u32)], failures: &[usize], seen: u64) -> Admission {
+        let mut state = self.lock();
+        if state.settles != seen {
+            return Admission::ReadAgain;
+        }
+        let room = subjects.iter().zip(failures).all(|((key, limit), failed)| {
+            let pending = state.pending.get(key).copied().unwrap_or(0);
+            failed.saturating_add(pending as usize) < *limit as usize
+        });
+        if !room {
+            return Admission::Wait;
+        }
+        for (key, _) in subjects {
+            *state.pending.entry(*key).or_default() += 1;
+        }
+        Admission::Admitted
+    }
+
+    /// Takes back one pending attempt on each of `keys`, and wakes every
+    /// waiting attempt to look again.
+    fn settle(&self, keys: &[ThrottleKey]) {
+        let waiters = {
+            let mut state = self.lock();
+            for key in keys {
+                if let Some(n) = state.pending.get_mut(key) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        state.pending.remove(key);
+                    }
+                }
+            }
+            state.settles = state.settles.wrapping_add(1);
+            std::mem::take(&mut state.waiters)
+        };
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+}
+
+enum Admission {
+    Admitted,
+    Wait,
+    ReadAgain,
+}
+
+/// Resolves once an attempt of this node settles after the settle counter
+/// was `seen`.
+struct Settled<'a> {
+    in_flight: &'a InFlight,
+    seen: u64,
+}
+
+impl Future for Settled<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.in_flight.lock();
+        if state.settles != self.seen {
+            return Poll::Ready(());
+        }
+        if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            state.waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+/// An attempt admitted on this node, its check running. Pass it to
+/// [`Authority::throttle_failed`] when the check fails; dropping it (a pass,
+/// an error, a cancelled request) takes its place back.
+#[derive(Debug)]
+pub(crate) struct PendingAttempt {
+    keys: Vec<ThrottleKey>,
+    window: Duration,
+    in_flight: Arc<InFlight>,
+}
+
+impl Drop for PendingAttempt {
     fn drop(&mut self) {
         if !self.keys.is_empty() {
-            self.orphans.leave(std::mem::take(&mut self.keys), self.at);
+            self.in_flight.settle(&self.keys);
         }
-    }
-}
-
-/// Counts left pending by requests cancelled mid-check, to be taken back by
-/// the next throttled request.
-#[derive(Debug, Default)]
-pub(crate) struct Orphans {
-    /// Set while `left` may hold something, so the common case costs one load.
-    any: AtomicBool,
-    left: Mutex<Vec<(Vec<ThrottleKey>, OffsetDateTime)>>,
-}
-
-impl Orphans {
-    fn leave(&self, keys: Vec<ThrottleKey>, at: OffsetDateTime) {
-        self.left.lock().unwrap_or_else(PoisonError::into_inner).push((keys, at));
-        self.any.store(true, Ordering::Release);
-    }
-
-    fn pop(&self) -> Option<(Vec<ThrottleKey>, OffsetDateTime)> {
-        if !self.any.load(Ordering::Acquire) {
-            return None;
-        }
-        let mut left = self.left.lock().unwrap_or_else(PoisonError::into_inner);
-        let next = left.pop();
-        if left.is_empty() {
-            self.any.store(false, Ordering::Release);
-        }
-        next
     }
 }
 
@@ -152,18 +241,17 @@ fn key(parts: &[&str]) -> ThrottleKey {
 }
 
 impl Authority {
-    /// Counts an attempt by `who` from `peer` against all of its subjects, or
-    /// none, before its check runs. Refused with [`Error::Throttled`]
-    /// (carrying `code`) when failures fill a subject's limit, and with
-    /// [`Error::ThrottleBusy`] when attempts still being checked fill the rest.
+    /// Admits an attempt by `who` from `peer` before its check runs (see the
+    /// module docs). Refused with [`Error::Throttled`] (carrying `code`) when
+    /// failures fill a subject's limit; waits while this node's attempts
+    /// still being checked fill the rest.
     pub(crate) async fn throttle_count(
         &self,
         who: Counted<'_>,
         peer: Option<IpAddr>,
         code: ErrorCode,
-    ) -> Result<CountedAttempt> {
+    ) -> Result<PendingAttempt> {
         let s = self.settings.throttle;
-        let now = self.now();
         // Without a peer address (a library caller that has none) every
         // attempt comes from the same unknown place; the per-address limit
         // then does not apply, since it would be one limit for everybody.
@@ -181,82 +269,99 @@ impl Authority {
         if peer.is_some() {
             subjects.push((key(&["peer\0", &from]), s.max_failures_per_ip));
         }
-        self.adopt_orphans().await;
-        match self.count_all(&subjects, now, s.window, code).await {
-            Ok(attempt) => Ok(attempt),
-            Err(refused @ Error::Throttled { .. }) => {
-                // The store does not say which limit is full; the event names
-                // the account or client the attempt was for, or the address
-                // when it named nobody.
-                self.report(SecurityEvent::ThrottleLockout { subject, peer });
-                Err(refused)
+        subjects.retain(|(_, limit)| *limit > 0);
+        let attempt = |keys| PendingAttempt { keys, window: s.window, in_flight: self.in_flight.clone() };
+        if subjects.is_empty() {
+            return Ok(attempt(Vec::new()));
+        }
+        loop {
+            let seen = self.in_flight.settles();
+            let now = self.now();
+            let mut failed = Vec::with_capacity(subjects.len());
+            let mut retry_after = None;
+            for (key, limit) in &subjects {
+                let failures = self.services.store.failures(key, now - s.window).await?;
+                let limit = *limit as usize;
+                if let Some(oldest) = failures.len().checked_sub(limit).and_then(|i| failures.get(i)) {
+                    // Free again once the oldest of the newest `limit`
+                    // failures leaves the window.
+                    let wait = (*oldest + s.window - now).whole_seconds().max(1);
+                    retry_after = Some(retry_after.unwrap_or(1).max(u64::try_from(wait).unwrap_or(1)));
+                }
+                failed.push(failures.len());
             }
-            Err(other) => Err(other),
+            if let Some(retry_after) = retry_after {
+                // The event names the account or client the attempt was for,
+                // or the address when it named nobody.
+                self.report(SecurityEvent::ThrottleLockout { subject, peer });
+                return Err(Error::Throttled { retry_after, code });
+            }
+            match self.in_flight.admit(&subjects, &failed, seen) {
+                Admission::Admitted => return Ok(attempt(subjects.iter().map(|(key, _)| *key).collect())),
+                Admission::ReadAgain => {}
+                // Full of this node's checks still running: one of them
+                // settles soon, and then the failures are read again.
+                Admission::Wait => Settled { in_flight: &self.in_flight, seen }.await,
+            }
         }
     }
 
-    fn counted(&self, keys: Vec<ThrottleKey>, at: OffsetDateTime) -> CountedAttempt {
-        CountedAttempt { keys, at, orphans: self.orphans.clone() }
+    /// The check passed, or could not run: the attempt is no failure, and
+    /// only its place is taken back.
+    pub(crate) fn throttle_release(&self, attempt: PendingAttempt) {
+        drop(attempt);
     }
 
-    /// Takes back the counts that cancelled requests left pending.
-    async fn adopt_orphans(&self) {
-        while let Some((keys, at)) = self.orphans.pop() {
-            // Wrapped again, so that being cancelled here leaves them to the
-            // next request rather than losing them.
-            self.throttle_release(self.counted(keys, at)).await;
-        }
-    }
-
-    /// The check passed, or could not run (the store failed): the attempt was
-    /// no failure, so its counts are taken back.
-    pub(crate) async fn throttle_release(&self, mut attempt: CountedAttempt) {
-        self.uncount_all(&attempt.keys, attempt.at).await;
-        // Settled only once the store has answered: cancelled before, the
-        // attempt is still an orphan to take back.
-        attempt.keys.clear();
-    }
-
-    /// The check failed: the attempt stays counted, as a failure.
-    pub(crate) async fn throttle_failed(&self, mut attempt: CountedAttempt) {
+    /// The check failed: the failure goes to the store against every subject
+    /// (one add-and-read; the node's copy of the reads learns it from the
+    /// answer), and only then is the attempt's place taken back, so that no
+    /// attempt on this node can be admitted in between on a count without it.
+    pub(crate) async fn throttle_failed(&self, attempt: PendingAttempt) -> Result<()> {
         if attempt.keys.is_empty() {
-            return;
+            return Ok(());
         }
-        // Left pending, the count still fills its slots until the window
-        // ends, so an error here never lets another guess through.
-        let _ = self.services.store.fail_attempt(&attempt.keys, attempt.at).await;
-        attempt.keys.clear();
+        let now = self.now();
+        let recorded = self.services.store.record_failure(&attempt.keys, now, now - attempt.window).await;
+        drop(attempt);
+        recorded?;
+        Ok(())
     }
 
     /// Counts a new unauthenticated session opened from `peer` at `at`,
-    /// refusing it past `max_pending_per_ip` within the session lifetime.
+    /// refusing it past `max_pending_per_ip` within the session lifetime. The
+    /// store's add-and-read makes the count atomic across nodes: of
+    /// concurrent openings, the ones that find the cap full take their count
+    /// back and are refused.
     pub(crate) async fn pending_count(&self, peer: IpAddr, at: OffsetDateTime) -> Result<()> {
+        let cap = self.settings.throttle.max_pending_per_ip as usize;
+        if cap == 0 {
+            return Ok(());
+        }
         let key = pending_key(peer);
-        let subject = [(key, self.settings.throttle.max_pending_per_ip)];
+        let ttl = self.settings.session_ttl;
         // A session opened at `t` lives while `now < t + session_ttl`, so it
         // counts while `t > now - session_ttl`: a window one tick shorter.
-        let window = self.settings.session_ttl - Duration::NANOSECOND;
-        self.adopt_orphans().await;
-        match self.count_all(&subject, at, window, ErrorCode::TemporarilyUnavailable).await {
-            // A pending session is no check that settles soon: it is counted
-            // as settled at once, so a full cap refuses rather than waits.
-            Ok(attempt) => {
-                self.throttle_failed(attempt).await;
-                Ok(())
-            }
-            Err(Error::Throttled { retry_after, .. }) => Err(Error::TooManyPending { retry_after }),
-            // Only while a concurrent request is between its count and the
-            // line above, which it reaches at once.
-            Err(Error::ThrottleBusy { .. }) => Err(Error::TooManyPending { retry_after: 1 }),
-            Err(other) => Err(other),
+        let since = at - ttl + Duration::NANOSECOND;
+        let opened =
+            self.services.store.record_failure(&[key], at, since).await?.into_iter().next().unwrap_or_default();
+        if opened.len() <= cap {
+            return Ok(());
         }
+        // Taken back at once; if that fails, it leaves with the window.
+        let _ = self.services.store.forget_failure(&[key], at).await;
+        // Of the others (this one is the newest), a place frees when the
+        // oldest of the newest `cap` leaves.
+        let frees_at = opened.get(opened.len() - 1 - cap).map_or(at + ttl, |t| *t + ttl);
+        let wait = (frees_at - at).whole_seconds().max(1);
+        Err(Error::TooManyPending { retry_after: u64::try_from(wait).unwrap_or(1) })
     }
 
-    /// Takes back the pending session opened from `peer` at `at`: someone
-    /// logged in to it, or it was never stored.
+    /// Takes back the pending session opened from `peer` at `at`.
     pub(crate) async fn pending_done(&self, peer: IpAddr, at: OffsetDateTime) {
         if self.settings.throttle.max_pending_per_ip > 0 {
-            self.uncount_all(&[pending_key(peer)], at).await;
+            // A session that cannot be taken back stays counted until its
+            // lifetime ends: the error errs on the side of refusing.
+            let _ = self.services.store.forget_failure(&[pending_key(peer)], at).await;
         }
     }
 
@@ -268,50 +373,6 @@ impl Authority {
         if let Some(peer) = session.opened_from() {
             self.pending_done(peer, session.created_at()).await;
         }
-    }
-
-    /// Counts at `now` against every `(key, limit)` (limits of 0 are off), in
-    /// one store call; the attempt counted.
-    async fn count_all(
-        &self,
-        subjects: &[(ThrottleKey, u32)],
-        now: OffsetDateTime,
-        window: Duration,
-        code: ErrorCode,
-    ) -> Result<CountedAttempt> {
-        let on: Vec<(ThrottleKey, u32)> = subjects.iter().copied().filter(|(_, limit)| *limit > 0).collect();
-        // Made before the store call and held across it: a request cancelled
-        // while its count is in flight (a database may still commit it) leaves
-        // the keys to the orphans, so the count cannot stay pending until the
-        // window ends. Taking back an attempt that was never counted changes
-        // nothing, since no other attempt has this one's instant.
-        let mut attempt = self.counted(on.iter().map(|(key, _)| *key).collect(), now);
-        if on.is_empty() {
-            return Ok(attempt);
-        }
-        let counted = self.services.store.count_attempt(&on, now, now - window).await;
-        if !matches!(counted, Ok(Attempt::Counted)) {
-            // Refused, busy or failed: nothing was counted.
-            attempt.keys.clear();
-        }
-        match counted? {
-            Attempt::Counted => Ok(attempt),
-            Attempt::Refused { until } => {
-                let wait = (until - now).whole_seconds().max(1);
-                Err(Error::Throttled { retry_after: u64::try_from(wait).unwrap_or(1), code })
-            }
-            _ => Err(Error::ThrottleBusy { code }),
-        }
-    }
-
-    async fn uncount_all(&self, keys: &[ThrottleKey], at: OffsetDateTime) {
-        if keys.is_empty() {
-            return;
-        }
-        // A count that cannot be taken back stays counted until it leaves
-        // the window: the error errs on the side of refusing, and failing the
-        // request for it would turn a correct password into an error page.
-        let _ = self.services.store.uncount_attempt(keys, at).await;
     }
 }
 

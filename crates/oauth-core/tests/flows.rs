@@ -802,21 +802,24 @@ async fn a_burst_of_concurrent_logins_gets_at_most_the_limit_checked() {
     held.wait_for(10).await;
     assert_eq!(held.entered.load(Ordering::SeqCst), 10, "only the limit of them reach the verifier");
     // ...and the right password at position 31, while those are checked: it
-    // is not checked either, but told to wait for them.
-    let right = attempt(PASSWORD).await.unwrap();
-    assert!(matches!(right, Err(Error::ThrottleBusy { code: ErrorCode::InvalidGrant })), "{right:?}");
+    // is not checked either, but waits for them.
+    let right = attempt(PASSWORD);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(!right.is_finished(), "the right password waits while the limit is being checked");
     held.release();
-    let (mut failed, mut waiting) = (0, 0);
+    let (mut failed, mut refused) = (0, 0);
     for t in first {
         match t.await.unwrap() {
             Err(Error::InvalidGrant(_)) => failed += 1,
-            Err(Error::ThrottleBusy { .. }) => waiting += 1,
+            Err(Error::Throttled { .. }) => refused += 1,
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!((failed, waiting), (10, 20));
+    assert_eq!((failed, refused), (10, 20));
+    // Once the ten have failed, the waiting right password is refused.
+    let right = right.await.unwrap();
+    assert!(matches!(right, Err(Error::Throttled { code: ErrorCode::InvalidGrant, .. })), "{right:?}");
     assert_eq!(held.entered.load(Ordering::SeqCst), 10, "nothing past the limit was ever verified");
-    // Once the ten have failed, the right password is refused outright.
     let again = authority.login(id, USERNAME, PASSWORD, ip(1)).await;
     assert!(matches!(again, Err(Error::Throttled { code: ErrorCode::InvalidGrant, .. })), "{again:?}");
 }
@@ -840,12 +843,15 @@ async fn a_burst_of_concurrent_client_authentications_gets_at_most_the_limit_che
     let first: Vec<_> = (0..30).map(|_| attempt("wrong")).collect();
     held.wait_for(10).await;
     assert_eq!(held.entered.load(Ordering::SeqCst), 10);
-    let right = attempt(CONFIDENTIAL_SECRET).await.unwrap();
-    assert!(matches!(right, Err(Error::ThrottleBusy { code: ErrorCode::InvalidClient })), "{right:?}");
+    let right = attempt(CONFIDENTIAL_SECRET);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(!right.is_finished(), "the right secret waits while the limit is being checked");
     held.release();
     for t in first {
         assert!(t.await.unwrap().is_err());
     }
+    let right = right.await.unwrap();
+    assert!(matches!(right, Err(Error::Throttled { code: ErrorCode::InvalidClient, .. })), "{right:?}");
     assert_eq!(held.entered.load(Ordering::SeqCst), 10);
     let again = attempt(CONFIDENTIAL_SECRET).await.unwrap();
     assert!(matches!(again, Err(Error::Throttled { code: ErrorCode::InvalidClient, .. })), "{again:?}");
@@ -864,12 +870,15 @@ async fn attempts_past_the_limit_wait_while_others_are_checked_and_then_run() {
     };
     let first: Vec<_> = (0..10).map(|_| attempt()).collect();
     held.wait_for(10).await;
-    let eleventh = attempt().await.unwrap();
-    assert!(matches!(eleventh, Err(Error::ThrottleBusy { .. })), "the limit is full of checks: {eleventh:?}");
+    let eleventh = attempt();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(held.entered.load(Ordering::SeqCst), 10, "the limit is full of checks");
+    assert!(!eleventh.is_finished(), "the eleventh waits for them");
     held.release();
     for t in first {
         assert!(t.await.unwrap().is_ok());
     }
+    assert!(eleventh.await.unwrap().is_ok(), "and then runs");
     assert!(attempt().await.unwrap().is_ok(), "correct secrets leave nothing counted");
 }
 
@@ -993,6 +1002,52 @@ async fn authorization_sessions_past_max_pending_per_ip_get_the_429_page() {
     // Pending sessions expire with their lifetime.
     f.clock.advance(Duration::seconds(600));
     assert!(open(ip(66)).await.is_ok());
+}
+
+/// `prompt=none` without a browser session ends the session with
+/// `login_required` (issue 19's early return in `proceed`): it must not keep
+/// its place among the address's pending sessions.
+#[tokio::test]
+async fn a_prompt_none_request_ending_in_login_required_is_no_longer_pending() {
+    let f = fixture().await;
+    let authority = with(&f, f.authority.services().verifier.clone(), |s| s.throttle.max_pending_per_ip = 2);
+    let none = AuthorizeRequest { prompt: Some("none"), ..Fixture::openid_request() };
+    for _ in 0..5 {
+        let (session, _) = authority.authorize(&none, None, ip(66)).await.unwrap();
+        let Step::Redirect(location) = authority.proceed(session.id(), None).await.unwrap() else {
+            panic!("prompt=none shows no page")
+        };
+        assert_eq!(query_param(&location, "error").as_deref(), Some("login_required"));
+    }
+    // Five ended without a login; the cap of two still has room for two.
+    for _ in 0..2 {
+        assert!(authority.authorize(&Fixture::openid_request(), None, ip(66)).await.is_ok());
+    }
+    assert!(authority.authorize(&Fixture::openid_request(), None, ip(66)).await.is_err(), "the cap still holds");
+}
+
+/// Single sign-on with a remembered consent answers a code without a page
+/// (issue 19's early return in `after_authentication`): the session is no
+/// longer pending for its address.
+#[tokio::test]
+async fn single_sign_on_with_remembered_consent_is_no_longer_pending() {
+    let f = fixture().await;
+    let authority = with(&f, f.authority.services().verifier.clone(), |s| s.throttle.max_pending_per_ip = 2);
+    let (first, _) = authority.authorize(&Fixture::openid_request(), None, ip(66)).await.unwrap();
+    let signed = authority.sign_in(first.id(), USERNAME, PASSWORD, ip(66), None).await.unwrap();
+    let LoginOutcome::Consent(consent) = signed.outcome else { panic!("the consent page first") };
+    authority.decide(consent.id(), true).await.unwrap();
+    for _ in 0..5 {
+        let (session, _) = authority.authorize(&Fixture::openid_request(), None, ip(66)).await.unwrap();
+        let Step::Redirect(location) = authority.proceed(session.id(), Some(&signed.cookie)).await.unwrap() else {
+            panic!("a remembered consent shows no page")
+        };
+        assert!(query_param(&location, "code").is_some(), "{location}");
+    }
+    for _ in 0..2 {
+        assert!(authority.authorize(&Fixture::openid_request(), None, ip(66)).await.is_ok());
+    }
+    assert!(authority.authorize(&Fixture::openid_request(), None, ip(66)).await.is_err(), "the cap still holds");
 }
 
 #[tokio::test]

@@ -66,9 +66,6 @@ pub struct Frontend {
     pub(crate) codec: Arc<JwtCodec>,
     pub(crate) config: HttpConfig,
     pub(crate) metrics: Metrics,
-    /// Woken whenever a throttled check settles, for requests waiting for one
-    /// (see [`Frontend::patiently`]).
-    settled: tokio::sync::Notify,
     pub(crate) store_timings: Option<Arc<oauth_runtime::StoreTimings>>,
     pub(crate) security_events: Option<Arc<crate::SecurityEventLog>>,
     /// The issuer's path, under which every route lives (`""` for none).
@@ -170,7 +167,6 @@ impl Frontend {
             codec,
             config,
             metrics: Metrics::default(),
-            settled: tokio::sync::Notify::new(),
             store_timings: None,
             security_events: None,
             prefix,
@@ -343,42 +339,29 @@ fn registration_id(rest: &str) -> Option<String> {
     percent_encoding::percent_decode_str(raw).decode_utf8().ok().map(|s| s.into_owned())
 }
 
-/// The longest a request waits for attempts still being checked to settle
-/// before it is answered 429 after all.
+/// The longest a throttled request may take, waiting included, before it is
+/// answered 429 after all.
 const PATIENCE: Duration = Duration::from_secs(30);
 
 impl Frontend {
     /// Runs a throttled check (client authentication, a password grant, a
-    /// login) until it gives an answer other than [`Error::ThrottleBusy`].
+    /// login) for at most [`PATIENCE`].
     ///
-    /// The throttle counts an attempt before its check and lets at most the
-    /// limit be checked at once; an attempt that finds the limit filled only by
-    /// checks still running is told to wait, not refused. Here it waits until a
-    /// check on this node settles, or a few milliseconds for one on another
-    /// node, and tries again, for up to [`PATIENCE`]: a client with many
-    /// concurrent requests is queued, never failed, while a burst of guesses
-    /// still gets at most the limit checked.
-    pub(crate) async fn patiently<T, F>(&self, mut check: impl FnMut() -> F) -> oauth_core::Result<T>
-    where
-        F: std::future::Future<Output = oauth_core::Result<T>>,
-    {
-        let deadline = Instant::now() + PATIENCE;
-        let mut pause = Duration::from_millis(1);
-        loop {
-            let result = check().await;
-            if !matches!(result, Err(oauth_core::Error::ThrottleBusy { .. })) {
-                // Whatever the outcome, a counted attempt has settled.
-                self.settled.notify_one();
-                return result;
-            }
-            if Instant::now() >= deadline {
-                return result;
-            }
-            tokio::select! {
-                () = self.settled.notified() => {}
-                () = tokio::time::sleep(pause) => {}
-            }
-            pause = (pause * 2).min(Duration::from_millis(20));
+    /// The throttle lets at most the limit be checked at once on this node;
+    /// an attempt that finds the limit filled only by checks still running
+    /// waits in `oauth-core` until one of them settles. A client with many
+    /// concurrent requests is queued, never failed, unless the queue does not
+    /// move for this long: then the answer is [`Error::ThrottleBusy`]
+    /// (`oauth_core::Error`) with `code`, a 429, and the dropped request takes
+    /// its place in the queue back.
+    pub(crate) async fn patiently<T>(
+        &self,
+        code: oauth_core::ErrorCode,
+        check: impl std::future::Future<Output = oauth_core::Result<T>>,
+    ) -> oauth_core::Result<T> {
+        match tokio::time::timeout(PATIENCE, check).await {
+            Ok(result) => result,
+            Err(_) => Err(oauth_core::Error::ThrottleBusy { code }),
         }
     }
 }

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use oauth_core::{
-    AccessTokenId, Account, AccountId, Attempt, AuthorizationSession, ClientId, ClientRecord, CodeRedemption, Grant,
-    GrantId, Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SessionId, SigningKeyRecord, Store,
-    StoreError, Swept, ThrottleKey, TokenHash,
+    AccessTokenId, Account, AccountId, AuthorizationSession, ClientId, ClientRecord, CodeRedemption, Grant, GrantId,
+    Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SessionId, SigningKeyRecord, Store, StoreError, Swept,
+    ThrottleKey, TokenHash,
 };
 use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};

@@ -17,6 +17,7 @@ mod config;
 mod logging;
 mod run;
 mod store;
+mod throttle_cache;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

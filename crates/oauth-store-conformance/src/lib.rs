@@ -59,8 +59,8 @@ use std::sync::Arc;
 
 use oauth_core::testing::Fixture;
 use oauth_core::{
-    AccessTokenId, Account, AccountId, Attempt, ClientId, CodeRedemption, Grant, GrantId, RefreshRecord, Rotation,
-    Scope, SecretHash, SessionState, SigningKeyRecord, Store, StoreError, ThrottleKey, TokenHash,
+    AccessTokenId, Account, AccountId, ClientId, CodeRedemption, Grant, GrantId, RefreshRecord, Rotation, Scope,
+    SecretHash, SessionState, SigningKeyRecord, Store, StoreError, ThrottleKey, TokenHash,
 };
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -93,11 +93,10 @@ macro_rules! conformance_tests {
             accounts_insert_lookup_disable_rename,
             usernames_are_unique,
             signing_keys_round_trip,
-            throttle_counts_attempts_up_to_the_limit_within_the_window,
-            throttle_count_is_atomic_under_a_burst,
-            throttle_takes_back_one_attempt_at_a_time,
-            throttle_attempts_still_being_checked_make_others_wait,
-            throttle_counts_against_every_key_or_none,
+            throttle_records_failures_within_the_window,
+            throttle_record_failure_is_atomic_under_a_burst,
+            throttle_forgets_one_failure_at_a_time,
+            throttle_records_against_every_key,
             sweep_removes_dead_records_and_nothing_live,
             ping_answers,
             racing_code_exchanges_give_one_token_response,
@@ -451,142 +450,83 @@ pub async fn signing_keys_round_trip(store: Arc<dyn Store>) {
     assert_eq!(keys, vec![key, k2]);
 }
 
-/// Failed attempts fill the limit: past it an attempt is refused (changing
-/// nothing) until the oldest failure leaves the window; keys are independent.
-pub async fn throttle_counts_attempts_up_to_the_limit_within_the_window(store: Arc<dyn Store>) {
+/// A failure is added at its time and the add answers the key's failures in
+/// the window, oldest first; failures before `since` are forgotten; keys are
+/// independent.
+pub async fn throttle_records_failures_within_the_window(store: Arc<dyn Store>) {
     let key = ThrottleKey::for_test("alice");
     let other = ThrottleKey::for_test("bob");
     let window = Duration::minutes(15);
     let at = |s: i64| T0 + Duration::seconds(s);
+    assert!(store.failures(&key, T0 - window).await.expect("read").is_empty());
     for s in 0..3 {
-        assert_eq!(store.count_attempt(&[(key, 3)], at(s), at(s) - window).await.expect("count"), Attempt::Counted);
-        store.fail_attempt(&[key], at(s)).await.expect("fail");
+        let answer = store.record_failure(&[key], at(s), at(s) - window).await.expect("record");
+        assert_eq!(answer, vec![(0..=s).map(at).collect::<Vec<_>>()], "the add answers every failure so far");
     }
-    for s in [3, 4] {
-        let refused = store.count_attempt(&[(key, 3)], at(s), at(s) - window).await.expect("count");
-        assert_eq!(refused, Attempt::Refused { until: T0 + window }, "the oldest failure leaves the window then");
-    }
-    assert_eq!(store.count_attempt(&[(other, 3)], at(5), at(5) - window).await.expect("count"), Attempt::Counted);
-    // Past the first failure's window exactly one slot is free again.
-    let later = T0 + window + Duration::SECOND;
-    assert_eq!(store.count_attempt(&[(key, 3)], later, later - window).await.expect("count"), Attempt::Counted);
-    store.fail_attempt(&[key], later).await.expect("fail");
-    let refused = store.count_attempt(&[(key, 3)], later, later - window).await.expect("count");
-    assert_eq!(refused, Attempt::Refused { until: at(1) + window });
+    assert_eq!(store.failures(&key, T0 - window).await.expect("read"), [at(0), at(1), at(2)]);
+    assert_eq!(store.failures(&key, at(1)).await.expect("read"), [at(1), at(2)], "a later window start");
+    assert!(store.failures(&other, T0 - window).await.expect("read").is_empty(), "keys are independent");
+    let later = at(1) + window;
+    let answer = store.record_failure(&[key], later, later - window).await.expect("record");
+    assert_eq!(answer, vec![vec![at(1), at(2), later]], "the first failure left the window");
 }
 
-/// Of [`RACERS`] times two concurrent attempts on one key, exactly the limit
-/// are counted (the throttle's guarantee that a burst cannot get more guesses
-/// checked than the limit); the others are told the limit is busy.
-pub async fn throttle_count_is_atomic_under_a_burst(store: Arc<dyn Store>) {
-    const LIMIT: u32 = 10;
+/// Of [`RACERS`] times two concurrent adds on one key (and each on a key of
+/// its own), every add sees all the adds before it: their counts are 1 to N,
+/// each once. This is what lets a node learn its own failure from the add's
+/// answer.
+pub async fn throttle_record_failure_is_atomic_under_a_burst(store: Arc<dyn Store>) {
     let key = ThrottleKey::for_test("burst");
-    let tasks: Vec<_> = (0..RACERS * 2)
+    let n = RACERS * 2;
+    let tasks: Vec<_> = (0..n)
         .map(|i| {
             let store = store.clone();
+            let own = ThrottleKey::for_test(&format!("own-{i}"));
             let at = T0 + Duration::milliseconds(i as i64);
-            tokio::spawn(async move { (at, store.count_attempt(&[(key, LIMIT)], at, T0 - Duration::HOUR).await) })
+            tokio::spawn(async move { store.record_failure(&[own, key], at, T0 - Duration::HOUR).await })
         })
         .collect();
-    let mut counted = Vec::new();
+    let mut counts = Vec::new();
     for t in tasks {
-        let (at, attempt) = t.await.expect("task");
-        match attempt.expect("count") {
-            Attempt::Counted => counted.push(at),
-            other => assert_eq!(other, Attempt::Busy, "nothing failed yet"),
-        }
+        let answer = t.await.expect("task").expect("record");
+        assert_eq!(answer.len(), 2, "one answer per key, in order");
+        assert_eq!(answer[0].len(), 1, "the key of its own");
+        counts.push(answer[1].len());
     }
-    assert_eq!(counted.len(), LIMIT as usize, "of {} concurrent attempts", RACERS * 2);
-    let next = T0 + Duration::SECOND;
-    assert_eq!(store.count_attempt(&[(key, LIMIT)], next, T0 - Duration::HOUR).await.expect("count"), Attempt::Busy);
-    for at in counted {
-        store.fail_attempt(&[key], at).await.expect("fail");
-    }
-    let refused = store.count_attempt(&[(key, LIMIT)], next, T0 - Duration::HOUR).await.expect("count");
-    assert!(matches!(refused, Attempt::Refused { .. }), "{refused:?}");
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=n).collect::<Vec<_>>(), "each count exactly once");
+    assert_eq!(store.failures(&key, T0 - Duration::HOUR).await.expect("read").len(), n);
 }
 
-/// Taking an attempt back frees its slot: a pending one first, else a failed
-/// one; one of several equal ones, and nothing when there is none; concurrent
-/// take-backs each take one.
-pub async fn throttle_takes_back_one_attempt_at_a_time(store: Arc<dyn Store>) {
-    let key = ThrottleKey::for_test("carol");
-    let since = T0 - Duration::minutes(15);
-    store.uncount_attempt(&[key], T0).await.expect("nothing to take back is no error");
-    for _ in 0..4 {
-        assert_eq!(store.count_attempt(&[(key, 4)], T0, since).await.expect("count"), Attempt::Counted);
-    }
-    store.fail_attempt(&[key], T0).await.expect("fail");
-    assert_eq!(store.count_attempt(&[(key, 4)], T0, since).await.expect("count"), Attempt::Busy);
-    store.uncount_attempt(&[key], T0 - Duration::SECOND).await.expect("another instant takes nothing back");
-    assert_eq!(store.count_attempt(&[(key, 4)], T0, since).await.expect("count"), Attempt::Busy);
-    let tasks: Vec<_> = (0..3)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move { store.uncount_attempt(&[key], T0).await })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("task").expect("uncount");
-    }
-    // Three pending ones went; the failure stays.
-    for _ in 0..3 {
-        assert_eq!(store.count_attempt(&[(key, 4)], T0, since).await.expect("count"), Attempt::Counted);
-    }
-    assert_eq!(store.count_attempt(&[(key, 4)], T0, since).await.expect("count"), Attempt::Busy);
-    for _ in 0..3 {
-        store.uncount_attempt(&[key], T0).await.expect("uncount");
-    }
-    store.uncount_attempt(&[key], T0).await.expect("then the failure goes too");
-    for _ in 0..4 {
-        assert_eq!(store.count_attempt(&[(key, 4)], T0, since).await.expect("count"), Attempt::Counted);
-    }
-}
-
-/// While counted attempts are still being checked, the next one past the limit
-/// is told to wait, not refused; as they fail it is refused, as they pass it
-/// is counted. Failing an attempt that is not pending changes nothing.
-pub async fn throttle_attempts_still_being_checked_make_others_wait(store: Arc<dyn Store>) {
-    let key = ThrottleKey::for_test("dave");
-    let since = T0 - Duration::minutes(15);
-    let at = |s: i64| T0 + Duration::seconds(s);
-    store.fail_attempt(&[key], at(0)).await.expect("nothing to fail is no error");
-    for s in 0..2 {
-        assert_eq!(store.count_attempt(&[(key, 2)], at(s), since).await.expect("count"), Attempt::Counted);
-    }
-    assert_eq!(store.count_attempt(&[(key, 2)], at(2), since).await.expect("count"), Attempt::Busy);
-    store.uncount_attempt(&[key], at(1)).await.expect("the second passed");
-    assert_eq!(store.count_attempt(&[(key, 2)], at(2), since).await.expect("count"), Attempt::Counted);
-    store.fail_attempt(&[key], at(0)).await.expect("the first failed");
-    store.fail_attempt(&[key], at(0)).await.expect("failing it again changes nothing");
-    assert_eq!(
-        store.count_attempt(&[(key, 2)], at(3), since).await.expect("count"),
-        Attempt::Busy,
-        "one still pending"
-    );
-    store.fail_attempt(&[key], at(2)).await.expect("the third failed");
-    let refused = store.count_attempt(&[(key, 2)], at(3), since).await.expect("count");
-    assert_eq!(refused, Attempt::Refused { until: at(0) + (at(3) - since) }, "the window is at - since");
-}
-
-/// An attempt names several keys (the account from this address, the account,
-/// the address) and counts against all of them or none; a refusal on one key
-/// outweighs a busy one, and names the latest time a slot frees.
-pub async fn throttle_counts_against_every_key_or_none(store: Arc<dyn Store>) {
-    let (a, b, c) = (ThrottleKey::for_test("a"), ThrottleKey::for_test("b"), ThrottleKey::for_test("c"));
-    let since = T0 - Duration::minutes(15);
-    assert_eq!(store.count_attempt(&[(a, 1)], T0, since).await.expect("count"), Attempt::Counted);
-    assert_eq!(store.count_attempt(&[(b, 5), (a, 1)], T0, since).await.expect("count"), Attempt::Busy);
-    assert_eq!(store.count_attempt(&[(b, 1)], T0, since).await.expect("count"), Attempt::Counted, "b was not counted");
-    store.fail_attempt(&[a, b], T0).await.expect("fail");
+/// Forgetting takes one failure at the given time back, one of several equal
+/// ones, and nothing when there is none.
+pub async fn throttle_forgets_one_failure_at_a_time(store: Arc<dyn Store>) {
+    let key = ThrottleKey::for_test("pending");
+    let since = T0 - Duration::HOUR;
     let later = T0 + Duration::SECOND;
-    assert_eq!(store.count_attempt(&[(c, 1)], later, since).await.expect("count"), Attempt::Counted);
-    store.fail_attempt(&[c], later).await.expect("fail");
-    let refused = store.count_attempt(&[(a, 1), (c, 1), (b, 5)], later, since).await.expect("count");
-    assert_eq!(refused, Attempt::Refused { until: later + (later - since) }, "c's failure frees last");
-    store.uncount_attempt(&[a, b, c], T0).await.expect("uncount");
-    let both = store.count_attempt(&[(a, 1), (b, 1)], later, since).await.expect("count");
-    assert_eq!(both, Attempt::Counted, "a's and b's failures were taken back");
+    store.record_failure(&[key], T0, since).await.expect("record");
+    store.record_failure(&[key], T0, since).await.expect("record");
+    store.record_failure(&[key], later, since).await.expect("record");
+    store.forget_failure(&[key], T0 + Duration::MINUTE).await.expect("forget");
+    assert_eq!(store.failures(&key, since).await.expect("read").len(), 3, "nothing at that time");
+    store.forget_failure(&[key], T0).await.expect("forget");
+    assert_eq!(store.failures(&key, since).await.expect("read"), [T0, later], "one of the two");
+    store.forget_failure(&[key, ThrottleKey::for_test("nobody")], T0).await.expect("forget");
+    assert_eq!(store.failures(&key, since).await.expect("read"), [later]);
+    store.forget_failure(&[key], T0).await.expect("forget again");
+    assert_eq!(store.failures(&key, since).await.expect("read"), [later]);
+}
+
+/// One add counts against every key it names, each with its own failures.
+pub async fn throttle_records_against_every_key(store: Arc<dyn Store>) {
+    let (a, b) = (ThrottleKey::for_test("a"), ThrottleKey::for_test("b"));
+    let since = T0 - Duration::HOUR;
+    let later = T0 + Duration::SECOND;
+    store.record_failure(&[a], T0, since).await.expect("record");
+    let answer = store.record_failure(&[b, a], later, since).await.expect("record");
+    assert_eq!(answer, vec![vec![later], vec![T0, later]], "answers follow the order of the keys");
+    assert_eq!(store.failures(&a, since).await.expect("read"), [T0, later]);
+    assert_eq!(store.failures(&b, since).await.expect("read"), [later]);
 }
 
 /// Sweeping removes expired sessions, grants, refresh tokens, revocations and
@@ -611,10 +551,8 @@ pub async fn sweep_removes_dead_records_and_nothing_live(store: Arc<dyn Store>) 
     store.revoke_access_token(live_jti, now + Duration::HOUR).await.expect("revoke");
     let idle = ThrottleKey::for_test("idle");
     let busy = ThrottleKey::for_test("busy");
-    store.count_attempt(&[(idle, 1)], now - Duration::HOUR, now - Duration::days(1)).await.expect("count");
-    store.fail_attempt(&[idle], now - Duration::HOUR).await.expect("fail");
-    store.count_attempt(&[(busy, 1)], now, now - Duration::days(1)).await.expect("count");
-    store.fail_attempt(&[busy], now).await.expect("fail");
+    store.record_failure(&[idle], now - Duration::HOUR, now - Duration::days(1)).await.expect("record");
+    store.record_failure(&[busy], now, now - Duration::days(1)).await.expect("record");
 
     // A live session opened later, so it outlives `now`.
     f.clock.advance(Duration::seconds(300));
@@ -636,10 +574,8 @@ pub async fn sweep_removes_dead_records_and_nothing_live(store: Arc<dyn Store>) 
     assert!(store.refresh_token(&live_refresh.hash, now).await.expect("get").is_some());
     assert!(store.access_token_revoked(live_jti, None, now).await.expect("check"));
     let since = now - Duration::days(2);
-    let idle_again = store.count_attempt(&[(idle, 1)], now, since).await.expect("count");
-    assert_eq!(idle_again, Attempt::Counted, "the idle counter was forgotten");
-    let busy_again = store.count_attempt(&[(busy, 1)], now, since).await.expect("count");
-    assert!(matches!(busy_again, Attempt::Refused { .. }), "the busy counter was kept");
+    assert!(store.failures(&idle, since).await.expect("read").is_empty(), "the idle counter was forgotten");
+    assert_eq!(store.failures(&busy, since).await.expect("read"), [now], "the busy counter was kept");
     assert!(store.account_by_username("alice").await.expect("get").is_some(), "accounts are never swept");
 }
 

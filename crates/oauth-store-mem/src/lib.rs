@@ -32,9 +32,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use oauth_core::{
-    AccessTokenId, Account, AccountId, Attempt, Attempts, AuthorizationSession, ClientId, ClientRecord, CodeRedemption,
-    Grant, GrantId, Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState,
-    SigningKeyRecord, Store, StoreError, Swept, ThrottleKey, TokenHash,
+    AccessTokenId, Account, AccountId, AuthorizationSession, ClientId, ClientRecord, CodeRedemption, Grant, GrantId,
+    Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store,
+    StoreError, Swept, ThrottleKey, TokenHash,
 };
 use time::OffsetDateTime;
 
@@ -55,7 +55,7 @@ struct Inner {
     clients: BTreeMap<String, ClientRecord>,
     usernames: HashMap<String, AccountId>,
     keys: BTreeMap<String, SigningKeyRecord>,
-    throttle: HashMap<ThrottleKey, Attempts>,
+    throttle: HashMap<ThrottleKey, Vec<OffsetDateTime>>,
     records: HashMap<(RecordKind, TokenHash), Record>,
 }
 
@@ -319,23 +319,42 @@ impl Store for MemStore {
         Ok(self.lock()?.keys.values().cloned().collect())
     }
 
-    async fn count_attempt(
+    async fn record_failure(
         &self,
-        keys: &[(ThrottleKey, u32)],
+        keys: &[ThrottleKey],
         at: OffsetDateTime,
         since: OffsetDateTime,
-    ) -> Result<Attempt, StoreError> {
-        Ok(Attempts::count_in(&mut self.lock()?.throttle, keys, at, since))
+    ) -> Result<Vec<Vec<OffsetDateTime>>, StoreError> {
+        // One lock over every key's failures makes the add-and-read atomic.
+        let mut guard = self.lock()?;
+        let map = &mut guard.throttle;
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let failures = map.entry(*key).or_default();
+                oauth_core::add_failure(failures, at, since);
+                failures.clone()
+            })
+            .collect())
     }
 
-    async fn fail_attempt(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
-        Attempts::fail_in(&mut self.lock()?.throttle, keys, at);
+    async fn forget_failure(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
+        let mut guard = self.lock()?;
+        let map = &mut guard.throttle;
+        for key in keys {
+            if let Some(failures) = map.get_mut(key) {
+                oauth_core::remove_failure(failures, at);
+                if failures.is_empty() {
+                    map.remove(key);
+                }
+            }
+        }
         Ok(())
     }
 
-    async fn uncount_attempt(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
-        Attempts::uncount_in(&mut self.lock()?.throttle, keys, at);
-        Ok(())
+    async fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError> {
+        let guard = self.lock()?;
+        Ok(guard.throttle.get(key).map(|f| f.iter().copied().filter(|t| *t >= since).collect()).unwrap_or_default())
     }
 
     async fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError> {
@@ -363,7 +382,7 @@ impl Store for MemStore {
         swept.revoked_tokens = (before - inner.revoked.len()) as u64;
 
         let before = inner.throttle.len();
-        inner.throttle.retain(|_, v| !v.idle_since(throttle_since));
+        inner.throttle.retain(|_, f| f.iter().any(|t| *t >= throttle_since));
         swept.throttle_keys = (before - inner.throttle.len()) as u64;
 
         let before = inner.records.len();

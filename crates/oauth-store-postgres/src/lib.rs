@@ -66,9 +66,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use oauth_core::{
-    AccessTokenId, Account, AccountId, Attempt, AuthorizationSession, ClientId, ClientRecord, CodeRedemption, Grant,
-    GrantId, Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord,
-    Store, StoreError, Swept, ThrottleKey, TokenHash,
+    AccessTokenId, Account, AccountId, AuthorizationSession, ClientId, ClientRecord, CodeRedemption, Grant, GrantId,
+    Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store,
+    StoreError, Swept, ThrottleKey, TokenHash,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -345,11 +345,6 @@ const UPSERT_REFRESH: &str = "INSERT INTO oauth_refresh_tokens (hash, grant_id, 
         rotated = EXCLUDED.rotated, body = EXCLUDED.body";
 
 const REVOKE_GRANT: &str = "UPDATE oauth_grants SET revoked = true WHERE id = $1";
-
-/// Counts an attempt against every key or none, in one statement (the
-/// function of migration 4): `$1` the sorted keys, `$2` their limits, `$3` the
-/// attempt's time, `$4` the window's start.
-const COUNT_ATTEMPT: &str = "SELECT counted, frees_at FROM oauth_count_attempt($1, $2, $3, $4)";
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -721,78 +716,70 @@ impl Store for PostgresStore {
         rows.iter().map(|r| from_json("signing key", column(r, 0)?)).collect()
     }
 
-    async fn count_attempt(
+    async fn record_failure(
         &self,
-        keys: &[(ThrottleKey, u32)],
+        keys: &[ThrottleKey],
         at: OffsetDateTime,
         since: OffsetDateTime,
-    ) -> Result<Attempt, StoreError> {
-        if keys.iter().any(|(_, limit)| *limit == 0) {
-            return Ok(Attempt::Refused { until: at });
+    ) -> Result<Vec<Vec<OffsetDateTime>>, StoreError> {
+        // One statement, one round trip: each key's row is locked by its
+        // upsert, which sees every add committed before it, so concurrent
+        // adds on a key never lose each other. The rows are locked in key
+        // order, so two adds naming the same keys never deadlock. Only failed
+        // checks come here; a request that passes writes nothing.
+        let mut sorted: Vec<&[u8]> = keys.iter().map(|key| key.as_bytes().as_slice()).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let rows = self
+            .query(
+                "INSERT INTO oauth_throttle AS t (key, failures, latest)
+                 SELECT k, ARRAY[$2::bigint], $2 FROM unnest($1::bytea[]) AS k ORDER BY k
+                 ON CONFLICT (key) DO UPDATE SET
+                     failures = ARRAY(
+                         SELECT f FROM unnest(t.failures) AS old(f) WHERE f >= $3
+                         UNION ALL SELECT $2::bigint
+                         ORDER BY 1),
+                     latest = GREATEST(t.latest, $2)
+                 RETURNING key, failures",
+                &[&sorted, &nanos(at)?, &nanos(since)?],
+            )
+            .await?;
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let key: Vec<u8> = column(row, 0)?;
+            let failures: Vec<i64> = column(row, 1)?;
+            found.insert(key, failures.into_iter().map(time_of).collect::<Result<Vec<_>, _>>()?);
         }
-        // Sorted: the function locks its rows in this order, so that two
-        // attempts naming the same keys never deadlock.
-        let mut keys = keys.to_vec();
-        keys.sort();
-        let bytes: Vec<&[u8]> = keys.iter().map(|(key, _)| key.as_bytes().as_slice()).collect();
-        let limits: Vec<i64> = keys.iter().map(|(_, limit)| i64::from(*limit)).collect();
-        // One statement, so one round trip: its row locks are held only while
-        // it runs, and every node and connection counting against a key
-        // queues on that key's row, so at most its limit are ever counted.
-        let row = self
-            .query_opt(COUNT_ATTEMPT, &[&bytes, &limits, &nanos(at)?, &nanos(since)?])
-            .await?
-            .ok_or_else(|| StoreError::Unavailable("oauth_count_attempt returned no row".into()))?;
-        let counted: bool = column(&row, 0)?;
-        let frees_at: Option<i64> = column(&row, 1)?;
-        Ok(match (counted, frees_at) {
-            (true, _) => Attempt::Counted,
-            // The window is `at - since` long: the oldest failure that fills
-            // the limit leaves it that long after it was made.
-            (false, Some(oldest)) => Attempt::Refused { until: time_of(oldest)? + (at - since) },
-            (false, None) => Attempt::Busy,
-        })
+        keys.iter()
+            .map(|key| {
+                found
+                    .get(key.as_bytes().as_slice())
+                    .cloned()
+                    .ok_or_else(|| StoreError::Unavailable("a throttle key was not returned by its upsert".into()))
+            })
+            .collect()
     }
 
-    async fn fail_attempt(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
-        // Moves one pending element equal to `at` (there may be several) to
-        // the failures; every SET reads the row as it was. The rows are
-        // locked in key order, as counting locks them, so the two never
-        // deadlock.
+    async fn forget_failure(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
+        // Removes one element equal to `at`, if there is one.
         let bytes: Vec<&[u8]> = keys.iter().map(|key| key.as_bytes().as_slice()).collect();
         self.execute(
-            "UPDATE oauth_throttle AS t
-             SET pending = pending[:array_position(pending, $2::bigint) - 1]
-                        || pending[array_position(pending, $2::bigint) + 1:],
-                 failures = ARRAY(SELECT f FROM unnest(failures || $2::bigint) AS all_(f) ORDER BY f)
-             FROM (SELECT key FROM oauth_throttle WHERE key = ANY($1) ORDER BY key FOR UPDATE) AS locked
-             WHERE t.key = locked.key AND array_position(pending, $2::bigint) IS NOT NULL",
+            "UPDATE oauth_throttle
+             SET failures = failures[:array_position(failures, $2::bigint) - 1]
+                         || failures[array_position(failures, $2::bigint) + 1:]
+             WHERE key = ANY($1) AND array_position(failures, $2::bigint) IS NOT NULL",
             &[&bytes, &nanos(at)?],
         )
         .await?;
         Ok(())
     }
 
-    async fn uncount_attempt(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
-        // Removes one element equal to `at`: a pending one if there is one,
-        // else a failure. Rows are locked in key order, as in fail_attempt.
-        let bytes: Vec<&[u8]> = keys.iter().map(|key| key.as_bytes().as_slice()).collect();
-        self.execute(
-            "UPDATE oauth_throttle AS t
-             SET pending = CASE WHEN array_position(pending, $2::bigint) IS NULL THEN pending
-                     ELSE pending[:array_position(pending, $2::bigint) - 1]
-                       || pending[array_position(pending, $2::bigint) + 1:] END,
-                 failures = CASE WHEN array_position(pending, $2::bigint) IS NOT NULL THEN failures
-                     ELSE failures[:array_position(failures, $2::bigint) - 1]
-                       || failures[array_position(failures, $2::bigint) + 1:] END
-             FROM (SELECT key FROM oauth_throttle WHERE key = ANY($1) ORDER BY key FOR UPDATE) AS locked
-             WHERE t.key = locked.key
-               AND (array_position(pending, $2::bigint) IS NOT NULL
-                    OR array_position(failures, $2::bigint) IS NOT NULL)",
-            &[&bytes, &nanos(at)?],
-        )
-        .await?;
-        Ok(())
+    async fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError> {
+        let row =
+            self.query_opt("SELECT failures FROM oauth_throttle WHERE key = $1", &[&key.as_bytes().as_slice()]).await?;
+        let all: Vec<i64> = row.map_or(Ok(Vec::new()), |r| column(&r, 0))?;
+        let since = nanos(since)?;
+        all.into_iter().filter(|t| *t >= since).map(time_of).collect()
     }
 
     async fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError> {

@@ -94,64 +94,6 @@ const MIGRATIONS: &[&str] = &[
     UPDATE oauth_grants SET account = (body->>'account')::uuid WHERE body->>'account' IS NOT NULL;
     CREATE INDEX oauth_grants_account ON oauth_grants (account, id) WHERE account IS NOT NULL;
     "#,
-    // 4: attempts still being checked, beside the failures (the throttle
-    // counts an attempt before its check), and the count itself as one
-    // function, so that an attempt is one round trip that holds its row locks
-    // for that one statement only. The table becomes UNLOGGED: its changes
-    // write no WAL, so their commits do not wait for a WAL flush (SPEC: the
-    // counters need not be flushed). PostgreSQL empties it after a crash of
-    // the database, and streaming replicas do not receive it.
-    r#"
-    ALTER TABLE oauth_throttle SET UNLOGGED;
-    ALTER TABLE oauth_throttle ADD COLUMN pending bigint[] NOT NULL DEFAULT '{}';
-
-    -- Counts one attempt at `at_` against every key or none. `keys` are sorted
-    -- and distinct, `limits` their limits; a key counts what it holds since
-    -- `since` (failures, and attempts still being checked). Returns
-    -- (true, NULL) when counted; (false, t) when failures alone fill a limit,
-    -- t the failure whose leaving the window frees the last such key;
-    -- (false, NULL) when only attempts still being checked fill one (busy).
-    CREATE FUNCTION oauth_count_attempt(keys bytea[], limits bigint[], at_ bigint, since bigint)
-    RETURNS TABLE (counted boolean, frees_at bigint)
-    LANGUAGE plpgsql AS $fn$
-    DECLARE
-        i integer;
-        live_failures bigint[];
-        live_pending bigint[];
-        busy boolean := false;
-        refused bigint;
-    BEGIN
-        -- Every key gets a row to lock. The rows are then locked in key order,
-        -- so that two attempts naming the same keys never deadlock, and are
-        -- held until this statement's transaction ends.
-        INSERT INTO oauth_throttle (key, failures, pending, latest)
-            SELECT k, '{}', '{}', at_ FROM unnest(keys) AS k ORDER BY k
-            ON CONFLICT (key) DO NOTHING;
-        PERFORM 1 FROM oauth_throttle WHERE key = ANY(keys) ORDER BY key FOR UPDATE;
-        FOR i IN 1 .. cardinality(keys) LOOP
-            SELECT ARRAY(SELECT f FROM unnest(t.failures) AS old(f) WHERE f >= since ORDER BY f),
-                   ARRAY(SELECT p FROM unnest(t.pending) AS old(p) WHERE p >= since)
-              INTO live_failures, live_pending
-              FROM oauth_throttle AS t WHERE t.key = keys[i];
-            IF cardinality(live_failures) >= limits[i] THEN
-                refused := GREATEST(refused, live_failures[cardinality(live_failures) - limits[i] + 1]);
-            ELSIF cardinality(live_failures) + cardinality(live_pending) >= limits[i] THEN
-                busy := true;
-            END IF;
-        END LOOP;
-        IF refused IS NOT NULL OR busy THEN
-            RETURN QUERY SELECT false, refused;
-            RETURN;
-        END IF;
-        UPDATE oauth_throttle AS t SET
-            failures = ARRAY(SELECT f FROM unnest(t.failures) AS old(f) WHERE f >= since ORDER BY f),
-            pending = ARRAY(SELECT p FROM unnest(t.pending) AS old(p) WHERE p >= since) || at_,
-            latest = GREATEST(t.latest, at_)
-        WHERE t.key = ANY(keys);
-        RETURN QUERY SELECT true, NULL::bigint;
-    END
-    $fn$;
-    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,24 +1,23 @@
 //! Throttle counters: kept in memory, written to the `throttle` tree at each
 //! sweep and at shutdown.
 //!
-//! Every client authentication and login counts its attempt before the check
-//! and takes it back after a success, so a counter changes twice per request
-//! on the server's hottest route. In sled each change would be a
-//! compare-and-swap in the log; here it is a map update under one mutex, which
-//! is also what makes the count atomic. sled is single-process, so this memory
-//! is the one place every request of the node sees.
+//! Every request that authenticates a client or an account reads its
+//! counters, and every failed check adds to them. In sled each change would
+//! be a compare-and-swap in the log; here it is a map update under one mutex,
+//! which is also what makes the add-and-read atomic. sled is single-process,
+//! so this memory is the one place every request of the node sees.
 //!
 //! The store contract lets counters be lost in a crash: here what changed since
 //! the last sweep is. A clean shutdown writes them out ([`SledStore::flush`]),
-//! so lockouts outlive a restart. Only failures are written: an attempt whose
-//! check was running when the server stopped will never settle.
+//! so lockouts outlive a restart. A counter is written as before issue 17: the
+//! JSON list of its failures' times, oldest first.
 //!
 //! [`SledStore::flush`]: crate::SledStore::flush
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use oauth_core::{Attempt, Attempts, StoreError, ThrottleKey};
+use oauth_core::{StoreError, ThrottleKey};
 use time::OffsetDateTime;
 
 /// The counters of one store, shared with the store that replaces it after a
@@ -28,12 +27,12 @@ pub(crate) struct Counters {
     inner: Arc<Mutex<Inner>>,
 }
 
-/// A counter to write: its key, and its encoded attempts or `None` to remove it.
+/// A counter to write: its key, and its encoded failures or `None` to remove it.
 type Change = (ThrottleKey, Option<Vec<u8>>);
 
 #[derive(Debug, Default)]
 struct Inner {
-    live: HashMap<ThrottleKey, Attempts>,
+    live: HashMap<ThrottleKey, Vec<OffsetDateTime>>,
     /// Keys whose failures changed since they were last written to the tree.
     dirty: HashSet<ThrottleKey>,
     /// Keys the tree holds, so that a key never written is never removed.
@@ -51,9 +50,9 @@ impl Counters {
             let Ok(bytes) = <[u8; 32]>::try_from(k.as_ref()) else { continue };
             let key = ThrottleKey::from_bytes(bytes);
             inner.stored.insert(key);
-            match serde_json::from_slice::<Attempts>(&v) {
-                Ok(attempts) => {
-                    inner.live.insert(key, attempts);
+            match serde_json::from_slice::<Vec<OffsetDateTime>>(&v) {
+                Ok(failures) => {
+                    inner.live.insert(key, failures);
                 }
                 // Rewritten (or removed) at the next sweep.
                 Err(_) => {
@@ -69,36 +68,47 @@ impl Counters {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn count(&self, keys: &[(ThrottleKey, u32)], at: OffsetDateTime, since: OffsetDateTime) -> Attempt {
+    pub(crate) fn record(
+        &self,
+        keys: &[ThrottleKey],
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+    ) -> Vec<Vec<OffsetDateTime>> {
         let mut inner = self.lock();
-        let attempt = Attempts::count_in(&mut inner.live, keys, at, since);
-        if attempt == Attempt::Counted {
-            inner.dirty.extend(keys.iter().map(|(key, _)| *key));
-        }
-        attempt
+        let counted = keys
+            .iter()
+            .map(|key| {
+                let failures = inner.live.entry(*key).or_default();
+                oauth_core::add_failure(failures, at, since);
+                failures.clone()
+            })
+            .collect();
+        inner.dirty.extend(keys);
+        counted
     }
 
-    pub(crate) fn fail(&self, keys: &[ThrottleKey], at: OffsetDateTime) {
+    pub(crate) fn forget(&self, keys: &[ThrottleKey], at: OffsetDateTime) {
         let mut inner = self.lock();
-        if Attempts::fail_in(&mut inner.live, keys, at) {
-            inner.dirty.extend(keys);
+        for key in keys {
+            let Some(failures) = inner.live.get_mut(key) else { continue };
+            if oauth_core::remove_failure(failures, at) {
+                if failures.is_empty() {
+                    inner.live.remove(key);
+                }
+                inner.dirty.insert(*key);
+            }
         }
     }
 
-    pub(crate) fn uncount(&self, keys: &[ThrottleKey], at: OffsetDateTime) {
-        let mut inner = self.lock();
-        if Attempts::uncount_in(&mut inner.live, keys, at) {
-            // Taking back a pending attempt (every success) changes nothing
-            // written, unless the key has failures on disk.
-            let Inner { dirty, stored, .. } = &mut *inner;
-            dirty.extend(keys.iter().filter(|key| stored.contains(*key)));
-        }
+    pub(crate) fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Vec<OffsetDateTime> {
+        self.lock().live.get(key).map(|f| f.iter().copied().filter(|t| *t >= since).collect()).unwrap_or_default()
     }
 
-    /// Forgets the counters with no attempt at or after `since`; how many.
+    /// Forgets the counters with no failure at or after `since`; how many.
     pub(crate) fn sweep(&self, since: OffsetDateTime) -> u64 {
         let mut inner = self.lock();
-        let idle: Vec<ThrottleKey> = inner.live.iter().filter(|(_, a)| a.idle_since(since)).map(|(k, _)| *k).collect();
+        let idle: Vec<ThrottleKey> =
+            inner.live.iter().filter(|(_, f)| f.iter().all(|t| *t < since)).map(|(k, _)| *k).collect();
         for key in &idle {
             inner.live.remove(key);
             inner.dirty.insert(*key);
@@ -123,14 +133,14 @@ impl Counters {
         Ok(())
     }
 
-    /// The changed counters' failures, encoded (`None`: none left, remove
+    /// The changed counters, encoded (`None`: none left, remove
     /// the key), unmarked.
     fn take_changed(&self) -> Result<Vec<Change>, StoreError> {
         let mut inner = self.lock();
         let Inner { live, dirty, stored } = &mut *inner;
         let mut changed = Vec::with_capacity(dirty.len());
         for key in dirty.drain() {
-            let failures = live.get(&key).map(Attempts::failures).filter(|a| !a.is_empty());
+            let failures = live.get(&key).filter(|f| !f.is_empty());
             match failures {
                 Some(a) => {
                     stored.insert(key);

@@ -56,9 +56,9 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use oauth_core::{
-    AccessTokenId, Account, AccountId, Attempt, AuthorizationSession, ClientId, ClientRecord, CodeRedemption, Grant,
-    GrantId, Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord,
-    Store, StoreError, Swept, ThrottleKey, TokenHash,
+    AccessTokenId, Account, AccountId, AuthorizationSession, ClientId, ClientRecord, CodeRedemption, Grant, GrantId,
+    Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SessionId, SessionState, SigningKeyRecord, Store,
+    StoreError, Swept, ThrottleKey, TokenHash,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -659,24 +659,23 @@ impl Store for SledStore {
         self.trees.keys.iter().map(|e| e.map_err(io).and_then(|(_, v)| decode("signing key", &v))).collect()
     }
 
-    async fn count_attempt(
+    async fn record_failure(
         &self,
-        keys: &[(ThrottleKey, u32)],
+        keys: &[ThrottleKey],
         at: OffsetDateTime,
         since: OffsetDateTime,
-    ) -> Result<Attempt, StoreError> {
+    ) -> Result<Vec<Vec<OffsetDateTime>>, StoreError> {
         // In memory, written out at sweeps and shutdown (`counters.rs`).
-        Ok(self.counters.count(keys, at, since))
+        Ok(self.counters.record(keys, at, since))
     }
 
-    async fn fail_attempt(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
-        self.counters.fail(keys, at);
+    async fn forget_failure(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
+        self.counters.forget(keys, at);
         Ok(())
     }
 
-    async fn uncount_attempt(&self, keys: &[ThrottleKey], at: OffsetDateTime) -> Result<(), StoreError> {
-        self.counters.uncount(keys, at);
-        Ok(())
+    async fn failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Vec<OffsetDateTime>, StoreError> {
+        Ok(self.counters.failures(key, since))
     }
 
     async fn sweep(&self, now: OffsetDateTime, throttle_since: OffsetDateTime) -> Result<Swept, StoreError> {

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use oauth_core::{AccessTokenId, AccountId, Attempt, Record, RecordKind, Store, StoreError, ThrottleKey, TokenHash};
+use oauth_core::{AccessTokenId, AccountId, Record, RecordKind, Store, StoreError, ThrottleKey, TokenHash};
 use oauth_store_sled::{Error, FORMAT_VERSION, Options, SledStore};
 use support::{T0, grant, when_unlocked};
 use time::Duration;
@@ -61,26 +61,36 @@ async fn throttle_counters_outlive_a_clean_restart_and_are_swept_from_disk() {
     let since = T0 - Duration::minutes(15);
     {
         let store = when_unlocked(|| SledStore::open(dir.path(), Options::default())).unwrap();
-        for _ in 0..3 {
-            assert_eq!(store.count_attempt(&[(key, 3)], T0, since).await.unwrap(), Attempt::Counted);
-            store.fail_attempt(&[key], T0).await.unwrap();
+        for i in 0..3 {
+            let counted = store.record_failure(&[key], T0 + Duration::seconds(i), since).await.unwrap();
+            assert_eq!(counted[0].len(), usize::try_from(i + 1).unwrap());
         }
         store.flush().await.unwrap();
     }
     let store = when_unlocked(|| SledStore::open(dir.path(), Options::default())).unwrap();
-    assert!(
-        matches!(store.count_attempt(&[(key, 3)], T0, since).await.unwrap(), Attempt::Refused { .. }),
-        "a lockout outlives a restart"
-    );
+    assert_eq!(store.failures(&key, since).await.unwrap().len(), 3, "a lockout outlives a restart");
     let later = T0 + Duration::HOUR;
     assert_eq!(store.sweep(later, later - Duration::minutes(15)).await.unwrap().throttle_keys, 1);
     drop(store);
     let store = when_unlocked(|| SledStore::open(dir.path(), Options::default())).unwrap();
-    assert_eq!(
-        store.count_attempt(&[(key, 1)], T0, since).await.unwrap(),
-        Attempt::Counted,
-        "the sweep forgot it on disk too"
-    );
+    assert!(store.failures(&key, since).await.unwrap().is_empty(), "the sweep forgot it on disk too");
+}
+
+/// A counter is written in the shape the store had before issue 17 (a JSON
+/// list of times), so a rollback to that build reads it.
+#[tokio::test]
+async fn throttle_counters_keep_their_shape_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ThrottleKey::for_test("alice");
+    {
+        let store = when_unlocked(|| SledStore::open(dir.path(), Options::default())).unwrap();
+        store.record_failure(&[key], T0, T0 - Duration::minutes(15)).await.unwrap();
+        store.flush().await.unwrap();
+    }
+    let db = when_unlocked(|| sled::open(dir.path())).unwrap();
+    let raw = db.open_tree("throttle").unwrap().get(key.as_bytes()).unwrap().expect("the counter was written");
+    let failures: Vec<time::OffsetDateTime> = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(failures, [T0]);
 }
 
 #[test]

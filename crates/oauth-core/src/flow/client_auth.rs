@@ -135,15 +135,15 @@ impl Authority {
         let allowed = !self.settings.fapi2 || method == ClientAuthMethod::PrivateKeyJwt;
         match (client, ok) {
             (Some(client), Ok(true)) if allowed => {
-                self.throttle_release(attempt).await;
+                self.throttle_release(attempt);
                 Ok(AuthenticatedClient { client, method })
             }
             (_, Ok(_)) => {
-                self.throttle_failed(attempt).await;
+                self.throttle_failed(attempt).await?;
                 Err(Error::InvalidClient)
             }
             (_, Err(e)) => {
-                self.throttle_release(attempt).await;
+                self.throttle_release(attempt);
                 Err(e)
             }
         }

@@ -158,15 +158,15 @@ impl Authority {
         let attempt = self.throttle_count(Counted::Account(username), peer, ErrorCode::InvalidGrant).await?;
         match self.verify_password(username, password).await {
             Ok(Some(account)) => {
-                self.throttle_release(attempt).await;
+                self.throttle_release(attempt);
                 Ok(account)
             }
             Ok(None) => {
-                self.throttle_failed(attempt).await;
+                self.throttle_failed(attempt).await?;
                 Err(Error::InvalidGrant("invalid username or password"))
             }
             Err(e) => {
-                self.throttle_release(attempt).await;
+                self.throttle_release(attempt);
                 Err(e)
             }
         }

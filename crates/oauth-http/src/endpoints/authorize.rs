@@ -20,8 +20,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header};
 use oauth_core::{
-    AuthorizationSession, AuthorizeRejection, Client, Error, LoginOutcome, Prompt, SessionId, SessionState, SignedIn,
-    Step, TokenHash,
+    AuthorizationSession, AuthorizeRejection, Client, Error, ErrorCode, LoginOutcome, Prompt, SessionId, SessionState,
+    SignedIn, Step, TokenHash,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -183,9 +183,8 @@ impl Frontend {
             return self.see_login_again(&session);
         };
         let replacing = self.session_cookie(&parts.headers);
-        let signed_in =
-            self.patiently(|| self.authority.sign_in(session.id(), username, password, Some(ip), replacing.as_deref()));
-        match signed_in.await {
+        let signed_in = self.authority.sign_in(session.id(), username, password, Some(ip), replacing.as_deref());
+        match self.patiently(ErrorCode::InvalidGrant, signed_in).await {
             Ok(SignedIn { outcome, cookie }) => {
                 let mut r = match outcome {
                     LoginOutcome::Consent(s) => {

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode};
-use oauth_core::{AuthenticatedClient, AuthorizeRequest, DpopRequest, DpopVerified, Error, TokenRequest};
+use oauth_core::{AuthenticatedClient, AuthorizeRequest, DpopRequest, DpopVerified, Error, ErrorCode, TokenRequest};
 
 use crate::Frontend;
 use crate::request::{Params, client_credentials, dpop_header, read_params};
@@ -36,7 +36,7 @@ impl Frontend {
         *client_id = creds.client_id.clone();
         let creds = creds.borrow();
         let client = self
-            .patiently(|| self.authority.authenticate_client(&creds, Some(ip)))
+            .patiently(ErrorCode::InvalidClient, self.authority.authenticate_client(&creds, Some(ip)))
             .await
             .map_err(|e| self.client_error(&e))?;
         Ok((params, client))
@@ -100,20 +100,21 @@ impl Frontend {
             Ok(d) => d,
             Err(e) => return self.with_nonce(response::oauth_error(&e, self.issuer(), Challenge::Basic)).await,
         };
-        let answer = match self.authority.token(&client, &req, dpop, Some(ip)).await {
-            Ok(tokens) => {
-                self.metrics.token_issued(req.grant_type.unwrap_or("unknown"));
-                response::token_response(&tokens)
-            }
-            Err(e) => {
-                if matches!(e, Error::Throttled { .. } | Error::ThrottleBusy { .. })
-                    || (req.grant_type == Some("password") && matches!(e, Error::InvalidGrant(_)))
-                {
-                    self.metrics.auth_failure("password");
+        let answer =
+            match self.patiently(ErrorCode::InvalidGrant, self.authority.token(&client, &req, dpop, Some(ip))).await {
+                Ok(tokens) => {
+                    self.metrics.token_issued(req.grant_type.unwrap_or("unknown"));
+                    response::token_response(&tokens)
                 }
-                response::oauth_error(&e, self.issuer(), Challenge::Basic)
-            }
-        };
+                Err(e) => {
+                    if matches!(e, Error::Throttled { .. } | Error::ThrottleBusy { .. })
+                        || (req.grant_type == Some("password") && matches!(e, Error::InvalidGrant(_)))
+                    {
+                        self.metrics.auth_failure("password");
+                    }
+                    response::oauth_error(&e, self.issuer(), Challenge::Basic)
+                }
+            };
         self.with_nonce(answer).await
     }
 
