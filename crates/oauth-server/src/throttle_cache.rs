@@ -3,7 +3,7 @@
 //!
 //! Every `client_credentials` request, and every other request that
 //! authenticates a client or an account, reads the failures of its subjects
-//! before its check (`oauth_core::throttle`). SPEC-2 lets a node keep those
+//! before its check runs (`oauth_core::throttle`). SPEC-2 lets a node keep those
 //! reads for up to [`TTL`], so that a healthy client pays no round trip: with
 //! attempts still being checked counted in memory per node, and only failures
 //! written, the success path of a request then costs the throttle nothing in

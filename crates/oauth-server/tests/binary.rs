@@ -199,7 +199,7 @@ async fn serves_the_quickstart_logs_without_secrets_and_drains_on_sigterm() {
     assert!(!log.contains(SECRET) && !log.contains(&token));
     let metrics = http().get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("oauth_tokens_issued_total{grant_type=\"client_credentials\"} 1"), "{metrics}");
-    assert!(metrics.contains("oauth_store_operation_seconds_count{operation=\"count_attempt\"}"), "{metrics}");
+    assert!(metrics.contains("oauth_store_operation_seconds_count{operation=\"failures\"}"), "{metrics}");
     assert_eq!(server.stop(), 0);
     assert!(dir.path().join("data").is_dir(), "the sled store lives beside the config");
 }
