@@ -89,10 +89,11 @@ pub enum Error {
         /// Seconds until the window lets a request through again.
         retry_after: u64,
     },
-    /// The limit for this account, client or peer address is filled only by
-    /// attempts whose check is still running. A front end waits for one of them
-    /// to settle and tries again; if it cannot wait, the answer is 429 with a
-    /// short `Retry-After`. `code` is the RFC 6749 code the body carries.
+    /// The limit for this account, client or peer address stayed filled by
+    /// attempts whose check is still running for longer than the front end
+    /// would wait (the throttle itself waits for them to settle). Answered 429
+    /// with a short `Retry-After`. `code` is the RFC 6749 code the body
+    /// carries.
     #[error("attempts are being checked; retry in a moment")]
     ThrottleBusy {
         /// The body's error code.

@@ -351,9 +351,9 @@ impl Frontend {
     /// an attempt that finds the limit filled only by checks still running
     /// waits in `oauth-core` until one of them settles. A client with many
     /// concurrent requests is queued, never failed, unless the queue does not
-    /// move for this long: then the answer is [`Error::ThrottleBusy`]
-    /// (`oauth_core::Error`) with `code`, a 429, and the dropped request takes
-    /// its place in the queue back.
+    /// move for this long: then the answer is `oauth_core::Error::ThrottleBusy`
+    /// with `code`, a 429, and the dropped request takes its place in the
+    /// queue back.
     pub(crate) async fn patiently<T>(
         &self,
         code: oauth_core::ErrorCode,
