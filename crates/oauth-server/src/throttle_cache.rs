@@ -9,10 +9,11 @@
 //! written, the success path of a request then costs the throttle nothing in
 //! the database. What keeps the throttle sound:
 //!
-//! - a failure recorded on this node replaces its keys' cached reads with the
+//! - a failure recorded on this node merges into its keys' cached reads the
 //!   answer of the store's add-and-read, which holds every failure up to and
-//!   including this one, so this node never admits past the limit on its own
-//!   cache;
+//!   including this one (merged, not replaced: the answers of concurrent adds
+//!   arrive in any order), so this node never admits past the limit on its
+//!   own cache;
 //! - a read that started before a failure was recorded here (or a forgotten
 //!   one, or an add that failed) is not cached;
 //! - a failure recorded on another node is seen here at the latest [`TTL`]
@@ -84,6 +85,44 @@ impl<S: Store + ?Sized> ThrottleCache<S> {
             Some(Entry::Changed(at) | Entry::Read { read_at: at, .. }) if *at >= read_at => return,
             _ => {}
         }
+        Self::make_room(&mut entries);
+        entries.insert(key, Entry::Read { read_at, since, failures: failures.to_vec() });
+    }
+
+    /// Takes the answer of this node's add into the cache. Answers of
+    /// concurrent adds can arrive in any order, and an earlier add's answer
+    /// lacks the later adds: so the answer is merged with what the cache
+    /// holds (each time as often as either list has it), never put in its
+    /// place. Both are snapshots of one growing list, so the merge holds no
+    /// failure the store lacks and loses none that either saw.
+    fn merge_answer(&self, key: ThrottleKey, at: Instant, since: OffsetDateTime, answer: &[OffsetDateTime]) {
+        let mut entries = self.lock();
+        let mut merged = answer.to_vec();
+        if let Some(Entry::Read { read_at, failures, .. }) = entries.get(&key) {
+            if read_at.elapsed() < TTL {
+                let mut i = 0;
+                for t in failures.iter().filter(|t| **t >= since) {
+                    // Both lists are sorted; `t` is missing from the merge
+                    // when the answer has fewer of it.
+                    while i < merged.len() && merged[i] < *t {
+                        i += 1;
+                    }
+                    if i < merged.len() && merged[i] == *t {
+                        i += 1;
+                    } else {
+                        merged.insert(i, *t);
+                        i += 1;
+                    }
+                }
+            }
+        }
+        Self::make_room(&mut entries);
+        entries.insert(key, Entry::Read { read_at: at, since, failures: merged });
+    }
+
+    /// Past [`MAX_KEYS`], drops the entries older than [`TTL`] (and all, if
+    /// that is not enough).
+    fn make_room(entries: &mut HashMap<ThrottleKey, Entry>) {
         if entries.len() >= MAX_KEYS {
             entries.retain(|_, e| match e {
                 Entry::Read { read_at, .. } => read_at.elapsed() < TTL,
@@ -93,7 +132,6 @@ impl<S: Store + ?Sized> ThrottleCache<S> {
                 entries.clear();
             }
         }
-        entries.insert(key, Entry::Read { read_at, since, failures: failures.to_vec() });
     }
 
     fn changed(&self, keys: &[ThrottleKey]) {
@@ -130,7 +168,7 @@ macro_rules! forward_except_throttle {
                 // next check counts it without a round trip.
                 let answered_at = Instant::now();
                 for (key, failures) in $keys.iter().zip(&answer) {
-                    $self.remember(*key, answered_at, $since, failures);
+                    $self.merge_answer(*key, answered_at, $since, failures);
                 }
                 Ok(answer)
             }
@@ -215,6 +253,22 @@ mod tests {
         fail(&node, 3).await;
         assert_eq!(node.failures(&key(), NOW - time::Duration::HOUR).await.unwrap().len(), 3);
         assert_eq!(store.reads.load(Ordering::SeqCst), 1, "no read after the adds: their answers were cached");
+    }
+
+    /// The answers of two concurrent adds can arrive in either order; the
+    /// earlier add's answer, arriving last, must not hide the later add.
+    #[tokio::test]
+    async fn an_add_answer_arriving_late_does_not_hide_a_later_failure() {
+        let store = Arc::new(Counting::default());
+        let node = ThrottleCache::new(store.clone());
+        let since = NOW - time::Duration::HOUR;
+        let (first, second) = (NOW, NOW + time::Duration::milliseconds(1));
+        node.merge_answer(key(), Instant::now(), since, &[first, second]);
+        node.merge_answer(key(), Instant::now(), since, &[first]);
+        assert_eq!(node.failures(&key(), since).await.unwrap(), [first, second]);
+        node.merge_answer(key(), Instant::now(), since, &[first, first, second]);
+        assert_eq!(node.failures(&key(), since).await.unwrap(), [first, first, second], "as often as either has it");
+        assert_eq!(store.reads.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
