@@ -77,8 +77,8 @@ pub struct ClientMetadata {
     pub response_types: Option<Vec<String>>,
     /// `scope`, space-separated.
     pub scope: Option<String>,
-    /// `token_endpoint_auth_method`: `none`, `client_secret_basic` or
-    /// `client_secret_post`.
+    /// `token_endpoint_auth_method`: `none`, `client_secret_basic`,
+    /// `client_secret_post` or `private_key_jwt` (with `jwks`).
     pub token_endpoint_auth_method: Option<String>,
     /// `resources` (RFC 8707 resource URIs this client may ask for; ours).
     pub resources: Option<Vec<String>>,
@@ -193,6 +193,20 @@ impl std::fmt::Debug for Admin {
     }
 }
 
+/// How a stored client authenticates at the token endpoint: its
+/// `token_endpoint_auth_method`, with `client_secret_basic` and
+/// `client_secret_post` one (the server accepts either for a secret).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthMethod {
+    /// A public client (`none`).
+    None,
+    /// A confidential client with a generated secret.
+    Secret,
+    /// A confidential client with no secret that signs assertions with one
+    /// of its `jwks` (RFC 7523).
+    PrivateKeyJwt,
+}
+
 /// What a metadata check leaves: the parts of a [`ClientRecord`] that come
 /// from the metadata.
 struct Checked {
@@ -202,7 +216,7 @@ struct Checked {
     scopes: Scope,
     require_pkce: bool,
     resources: BTreeSet<ResourceUri>,
-    confidential: bool,
+    method: AuthMethod,
     jwks: Option<String>,
     allowed_cors_origins: Vec<WebOrigin>,
     post_logout_redirect_uris: Vec<RedirectUri>,
@@ -304,26 +318,23 @@ impl Admin {
             return Err(Error::Conflict("a client with this client_id is defined in the configuration or the OCL"));
         }
         let checked = self.check_metadata(meta, Registrant::Admin)?;
-        let (secret, hash) = self.new_secret_if(checked.confidential)?;
+        let (secret, hash) = self.new_secret_if(checked.method == AuthMethod::Secret)?;
         let record = self.record(id, checked, hash, ClientOrigin::Admin, None)?;
         self.store().insert_client(&record).await.map_err(|e| conflict(e, "a client with this client_id exists"))?;
         self.registry().forget(&record.id);
         Ok(Issued { view: stored_view(&record)?, client_secret: secret, registration_access_token: None })
     }
 
-    /// Replaces the metadata of a stored client. A confidential client keeps
-    /// its secret; one that becomes confidential gets a new one.
+    /// Replaces the metadata of a stored client. A client with a secret keeps
+    /// it; one that changes to a secret gets a new one; one that changes to
+    /// `none` or `private_key_jwt` loses it.
     pub async fn replace_client(&self, id: &str, meta: &ClientMetadata) -> Result<Issued> {
         let existing = self.changeable_client(id).await?;
         if meta.client_id.as_deref().is_some_and(|c| c != existing.id.as_str()) {
             return Err(Error::InvalidClientMetadata("client_id differs from the client's"));
         }
         let checked = self.check_metadata(meta, Registrant::Admin)?;
-        let (secret, hash) = match (&existing.secret, checked.confidential) {
-            (Some(kept), true) => (None, Some(kept.clone())),
-            (None, true) => self.new_secret_if(true)?,
-            (_, false) => (None, None),
-        };
+        let (secret, hash) = self.kept_or_new_secret(&existing, checked.method)?;
         let record = ClientRecord {
             created_at: existing.created_at,
             ..self.record(existing.id.clone(), checked, hash, existing.origin, existing.registration_token)?
@@ -352,6 +363,21 @@ impl Admin {
             return Err(Error::Conflict("the client is defined in the configuration or the OCL; change it there"));
         }
         self.store().client_record(&id).await?.ok_or(Error::NotFound("no such client"))
+    }
+
+    /// The secret of `existing` under its new `method`: kept if it still
+    /// authenticates by secret, a new one (shown once) if it now starts to,
+    /// and none otherwise.
+    fn kept_or_new_secret(
+        &self,
+        existing: &ClientRecord,
+        method: AuthMethod,
+    ) -> Result<(Option<String>, Option<crate::SecretHash>)> {
+        match (&existing.secret, method) {
+            (Some(kept), AuthMethod::Secret) => Ok((None, Some(kept.clone()))),
+            (None, AuthMethod::Secret) => self.new_secret_if(true),
+            (_, AuthMethod::None | AuthMethod::PrivateKeyJwt) => Ok((None, None)),
+        }
     }
 
     fn new_secret_if(&self, confidential: bool) -> Result<(Option<String>, Option<crate::SecretHash>)> {
@@ -385,6 +411,7 @@ impl Admin {
             origin,
             registration_token,
             jwks: checked.jwks,
+            private_key_jwt: checked.method == AuthMethod::PrivateKeyJwt,
             post_logout_redirect_uris: checked.post_logout_redirect_uris,
             id_token_alg: checked.id_token_alg,
             skip_consent: checked.skip_consent,
@@ -456,12 +483,13 @@ impl Admin {
         }
 
         let default_method = if who == Registrant::Open { "none" } else { "client_secret_basic" };
-        let confidential = match meta.token_endpoint_auth_method.as_deref().unwrap_or(default_method) {
-            "none" => false,
-            "client_secret_basic" | "client_secret_post" if who != Registrant::Open => true,
-            "client_secret_basic" | "client_secret_post" => {
+        let method = match meta.token_endpoint_auth_method.as_deref().unwrap_or(default_method) {
+            "none" => AuthMethod::None,
+            "client_secret_basic" | "client_secret_post" | "private_key_jwt" if who == Registrant::Open => {
                 return Err(Error::InvalidClientMetadata("open registration creates public clients only"));
             }
+            "client_secret_basic" | "client_secret_post" => AuthMethod::Secret,
+            "private_key_jwt" => AuthMethod::PrivateKeyJwt,
             _ => return Err(Error::InvalidClientMetadata("unsupported token_endpoint_auth_method")),
         };
 
@@ -510,6 +538,14 @@ impl Admin {
             _ => true,
         };
         let jwks = meta.jwks.as_ref().map(check_jwks).transpose()?;
+        if method == AuthMethod::PrivateKeyJwt {
+            // RFC 7591 2: jwks (jwks_uri is not served) holds the keys its
+            // assertions are signed with; they must be keys that can verify.
+            let keys = jwks.as_deref().ok_or(Error::InvalidClientMetadata(
+                "private_key_jwt needs jwks: the public keys the client signs its assertions with",
+            ))?;
+            self.authority.services.proofs.check_client_keys(keys)?;
+        }
         let raw_origins = meta.allowed_cors_origins.clone().unwrap_or_default();
         if raw_origins.len() > MAX_REDIRECT_URIS {
             return Err(Error::InvalidClientMetadata("at most 32 allowed_cors_origins"));
@@ -541,7 +577,7 @@ impl Admin {
             scopes,
             require_pkce,
             resources,
-            confidential,
+            method,
             jwks,
             allowed_cors_origins,
             post_logout_redirect_uris,
@@ -750,7 +786,7 @@ impl Admin {
             self.count_open_registration(peer).await?;
         }
         let id = self.new_client_id()?;
-        let (secret, hash) = self.new_secret_if(checked.confidential)?;
+        let (secret, hash) = self.new_secret_if(checked.method == AuthMethod::Secret)?;
         let token = self.secret()?;
         let record = self.record(id, checked, hash, ClientOrigin::Registration, Some(TokenHash::of(&token)))?;
         self.store().insert_client(&record).await.map_err(|e| conflict(e, "the client_id was taken; retry"))?;
@@ -785,11 +821,7 @@ impl Admin {
             Registrant::Open
         };
         let checked = self.check_metadata(meta, who)?;
-        let (secret, hash) = match (&existing.secret, checked.confidential) {
-            (Some(kept), true) => (None, Some(kept.clone())),
-            (None, true) => self.new_secret_if(true)?,
-            (_, false) => (None, None),
-        };
+        let (secret, hash) = self.kept_or_new_secret(&existing, checked.method)?;
         let new_token = self.secret()?;
         let record = ClientRecord {
             created_at: existing.created_at,
@@ -870,7 +902,8 @@ impl Admin {
 }
 
 fn fixed_view(client: Arc<Client>, source: ClientSource) -> ClientView {
-    ClientView { client, source, created_at: None, jwks: None }
+    let jwks = client.jwks().map(str::to_owned);
+    ClientView { client, source, created_at: None, jwks }
 }
 
 fn stored_view(record: &ClientRecord) -> Result<ClientView> {

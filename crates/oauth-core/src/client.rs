@@ -309,6 +309,11 @@ pub struct ClientRecord {
     /// Its JWK Set of public keys (RFC 7591 `jwks`), as JSON text.
     #[serde(default)]
     pub jwks: Option<String>,
+    /// Whether it authenticates with `private_key_jwt` (RFC 7523): by an
+    /// assertion signed with one of its `jwks`, with no secret. Records
+    /// stored before this existed read as `false`, which is what they were.
+    #[serde(default)]
+    pub private_key_jwt: bool,
     /// Where RP-initiated logout may send the browser afterwards (OpenID
     /// Connect RP-Initiated Logout 1.0 3.1).
     #[serde(default)]
@@ -336,10 +341,10 @@ impl ClientRecord {
             require_pkce: self.require_pkce,
             allowed_cors_origins: self.allowed_cors_origins.clone(),
             resources: self.resources.clone(),
-            // A stored client's `jwks` is registration metadata only: it does
-            // not (yet) authenticate with private_key_jwt, nor need DPoP or
-            // PAR, so its behaviour is what it was registered for.
-            jwks: None,
+            // The keys authenticate only a client registered for
+            // private_key_jwt; for any other they are metadata, so a client
+            // that registered `jwks` beside a secret keeps using its secret.
+            jwks: if self.private_key_jwt { self.jwks.clone() } else { None },
             dpop_bound_access_tokens: false,
             require_pushed_authorization_requests: false,
             post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),

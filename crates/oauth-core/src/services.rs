@@ -212,6 +212,15 @@ pub trait ProofChecker: Send + Sync {
 
     /// The `alg` values accepted in client assertions, for metadata.
     fn assertion_algorithms(&self) -> &[&'static str];
+
+    /// Checks a client's `jwks` (a JWK Set as JSON) as
+    /// [`client_assertion`](Self::client_assertion) will read it: public
+    /// signing keys of a type it verifies, at least one. So a client that
+    /// registers for `private_key_jwt` with keys no assertion could be
+    /// verified with is refused when it registers, not at every token
+    /// request. A failure is
+    /// [`Error::InvalidClientMetadata`](crate::Error::InvalidClientMetadata).
+    fn check_client_keys(&self, jwks: &str) -> Result<()>;
 }
 
 crate::forward::forward_sync!(ProofChecker {
@@ -220,6 +229,7 @@ crate::forward::forward_sync!(ProofChecker {
     fn assertion_subject(&self, assertion: &str) -> Option<String>;
     fn dpop_algorithms(&self) -> &[&'static str];
     fn assertion_algorithms(&self) -> &[&'static str];
+    fn check_client_keys(&self, jwks: &str) -> Result<()>;
 });
 
 /// Which key signs a client's ID tokens (its `id_token_signed_response_alg`).

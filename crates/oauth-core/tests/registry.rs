@@ -29,6 +29,7 @@ fn record(id: &str, scope: &str) -> ClientRecord {
         origin: ClientOrigin::Admin,
         registration_token: None,
         jwks: None,
+        private_key_jwt: false,
         post_logout_redirect_uris: Vec::new(),
         id_token_alg: IdTokenAlg::Rs256,
         skip_consent: false,

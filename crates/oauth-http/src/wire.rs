@@ -70,7 +70,8 @@ pub(crate) struct ClientMetadataIn {
     /// Whether the client must use PKCE (ours; the admin API only).
     #[serde(default)]
     require_pkce: Option<bool>,
-    /// A JWK Set of public keys.
+    /// A JWK Set of public keys; required with `private_key_jwt`, whose
+    /// assertions are signed with one of them.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     jwks: Option<Value>,
@@ -126,6 +127,8 @@ pub(crate) enum TokenEndpointAuthMethodIn {
     None,
     ClientSecretBasic,
     ClientSecretPost,
+    /// RFC 7523: with `jwks`, whose keys sign the client's assertions.
+    PrivateKeyJwt,
 }
 
 impl ClientMetadataIn {
@@ -158,6 +161,9 @@ pub(crate) enum AuthMethodOut {
     None,
     /// A confidential client with a secret.
     ClientSecretBasic,
+    /// A confidential client with no secret that signs assertions with one
+    /// of its keys (RFC 7523).
+    PrivateKeyJwt,
 }
 
 /// Where a client is defined, as the admin API shows it.
@@ -269,10 +275,10 @@ pub(crate) fn client_view(v: &ClientView, server_alg: Option<&str>) -> ClientOut
         grant_types: c.grant_types().iter().map(|g| g.as_str().to_owned()).collect(),
         response_types: if c.allows(GrantType::AuthorizationCode) { vec!["code".to_owned()] } else { Vec::new() },
         scope: c.scopes().to_string(),
-        token_endpoint_auth_method: if c.is_confidential() {
-            AuthMethodOut::ClientSecretBasic
-        } else {
-            AuthMethodOut::None
+        token_endpoint_auth_method: match (c.jwks(), c.is_confidential()) {
+            (Some(_), _) => AuthMethodOut::PrivateKeyJwt,
+            (None, true) => AuthMethodOut::ClientSecretBasic,
+            (None, false) => AuthMethodOut::None,
         },
         require_pkce: c.require_pkce(),
         resources: c.resources().iter().map(|r| r.as_str().to_owned()).collect(),

@@ -229,6 +229,16 @@ impl ProofChecker for JwtProofs {
     fn assertion_algorithms(&self) -> &[&'static str] {
         self.algorithms
     }
+
+    fn check_client_keys(&self, jwks: &str) -> Result<()> {
+        let keys = client_keys(jwks).map_err(Error::InvalidClientMetadata)?;
+        let algorithms: Vec<Algorithm> = self.algorithms.iter().filter_map(|a| a.parse().ok()).collect();
+        if keys.iter().any(|k| algorithms.iter().any(|a| k.usable(*a))) {
+            Ok(())
+        } else {
+            Err(Error::InvalidClientMetadata("jwks has no signing key for an algorithm this server accepts"))
+        }
+    }
 }
 
 /// Checks a client's registered keys (`jwks`, a JWK Set as JSON) as

@@ -223,3 +223,29 @@ fn client_key_sets_must_hold_public_signing_keys() {
         assert!(oauth_jwt::check_client_jwks(&bad).is_err(), "{bad}");
     }
 }
+
+/// What `private_key_jwt` clients in the store may register: keys an
+/// assertion can be verified with, under this server's algorithms.
+#[test]
+fn registered_keys_must_be_ones_an_assertion_can_be_verified_with() {
+    let es256 = JwkSet { keys: vec![public_jwk(&key(Algorithm::ES256), Algorithm::ES256)] };
+    let es256 = serde_json::to_string(&es256).unwrap();
+    assert!(JwtProofs::new().check_client_keys(&es256).is_ok());
+    let mut private: Value = serde_json::from_str(&es256).unwrap();
+    private["keys"][0]["d"] = json!("TBonjtCkru3l_yaMp_fGl-Hll5TvFm5YXYx12QWc6dM");
+    let mut rs256_only: Value =
+        json!({"keys": [serde_json::to_value(public_jwk(&key(Algorithm::RS256), Algorithm::RS256)).unwrap()]});
+    rs256_only["keys"][0]["alg"] = json!("RS256");
+    for bad in [r#"{"keys":[]}"#.to_owned(), "not json".to_owned(), private.to_string()] {
+        assert!(
+            matches!(JwtProofs::new().check_client_keys(&bad), Err(Error::InvalidClientMetadata(_))),
+            "{bad}"
+        );
+    }
+    // RS256 is accepted by default, never under FAPI 2.0.
+    assert!(JwtProofs::new().check_client_keys(&rs256_only.to_string()).is_ok());
+    assert!(matches!(
+        JwtProofs::fapi2().check_client_keys(&rs256_only.to_string()),
+        Err(Error::InvalidClientMetadata(_))
+    ));
+}

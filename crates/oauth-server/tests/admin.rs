@@ -1132,4 +1132,141 @@ async fn admin_answers_validate_against_their_generated_schemas() {
     let checked: std::collections::BTreeSet<(String, String)> =
         checked.into_iter().map(|(p, m)| (p.to_owned(), m)).collect();
     assert_eq!(checked, documented);
+
+/// The client key of the `private_key_jwt` tests (made by `openssl genpkey`).
+const CLIENT_KEY: &[u8] = include_bytes!("../../oauth-jwt/tests/keys/es256-a.pem");
+
+/// The public JWK of [`CLIENT_KEY`], as a client registers it.
+fn client_jwk() -> Value {
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(CLIENT_KEY).unwrap();
+    let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::ES256).unwrap();
+    jwk.common.key_id = Some("client-key-1".into());
+    serde_json::to_value(jwk).unwrap()
+}
+
+/// A `private_key_jwt` assertion (RFC 7523 3) of client `id` for `issuer`,
+/// signed with [`CLIENT_KEY`] by jsonwebtoken, as a client library would.
+fn client_assertion(id: &str, issuer: &str, jti: &str) -> String {
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(CLIENT_KEY).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("client-key-1".into());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = json!({"iss": id, "sub": id, "aud": issuer, "exp": now + 60, "iat": now, "jti": jti});
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}
+
+/// `client_credentials` authenticated by `assertion`.
+async fn assertion_token(base: &str, id: &str, assertion: &str) -> (u16, Value) {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("client_assertion", assertion),
+    ];
+    let r = http().post(format!("{base}/token")).form(&form).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// RFC 7591 `jwks` with `private_key_jwt` (RFC 7523) for clients in the
+/// store: a client registered with its public key and no secret gets a token
+/// with an assertion signed by that key, once per `jti`, and never with a
+/// secret; its RFC 7592 read shows the method and the keys. The admin API
+/// creates such clients too.
+#[tokio::test]
+async fn a_client_registered_with_jwks_for_private_key_jwt_gets_a_token_with_an_assertion() {
+    let (_, out, _) = run(&["gen-secret"], "");
+    let mut lines = out.lines();
+    let (initial, hash) = (lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned());
+    let s = start(&format!(
+        "[registration]\nenabled = true\nscopes = [\"read\"]\ninitial_access_token_hash = \"{hash}\"\n"
+    ));
+    let meta = json!({
+        "client_name": "Signing Agent",
+        "grant_types": ["client_credentials"],
+        "scope": "read",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [client_jwk()]},
+    });
+    let r = http().post(format!("{}/register", s.base)).bearer_auth(&initial).json(&meta).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let reg: Value = r.json().await.unwrap();
+    assert_eq!(reg["token_endpoint_auth_method"], "private_key_jwt", "{reg}");
+    assert!(reg.get("client_secret").is_none(), "a private_key_jwt client has no secret: {reg}");
+    assert_eq!(reg["jwks"], json!({"keys": [client_jwk()]}));
+    let id = reg["client_id"].as_str().unwrap().to_owned();
+
+    let assertion = client_assertion(&id, &s.base, "assertion-1");
+    let (status, body) = assertion_token(&s.base, &id, &assertion).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(claims(body["access_token"].as_str().unwrap())["client_id"], id.as_str());
+    let (status, body) = assertion_token(&s.base, &id, &assertion).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "a replayed assertion");
+    let (status, _) = client_credentials(&s.base, &id, "any-secret", &[]).await;
+    assert_eq!(status, 401, "a private_key_jwt client never authenticates by secret");
+
+    let uri = reg["registration_client_uri"].as_str().unwrap();
+    let token = reg["registration_access_token"].as_str().unwrap();
+    let read: Value = http().get(uri).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(read["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(read["jwks"], json!({"keys": [client_jwk()]}));
+
+    let (status, created) = s
+        .call(
+            reqwest::Method::POST,
+            "/admin/clients",
+            Some(json!({"client_id": "admin-signer", "grant_types": ["client_credentials"], "scope": "read",
+                        "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [client_jwk()]}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert!(created.get("client_secret").is_none(), "{created}");
+    let (_, shown) = s.call(reqwest::Method::GET, "/admin/clients/admin-signer", None).await;
+    assert_eq!(shown["token_endpoint_auth_method"], "private_key_jwt");
+    let (status, body) =
+        assertion_token(&s.base, "admin-signer", &client_assertion("admin-signer", &s.base, "assertion-2")).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// `jwks` holds public keys only (RFC 7591 2, RFC 7517): a private key in it
+/// is `invalid_client_metadata` at registration and in the admin API, and so
+/// is `private_key_jwt` without `jwks`, with keys no assertion could be
+/// verified with, or through open registration (public clients only).
+#[tokio::test]
+async fn private_key_jwt_with_a_private_key_in_jwks_or_without_jwks_is_invalid_client_metadata() {
+    let (_, out, _) = run(&["gen-secret"], "");
+    let mut lines = out.lines();
+    let (initial, hash) = (lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned());
+    let s = start(&format!(
+        "[registration]\nenabled = true\nscopes = [\"read\"]\ninitial_access_token_hash = \"{hash}\"\n"
+    ));
+    let mut private = client_jwk();
+    private["d"] = json!("jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI");
+    let base = json!({"grant_types": ["client_credentials"], "scope": "read", "token_endpoint_auth_method": "private_key_jwt"});
+    let with = |jwks: Option<Value>| {
+        let mut m = base.clone();
+        if let Some(j) = jwks {
+            m["jwks"] = j;
+        }
+        m
+    };
+    let cases = [
+        with(Some(json!({"keys": [private]}))),
+        with(None),
+        // An RSA key too short to verify with (1024 bits; 2048 is the least).
+        with(Some(json!({"keys": [{"kty": "RSA", "e": "AQAB", "n": "riqybnfUeLsRdHgv_Wp7qvzO0WEZKmnUMidqktLs8WofFjQXef-ZMWGrG8U7fR6sAAeGGljbsLBmmQmB9rgFGpH3HfPNMEKg2TmE_1nlKDALVk0d5HDGm3YowUnsHuuKnUq8ZEjOdbg68rFRciDvOQ5-oc2z39liEDk2hG0mLRs"}]}))),
+    ];
+    for meta in &cases {
+        let r = http().post(format!("{}/register", s.base)).bearer_auth(&initial).json(meta).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{meta}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client_metadata", "{meta}: {body}");
+        let (status, body) = s.call(reqwest::Method::POST, "/admin/clients", Some(meta.clone())).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_client_metadata")), "{meta}: {body}");
+    }
+    // Open registration makes public clients only.
+    let open = start("[registration]\nenabled = true\nscopes = [\"read\"]\n");
+    let meta = with(Some(json!({"keys": [client_jwk()]})));
+    let r = http().post(format!("{}/register", open.base)).json(&meta).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client_metadata");
 }

@@ -28,10 +28,24 @@ fn client(id: &str) -> ClientRecord {
         origin: ClientOrigin::Registration,
         registration_token: Some(TokenHash::of("registration")),
         jwks: None,
+        private_key_jwt: false,
         // Not the defaults, so every backend is seen to keep them.
         post_logout_redirect_uris: vec![RedirectUri::parse("https://app.example/bye").expect("uri")],
         id_token_alg: oauth_core::IdTokenAlg::ServerAlg,
         skip_consent: true,
+    }
+}
+
+/// A client that authenticates with `private_key_jwt`: keys and no secret.
+fn key_client(id: &str) -> ClientRecord {
+    let jwks = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"k1"}]}"#;
+    ClientRecord {
+        secret: None,
+        grant_types: [GrantType::ClientCredentials].into(),
+        redirect_uris: Vec::new(),
+        jwks: Some(jwks.into()),
+        private_key_jwt: true,
+        ..client(id)
     }
 }
 
@@ -44,6 +58,31 @@ fn account(name: &str, id: u8) -> Account {
         attributes: BTreeMap::new(),
         origin: AccountOrigin::Admin,
     }
+}
+
+/// A `private_key_jwt` client keeps its keys and its method through insert,
+/// replace and listing, and a client with keys beside a secret keeps them as
+/// metadata: so a restart, or another node, authenticates it the same way.
+pub async fn a_private_key_jwt_client_keeps_its_keys_and_method(store: Arc<dyn Store>) {
+    let keyed = key_client("keyed-app");
+    store.insert_client(&keyed).await.expect("insert");
+    let read = store.client_record(&keyed.id).await.expect("read").expect("stored");
+    assert_eq!(read, keyed);
+    let authenticated = read.to_client().expect("a valid client");
+    assert_eq!(authenticated.jwks(), keyed.jwks.as_deref(), "the keys authenticate it");
+    assert!(authenticated.is_confidential() && authenticated.secret().is_none());
+
+    let with_secret = ClientRecord { jwks: keyed.jwks.clone(), ..client("secret-app") };
+    store.insert_client(&with_secret).await.expect("insert");
+    let read = store.client_record(&with_secret.id).await.expect("read").expect("stored");
+    assert_eq!(read, with_secret);
+    assert_eq!(read.to_client().expect("a valid client").jwks(), None, "keys beside a secret are metadata");
+
+    let rekeyed = ClientRecord { jwks: keyed.jwks.as_ref().map(|j| j.replace("\"k1\"", "\"k2\"")), ..keyed.clone() };
+    assert!(store.replace_client(&rekeyed).await.expect("replace"));
+    assert_eq!(store.client_record(&keyed.id).await.expect("read"), Some(rekeyed.clone()));
+    let listed = store.client_records(None, 10).await.expect("list");
+    assert!(listed.contains(&rekeyed), "{listed:?}");
 }
 
 /// A client is stored once per `client_id`, read back equal, replaced only

@@ -41,7 +41,7 @@ mod records;
 mod sso;
 
 pub use admin::{
-    accounts_list_by_cursor_and_delete, clients_insert_once_replace_and_delete, clients_list_by_cursor_in_id_order,
+    a_private_key_jwt_client_keeps_its_keys_and_method, accounts_list_by_cursor_and_delete, clients_insert_once_replace_and_delete, clients_list_by_cursor_in_id_order,
     grants_of_an_account_are_its_live_ones,
 };
 pub use records::{
@@ -112,6 +112,7 @@ macro_rules! conformance_tests {
             an_owners_records_are_deleted_by_kind,
             sweep_removes_expired_records,
             clients_insert_once_replace_and_delete,
+            a_private_key_jwt_client_keeps_its_keys_and_method,
             clients_list_by_cursor_in_id_order,
             accounts_list_by_cursor_and_delete,
             grants_of_an_account_are_its_live_ones,
