@@ -18,9 +18,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, ThumbprintHash};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use oauth_core::{AssertionClaims, Client, DpopProof, Error, ProofChecker, Result};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -143,7 +144,8 @@ impl ProofChecker for JwtProofs {
         if proof.len() > MAX_LEN {
             return Err(bad("the proof is too large"));
         }
-        let header = header_of(proof).ok_or(bad("malformed proof"))?;
+        let mut jws = Compact::parse(proof).ok_or(bad("malformed proof"))?;
+        let header = &mut jws.header;
         let typ_ok = header.get("typ").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(DPOP_TYP));
         if !typ_ok {
             return Err(bad("typ must be dpop+jwt"));
@@ -151,22 +153,24 @@ impl ProofChecker for JwtProofs {
         if header.contains_key("crit") {
             return Err(bad("no critical header extension is understood"));
         }
-        let alg = self.algorithm(&header).ok_or(bad("alg is not an accepted asymmetric algorithm"))?;
-        let jwk = header.get("jwk").and_then(Value::as_object).ok_or(bad("the header has no jwk"))?;
+        let alg = self.algorithm(header).ok_or(bad("alg is not an accepted asymmetric algorithm"))?;
+        let jwk = match header.remove("jwk") {
+            Some(Value::Object(members)) => members,
+            _ => return Err(bad("the header has no jwk")),
+        };
         if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
             return Err(bad("the jwk holds a private key"));
         }
-        let jwk: Jwk = serde_json::from_value(Value::Object(jwk.clone())).map_err(|_| bad("the jwk is malformed"))?;
+        // The header's own copy of the key is taken, not cloned: it is read once.
+        let jwk: Jwk = serde_json::from_value(Value::Object(jwk)).map_err(|_| bad("the jwk is malformed"))?;
         if !fits(&jwk, alg) {
             return Err(bad("the jwk is not a key for alg"));
         }
         let key = DecodingKey::from_jwk(&jwk).map_err(|_| bad("the jwk is malformed"))?;
-        let claims: ProofClaims = jsonwebtoken::decode(proof, &key, &validation(alg))
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => bad("the signature does not verify"),
-                _ => bad("malformed proof"),
-            })?
-            .claims;
+        let claims: ProofClaims = jws.verify(&key, alg).and_then(|()| jws.claims()).map_err(|refused| match refused {
+            Refused::Signature => bad("the signature does not verify"),
+            Refused::Malformed => bad("malformed proof"),
+        })?;
         let jkt = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| bad("the jwk is malformed"))?;
         Ok(DpopProof {
             jkt,
@@ -184,20 +188,26 @@ impl ProofChecker for JwtProofs {
             return Err(Error::InvalidClient);
         }
         let jwks = client.jwks().ok_or(Error::InvalidClient)?;
-        let header = header_of(assertion).ok_or(Error::InvalidClient)?;
-        if header.contains_key("crit") {
+        let jws = Compact::parse(assertion).ok_or(Error::InvalidClient)?;
+        if jws.header.contains_key("crit") {
             return Err(Error::InvalidClient);
         }
-        let alg = self.algorithm(&header).ok_or(Error::InvalidClient)?;
-        let kid = header.get("kid").and_then(Value::as_str);
+        let alg = self.algorithm(&jws.header).ok_or(Error::InvalidClient)?;
+        let kid = match jws.header.get("kid") {
+            None => None,
+            Some(Value::String(kid)) => Some(kid.as_str()),
+            // A header that is not a JOSE header (RFC 7515 4.1.4) is refused.
+            Some(_) => return Err(Error::InvalidClient),
+        };
         let keys = self.key_set(jwks)?;
-        let candidates = keys.iter().filter(|k| k.usable(alg) && kid.is_none_or(|kid| k.kid.as_deref() == Some(kid)));
-        let validation = validation(alg);
-        let wire = candidates
-            .filter_map(|k| jsonwebtoken::decode::<AssertionWire>(assertion, &k.decoding, &validation).ok())
-            .map(|data| data.claims)
-            .next()
-            .ok_or(Error::InvalidClient)?;
+        let mut candidates =
+            keys.iter().filter(|k| k.usable(alg) && kid.is_none_or(|kid| k.kid.as_deref() == Some(kid)));
+        // One key whose signature verifies is enough; the claims must then be
+        // well formed.
+        if !candidates.any(|k| jws.verify(&k.decoding, alg).is_ok()) {
+            return Err(Error::InvalidClient);
+        }
+        let wire: AssertionWire = jws.claims().map_err(|_| Error::InvalidClient)?;
         let at = |n: &serde_json::Number| instant(n).ok_or(Error::InvalidClient);
         Ok(AssertionClaims {
             issuer: wire.iss,
@@ -317,28 +327,60 @@ fn rsa_bits(modulus: &[u8]) -> usize {
     }
 }
 
-/// The JOSE header of a compact JWS as a JSON object, unchecked.
-fn header_of(token: &str) -> Option<Map<String, Value>> {
-    let mut parts = token.split('.');
-    let (header, _, _, None) = (parts.next()?, parts.next()?, parts.next()?, parts.next()) else {
-        return None;
-    };
-    match serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()? {
-        Value::Object(map) => Some(map),
-        _ => None,
+/// A compact JWS (RFC 7515 7.1) split into its parts, its header parsed
+/// (unchecked) as a JSON object. Each part is decoded once: the header here,
+/// the signature by [`Compact::verify`] and the payload by [`Compact::claims`].
+struct Compact<'a> {
+    header: Map<String, Value>,
+    /// `BASE64URL(header) '.' BASE64URL(payload)`, what the signature covers.
+    signing_input: &'a str,
+    payload: &'a str,
+    signature: &'a str,
+}
+
+/// Why a JWS was refused after its header was read.
+enum Refused {
+    /// The signature does not verify with the key.
+    Signature,
+    /// The signature or the payload is not well formed.
+    Malformed,
+}
+
+impl<'a> Compact<'a> {
+    /// Splits `token` into exactly three parts and parses the header.
+    fn parse(token: &'a str) -> Option<Self> {
+        let mut parts = token.split('.');
+        let (header, payload, signature, None) = (parts.next()?, parts.next()?, parts.next()?, parts.next()) else {
+            return None;
+        };
+        let header = match serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()? {
+            Value::Object(map) => map,
+            _ => return None,
+        };
+        let signing_input = &token[..token.len() - signature.len() - 1];
+        Some(Compact { header, signing_input, payload, signature })
+    }
+
+    /// Checks the signature with `key` under `alg`. The caller has pinned
+    /// `alg` (accepted, asymmetric, fitting the key): this is
+    /// `jsonwebtoken`'s check of the signature alone, as `jsonwebtoken::decode`
+    /// makes it, without decoding the header again.
+    fn verify(&self, key: &DecodingKey, alg: Algorithm) -> Result<(), Refused> {
+        match jsonwebtoken::crypto::verify(self.signature, self.signing_input.as_bytes(), key, alg) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Refused::Signature),
+            Err(_) => Err(Refused::Malformed),
+        }
+    }
+
+    /// The payload's claims. Read them only once [`Compact::verify`] has
+    /// passed: until then they are anyone's.
+    fn claims<T: DeserializeOwned>(&self) -> Result<T, Refused> {
+        let payload = URL_SAFE_NO_PAD.decode(self.payload).map_err(|_| Refused::Malformed)?;
+        serde_json::from_slice(&payload).map_err(|_| Refused::Malformed)
     }
 }
 
-/// Signature only: the times and audience are the core's to check, against
-/// its own clock.
-fn validation(alg: Algorithm) -> Validation {
-    let mut v = Validation::new(alg);
-    v.required_spec_claims.clear();
-    v.validate_exp = false;
-    v.validate_nbf = false;
-    v.validate_aud = false;
-    v
-}
 
 /// A NumericDate (RFC 7519 2): seconds since the epoch, fractions dropped.
 fn instant(n: &serde_json::Number) -> Option<OffsetDateTime> {

@@ -224,6 +224,55 @@ fn client_key_sets_must_hold_public_signing_keys() {
     }
 }
 
+/// A JWS of `header` and `payload` (JSON text), signed with the ES256 test
+/// key A: for headers and payloads jsonwebtoken cannot write.
+fn signed_raw(header: &Value, payload: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let input = format!("{}.{}", b64(&serde_json::to_vec(header).unwrap()), b64(payload));
+    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &key(Algorithm::ES256), Algorithm::ES256).unwrap();
+    format!("{input}.{signature}")
+}
+
+/// The signature is checked once and the header read once, but nothing
+/// malformed gets through: a `kid` that is not a string, a payload that is
+/// not the claims, a signature that is not base64url, and a fourth part are
+/// `invalid_client` even when the signature itself is good.
+#[test]
+fn an_assertion_with_a_malformed_header_payload_or_signature_is_invalid_client() {
+    let client = keys_client(&[(ES256_A, "a")]);
+    let proofs = JwtProofs::new();
+    let claims = br#"{"iss":"keys-app","sub":"keys-app","aud":"https://as.example","exp":1764072060,"jti":"m"}"#;
+    let good = signed_raw(&json!({"alg": "ES256", "kid": "a"}), claims);
+    assert!(proofs.client_assertion(&good, &client).is_ok(), "the well-formed control");
+    let (input, _) = good.rsplit_once('.').unwrap();
+    for bad in [
+        signed_raw(&json!({"alg": "ES256", "kid": 7}), claims),
+        signed_raw(&json!({"alg": "ES256"}), b"[1, 2]"),
+        signed_raw(&json!({"alg": "ES256"}), b"not json"),
+        format!("{input}.!!not-base64!!"),
+        format!("{good}.extra"),
+    ] {
+        assert_eq!(proofs.client_assertion(&bad, &client).err(), Some(Error::InvalidClient), "{bad}");
+    }
+}
+
+/// A proof whose payload is not its claims, or whose signature is not
+/// base64url, is `invalid_dpop_proof` though its header is good.
+#[test]
+fn a_proof_with_a_malformed_payload_or_signature_is_invalid_dpop_proof() {
+    let good = proof(Algorithm::ES256);
+    let (input, _) = good.rsplit_once('.').unwrap();
+    for bad in [
+        signed_raw(&es256_header(), b"[]"),
+        signed_raw(&es256_header(), br#"{"jti":"j","htm":"POST"}"#),
+        format!("{input}.!!not-base64!!"),
+        format!("{input}.{}", "A".repeat(86)),
+    ] {
+        assert!(refused(JwtProofs::new().dpop_proof(&bad)), "{bad}");
+    }
+}
+
 /// What `private_key_jwt` clients in the store may register: keys an
 /// assertion can be verified with, under this server's algorithms.
 #[test]

@@ -93,8 +93,17 @@ pub(crate) fn insert(trees: &Trees, record: &Record, now: OffsetDateTime) -> Res
     if let Some(owner) = record.owner {
         trees.records_owned.insert(owner_key(record.kind, owner, &record.key), &[]).map_err(io)?;
     }
+    // A replay cache's record is new almost every time (a fresh `jti`): try
+    // to create it first, and read what holds the key only when that fails.
+    // The compare-and-swap from nothing is the same test of absence a read
+    // would make, without the read.
+    let mut current = None;
     loop {
-        let current = trees.records.get(&k).map_err(io)?;
+        let swapped = trees.records.compare_and_swap(&k, current.as_ref(), Some(encoded.as_slice())).map_err(io)?;
+        current = match swapped {
+            Ok(()) => return Ok(true),
+            Err(sled::CompareAndSwapError { current, .. }) => current,
+        };
         if let Some(cur) = &current {
             if now < expiry(cur)? {
                 // A live record holds the key. Our index entry is only in the
@@ -107,9 +116,8 @@ pub(crate) fn insert(trees: &Trees, record: &Record, now: OffsetDateTime) -> Res
                 return Ok(false);
             }
         }
-        if trees.records.compare_and_swap(&k, current.as_ref(), Some(encoded.as_slice())).map_err(io)?.is_ok() {
-            return Ok(true);
-        }
+        // Nothing, or an expired record, holds the key: swap again against
+        // what was found.
     }
 }
 
