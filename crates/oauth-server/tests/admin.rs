@@ -1150,7 +1150,8 @@ fn client_assertion(id: &str, issuer: &str, jti: &str) -> String {
     let key = jsonwebtoken::EncodingKey::from_ec_pem(CLIENT_KEY).unwrap();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     header.kid = Some("client-key-1".into());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    // The client's clock: the same wall clock as the server's.
+    let now = oauth_core::Clock::now(&oauth_runtime::SystemClock).unix_timestamp();
     let claims = json!({"iss": id, "sub": id, "aud": issuer, "exp": now + 60, "iat": now, "jti": jti});
     jsonwebtoken::encode(&header, &claims, &key).unwrap()
 }
