@@ -199,8 +199,8 @@ impl ProofChecker for JsonProofs {
 
     /// Test keys are names, not keys: any JWK Set with a key will do.
     fn check_client_keys(&self, jwks: &str) -> Result<()> {
-        let set: serde_json::Value = serde_json::from_str(jwks)
-            .map_err(|_| Error::InvalidClientMetadata("jwks is not JSON"))?;
+        let set: serde_json::Value =
+            serde_json::from_str(jwks).map_err(|_| Error::InvalidClientMetadata("jwks is not JSON"))?;
         match set["keys"].as_array() {
             Some(keys) if !keys.is_empty() => Ok(()),
             _ => Err(Error::InvalidClientMetadata("jwks has no signing key")),

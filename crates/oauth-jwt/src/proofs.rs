@@ -167,10 +167,11 @@ impl ProofChecker for JwtProofs {
             return Err(bad("the jwk is not a key for alg"));
         }
         let key = DecodingKey::from_jwk(&jwk).map_err(|_| bad("the jwk is malformed"))?;
-        let claims: ProofClaims = jws.verify(&key, alg).and_then(|()| jws.claims()).map_err(|refused| match refused {
-            Refused::Signature => bad("the signature does not verify"),
-            Refused::Malformed => bad("malformed proof"),
-        })?;
+        let claims: ProofClaims =
+            jws.verify(&key, alg).and_then(|()| jws.claims()).map_err(|refused| match refused {
+                Refused::Signature => bad("the signature does not verify"),
+                Refused::Malformed => bad("malformed proof"),
+            })?;
         let jkt = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| bad("the jwk is malformed"))?;
         Ok(DpopProof {
             jkt,
@@ -380,7 +381,6 @@ impl<'a> Compact<'a> {
         serde_json::from_slice(&payload).map_err(|_| Refused::Malformed)
     }
 }
-
 
 /// A NumericDate (RFC 7519 2): seconds since the epoch, fractions dropped.
 fn instant(n: &serde_json::Number) -> Option<OffsetDateTime> {

@@ -286,10 +286,7 @@ fn registered_keys_must_be_ones_an_assertion_can_be_verified_with() {
         json!({"keys": [serde_json::to_value(public_jwk(&key(Algorithm::RS256), Algorithm::RS256)).unwrap()]});
     rs256_only["keys"][0]["alg"] = json!("RS256");
     for bad in [r#"{"keys":[]}"#.to_owned(), "not json".to_owned(), private.to_string()] {
-        assert!(
-            matches!(JwtProofs::new().check_client_keys(&bad), Err(Error::InvalidClientMetadata(_))),
-            "{bad}"
-        );
+        assert!(matches!(JwtProofs::new().check_client_keys(&bad), Err(Error::InvalidClientMetadata(_))), "{bad}");
     }
     // RS256 is accepted by default, never under FAPI 2.0.
     assert!(JwtProofs::new().check_client_keys(&rs256_only.to_string()).is_ok());

@@ -1132,6 +1132,7 @@ async fn admin_answers_validate_against_their_generated_schemas() {
     let checked: std::collections::BTreeSet<(String, String)> =
         checked.into_iter().map(|(p, m)| (p.to_owned(), m)).collect();
     assert_eq!(checked, documented);
+}
 
 /// The client key of the `private_key_jwt` tests (made by `openssl genpkey`).
 const CLIENT_KEY: &[u8] = include_bytes!("../../oauth-jwt/tests/keys/es256-a.pem");
@@ -1254,7 +1255,9 @@ async fn private_key_jwt_with_a_private_key_in_jwks_or_without_jwks_is_invalid_c
         with(Some(json!({"keys": [private]}))),
         with(None),
         // An RSA key too short to verify with (1024 bits; 2048 is the least).
-        with(Some(json!({"keys": [{"kty": "RSA", "e": "AQAB", "n": "riqybnfUeLsRdHgv_Wp7qvzO0WEZKmnUMidqktLs8WofFjQXef-ZMWGrG8U7fR6sAAeGGljbsLBmmQmB9rgFGpH3HfPNMEKg2TmE_1nlKDALVk0d5HDGm3YowUnsHuuKnUq8ZEjOdbg68rFRciDvOQ5-oc2z39liEDk2hG0mLRs"}]}))),
+        with(Some(
+            json!({"keys": [{"kty": "RSA", "e": "AQAB", "n": "riqybnfUeLsRdHgv_Wp7qvzO0WEZKmnUMidqktLs8WofFjQXef-ZMWGrG8U7fR6sAAeGGljbsLBmmQmB9rgFGpH3HfPNMEKg2TmE_1nlKDALVk0d5HDGm3YowUnsHuuKnUq8ZEjOdbg68rFRciDvOQ5-oc2z39liEDk2hG0mLRs"}]}),
+        )),
     ];
     for meta in &cases {
         let r = http().post(format!("{}/register", s.base)).bearer_auth(&initial).json(meta).send().await.unwrap();

@@ -41,8 +41,8 @@ mod records;
 mod sso;
 
 pub use admin::{
-    a_private_key_jwt_client_keeps_its_keys_and_method, accounts_list_by_cursor_and_delete, clients_insert_once_replace_and_delete, clients_list_by_cursor_in_id_order,
-    grants_of_an_account_are_its_live_ones,
+    a_private_key_jwt_client_keeps_its_keys_and_method, accounts_list_by_cursor_and_delete,
+    clients_insert_once_replace_and_delete, clients_list_by_cursor_in_id_order, grants_of_an_account_are_its_live_ones,
 };
 pub use records::{
     an_owners_records_are_deleted_by_kind, expired_records_are_gone_and_their_keys_free,
