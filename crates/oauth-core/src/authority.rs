@@ -48,6 +48,12 @@ pub struct Settings {
     pub consent_lifetime: Duration,
     /// The grant types switched on for this server.
     pub grants: BTreeSet<GrantType>,
+    /// How long a device code and its user code work (`[device] code_ttl`,
+    /// RFC 8628 `expires_in`).
+    pub device_code_ttl: Duration,
+    /// The least time between a device's polls (`[device] interval`,
+    /// RFC 8628 `interval`); a poll sooner than that gets `slow_down`.
+    pub device_interval: Duration,
     /// Brute-force limits.
     pub throttle: ThrottleSettings,
     /// The protected resources (RFC 8707) tokens may be asked for, each with
@@ -141,7 +147,8 @@ impl Settings {
     /// tokens within a 90-day family, rotated on every use with no grace, 60 s
     /// codes, 30 s leeway, 600 s sessions, 3600 s ID tokens, browser sessions of 10 hours
     /// that end after 30 idle minutes, consents remembered for a year, every
-    /// grant but `password` (RFC 9700 2.4) switched on, DPoP proofs up to 60 s
+    /// grant but `password` (RFC 9700 2.4) switched on, device codes of 600 s
+    /// polled every 5 s, DPoP proofs up to 60 s
     /// old without a nonce, and client assertions for the issuer itself.
     pub fn new(issuer: impl Into<String>) -> Self {
         let issuer: String = issuer.into();
@@ -156,7 +163,15 @@ impl Settings {
             browser_session_lifetime: Duration::seconds(36_000),
             browser_session_idle: Duration::seconds(1800),
             consent_lifetime: Duration::days(365),
-            grants: [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials].into(),
+            grants: [
+                GrantType::AuthorizationCode,
+                GrantType::RefreshToken,
+                GrantType::ClientCredentials,
+                GrantType::DeviceCode,
+            ]
+            .into(),
+            device_code_ttl: Duration::seconds(600),
+            device_interval: Duration::seconds(5),
             throttle: ThrottleSettings::default(),
             resources: BTreeMap::new(),
             registration: RegistrationSettings::default(),

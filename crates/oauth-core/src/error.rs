@@ -1,7 +1,7 @@
 //! The one error type of the core, and how each variant appears on the wire.
 //!
 //! Every variant maps to an RFC 6749 (sections 4.1.2.1 and 5.2), RFC 6750,
-//! RFC 7009, RFC 7591, RFC 8707 or RFC 9449 error code (or, for the admin API, one of
+//! RFC 7009, RFC 7591, RFC 8628, RFC 8707 or RFC 9449 error code (or, for the admin API, one of
 //! its two own: `not_found`, `conflict`), knows its HTTP status, and knows whether it may be sent
 //! to the client's `redirect_uri`. Nothing else in the workspace invents error
 //! codes for the wire: the HTTP layer renders [`Error::code`],
@@ -128,6 +128,17 @@ pub enum Error {
         /// The current nonce.
         nonce: String,
     },
+    /// Device grant (RFC 8628 3.5): the user has not decided yet; poll again
+    /// after the interval.
+    #[error("authorization_pending")]
+    AuthorizationPending,
+    /// Device grant (RFC 8628 3.5): the poll came sooner than the interval
+    /// after the previous one; the interval is now 5 s longer.
+    #[error("slow_down")]
+    SlowDown,
+    /// Device grant (RFC 8628 3.5): the device code has expired; start again.
+    #[error("expired_token")]
+    ExpiredToken,
     /// The authorization session ran out of time before it produced a code.
     #[error("invalid_request: the authorization session has expired")]
     SessionExpired,
@@ -178,6 +189,9 @@ impl Error {
             Error::UnsupportedResponseType => ErrorCode::UnsupportedResponseType,
             Error::LoginRequired => ErrorCode::LoginRequired,
             Error::ConsentRequired => ErrorCode::ConsentRequired,
+            Error::AuthorizationPending => ErrorCode::AuthorizationPending,
+            Error::SlowDown => ErrorCode::SlowDown,
+            Error::ExpiredToken => ErrorCode::ExpiredToken,
             Error::InvalidToken(_) | Error::BoundTokenAsBearer => ErrorCode::InvalidToken,
             Error::InsufficientScope(_) => ErrorCode::InsufficientScope,
             Error::InvalidTarget(_) => ErrorCode::InvalidTarget,
@@ -240,6 +254,9 @@ impl Error {
             Error::UnsupportedResponseType => "only response_type=code is supported",
             Error::LoginRequired => "the user must sign in, and prompt=none forbids a page",
             Error::ConsentRequired => "the user must consent, and prompt=none forbids a page",
+            Error::AuthorizationPending => "the user has not decided yet; poll again after the interval",
+            Error::SlowDown => "polled too soon; the interval is now 5 seconds longer",
+            Error::ExpiredToken => "the device code has expired; start again",
             Error::UnknownClient => "unknown or missing client_id",
             Error::InvalidRedirectUri => "missing or unregistered redirect_uri",
             Error::Throttled { .. } => "too many failed attempts; try again later",
@@ -255,7 +272,7 @@ impl Error {
 }
 
 /// The error codes of RFC 6749 (4.1.2.1, 5.2), RFC 6750 (3.1), RFC 7591
-/// (3.2.2), RFC 8707 (2), RFC 9449 (5, 7.1, 8) and OpenID Connect Core 1.0
+/// (3.2.2), RFC 8628 (3.5), RFC 8707 (2), RFC 9449 (5, 7.1, 8) and OpenID Connect Core 1.0
 /// (3.1.2.6), and the admin API's `not_found` and `conflict`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -302,6 +319,12 @@ pub enum ErrorCode {
     LoginRequired,
     /// `consent_required` (OpenID Connect Core 3.1.2.6)
     ConsentRequired,
+    /// `authorization_pending` (RFC 8628)
+    AuthorizationPending,
+    /// `slow_down` (RFC 8628)
+    SlowDown,
+    /// `expired_token` (RFC 8628)
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -329,6 +352,9 @@ impl ErrorCode {
             ErrorCode::UseDpopNonce => "use_dpop_nonce",
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
         }
     }
 }
@@ -375,6 +401,13 @@ mod tests {
         );
         let nonce = Error::UseDpopNonce { nonce: "n".into() };
         assert_eq!((nonce.status(), nonce.code().as_str()), (400, "use_dpop_nonce"));
+        for (e, code) in [
+            (Error::AuthorizationPending, "authorization_pending"),
+            (Error::SlowDown, "slow_down"),
+            (Error::ExpiredToken, "expired_token"),
+        ] {
+            assert_eq!((e.status(), e.code().as_str()), (400, code), "RFC 8628 3.5");
+        }
         let store = Error::from(StoreError::Unavailable("disk full".into()));
         assert_eq!((store.status(), store.code().as_str()), (503, "temporarily_unavailable"));
     }

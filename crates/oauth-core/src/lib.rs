@@ -59,6 +59,7 @@ mod account;
 mod admin;
 mod authority;
 mod client;
+pub mod device;
 mod error;
 mod flow;
 mod forward;
@@ -84,9 +85,9 @@ pub use client::{
 pub use error::{Error, ErrorCode, Result};
 pub use flow::{
     AuthenticatedClient, AuthorizeRejection, AuthorizeRequest, BearerPrincipal, CheckedLogout, ClaimValue,
-    ClientAuthMethod, ClientCredentials, DpopRequest, Introspection, LoginOutcome, LogoutOutcome, LogoutRequest,
-    MAX_ASSERTION_LIFETIME, NONCE_WINDOW, OPENID, PUSHED_REQUEST_TTL, PushedAuthorization, REQUEST_URI_PREFIX,
-    SignedIn, Step, TokenRequest, TokenResponse, UserInfo, claims_supported,
+    ClientAuthMethod, ClientCredentials, DeviceAuthorization, DeviceAuthorizationRequest, DpopRequest, Introspection,
+    LoginOutcome, LogoutOutcome, LogoutRequest, MAX_ASSERTION_LIFETIME, NONCE_WINDOW, OPENID, PUSHED_REQUEST_TTL,
+    PushedAuthorization, REQUEST_URI_PREFIX, SignedIn, Step, TokenRequest, TokenResponse, UserInfo, claims_supported,
 };
 pub use registry::{ClientSource, FixedClients, LayeredClients, NoFixedClients, StoredClients};
 pub use services::{
@@ -104,6 +105,6 @@ pub use throttle::ThrottleSettings;
 pub use types::{
     AccessTokenId, AccountId, ClientId, CodeChallenge, CodeVerifier, DpopVerified, GrantId, GrantType, Hint, MaxAge,
     Nonce, PkceVerified, Prompt, RedirectPolicy, RedirectUri, RedirectUriMatched, ResourceUri, ResponseType, Scope,
-    SessionId, Sid, State, TokenHash, WebOrigin,
+    SessionId, Sid, State, TokenHash, USER_CODE_ALPHABET, USER_CODE_LEN, UserCode, WebOrigin,
 };
 pub use types::{OriginError, RedirectUriError};

@@ -17,6 +17,13 @@
 //! [`approve_remembered`]: AuthorizationSession::approve_remembered
 //! [`approve`]: AuthorizationSession::approve
 //!
+//! The device grant (RFC 8628) adds no state either: a session opened for a
+//! device request ([`AuthorizationSession::device_user_code`]) walks the same
+//! edges to `Approved` or `Denied` and stops there. It never issues a code
+//! (its decision goes to the device request, [`crate::device`]), and never
+//! takes the remembered-consent edge: the user approves on the consent page,
+//! which shows the user code to compare with the device's.
+//!
 //! Each transition is a method that takes the session as it is and returns the
 //! next one, or an error. An illegal transition is an error, never a silent
 //! no-op: no second approval, no second code, no exchange of a denied session.
@@ -33,7 +40,7 @@ use crate::sso::{ConsentGiven, LiveBrowserSession};
 use crate::store::CodeRedemption;
 use crate::types::{
     AccountId, ClientId, CodeChallenge, GrantId, Hint, MaxAge, Nonce, Prompt, RedirectUriMatched, ResourceUri, Scope,
-    SessionId, Sid, State, TokenHash,
+    SessionId, Sid, State, TokenHash, UserCode,
 };
 
 /// Where a session is in the flow. The account and scope travel with the states
@@ -151,6 +158,15 @@ pub(crate) struct OidcRequest {
     pub(crate) ui_locales: Option<Hint>,
 }
 
+/// What ties a session to a device request (RFC 8628): the device code's
+/// hash, the key of the request's record, and the user code the consent
+/// page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DeviceLink {
+    pub(crate) code: TokenHash,
+    pub(crate) user_code: UserCode,
+}
+
 /// A validated authorization request, ready to become a session. Only the
 /// authorization-request flow builds one (see [`crate::Authority::authorize`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,6 +193,10 @@ pub(crate) struct SessionRequest {
     /// the cap existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) opened_from: Option<IpAddr>,
+    /// Set when the session was opened from the user page of a device
+    /// request; `redirect_uri` is then the server's own `/device` page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) device: Option<DeviceLink>,
 }
 
 /// One user's way through `/authorize`, from the request to the code exchange.
@@ -240,6 +260,15 @@ impl AuthorizationSession {
     /// must carry a proof signed by that key.
     pub fn dpop_jkt(&self) -> Option<&str> {
         self.request.dpop_jkt.as_deref()
+    }
+    /// The user code of the device request this session decides, when it was
+    /// opened from the device page (RFC 8628); the consent page shows it.
+    pub fn device_user_code(&self) -> Option<&UserCode> {
+        self.request.device.as_ref().map(|d| &d.user_code)
+    }
+    /// The hash of the device code of the request this session decides.
+    pub(crate) fn device_code(&self) -> Option<&TokenHash> {
+        self.request.device.as_ref().map(|d| &d.code)
     }
     /// The hash of the browser cookie this session is bound to (CSRF defence).
     pub fn browser_binding(&self) -> Option<&TokenHash> {
@@ -389,12 +418,15 @@ impl AuthorizationSession {
     /// `ResourceChecked -> Approved` without the consent page: `given` says
     /// that this account consented to this client before for a scope that
     /// covers the checked one, or that the client needs no consent. Refused
-    /// for another account, client or a wider scope, and when the request
-    /// says `prompt=consent`.
+    /// for another account, client or a wider scope, when the request says
+    /// `prompt=consent`, and for a device request, whose user must see the
+    /// user code on the consent page.
     pub fn approve_remembered(&self, given: &ConsentGiven, now: OffsetDateTime) -> Result<Self> {
         let next = match &self.state {
             SessionState::ResourceChecked { account, scope }
-                if !self.prompt().consent && given.covers(*account, &self.request.client_id, scope) =>
+                if !self.prompt().consent
+                    && self.request.device.is_none()
+                    && given.covers(*account, &self.request.client_id, scope) =>
             {
                 Some(SessionState::Approved { account: *account, scope: scope.clone() })
             }
@@ -405,9 +437,10 @@ impl AuthorizationSession {
 
     /// `Approved -> CodeIssued`: a code (given as its hash) was minted; it is
     /// redeemable until `code_expires_at`, which becomes the session's expiry.
+    /// Never for a device request: its approval goes to the device.
     pub fn issue_code(&self, code: TokenHash, code_expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<Self> {
         let next = match &self.state {
-            SessionState::Approved { account, scope } => {
+            SessionState::Approved { account, scope } if self.request.device.is_none() => {
                 Some(SessionState::CodeIssued { account: *account, scope: scope.clone(), code })
             }
             _ => None,
@@ -519,7 +552,7 @@ impl AuthorizationSession {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::types::{RedirectPolicy, RedirectUri};
     use time::Duration;
@@ -575,8 +608,19 @@ mod tests {
             dpop_jkt: None,
             oidc: OidcRequest::default(),
             opened_from: None,
+            device: None,
         };
         AuthorizationSession::new(SessionId::from_random_bytes([3; 16]), request, T0, Duration::seconds(600))
+    }
+
+    /// A session opened from the device page for the request whose device
+    /// code hashes to `code`.
+    pub(crate) fn device_session(code: TokenHash) -> AuthorizationSession {
+        let mut s = requested();
+        s.request.redirect_uri = RedirectUriMatched::own_page("https://as.example/device".into());
+        s.request.state = None;
+        s.request.device = Some(DeviceLink { code, user_code: UserCode::parse("BCDF-GHJK").unwrap() });
+        s
     }
 
     fn checked() -> AuthorizationSession {
@@ -774,5 +818,29 @@ mod tests {
             .unwrap();
         assert!(illegal(s.approve_remembered(&ConsentGiven::not_needed(account(), app), T0)));
         assert!(s.approve(T0).is_ok(), "the consent page still works");
+    }
+
+    fn device_checked() -> AuthorizationSession {
+        device_session(TokenHash::of("device"))
+            .authenticate(account(), login(), T0)
+            .unwrap()
+            .resource_checked(Scope::parse("read").unwrap(), T0)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_device_session_never_issues_a_code() {
+        let approved = device_checked().approve(T0).unwrap();
+        assert!(illegal(approved.issue_code(code(), T0 + Duration::seconds(60), T0)));
+        assert_eq!(approved.device_user_code().map(|c| c.to_string()).as_deref(), Some("BCDF-GHJK"));
+    }
+
+    #[test]
+    fn a_device_session_never_skips_the_consent_page() {
+        let app = ClientId::parse("app").unwrap();
+        let given = ConsentGiven::remembered(account(), app.clone(), Scope::parse("read write").unwrap());
+        assert!(illegal(device_checked().approve_remembered(&given, T0)), "a remembered consent");
+        assert!(illegal(device_checked().approve_remembered(&ConsentGiven::not_needed(account(), app), T0)), "skip");
+        assert!(device_checked().approve(T0).is_ok(), "the consent page does");
     }
 }

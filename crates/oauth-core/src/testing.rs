@@ -285,6 +285,10 @@ pub const HOST_CLIENT: &str = "pgo.example.org";
 /// scopes `openid profile read`, ID tokens signed with the server's
 /// algorithm, and a `post_logout_redirect_uri` of [`LOGOUT_URI`].
 pub const FIRST_PARTY_CLIENT: &str = "first-party";
+/// A public device client (RFC 8628): the device-code and refresh grants,
+/// scopes `openid read write`, resource [`RESOURCE`], and `skip_consent`
+/// (which a device request ignores: its user always sees the consent page).
+pub const DEVICE_CLIENT: &str = "tv-app";
 /// The `post_logout_redirect_uri` registered for the OpenID and first-party
 /// clients.
 pub const LOGOUT_URI: &str = "https://app.example/bye";
@@ -420,6 +424,11 @@ impl Fixture {
         ClientCredentials { client_id: Some(PUBLIC_CLIENT), secret: None, assertion: None }
     }
 
+    /// The device client's credentials (method `none`).
+    pub fn device_client() -> ClientCredentials<'static> {
+        ClientCredentials { client_id: Some(DEVICE_CLIENT), secret: None, assertion: None }
+    }
+
     /// The confidential client's credentials.
     pub fn confidential_client() -> ClientCredentials<'static> {
         ClientCredentials { client_id: Some(CONFIDENTIAL_CLIENT), secret: Some(CONFIDENTIAL_SECRET), assertion: None }
@@ -525,6 +534,13 @@ fn clients() -> Result<BTreeMap<ClientId, Arc<Client>>> {
             resources: BTreeSet::new(),
             consent: ConsentRule::Skip,
             ..plain(FIRST_PARTY_CLIENT)?
+        },
+        ClientSettings {
+            name: "Living Room TV".into(),
+            grant_types: [GrantType::DeviceCode, GrantType::RefreshToken].into(),
+            scopes: Scope::parse("openid read write")?,
+            consent: ConsentRule::Skip,
+            ..plain(DEVICE_CLIENT)?
         },
     ];
     let mut map = BTreeMap::new();

@@ -290,6 +290,7 @@ impl Authority {
             dpop_jkt,
             oidc,
             opened_from: None,
+            device: None,
         })
     }
 

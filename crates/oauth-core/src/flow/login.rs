@@ -124,9 +124,24 @@ impl Authority {
     /// to: with `code`, `state` and `iss` on approval, or `error=access_denied`,
     /// `state` and `iss` on denial. An approval is remembered for the account
     /// and client (unless the client always asks).
+    ///
+    /// For a device request's session the decision goes to the device
+    /// request instead (no code), and the answer is the server's page that
+    /// says to return to the device.
     pub async fn decide(&self, id: SessionId, approve: bool) -> Result<String> {
         let (session, client) = self.session(id).await?;
         let now = self.now();
+        if session.device_user_code().is_some() {
+            let decided = if approve { session.approve(now)? } else { session.deny(now)? };
+            self.save_session(&session, &decided).await?;
+            let location = self.conclude_device(&decided).await?;
+            if let SessionState::Approved { account, scope } = decided.state() {
+                if client.consent() == ConsentRule::Remember {
+                    self.remember_consent(*account, &client, scope, now).await?;
+                }
+            }
+            return Ok(location);
+        }
         if !approve {
             let denied = session.deny(now)?;
             self.save_session(&session, &denied).await?;
@@ -219,11 +234,20 @@ impl Authority {
             ResourceDecision::Deny => {
                 let denied = authenticated.deny(now)?;
                 self.save_session(session, &denied).await?;
+                if session.device_user_code().is_some() {
+                    return Ok(LoginOutcome::Denied(self.conclude_device(&denied).await?));
+                }
                 return Ok(LoginOutcome::Denied(self.denied_location(session)));
             }
         };
         let checked = authenticated.resource_checked(scope.clone(), now)?;
-        if let Some(given) = self.consent_given(client, account.id, &scope, session.prompt()).await? {
+        // A device request's user always sees the consent page, which shows
+        // the user code to compare with the device's (SPEC-2).
+        let given = match session.device_user_code() {
+            Some(_) => None,
+            None => self.consent_given(client, account.id, &scope, session.prompt()).await?,
+        };
+        if let Some(given) = given {
             let approved = checked.approve_remembered(&given, now)?;
             return self.issue_code(session, approved).await.map(LoginOutcome::Approved);
         }

@@ -4,6 +4,7 @@
 
 mod authorize;
 mod client_auth;
+mod device;
 mod dpop;
 mod login;
 mod logout;
@@ -17,6 +18,7 @@ pub use authorize::{
     AuthorizeRejection, AuthorizeRequest, PUSHED_REQUEST_TTL, PushedAuthorization, REQUEST_URI_PREFIX,
 };
 pub use client_auth::{AuthenticatedClient, ClientAuthMethod, ClientCredentials, MAX_ASSERTION_LIFETIME};
+pub use device::{DeviceAuthorization, DeviceAuthorizationRequest};
 pub(crate) use dpop::NonceCache;
 pub use dpop::{DpopRequest, NONCE_WINDOW};
 pub use login::{LoginOutcome, SignedIn};

@@ -47,7 +47,9 @@ pub struct TokenRequest<'a> {
     pub username: Option<&'a str>,
     /// `password` (password)
     pub password: Option<&'a str>,
-    /// `resource` (RFC 8707): at the code and refresh grants it must be the
+    /// `device_code` (RFC 8628 3.4)
+    pub device_code: Option<&'a str>,
+    /// `resource` (RFC 8707): at the code, refresh and device grants it must be the
     /// authorized one; at client credentials and password it is checked as at
     /// `/authorize`.
     pub resource: Option<&'a str>,
@@ -78,7 +80,7 @@ pub struct TokenResponse {
     pub scope: String,
     /// A new refresh token, when the grant and the client allow one.
     pub refresh_token: Option<String>,
-    /// An ID token, for a code flow with `openid` and its refreshes.
+    /// An ID token, for a code or device flow with `openid` and its refreshes.
     pub id_token: Option<String>,
 }
 
@@ -120,6 +122,7 @@ impl Authority {
             GrantType::RefreshToken => self.refresh_grant(client, req, dpop).await,
             GrantType::ClientCredentials => self.client_credentials_grant(client, req, dpop).await,
             GrantType::Password => self.password_grant(client, req, dpop, peer).await,
+            GrantType::DeviceCode => self.device_code_grant(client, req, dpop).await,
         }
     }
 
@@ -426,7 +429,7 @@ impl Authority {
     /// grant refuses every token minted from it for as long as a verifier
     /// accepts them. The last access token is minted now, or, when the family
     /// has refresh tokens, at the latest at the family's end.
-    fn grant_retention(&self, refreshable: bool, now: OffsetDateTime) -> OffsetDateTime {
+    pub(super) fn grant_retention(&self, refreshable: bool, now: OffsetDateTime) -> OffsetDateTime {
         let last_minted = if refreshable { self.family_end(now) } else { now };
         last_minted + self.settings.access_token_ttl + self.settings.leeway
     }
@@ -441,7 +444,7 @@ impl Authority {
     /// A new grant for `account` of `scope` for `resource`, made now, not yet
     /// bound to a DPoP key.
     #[allow(clippy::too_many_arguments, reason = "each is one field of the grant")]
-    fn new_grant(
+    pub(super) fn new_grant(
         &self,
         client: &crate::Client,
         id: GrantId,
@@ -471,7 +474,7 @@ impl Authority {
     /// proof the access token is bound to its key, and so is the family of a
     /// public client (RFC 9449 5): a confidential client's refresh tokens are
     /// bound to its authentication already.
-    async fn issue_for_account(
+    pub(super) async fn issue_for_account(
         &self,
         client: &AuthenticatedClient,
         mut grant: Grant,
@@ -510,7 +513,7 @@ impl Authority {
     }
 
     /// Refuses a grant whose account is gone or disabled.
-    async fn active_account(&self, id: AccountId) -> Result<()> {
+    pub(super) async fn active_account(&self, id: AccountId) -> Result<()> {
         match self.services.store.account(id).await? {
             Some(a) if !a.disabled => Ok(()),
             _ => Err(Error::InvalidGrant("the account is disabled")),
@@ -538,7 +541,7 @@ impl Authority {
 /// RFC 8707 at the code and refresh grants: a `resource` named at `/token`
 /// must be the one the grant was authorized for (SPEC-2); the tokens are for
 /// the authorized one whether or not it is named again.
-fn same_resource(requested: Option<&str>, authorized: Option<&ResourceUri>) -> Result<()> {
+pub(super) fn same_resource(requested: Option<&str>, authorized: Option<&ResourceUri>) -> Result<()> {
     match requested {
         None => Ok(()),
         Some(r) if authorized.is_some_and(|a| a.as_str() == r) => Ok(()),

@@ -19,12 +19,19 @@ pub enum GrantType {
     /// RFC 6749 4.3; RFC 9700 2.4 says not to use it, so servers switch it on
     /// explicitly.
     Password,
+    /// RFC 8628: the device authorization grant, polled with the device code.
+    DeviceCode,
 }
 
 impl GrantType {
     /// Every grant type, in a fixed order.
-    pub const ALL: [GrantType; 4] =
-        [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials, GrantType::Password];
+    pub const ALL: [GrantType; 5] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+        GrantType::Password,
+        GrantType::DeviceCode,
+    ];
 
     /// Parses a `grant_type` value. An unknown one is `unsupported_grant_type`.
     pub fn parse(s: &str) -> Result<Self> {
@@ -38,6 +45,7 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::Password => "password",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 }
@@ -79,7 +87,7 @@ mod tests {
 
     #[test]
     fn unknown_grant_type_is_unsupported() {
-        for bad in ["implicit", "PASSWORD", "", "urn:ietf:params:oauth:grant-type:device_code"] {
+        for bad in ["implicit", "PASSWORD", "", "device_code", "urn:ietf:params:oauth:grant-type:saml2-bearer"] {
             assert_eq!(GrantType::parse(bad), Err(Error::UnsupportedGrantType));
         }
     }

@@ -11,6 +11,7 @@ mod redirect_uri;
 mod resource;
 mod scope;
 mod state;
+mod user_code;
 
 pub use dpop::DpopVerified;
 pub(crate) use dpop::parse_thumbprint;
@@ -23,6 +24,7 @@ pub use redirect_uri::{RedirectPolicy, RedirectUri, RedirectUriError, RedirectUr
 pub use resource::ResourceUri;
 pub use scope::Scope;
 pub use state::State;
+pub use user_code::{USER_CODE_ALPHABET, USER_CODE_LEN, UserCode};
 
 /// True when every byte of `s` is a visible ASCII character or space
 /// (`%x20-7E`, RFC 6749 appendix A's VSCHAR).

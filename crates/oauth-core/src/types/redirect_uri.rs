@@ -148,6 +148,12 @@ impl RedirectUriMatched {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// One of the server's own pages (`{issuer}/device`), for a session no
+    /// client redirect ends: no client input reaches it.
+    pub(crate) fn own_page(url: String) -> Self {
+        RedirectUriMatched(url)
+    }
 }
 
 impl RedirectPolicy {
