@@ -37,12 +37,17 @@
 
 mod admin;
 pub mod bench;
+mod device;
 mod records;
 mod sso;
 
 pub use admin::{
     a_private_key_jwt_client_keeps_its_keys_and_method, accounts_list_by_cursor_and_delete,
     clients_insert_once_replace_and_delete, clients_list_by_cursor_in_id_order, grants_of_an_account_are_its_live_ones,
+};
+pub use device::{
+    device_user_codes_are_unique_and_swept_at_expiry, racing_device_decisions_have_one_winner,
+    racing_device_polls_after_approval_give_one_token_response, racing_pending_polls_are_each_counted,
 };
 pub use records::{
     an_owners_records_are_deleted_by_kind, expired_records_are_gone_and_their_keys_free,
@@ -118,7 +123,11 @@ macro_rules! conformance_tests {
             grants_of_an_account_are_its_live_ones,
             a_browser_session_and_a_consent_carry_the_next_authorization,
             ending_an_accounts_sessions_logs_every_browser_out,
-            a_login_and_nonce_survive_the_store_into_the_id_tokens);
+            a_login_and_nonce_survive_the_store_into_the_id_tokens,
+            racing_device_polls_after_approval_give_one_token_response,
+            racing_pending_polls_are_each_counted,
+            racing_device_decisions_have_one_winner,
+            device_user_codes_are_unique_and_swept_at_expiry);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(
