@@ -39,7 +39,7 @@ impl Cors {
         match route {
             Route::Metadata | Route::Jwks => Cors::Public,
             Route::Userinfo => Cors::AnyClient,
-            Route::Token | Route::Revoke => Cors::RequestClient,
+            Route::Token | Route::Revoke | Route::DeviceAuthorization => Cors::RequestClient,
             _ => Cors::None,
         }
     }

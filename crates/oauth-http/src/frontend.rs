@@ -89,6 +89,10 @@ pub(crate) enum Route {
     Style,
     Token,
     Par,
+    DeviceAuthorization,
+    DevicePage,
+    Device,
+    DeviceDone,
     Revoke,
     Introspect,
     Userinfo,
@@ -113,6 +117,10 @@ impl Route {
             Route::Style => "style",
             Route::Token => "token",
             Route::Par => "par",
+            Route::DeviceAuthorization => "device_authorization",
+            Route::DevicePage => "device_page",
+            Route::Device => "device",
+            Route::DeviceDone => "device_done",
             Route::Revoke => "revoke",
             Route::Introspect => "introspect",
             Route::Userinfo => "userinfo",
@@ -133,10 +141,11 @@ impl Route {
             | Route::Consent
             | Route::Token
             | Route::Par
+            | Route::DeviceAuthorization
             | Route::Revoke
             | Route::Introspect
             | Route::Register => "POST",
-            Route::Userinfo | Route::Logout => "GET, POST",
+            Route::Userinfo | Route::Logout | Route::Device => "GET, POST",
             _ => "GET",
         }
     }
@@ -224,6 +233,9 @@ impl Frontend {
             "/authorize/style.css" => Route::Style,
             "/token" => Route::Token,
             "/par" => Route::Par,
+            "/device_authorization" => Route::DeviceAuthorization,
+            "/device" => Route::Device,
+            "/device/done" => Route::DeviceDone,
             "/revoke" => Route::Revoke,
             "/introspect" => Route::Introspect,
             "/userinfo" => Route::Userinfo,
@@ -251,6 +263,7 @@ impl Frontend {
             route = match route {
                 Route::Login => Route::LoginPage,
                 Route::Consent => Route::ConsentPage,
+                Route::Device => Route::DevicePage,
                 r => r,
             };
         }
@@ -285,6 +298,10 @@ impl Frontend {
                 Route::Style => response::css(crate::pages::STYLE),
                 Route::Token => self.token(&parts, body, ip, &mut client_id).await,
                 Route::Par => self.par(&parts, body, ip, &mut client_id).await,
+                Route::DeviceAuthorization => self.device_authorization(&parts, body, ip, &mut client_id).await,
+                Route::DevicePage => self.device_page(&parts),
+                Route::Device => self.device(&parts, body, ip).await,
+                Route::DeviceDone => self.device_done(&parts),
                 Route::Revoke => self.revoke(&parts, body, ip, &mut client_id).await,
                 Route::Introspect => self.introspect(&parts, body, ip, &mut client_id).await,
                 Route::Userinfo => self.userinfo(&parts, body).await,

@@ -1,4 +1,4 @@
-//! The login, consent, logout and error pages, in English and Dutch.
+//! The login, consent, device, logout and error pages, in English and Dutch.
 //!
 //! Server-rendered with `maud`, which escapes every interpolated value. No
 //! JavaScript; one same-origin stylesheet. Every input has a visible label,
@@ -34,6 +34,9 @@ pub(crate) struct Consent<'a> {
     pub(crate) switch_href: &'a str,
     /// The host of the `redirect_uri`.
     pub(crate) redirect_host: &'a str,
+    /// For a device request (RFC 8628), its user code, to compare with the
+    /// device's.
+    pub(crate) user_code: Option<&'a str>,
 }
 
 fn page(prefix: &str, lang: Lang, title: &str, body: Markup) -> Markup {
@@ -103,6 +106,9 @@ pub(crate) fn consent(f: &Form<'_>, c: &Consent<'_>) -> Markup {
         html! {
             h1 { (t.allow_access) }
             p { strong { (f.client_name) } " " span class="host" { "(" (c.redirect_host) ")" } " " (t.asks_to) }
+            @if let Some(code) = c.user_code {
+                p { (t.compare_code) } p class="user-code" { strong { (code) } }
+            }
             (scopes(f))
             form method="post" action={ (f.prefix) "/authorize/consent" } {
                 (hidden(f))
@@ -117,6 +123,45 @@ pub(crate) fn consent(f: &Form<'_>, c: &Consent<'_>) -> Markup {
             }
         },
     )
+}
+
+/// The device page (RFC 8628 3.3): a form posting `user_code` to `/device`,
+/// filled with `user_code` (from `verification_uri_complete`), with the
+/// CSRF token and, for "not you?", `prompt=login` as hidden inputs.
+pub(crate) fn device(
+    prefix: &str,
+    lang: Lang,
+    user_code: &str,
+    csrf: &str,
+    fresh_login: bool,
+    message: Option<&str>,
+) -> Markup {
+    let t = lang.text();
+    page(
+        prefix,
+        lang,
+        t.device_title,
+        html! {
+            h1 { (t.device_title) }
+            p { (t.device_prompt) }
+            @if let Some(m) = message { p class="error" role="alert" { (m) } }
+            form method="post" action={ (prefix) "/device" } {
+                input type="hidden" name="csrf" value=(csrf);
+                @if fresh_login { input type="hidden" name="prompt" value="login"; }
+                label for="user_code" { (t.user_code) }
+                input id="user_code" name="user_code" type="text" autocomplete="off" autocapitalize="characters"
+                    spellcheck="false" value=(user_code) required;
+                button type="submit" { (t.next) }
+            }
+        },
+    )
+}
+
+/// The page after a device request's decision: return to the device.
+pub(crate) fn device_done(prefix: &str, lang: Lang, approved: bool) -> Markup {
+    let t = lang.text();
+    let message = if approved { t.device_approved } else { t.device_denied };
+    page(prefix, lang, t.device_done_title, html! { h1 { (t.device_done_title) } p { (message) } })
 }
 
 /// The logout confirmation: a form posting the checked request back to
@@ -177,6 +222,7 @@ button.secondary{background:#e5e7eb;color:#1b1b1b}\
 .error{color:#a40000;font-weight:600}\
 .scopes{padding-left:1.2rem}\
 .host{color:#4b5563}\
+.user-code{font:600 1.6rem/1.2 ui-monospace,monospace;letter-spacing:.15em}\
 .account{margin-top:1.5rem;font-size:.9rem}\
 .detail{font-size:.85rem;color:#4b5563}\
 a{color:#1d4ed8}\
@@ -200,15 +246,30 @@ mod tests {
             session: "s\"x".into(),
             csrf: "c".into(),
         };
-        let c = Consent { username: "<b>bob</b>", switch_href: "/authorize?a=\"b", redirect_host: "<h>" };
+        let c = Consent {
+            username: "<b>bob</b>",
+            switch_href: "/authorize?a=\"b",
+            redirect_host: "<h>",
+            user_code: Some("<c>"),
+        };
         let page = consent(&f, &c).into_string();
         assert!(!page.contains("<script>alert"), "{page}");
         assert!(page.contains("&lt;script&gt;"));
-        assert!(!page.contains("<img") && !page.contains("<b>bob") && !page.contains("<h>"));
+        assert!(!page.contains("<img") && !page.contains("<b>bob") && !page.contains("<h>") && !page.contains("<c>"));
         assert!(page.contains("value=\"s&quot;x\""));
         assert!(page.contains("href=\"/authorize?a=&quot;b\""));
         let hinted = login(&f, None, Some("\"><script>")).into_string();
         assert!(!hinted.contains("\"><script>"), "{hinted}");
+    }
+
+    #[test]
+    fn the_device_page_fills_the_code_and_shows_it_on_the_consent_page() {
+        let page = device("/p", Lang::En, "\"><x>", "tok", false, None).into_string();
+        assert!(page.contains(r#"<form method="post" action="/p/device">"#), "{page}");
+        assert!(page.contains(r#"<label for="user_code">"#) && page.contains("value=\"&quot;&gt;&lt;x&gt;\""));
+        assert!(!page.contains("name=\"prompt\""), "no fresh login unless asked");
+        let c = Consent { username: "a", switch_href: "/x", redirect_host: "h", user_code: Some("BCDF-GHJK") };
+        assert!(consent(&form(Lang::En), &c).into_string().contains("BCDF-GHJK"));
     }
 
     #[test]
@@ -221,7 +282,7 @@ mod tests {
 
     #[test]
     fn every_page_exists_in_english_and_dutch_and_says_which() {
-        let c = Consent { username: "alice", switch_href: "/x", redirect_host: "app.example" };
+        let c = Consent { username: "alice", switch_href: "/x", redirect_host: "app.example", user_code: None };
         for (lang, sign_in, allow, sign_out) in
             [(Lang::En, "Sign in", "Allow", "Sign out"), (Lang::Nl, "Inloggen", "Toestaan", "Uitloggen")]
         {
@@ -231,6 +292,8 @@ mod tests {
                 consent(&form(lang), &c).into_string(),
                 logout_confirm("/p", lang, Some("App"), &[("csrf", "c")]).into_string(),
                 logged_out("/p", lang).into_string(),
+                device("/p", lang, "BCDF-GHJK", "c", true, Some("x")).into_string(),
+                device_done("/p", lang, true).into_string(),
                 error("/p", lang, lang.text().cannot_continue, lang.text().bad_form.1, None).into_string(),
             ];
             for p in &pages {

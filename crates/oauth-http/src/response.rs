@@ -10,7 +10,7 @@
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
-use oauth_core::{Error, ErrorCode, Introspection, PushedAuthorization, TokenResponse};
+use oauth_core::{DeviceAuthorization, Error, ErrorCode, Introspection, PushedAuthorization, TokenResponse};
 use serde::Serialize;
 
 use crate::request::ReadError;
@@ -141,6 +141,28 @@ pub(crate) fn pushed(status: StatusCode, p: &PushedAuthorization) -> Response<Bo
     let mut r = json(status, &Wire { request_uri: &p.request_uri, expires_in: p.expires_in });
     no_store(&mut r);
     r
+}
+
+/// The device authorization response (RFC 8628 3.2), not to be cached: the
+/// device code is a capability.
+pub(crate) fn device_authorization(d: &DeviceAuthorization) -> Response<Body> {
+    #[derive(Serialize)]
+    struct Wire<'a> {
+        device_code: &'a str,
+        user_code: String,
+        verification_uri: &'a str,
+        verification_uri_complete: &'a str,
+        expires_in: i64,
+        interval: i64,
+    }
+    json_no_store(&Wire {
+        device_code: &d.device_code,
+        user_code: d.user_code.to_string(),
+        verification_uri: &d.verification_uri,
+        verification_uri_complete: &d.verification_uri_complete,
+        expires_in: d.expires_in,
+        interval: d.interval,
+    })
 }
 
 /// The introspection response (RFC 7662 2.2), not to be cached. An inactive

@@ -37,7 +37,7 @@ use crate::response::{self, Body};
 const MAX_AUTHORIZE_QUERY: usize = 8 * 1024;
 
 impl Frontend {
-    fn cookie_name(&self) -> &'static str {
+    pub(crate) fn cookie_name(&self) -> &'static str {
         // `__Host-` pins the cookie to this origin (Secure, Path=/, no Domain).
         if self.secure { "__Host-oauth_browser" } else { "oauth_browser" }
     }
@@ -95,7 +95,7 @@ impl Frontend {
         response::html(StatusCode::BAD_REQUEST, pages::error(&self.prefix, lang, title, message, None))
     }
 
-    fn read_failed(&self, e: ReadError, lang: Lang) -> Response<Body> {
+    pub(crate) fn read_failed(&self, e: ReadError, lang: Lang) -> Response<Body> {
         match e {
             ReadError::Invalid(err) => self.error_page(&err, lang),
             other => response::read_error(other, self.issuer()),
@@ -104,7 +104,7 @@ impl Frontend {
 
     /// The pages' language for `session` (its `ui_locales`) in a browser that
     /// sent `headers`.
-    fn lang(&self, session: Option<&AuthorizationSession>, headers: &http::HeaderMap) -> Lang {
+    pub(crate) fn lang(&self, session: Option<&AuthorizationSession>, headers: &http::HeaderMap) -> Lang {
         Lang::pick(session.and_then(|s| s.ui_locales()).map(|u| u.as_str()), headers)
     }
 
@@ -345,14 +345,24 @@ impl Frontend {
             Err(e) => return self.error_page(&e.into(), lang),
         };
         let form = self.form(session, client, browser, scope, lang);
-        let switch_href =
-            format!("{}/authorize?{}", self.prefix, session.request_query(Prompt { login: true, ..Prompt::default() }));
+        let user_code = session.device_user_code().map(|c| c.to_string());
+        // "Not you?" asks the same request again with a fresh login: for a
+        // device request that is its user code on the device page.
+        let switch_href = match &user_code {
+            Some(code) => format!("{}/device?user_code={code}&prompt=login", self.prefix),
+            None => format!(
+                "{}/authorize?{}",
+                self.prefix,
+                session.request_query(Prompt { login: true, ..Prompt::default() })
+            ),
+        };
         let redirect = session.redirect_uri().as_str();
         let host = redirect.parse::<http::Uri>().ok().and_then(|u| u.host().map(str::to_owned));
         let consent = Consent {
             username: &account.username,
             switch_href: &switch_href,
             redirect_host: host.as_deref().unwrap_or(redirect),
+            user_code: user_code.as_deref(),
         };
         response::html(StatusCode::OK, pages::consent(&form, &consent))
     }

@@ -19,6 +19,8 @@ struct Metadata<'a> {
     introspection_endpoint: String,
     userinfo_endpoint: String,
     pushed_authorization_request_endpoint: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_authorization_endpoint: Option<String>,
     require_pushed_authorization_requests: bool,
     end_session_endpoint: String,
     scopes_supported: [&'static str; 4],
@@ -84,6 +86,9 @@ impl Frontend {
             introspection_endpoint: format!("{base}/introspect"),
             userinfo_endpoint: format!("{base}/userinfo"),
             pushed_authorization_request_endpoint: format!("{base}/par"),
+            device_authorization_endpoint: grants
+                .contains(&GrantType::DeviceCode)
+                .then(|| format!("{base}/device_authorization")),
             require_pushed_authorization_requests: settings.require_pushed_authorization_requests || fapi2,
             end_session_endpoint: format!("{base}/logout"),
             scopes_supported: [oauth_core::OPENID, "profile", "email", "phone"],

@@ -2,6 +2,7 @@
 //! group.
 
 mod authorize;
+mod device;
 mod discovery;
 mod logout;
 mod register;

@@ -21,7 +21,7 @@ impl Frontend {
 
     /// Reads the body and authenticates the client; the shared first half of
     /// the three endpoints.
-    async fn authenticated<B: hyper::body::Body<Error: Into<crate::BoxError>>>(
+    pub(super) async fn authenticated<B: hyper::body::Body<Error: Into<crate::BoxError>>>(
         &self,
         parts: &Parts,
         body: B,
@@ -91,6 +91,7 @@ impl Frontend {
             redirect_uri: params.get("redirect_uri"),
             code_verifier: params.get("code_verifier"),
             refresh_token: params.get("refresh_token"),
+            device_code: params.get("device_code"),
             scope: params.get("scope"),
             username: params.get("username"),
             password: params.get("password"),

@@ -42,6 +42,10 @@ pub const OIDC_OTHER: &str = "oidc-other";
 /// signed with the server's own algorithm.
 pub const FIRST_PARTY: &str = "first-party";
 /// The OpenID Connect clients' `post_logout_redirect_uris`.
+/// A public device client (RFC 8628) that skips consent, which a device
+/// request ignores.
+pub const DEVICE: &str = "tv-app";
+pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 pub const LOGOUT_REDIRECT: &str = "http://127.0.0.1:9000/bye";
 pub const USERNAME: &str = "alice";
 /// A second account, for switching accounts.
@@ -71,6 +75,9 @@ pub struct Options {
     pub access_token_ttl: time::Duration,
     /// Replaces the real verifier (Argon2id and `$sha256$`).
     pub verifier: Option<Arc<dyn SecretVerifier>>,
+    pub max_failures_per_ip: u32,
+    pub device_code_ttl: time::Duration,
+    pub device_interval: time::Duration,
 }
 
 impl Default for Options {
@@ -88,6 +95,9 @@ impl Default for Options {
             max_pending_per_ip: 1000,
             access_token_ttl: time::Duration::seconds(900),
             verifier: None,
+            max_failures_per_ip: 1000,
+            device_code_ttl: time::Duration::seconds(600),
+            device_interval: time::Duration::seconds(5),
         }
     }
 }
@@ -238,6 +248,12 @@ pub fn clients() -> BTreeMap<ClientId, Arc<Client>> {
             id_token_alg: IdTokenAlg::Rs256,
             consent: ConsentRule::Always,
         },
+        ClientSettings {
+            grant_types: [GrantType::DeviceCode, GrantType::RefreshToken].into(),
+            redirect: RedirectPolicy::Registered(vec![]),
+            post_logout_redirect_uris: vec![],
+            ..oidc_client(DEVICE, "Living Room TV", ConsentRule::Skip, IdTokenAlg::Rs256)
+        },
     ];
     specs
         .into_iter()
@@ -329,6 +345,9 @@ pub async fn frontend_on(
     settings.throttle.max_failures_per_account_total = opts.max_failures_per_account_total;
     settings.throttle.max_pending_per_ip = opts.max_pending_per_ip;
     settings.access_token_ttl = opts.access_token_ttl;
+    settings.throttle.max_failures_per_ip = opts.max_failures_per_ip;
+    settings.device_code_ttl = opts.device_code_ttl;
+    settings.device_interval = opts.device_interval;
     let codec = Arc::new(JwtCodec::new(
         KeyRing::single(SigningKey::generate(SigningAlg::Es256).unwrap()).with_id_token_key(id_token_key()).unwrap(),
         issuer.clone(),
@@ -502,4 +521,127 @@ pub async fn code_tokens(s: &TestServer) -> serde_json::Value {
         .unwrap();
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
+}
+
+/// A device authorization request of the public device client for `scope`;
+/// the JSON answer.
+pub async fn device_start(s: &TestServer, scope: &str) -> serde_json::Value {
+    let resp = http()
+        .post(format!("{}/device_authorization", s.base))
+        .form(&[("client_id", DEVICE), ("scope", scope)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+/// One poll of the device client with `device_code`: status and JSON.
+pub async fn device_poll(s: &TestServer, device_code: &str) -> (u16, serde_json::Value) {
+    let resp = http()
+        .post(format!("{}/token", s.base))
+        .form(&[("grant_type", DEVICE_GRANT), ("device_code", device_code), ("client_id", DEVICE)])
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+/// A browser on the device page: its cookies, sent together.
+pub struct DeviceBrowser {
+    pub cookies: Vec<String>,
+}
+
+impl DeviceBrowser {
+    pub fn header(&self) -> String {
+        self.cookies.join("; ")
+    }
+
+    /// Keeps the cookies an answer sets (the CSRF and the session cookie).
+    pub fn keep(&mut self, resp: &reqwest::Response) {
+        for raw in resp.headers().get_all("set-cookie") {
+            let pair = raw.to_str().unwrap().split(';').next().unwrap().to_owned();
+            let name = pair.split('=').next().unwrap().to_owned();
+            self.cookies.retain(|c| !c.starts_with(&format!("{name}=")));
+            self.cookies.push(pair);
+        }
+    }
+}
+
+/// Opens `url` (the verification URI, complete or not) in `browser`, types
+/// `typed` (or keeps the filled-in code when `None`) and submits; the answer
+/// to the POST.
+pub async fn device_submit(
+    s: &TestServer,
+    browser: &mut DeviceBrowser,
+    url: &str,
+    typed: Option<&str>,
+) -> reqwest::Response {
+    let page = http().get(url).header("cookie", browser.header()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    browser.keep(&page);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&format!("<form method=\"post\" action=\"{}/device\">", path_of(&s.base))), "{html}");
+    let filled = hidden_or_input(&html, "user_code");
+    let mut form =
+        vec![("csrf".to_owned(), hidden(&html, "csrf")), ("user_code".into(), typed.map_or(filled, str::to_owned))];
+    if html.contains("name=\"prompt\" value=\"login\"") {
+        form.push(("prompt".into(), "login".into()));
+    }
+    http().post(format!("{}/device", s.base)).header("cookie", browser.header()).form(&form).send().await.unwrap()
+}
+
+/// The value of the input `name` of a page, hidden or not.
+pub fn hidden_or_input(html: &str, name: &str) -> String {
+    let start = html.find(&format!("name=\"{name}\"")).unwrap_or_else(|| panic!("no input {name} in {html}"));
+    let rest = &html[start..];
+    let v = rest.find("value=\"").unwrap() + 7;
+    rest[v..].split('"').next().unwrap().to_owned()
+}
+
+/// The user's steps for `user_code` in `browser`: the device page, the login
+/// (unless the browser has a session), the consent page (whose HTML is
+/// checked for the user code), the decision; the page the browser ends on.
+pub async fn device_user_steps(s: &TestServer, browser: &mut DeviceBrowser, user_code: &str, approve: bool) -> String {
+    let url = format!("{}/device?user_code={user_code}", s.base);
+    let resp = device_submit(s, browser, &url, None).await;
+    assert_eq!(resp.status(), 303);
+    let mut next = format!("http://{}{}", s.addr, location(&resp));
+    if next.contains("/authorize/login") {
+        let page = http().get(&next).header("cookie", browser.header()).send().await.unwrap();
+        let html = page.text().await.unwrap();
+        let resp = http()
+            .post(format!("{}/authorize/login", s.base))
+            .header("cookie", browser.header())
+            .form(&[
+                ("session", hidden(&html, "session")),
+                ("csrf", hidden(&html, "csrf")),
+                ("username", USERNAME.into()),
+                ("password", PASSWORD.into()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303);
+        browser.keep(&resp);
+        next = format!("http://{}{}", s.addr, location(&resp));
+    }
+    assert!(next.contains("/authorize/consent"), "the consent page next: {next}");
+    let page = http().get(&next).header("cookie", browser.header()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(user_code), "the consent page shows the user code: {html}");
+    let resp = http()
+        .post(format!("{}/authorize/consent", s.base))
+        .header("cookie", browser.header())
+        .form(&[
+            ("session", hidden(&html, "session")),
+            ("csrf", hidden(&html, "csrf")),
+            ("decision", if approve { "approve" } else { "deny" }.into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    location(&resp)
 }

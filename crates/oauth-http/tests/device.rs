@@ -1,0 +1,396 @@
+//! The device authorization grant (RFC 8628) over real HTTP against a real
+//! server: the device's requests and polls, the user's pages, their
+//! interleavings, races and bad input. One test per rule; names state the
+//! rule. The flows' rules with a manual clock are in
+//! `oauth-core/tests/device.rs`; the store's in the conformance suite.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail by panicking")]
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+
+/// A server whose device codes live `ttl` seconds and are polled every second.
+async fn fast(ttl: i64) -> TestServer {
+    start(Options {
+        device_interval: time::Duration::seconds(1),
+        device_code_ttl: time::Duration::seconds(ttl),
+        ..Options::default()
+    })
+    .await
+}
+
+fn error(body: &Value) -> &str {
+    body["error"].as_str().unwrap_or("")
+}
+
+/// Waits out the interval of one second, with a margin.
+async fn wait_interval() {
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+}
+
+#[tokio::test]
+async fn device_flow_with_polls_before_between_and_after_the_users_steps() {
+    let s = fast(600).await;
+    let started = device_start(&s, "openid read").await;
+    let user_code = started["user_code"].as_str().unwrap();
+    assert_eq!(started["verification_uri"], format!("{}/device", s.base));
+    assert_eq!(started["verification_uri_complete"], format!("{}/device?user_code={user_code}", s.base));
+    assert_eq!((started["expires_in"].as_i64(), started["interval"].as_i64()), (Some(600), Some(1)));
+    let device_code = started["device_code"].as_str().unwrap();
+    assert_eq!(
+        device_poll(&s, device_code).await,
+        (
+            400,
+            serde_json::json!({
+                "error": "authorization_pending",
+                "error_description": "the user has not decided yet; poll again after the interval",
+            })
+        )
+    );
+
+    let mut browser = DeviceBrowser { cookies: vec![] };
+    let url = started["verification_uri_complete"].as_str().unwrap();
+    let resp = device_submit(&s, &mut browser, url, None).await;
+    assert_eq!(resp.status(), 303);
+    assert!(location(&resp).starts_with("/authorize/login?session="), "{}", location(&resp));
+    wait_interval().await;
+    let (status, body) = device_poll(&s, device_code).await;
+    assert_eq!((status, error(&body)), (400, "authorization_pending"), "the user is on the login page");
+
+    let done = device_user_steps(&s, &mut browser, user_code, true).await;
+    assert_eq!(done, format!("{}/device/done?result=approved", s.base));
+    let page = http().get(&done).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Return to your device"));
+
+    wait_interval().await;
+    let (status, tokens) = device_poll(&s, device_code).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["scope"], "openid read");
+    assert!(tokens["refresh_token"].is_string(), "the client may refresh");
+    assert!(tokens["id_token"].is_string(), "openid asks for an ID token");
+    let userinfo = http().get(format!("{}/userinfo", s.base)).bearer_auth(tokens["access_token"].as_str().unwrap());
+    assert_eq!(userinfo.send().await.unwrap().json::<Value>().await.unwrap()["sub"], s.account.id.to_string());
+
+    wait_interval().await;
+    let (status, body) = device_poll(&s, device_code).await;
+    assert_eq!((status, error(&body)), (400, "invalid_grant"), "a used device code");
+}
+
+#[tokio::test]
+async fn device_flow_with_the_user_done_before_the_first_poll() {
+    let s = fast(600).await;
+    let started = device_start(&s, "read").await;
+    let mut browser = DeviceBrowser { cookies: vec![] };
+    device_user_steps(&s, &mut browser, started["user_code"].as_str().unwrap(), true).await;
+    let (status, tokens) = device_poll(&s, started["device_code"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "the first poll is never too soon: {tokens}");
+    assert!(tokens["id_token"].is_null(), "no openid, no ID token");
+}
+
+#[tokio::test]
+async fn a_browser_with_a_session_skips_the_login_but_never_the_consent_page() {
+    let s = fast(600).await;
+    let mut browser = DeviceBrowser { cookies: vec![] };
+    let first = device_start(&s, "read").await;
+    device_user_steps(&s, &mut browser, first["user_code"].as_str().unwrap(), true).await;
+    let second = device_start(&s, "read").await;
+    let code = second["user_code"].as_str().unwrap();
+    let resp = device_submit(&s, &mut browser, &format!("{}/device", s.base), Some(code)).await;
+    assert_eq!(resp.status(), 303);
+    assert!(location(&resp).starts_with("/authorize/consent?session="), "consent remembered and skip_consent set");
+    let done = device_user_steps(&s, &mut browser, code, true).await;
+    assert!(done.ends_with("result=approved"));
+}
+
+#[tokio::test]
+async fn typed_user_codes_match_ignoring_case_spaces_and_dashes() {
+    let s = fast(600).await;
+    let started = device_start(&s, "read").await;
+    let code = started["user_code"].as_str().unwrap().to_lowercase().replace('-', " ");
+    let mut browser = DeviceBrowser { cookies: vec![] };
+    let resp = device_submit(&s, &mut browser, &format!("{}/device", s.base), Some(&format!(" {code} "))).await;
+    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_denied_device_gets_access_denied() {
+    let s = fast(600).await;
+    let started = device_start(&s, "read").await;
+    let mut browser = DeviceBrowser { cookies: vec![] };
+    let done = device_user_steps(&s, &mut browser, started["user_code"].as_str().unwrap(), false).await;
+    assert_eq!(done, format!("{}/device/done?result=denied", s.base));
+    let (status, body) = device_poll(&s, started["device_code"].as_str().unwrap()).await;
+    assert_eq!((status, error(&body)), (400, "access_denied"));
+}
+
+#[tokio::test]
+async fn a_poll_sooner_than_the_interval_is_slow_down_and_the_interval_grows_by_five_seconds() {
+    let s = fast(600).await;
+    let started = device_start(&s, "read").await;
+    let code = started["device_code"].as_str().unwrap();
+    assert_eq!(error(&device_poll(&s, code).await.1), "authorization_pending");
+    assert_eq!(error(&device_poll(&s, code).await.1), "slow_down");
+    wait_interval().await;
+    assert_eq!(error(&device_poll(&s, code).await.1), "slow_down", "the interval is 11 s now, not 1 s");
+}
+
+#[tokio::test]
+async fn concurrent_polls_after_approval_give_tokens_exactly_once() {
+    let s = fast(600).await;
+    let started = device_start(&s, "read").await;
+    let mut browser = DeviceBrowser { cookies: vec![] };
+    device_user_steps(&s, &mut browser, started["user_code"].as_str().unwrap(), true).await;
+    let code = started["device_code"].as_str().unwrap().to_owned();
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (base, code) = (s.base.clone(), code.clone());
+        tasks.push(tokio::spawn(async move {
+            let resp = http()
+                .post(format!("{base}/token"))
+                .form(&[("grant_type", DEVICE_GRANT), ("device_code", &code), ("client_id", DEVICE)])
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            200 => won += 1,
+            _ => assert!(matches!(error(&body), "invalid_grant" | "slow_down"), "{body}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one poll gets tokens");
+}
+
+#[tokio::test]
+async fn an_approval_racing_the_expiry_never_gives_tokens_after_expires_in() {
+    let s = fast(2).await;
+    let started = device_start(&s, "read").await;
+    let issued_at = oauth_core::Clock::now(&oauth_runtime::SystemClock);
+    let user_code = started["user_code"].as_str().unwrap().to_owned();
+    let device_code = started["device_code"].as_str().unwrap().to_owned();
+    let mut browser = DeviceBrowser { cookies: vec![] };
+    // The user reaches the consent page, then decides right at the expiry
+    // while the device polls every interval.
+    let url = format!("{}/device?user_code={user_code}", s.base);
+    let resp = device_submit(&s, &mut browser, &url, None).await;
+    let login = format!("http://{}{}", s.addr, location(&resp));
+    let html = http().get(&login).header("cookie", browser.header()).send().await.unwrap().text().await.unwrap();
+    let resp = http()
+        .post(format!("{}/authorize/login", s.base))
+        .header("cookie", browser.header())
+        .form(&[
+            ("session", hidden(&html, "session")),
+            ("csrf", hidden(&html, "csrf")),
+            ("username", USERNAME.into()),
+            ("password", PASSWORD.into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    browser.keep(&resp);
+    let consent = format!("http://{}{}", s.addr, location(&resp));
+    let html = http().get(&consent).header("cookie", browser.header()).send().await.unwrap().text().await.unwrap();
+    let elapsed = oauth_core::Clock::now(&oauth_runtime::SystemClock) - issued_at;
+    tokio::time::sleep((time::Duration::seconds(2) - elapsed).try_into().unwrap_or_default()).await;
+    let approve = {
+        let (base, cookie) = (s.base.clone(), browser.header());
+        let form =
+            [("session", hidden(&html, "session")), ("csrf", hidden(&html, "csrf")), ("decision", "approve".into())];
+        tokio::spawn(async move {
+            http().post(format!("{base}/authorize/consent")).header("cookie", cookie).form(&form).send().await.unwrap()
+        })
+    };
+    let (status, body) = device_poll(&s, &device_code).await;
+    let approved = approve.await.unwrap();
+    if status == 200 {
+        // Only possible when both came before the expiry: the token says when.
+        let claims =
+            s.frontend.authority().services().tokens.verify(body["access_token"].as_str().unwrap(), issued_at).await;
+        assert!(claims.unwrap().issued_at <= issued_at + time::Duration::seconds(2), "tokens after expires_in");
+    } else {
+        assert!(matches!(error(&body), "authorization_pending" | "expired_token"), "{body}");
+    }
+    assert!(matches!(approved.status().as_u16(), 303 | 400), "{}", approved.status());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, body) = device_poll(&s, &device_code).await;
+    assert!(status == 400 && matches!(error(&body), "expired_token" | "invalid_grant"), "{status} {body}");
+}
+
+#[tokio::test]
+async fn an_expired_device_code_gets_expired_token_and_its_user_code_is_refused() {
+    let s = fast(1).await;
+    let started = device_start(&s, "read").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, body) = device_poll(&s, started["device_code"].as_str().unwrap()).await;
+    assert_eq!((status, error(&body)), (400, "expired_token"));
+    let mut browser = DeviceBrowser { cookies: vec![] };
+    let url = format!("{}/device?user_code={}", s.base, started["user_code"].as_str().unwrap());
+    let resp = device_submit(&s, &mut browser, &url, None).await;
+    assert_eq!(resp.status(), 400, "the form again, with an error");
+}
+
+#[tokio::test]
+async fn an_unknown_device_code_is_invalid_grant() {
+    let s = fast(600).await;
+    let (status, body) = device_poll(&s, "no-such-device-code").await;
+    assert_eq!((status, error(&body)), (400, "invalid_grant"));
+    let resp = http()
+        .post(format!("{}/token", s.base))
+        .form(&[("grant_type", DEVICE_GRANT), ("client_id", DEVICE)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error(&resp.json().await.unwrap()), "invalid_request", "no device_code at all");
+}
+
+#[tokio::test]
+async fn a_client_without_the_device_grant_is_unauthorized_client() {
+    let s = fast(600).await;
+    let resp =
+        http().post(format!("{}/device_authorization", s.base)).form(&[("client_id", PUBLIC)]).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error(&resp.json().await.unwrap()), "unauthorized_client");
+    let resp = http()
+        .post(format!("{}/token", s.base))
+        .form(&[("grant_type", DEVICE_GRANT), ("device_code", "x"), ("client_id", PUBLIC)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error(&resp.json().await.unwrap()), "unauthorized_client", "nor may it poll");
+}
+
+#[tokio::test]
+async fn a_device_code_presented_by_another_client_is_invalid_grant() {
+    let s = fast(600).await;
+    let started = device_start(&s, "read").await;
+    let resp = http()
+        .post(format!("{}/token", s.base))
+        .basic_auth(CONFIDENTIAL, Some(SECRET))
+        .form(&[("grant_type", DEVICE_GRANT), ("device_code", started["device_code"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error(&resp.json().await.unwrap()), "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_confidential_client_authenticates_at_the_device_endpoint_as_at_token() {
+    let s = fast(600).await;
+    let ok = http()
+        .post(format!("{}/device_authorization", s.base))
+        .basic_auth(CONFIDENTIAL, Some(SECRET))
+        .form(&[("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["cache-control"], "no-store");
+    let bad = http()
+        .post(format!("{}/device_authorization", s.base))
+        .basic_auth(CONFIDENTIAL, Some("wrong"))
+        .form(&[("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    assert_eq!(error(&bad.json().await.unwrap()), "invalid_client");
+}
+
+#[tokio::test]
+async fn repeated_parameters_are_invalid_request_everywhere_on_the_device_path() {
+    let s = fast(600).await;
+    let resp = http()
+        .post(format!("{}/device_authorization", s.base))
+        .body(format!("client_id={DEVICE}&scope=read&scope=openid"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error(&resp.json().await.unwrap()), "invalid_request");
+    let resp = http()
+        .post(format!("{}/token", s.base))
+        .body(format!("grant_type={}&client_id={DEVICE}&device_code=a&device_code=b", urlencode(DEVICE_GRANT)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error(&resp.json().await.unwrap()), "invalid_request");
+    let resp = http()
+        .post(format!("{}/device", s.base))
+        .body("user_code=BCDF-GHJK&user_code=BCDF-GHJK")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "the page refuses it too");
+}
+
+#[tokio::test]
+async fn wrong_user_codes_show_the_form_again_and_count_per_peer_until_429() {
+    let s = start(Options { max_failures_per_ip: 3, ..Options::default() }).await;
+    let started = device_start(&s, "read").await;
+    let mut browser = DeviceBrowser { cookies: vec![] };
+    let url = format!("{}/device", s.base);
+    for typed in ["BBBB-BBBB", "not a code at all", "CCCC-CCCC"] {
+        let resp = device_submit(&s, &mut browser, &url, Some(typed)).await;
+        assert_eq!(resp.status(), 400);
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("role=\"alert\"") && html.contains("name=\"user_code\""), "the form again: {html}");
+    }
+    let right = started["user_code"].as_str().unwrap();
+    let resp = device_submit(&s, &mut browser, &url, Some(right)).await;
+    assert_eq!(resp.status(), 429, "past the limit even the right code is refused");
+    assert!(resp.headers().contains_key("retry-after"));
+    assert!(resp.text().await.unwrap().contains("Too many wrong codes"));
+}
+
+#[tokio::test]
+async fn the_device_form_needs_its_csrf_token() {
+    let s = fast(600).await;
+    let started = device_start(&s, "read").await;
+    let page = http().get(format!("{}/device", s.base)).send().await.unwrap();
+    let cookie = cookie_of(&page);
+    let resp = http()
+        .post(format!("{}/device", s.base))
+        .header("cookie", cookie)
+        .form(&[("csrf", "forged"), ("user_code", started["user_code"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+}
+
+#[tokio::test]
+async fn the_device_pages_speak_dutch() {
+    let s = fast(600).await;
+    let page = http().get(format!("{}/device", s.base)).header("accept-language", "nl-NL").send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<html lang=\"nl\">") && html.contains("Apparaat koppelen"), "{html}");
+    let done = http().get(format!("{}/device/done?result=approved", s.base)).header("accept-language", "nl");
+    let html = done.send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Ga terug naar uw apparaat"), "{html}");
+}
+
+#[tokio::test]
+async fn both_metadata_documents_name_the_device_authorization_endpoint() {
+    let s = fast(600).await;
+    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
+        let m: Value = http().get(format!("{}{path}", s.base)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(m["device_authorization_endpoint"], format!("{}/device_authorization", s.base), "{path}");
+        assert!(m["grant_types_supported"].as_array().unwrap().iter().any(|g| g == DEVICE_GRANT), "{path}");
+    }
+}
