@@ -29,8 +29,8 @@ pub(crate) use clients::AccountEntry;
 pub(crate) use medmij::MedmijSection;
 use reader::{Keys, Reader};
 pub(crate) use sections::{
-    AdminSection, Backend, DpopSection, GrantsSection, KeySource, OidcSection, ParSection, ProfileSection,
-    RegistrationSection, ServerSection, SessionSection, StoreSection, TokensSection,
+    AdminSection, Backend, DeviceSection, DpopSection, GrantsSection, KeySource, OidcSection, ParSection,
+    ProfileSection, RegistrationSection, ServerSection, SessionSection, StoreSection, TokensSection,
 };
 
 /// Exit code for bad usage or configuration.
@@ -60,6 +60,7 @@ const ROOT_KEYS: &[&str] = &[
     RegistrationSection::TABLE,
     "resources",
     DpopSection::TABLE,
+    DeviceSection::TABLE,
     ParSection::TABLE,
     ProfileSection::TABLE,
     OidcSection::TABLE,
@@ -87,6 +88,7 @@ const SCHEMA: &[(&str, &[&str])] = &[
     (RegistrationSection::TABLE, RegistrationSection::KEYS),
     ("resources", clients::RESOURCE_KEYS),
     (DpopSection::TABLE, DpopSection::KEYS),
+    (DeviceSection::TABLE, DeviceSection::KEYS),
     (ParSection::TABLE, ParSection::KEYS),
     (ProfileSection::TABLE, ProfileSection::KEYS),
     (OidcSection::TABLE, OidcSection::KEYS),
@@ -171,6 +173,7 @@ pub(crate) struct Config {
     pub(crate) registration: oauth_core::RegistrationSettings,
     pub(crate) resources: BTreeMap<oauth_core::ResourceUri, oauth_core::Scope>,
     pub(crate) dpop: DpopSection,
+    pub(crate) device: DeviceSection,
     pub(crate) par: ParSection,
     pub(crate) profile: ProfileSection,
     pub(crate) oidc: OidcSection,
@@ -261,6 +264,8 @@ impl Config {
         settings.browser_session_idle = self.session.idle_timeout;
         settings.consent_lifetime = self.session.consent_lifetime;
         settings.grants = self.grants.on.clone();
+        settings.device_code_ttl = self.device.code_ttl;
+        settings.device_interval = self.device.interval;
         settings.throttle = self.throttle;
         settings.registration = self.registration.clone();
         settings.resources = self.resources.clone();
@@ -330,6 +335,7 @@ fn read(reader: &mut Reader, root: &Table) -> Option<Config> {
     let tokens = reader.section::<TokensSection>(root);
     let grants = reader.section::<GrantsSection>(root)?;
     let dpop = reader.section::<DpopSection>(root);
+    let device = reader.section::<DeviceSection>(root);
     let par = reader.section::<ParSection>(root);
     let profile = reader.section::<ProfileSection>(root);
     let oidc = reader.section::<OidcSection>(root);
@@ -374,6 +380,7 @@ fn read(reader: &mut Reader, root: &Table) -> Option<Config> {
         registration: registration?.settings,
         resources,
         dpop: dpop?,
+        device: device?,
         par: par?,
         profile: profile?,
         oidc: oidc?,
@@ -757,5 +764,25 @@ mod tests {
         assert_eq!((c.store.backend, c.store.sweep_interval), (Backend::Sled, seconds(60)));
         assert!(!c.grants.on.contains(&GrantType::Password));
         assert_eq!(c.tokens.signing_alg, SigningAlg::Es256);
+        assert!(c.grants.on.contains(&GrantType::DeviceCode));
+        assert_eq!((c.device.code_ttl, c.device.interval), (seconds(600), seconds(5)));
+    }
+
+    #[test]
+    fn the_device_keys_reach_the_settings_and_their_errors_name_the_key() {
+        let loaded = read_with("[grants]\ndevice_code = false\n[device]\ncode_ttl = 300\ninterval = 2\n", &[]);
+        let settings = loaded.config.unwrap().settings();
+        assert!(!settings.grants.contains(&GrantType::DeviceCode));
+        assert_eq!(
+            (settings.device_code_ttl, settings.device_interval),
+            (time::Duration::seconds(300), time::Duration::seconds(2))
+        );
+        let errors = errors_of("[device]\ncode_ttl = 5\ninterval = 0\n");
+        assert!(errors.iter().any(|e| e.starts_with("device.code_ttl")), "{errors:?}");
+        assert!(errors.iter().any(|e| e.starts_with("device.interval")), "{errors:?}");
+        let client =
+            "[[clients]]\nclient_id = \"tv\"\ngrant_types = [\"urn:ietf:params:oauth:grant-type:device_code\"]\n";
+        let c = read_with(client, &[]).config.unwrap();
+        assert!(c.clients[0].allows(GrantType::DeviceCode), "a client lists the grant by its URN");
     }
 }

@@ -328,18 +328,21 @@ pub(crate) struct GrantsSection {
 
 impl Section for GrantsSection {
     const TABLE: &'static str = "grants";
-    const KEYS: &'static [&'static str] = &["authorization_code", "refresh_token", "client_credentials", "password"];
+    const KEYS: &'static [&'static str] =
+        &["authorization_code", "refresh_token", "client_credentials", "password", "device_code"];
 
     fn read(keys: &mut Keys<'_, '_>) -> Option<Self> {
         let mut on = BTreeSet::new();
-        for (g, default) in [
-            (GrantType::AuthorizationCode, true),
-            (GrantType::RefreshToken, true),
-            (GrantType::ClientCredentials, true),
+        for (g, key, default) in [
+            (GrantType::AuthorizationCode, "authorization_code", true),
+            (GrantType::RefreshToken, "refresh_token", true),
+            (GrantType::ClientCredentials, "client_credentials", true),
             // RFC 9700 2.4: the password grant is opt-in.
-            (GrantType::Password, false),
+            (GrantType::Password, "password", false),
+            // RFC 8628; its wire name is a URN, its key the short name.
+            (GrantType::DeviceCode, "device_code", true),
         ] {
-            if keys.boolean(g.as_str(), default) {
+            if keys.boolean(key, default) {
                 on.insert(g);
             }
         }
@@ -464,6 +467,28 @@ impl Section for DpopSection {
         let max_age = keys.duration_within("max_age", 60, 1, 86_400);
         let require_nonce = keys.boolean("require_nonce", false);
         Some(DpopSection { max_age, require_nonce })
+    }
+}
+
+/// `[device]`: the device authorization grant (RFC 8628).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeviceSection {
+    /// How long a device code and its user code work (`expires_in`).
+    pub(crate) code_ttl: Duration,
+    /// The least time between polls (`interval`).
+    pub(crate) interval: Duration,
+}
+
+impl Section for DeviceSection {
+    const TABLE: &'static str = "device";
+    const KEYS: &'static [&'static str] = &["code_ttl", "interval"];
+
+    fn read(keys: &mut Keys<'_, '_>) -> Option<Self> {
+        // An hour bounds how long a user code is guessable; a poll interval
+        // of a second at least keeps `slow_down` meaningful.
+        let code_ttl = keys.duration_within("code_ttl", 600, 10, 3600);
+        let interval = keys.duration_within("interval", 5, 1, 60);
+        Some(DeviceSection { code_ttl, interval })
     }
 }
 
