@@ -147,6 +147,23 @@ fn oauth4webapi_completes_dpop_par_and_private_key_jwt() {
     Server::quickstart(KEYS_CLIENT).run("sender-constrained.mjs", &env);
 }
 
+/// A device client (RFC 8628), public, polling every second.
+const DEVICE_CLIENT: &str = r#"
+[[clients]]
+client_id = "tv"
+name = "Living Room TV"
+grant_types = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
+scopes = ["openid", "read"]
+
+[device]
+interval = 1
+"#;
+
+#[test]
+fn oauth4webapi_completes_the_device_flow_with_the_user_steps_over_http() {
+    Server::quickstart(DEVICE_CLIENT).run("device-flow.mjs", &[("DEVICE_CLIENT", "tv")]);
+}
+
 /// A `private_key_jwt` client without DPoP, for Authlib, which has no DPoP.
 const KEYS_PLAIN_CLIENT: &str = r#"
 [[clients]]
