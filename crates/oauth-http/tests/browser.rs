@@ -1,6 +1,8 @@
-//! The login and consent pages in a real browser: headless Chromium, driven
-//! through chromedriver, clicks through login and consent and lands on the
-//! client's redirect URI with a code, at a phone's width.
+//! The login, consent and device pages in a real browser: headless Chromium,
+//! driven through chromedriver, clicks through login and consent and lands on
+//! the client's redirect URI with a code, at a phone's width; and types a
+//! device's user code while the device polls, and lands on the page that says
+//! to return to the device.
 //!
 //! Needs the Debian packages `chromium` and `chromium-driver` (`.ci/run`
 //! installs them). With `OAUTH_SCREENSHOTS=DIR` it saves a PNG of each page
@@ -200,4 +202,48 @@ async fn a_real_browser_signs_in_once_for_two_clients_and_logs_out() {
     c.goto(&url(OIDC)).await.unwrap();
     c.wait().for_element(Locator::Id("password")).await.unwrap();
     c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_real_browser_types_a_device_code_logs_in_and_approves_while_the_device_polls() {
+    let s = start(Options { device_interval: time::Duration::seconds(1), ..Options::default() }).await;
+    let started = device_start(&s, "openid read").await;
+    let user_code = started["user_code"].as_str().unwrap().to_owned();
+    let device_code = started["device_code"].as_str().unwrap().to_owned();
+    assert_eq!(device_poll(&s, &device_code).await.1["error"], "authorization_pending");
+    let (_driver, port) = chromedriver();
+    let c = browser(port).await;
+
+    // The user types the code from the TV, in lower case and without the dash.
+    c.goto(started["verification_uri"].as_str().unwrap()).await.unwrap();
+    save(&c, "device").await;
+    let widths = c.execute("return [window.innerWidth, document.documentElement.scrollWidth]", vec![]).await.unwrap();
+    assert_eq!(widths, serde_json::json!([390, 390]), "[viewport, page] widths");
+    let typed = user_code.to_lowercase().replace('-', "");
+    c.find(Locator::Id("user_code")).await.unwrap().send_keys(&typed).await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+
+    c.wait().for_element(Locator::Id("password")).await.unwrap();
+    c.find(Locator::Id("username")).await.unwrap().send_keys(USERNAME).await.unwrap();
+    c.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+
+    let allow = c.wait().for_element(Locator::Css("button[value=approve]")).await.unwrap();
+    let page = c.source().await.unwrap();
+    assert!(page.contains("Living Room TV") && page.contains(&user_code), "the consent page shows the code: {page}");
+    save(&c, "device-consent").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(device_poll(&s, &device_code).await.1["error"], "authorization_pending", "not yet approved");
+    allow.click().await.unwrap();
+
+    land(&c, &format!("{}/device/done", s.base)).await;
+    let page = c.source().await.unwrap();
+    assert!(page.contains("Return to your device"), "{page}");
+    save(&c, "device-done").await;
+    c.close().await.unwrap();
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, tokens) = device_poll(&s, &device_code).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens["id_token"].is_string() && tokens["refresh_token"].is_string());
 }
