@@ -204,6 +204,11 @@ pub(crate) enum Flow {
     /// The same with `openid` (and a `nonce`): the token answer has an ID
     /// token.
     OidcCode,
+    /// Device polls (RFC 8628) at the client's pace: each worker round-robins
+    /// its own pending device codes (the seed, one per line) and polls each
+    /// no sooner than the interval (1 s in the bench config) after its last
+    /// poll; every answer is `authorization_pending`.
+    DevicePoll,
     /// Single sign-on: each worker logs in and consents once (not counted);
     /// then authorize (answered with a code at once: a live session and a
     /// remembered consent) and token, with `openid`: two requests per unit.
@@ -234,7 +239,22 @@ pub(crate) async fn drive(
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut family_since = Instant::now();
+            let mut devices: Vec<(String, Option<Instant>)> = match flow {
+                Flow::DevicePoll => token.lines().map(|c| (c.to_owned(), None)).collect(),
+                _ => Vec::new(),
+            };
+            let mut next_device = 0;
             while started.elapsed() < time {
+                if flow == Flow::DevicePoll {
+                    // Keep the pace: wait until this code's interval is over,
+                    // with a margin for the two clocks.
+                    if let Some(Some(last)) = devices.get(next_device).map(|d| d.1) {
+                        let due = DEVICE_INTERVAL + Duration::from_millis(20);
+                        if let Some(wait) = due.checked_sub(last.elapsed()) {
+                            tokio::time::sleep(wait).await;
+                        }
+                    }
+                }
                 if renew_after.is_some_and(|after| family_since.elapsed() >= after) {
                     match password_grant(&base, &creds).await {
                         Ok(fresh) => (token, family_since) = (fresh, Instant::now()),
@@ -254,6 +274,17 @@ pub(crate) async fn drive(
                     Flow::DpopClientCredentials => dpop_client_credentials(&client, &base, &creds).await,
                     Flow::DpopUserinfo => dpop_userinfo(&client, &base, &token).await,
                     Flow::AssertionClientCredentials => assertion_client_credentials(&client, &base).await,
+                    Flow::DevicePoll => {
+                        let count = devices.len();
+                        match devices.get_mut(next_device) {
+                            Some(device) => {
+                                device.1 = Some(Instant::now());
+                                next_device = (next_device + 1) % count;
+                                device_poll(&client, &base, &creds, &device.0).await
+                            }
+                            None => Err(Error::Setup("no device codes".into())),
+                        }
+                    }
                 };
                 match outcome {
                     Ok(()) => latencies.push(t.elapsed()),
@@ -289,6 +320,41 @@ async fn refresh(client: &HttpClient, base: &str, creds: &Credentials, token: &s
     let url = format!("{base}/token");
     let a = send(client, Method::POST, &url, &[(header::AUTHORIZATION, &creds.basic)], Some(body)).await?;
     json_field(&a, "refresh_token")
+}
+
+/// The device poll interval of the bench config (`[device] interval`).
+pub(crate) const DEVICE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Makes `n` pending device codes of the bench client, over `connections`
+/// connections.
+pub(crate) async fn device_codes(base: &str, creds: &Credentials, n: usize) -> Result<Vec<String>, Error> {
+    let c = client(32);
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let (c, url, basic) = (c.clone(), format!("{base}/device_authorization"), creds.basic.clone());
+        tasks.push(tokio::spawn(async move {
+            let a = send(&c, Method::POST, &url, &[(header::AUTHORIZATION, &basic)], Some(form(&[("scope", "read")])))
+                .await?;
+            json_field(&a, "device_code")
+        }));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.map_err(|e| Error::Setup(e.to_string()))??);
+    }
+    Ok(codes)
+}
+
+/// One poll of a pending device code: it must answer `authorization_pending`.
+async fn device_poll(client: &HttpClient, base: &str, creds: &Credentials, code: &str) -> Result<(), Error> {
+    let body = form(&[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", code)]);
+    let url = format!("{base}/token");
+    let a = send(client, Method::POST, &url, &[(header::AUTHORIZATION, &creds.basic)], Some(body)).await?;
+    let v: serde_json::Value = serde_json::from_slice(&a.body).map_err(|e| Error::Setup(e.to_string()))?;
+    match (a.status, v["error"].as_str()) {
+        (StatusCode::BAD_REQUEST, Some("authorization_pending")) => Ok(()),
+        (status, error) => Err(Error::Setup(format!("device poll: {status} {error:?}"))),
+    }
 }
 
 /// The `DPoP` request header.

@@ -135,12 +135,15 @@ refresh_token_max_lifetime = {family}
 [grants]
 password = true
 
+[device]
+interval = 1
+
 [[clients]]
 client_id = "{CLIENT_ID}"
 name = "Bench App"
 client_secret_hash = "{secret_hash}"
 redirect_uris = ["{REDIRECT_URI}"]
-grant_types = ["authorization_code", "refresh_token", "client_credentials", "password"]
+grant_types = ["authorization_code", "refresh_token", "client_credentials", "password", "urn:ietf:params:oauth:grant-type:device_code"]
 scopes = ["openid", "read", "write"]
 
 [[clients]]

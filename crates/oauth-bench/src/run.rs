@@ -329,6 +329,13 @@ fn measure(
             vec![runtime.block_on(load::dpop_password_grant(&target.base, creds))?; level]
         }
         Kind::Drive(Flow::SsoCode) => runtime.block_on(load::sign_in_each(&target.base, creds, level))?,
+        // Enough codes that a worker rarely waits for one to come due: at
+        // least DEVICE_CODES in all, and 32 per worker.
+        Kind::Drive(Flow::DevicePoll) => {
+            let each = (DEVICE_CODES / level).max(32);
+            let codes = runtime.block_on(load::device_codes(&target.base, creds, each * level))?;
+            codes.chunks(each).map(|c| c.join("\n")).collect()
+        }
         _ => Vec::new(),
     };
     settle(target.pid())?;
@@ -340,6 +347,10 @@ fn measure(
     let cpu = procfs::cpu_time(target.pid())? - before;
     Ok((load, cpu.div_f64(load.units.max(1) as f64)))
 }
+
+/// How many pending device codes the device poll scenario spreads over its
+/// workers (at least).
+const DEVICE_CODES: usize = 4096;
 
 /// Waits (up to 60 s) until `pid` is idle, so that work queued by the last
 /// run (Argon2 verifications, say) is not counted in the next one.
@@ -479,6 +490,16 @@ fn scenarios(access_token: &str) -> Vec<Scenario> {
         // signatures, and the store's durable writes: the authorization
         // session opened, its code issued, the code redeemed, the grant with
         // its refresh token stored.
+        // RFC 8628 polls of pending device codes at the client's pace: client
+        // authentication (a SHA-256 secret), one store read of the device
+        // request and one compare-and-swap that records the poll's time,
+        // which `slow_down` needs on every node: a durable write.
+        Scenario {
+            name: "device_poll",
+            kind: Kind::Drive(Flow::DevicePoll),
+            requests_per_unit: 1,
+            steps: &[Step::DurableWrite],
+        },
         Scenario {
             name: "sso_code_flow",
             kind: Kind::Drive(Flow::SsoCode),
