@@ -336,4 +336,15 @@ mod tests {
         assert_eq!(indexed_device(&index).unwrap(), key());
         assert_eq!(index.expires_at, T0 + Duration::seconds(600), "the user code is free again at expiry");
     }
+
+    #[test]
+    fn a_waiting_device_costs_two_small_records() {
+        // docs/benchmarks.md quotes these sizes for a million waiting devices.
+        let (polled, _) = pending().polled(T0);
+        let record = polled.to_record(key(), Duration::seconds(600)).unwrap();
+        let index = user_code_record(polled.user_code(), &key(), polled.expires_at());
+        assert!(record.value.len() <= 160, "{} bytes: {}", record.value.len(), String::from_utf8_lossy(&record.value));
+        assert_eq!(index.value.len(), 32);
+        println!("device request value: {} bytes; user code value: {} bytes", record.value.len(), index.value.len());
+    }
 }

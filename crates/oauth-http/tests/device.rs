@@ -394,3 +394,22 @@ async fn both_metadata_documents_name_the_device_authorization_endpoint() {
         assert!(m["grant_types_supported"].as_array().unwrap().iter().any(|g| g == DEVICE_GRANT), "{path}");
     }
 }
+
+#[tokio::test]
+async fn not_you_on_a_device_consent_page_asks_for_a_fresh_login_for_the_same_code() {
+    let s = fast(600).await;
+    let mut browser = DeviceBrowser { cookies: vec![] };
+    let first = device_start(&s, "read").await;
+    device_user_steps(&s, &mut browser, first["user_code"].as_str().unwrap(), true).await;
+    let second = device_start(&s, "read").await;
+    let code = second["user_code"].as_str().unwrap();
+    let resp = device_submit(&s, &mut browser, &format!("{}/device?user_code={code}", s.base), None).await;
+    let consent = format!("http://{}{}", s.addr, location(&resp));
+    let html = http().get(&consent).header("cookie", browser.header()).send().await.unwrap().text().await.unwrap();
+    let href = format!("/device?user_code={code}&amp;prompt=login");
+    assert!(html.contains(&href), "the link names the same code: {html}");
+    let url = format!("{}/device?user_code={code}&prompt=login", s.base);
+    let resp = device_submit(&s, &mut browser, &url, None).await;
+    assert_eq!(resp.status(), 303);
+    assert!(location(&resp).starts_with("/authorize/login?session="), "a fresh login despite the session");
+}
