@@ -18,7 +18,7 @@
 //! same login, single sign-on, resource check and consent page as the code
 //! flow. The session never issues a code, and never skips the consent page
 //! (the user must see the user code there). A device request changes state
-//! only through [`DeviceRequest::decided_by`], which takes the session in
+//! only through `DeviceRequest::decided_by`, which takes the session in
 //! `Approved` or `Denied`, so the device is approved only by a logged-in user
 //! who saw the code on the consent page, once: `Pending` is the only state
 //! that takes a decision, and the store's compare-and-swap makes the first

@@ -147,7 +147,7 @@ impl Authority {
     }
 
     /// The user page's URL, `{issuer}/device` (RFC 8628 `verification_uri`).
-    pub fn device_page(&self) -> String {
+    pub(crate) fn device_page(&self) -> String {
         format!("{}/device", self.settings.issuer.trim_end_matches('/'))
     }
 
