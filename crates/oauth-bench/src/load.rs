@@ -325,22 +325,28 @@ async fn refresh(client: &HttpClient, base: &str, creds: &Credentials, token: &s
 /// The device poll interval of the bench config (`[device] interval`).
 pub(crate) const DEVICE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Makes `n` pending device codes of the bench client, over `connections`
-/// connections.
+/// Makes `n` pending device codes of the bench client, over 32 connections
+/// (more at once would meet the server's connection limit).
 pub(crate) async fn device_codes(base: &str, creds: &Credentials, n: usize) -> Result<Vec<String>, Error> {
-    let c = client(32);
+    const CONNECTIONS: usize = 32;
+    let c = client(CONNECTIONS);
     let mut tasks = Vec::new();
-    for _ in 0..n {
+    for i in 0..CONNECTIONS {
         let (c, url, basic) = (c.clone(), format!("{base}/device_authorization"), creds.basic.clone());
+        let count = n / CONNECTIONS + usize::from(i < n % CONNECTIONS);
         tasks.push(tokio::spawn(async move {
-            let a = send(&c, Method::POST, &url, &[(header::AUTHORIZATION, &basic)], Some(form(&[("scope", "read")])))
-                .await?;
-            json_field(&a, "device_code")
+            let mut codes = Vec::with_capacity(count);
+            for _ in 0..count {
+                let body = Some(form(&[("scope", "read")]));
+                let a = send(&c, Method::POST, &url, &[(header::AUTHORIZATION, &basic)], body).await?;
+                codes.push(json_field(&a, "device_code")?);
+            }
+            Ok::<_, Error>(codes)
         }));
     }
-    let mut codes = Vec::new();
+    let mut codes = Vec::with_capacity(n);
     for t in tasks {
-        codes.push(t.await.map_err(|e| Error::Setup(e.to_string()))??);
+        codes.extend(t.await.map_err(|e| Error::Setup(e.to_string()))??);
     }
     Ok(codes)
 }
