@@ -5,7 +5,8 @@
 // consent page that shows the code) are a browser's, over HTTP. A second
 // device proves its token request with DPoP and gets a DPoP-bound token.
 //
-// Run by crates/oauth-server/tests/interop.rs with `[device] interval = 1`.
+// Run by crates/oauth-server/tests/interop.rs with `[device] interval = 3`,
+// so that two polls in a row come sooner than it even on a loaded machine.
 
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -67,7 +68,8 @@ run(async () => {
   assert.deepEqual(await poll(device.device_code), { error: 'slow_down' }, 'polled sooner than the interval')
 
   const browser = await approve(device)
-  await sleep(interval + 5000 + 200) // The slow_down added 5 s.
+  // The slow_down added 5 s; the margin is for a loaded machine.
+  await sleep(interval + 5000 + 1000)
   const { tokens } = await poll(device.device_code)
   assert.ok(tokens, 'tokens after the approval')
   assert.equal(tokens.token_type.toLowerCase(), 'bearer')
@@ -76,7 +78,7 @@ run(async () => {
   const claims = oauth.getValidatedIdTokenClaims(tokens)
   assert.equal(claims.aud, client.client_id)
   assert.equal(claims.iss, as.issuer)
-  await sleep(interval + 5200)
+  await sleep(interval + 5000 + 1000)
   assert.deepEqual(await poll(device.device_code), { error: 'invalid_grant' }, 'a device code works once')
 
   // A second device, approved in the same browser (its session skips the

@@ -232,7 +232,7 @@ async fn a_real_browser_types_a_device_code_logs_in_and_approves_while_the_devic
     let page = c.source().await.unwrap();
     assert!(page.contains("Living Room TV") && page.contains(&user_code), "the consent page shows the code: {page}");
     save(&c, "device-consent").await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(device_poll(&s, &device_code).await.1["error"], "authorization_pending", "not yet approved");
     allow.click().await.unwrap();
 
@@ -242,7 +242,7 @@ async fn a_real_browser_types_a_device_code_logs_in_and_approves_while_the_devic
     save(&c, "device-done").await;
     c.close().await.unwrap();
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     let (status, tokens) = device_poll(&s, &device_code).await;
     assert_eq!(status, 200, "{tokens}");
     assert!(tokens["id_token"].is_string() && tokens["refresh_token"].is_string());

@@ -147,7 +147,7 @@ fn oauth4webapi_completes_dpop_par_and_private_key_jwt() {
     Server::quickstart(KEYS_CLIENT).run("sender-constrained.mjs", &env);
 }
 
-/// A device client (RFC 8628), public, polling every second.
+/// A device client (RFC 8628), public, polling every 3 seconds.
 const DEVICE_CLIENT: &str = r#"
 [[clients]]
 client_id = "tv"
@@ -156,7 +156,7 @@ grant_types = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
 scopes = ["openid", "read"]
 
 [device]
-interval = 1
+interval = 3
 "#;
 
 #[test]
