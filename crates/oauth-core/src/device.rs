@@ -36,6 +36,8 @@
 //! [`Store::insert_record`]: crate::Store::insert_record
 //! [`Store::take_record`]: crate::Store::take_record
 
+use std::net::IpAddr;
+
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
@@ -91,6 +93,11 @@ pub struct DeviceRequest {
     #[serde(default, with = "time::serde::timestamp::option", skip_serializing_if = "Option::is_none")]
     last_poll: Option<OffsetDateTime>,
     state: DeviceState,
+    /// The peer address of an unauthenticated (public client's) request and
+    /// when it was made, while the request counts against that address's cap
+    /// of pending device requests: until it is decided or expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    opened_from: Option<(IpAddr, OffsetDateTime)>,
 }
 
 /// Whether a poll kept to the interval.
@@ -120,7 +127,19 @@ impl DeviceRequest {
             interval: interval.whole_seconds(),
             last_poll: None,
             state: DeviceState::Pending,
+            opened_from: None,
         }
+    }
+
+    /// The same request, counted as pending against `peer` from `at`.
+    pub(crate) fn counted_from(self, peer: IpAddr, at: OffsetDateTime) -> Self {
+        DeviceRequest { opened_from: Some((peer, at)), ..self }
+    }
+
+    /// The peer address and time the request counts as pending against, if
+    /// it was counted.
+    pub(crate) fn opened_from(&self) -> Option<(IpAddr, OffsetDateTime)> {
+        self.opened_from
     }
 
     /// The client the device code was issued to.

@@ -333,12 +333,36 @@ impl Authority {
     /// concurrent openings, the ones that find the cap full take their count
     /// back and are refused.
     pub(crate) async fn pending_count(&self, peer: IpAddr, at: OffsetDateTime) -> Result<()> {
+        self.pending_count_under(pending_key(peer), self.settings.session_ttl, at).await
+    }
+
+    /// Counts a new device request of a public client (which no secret
+    /// authenticates) from `peer` at `at`, refusing it past
+    /// `max_pending_per_ip` within the device code's lifetime, as
+    /// [`Authority::pending_count`] does for sessions. Device requests have
+    /// their own count: they live `device_code_ttl`, not `session_ttl`, and
+    /// a count's window is one lifetime.
+    pub(crate) async fn device_pending_count(&self, peer: IpAddr, at: OffsetDateTime) -> Result<()> {
+        self.pending_count_under(device_pending_key(peer), self.settings.device_code_ttl, at).await
+    }
+
+    /// Takes back the device request counted from `peer` at `at`: it was
+    /// decided, or never stored.
+    pub(crate) async fn device_pending_done(&self, peer: IpAddr, at: OffsetDateTime) {
+        if self.settings.throttle.max_pending_per_ip > 0 {
+            // One that cannot be taken back stays counted until its lifetime
+            // ends: the error errs on the side of refusing.
+            let _ = self.services.store.forget_failure(&[device_pending_key(peer)], at).await;
+        }
+    }
+
+    /// The count of [`Authority::pending_count`] under `key`, for things
+    /// that live `ttl`.
+    async fn pending_count_under(&self, key: ThrottleKey, ttl: Duration, at: OffsetDateTime) -> Result<()> {
         let cap = self.settings.throttle.max_pending_per_ip as usize;
         if cap == 0 {
             return Ok(());
         }
-        let key = pending_key(peer);
-        let ttl = self.settings.session_ttl;
         // A session opened at `t` lives while `now < t + session_ttl`, so it
         // counts while `t > now - session_ttl`: a window one tick shorter.
         let since = at - ttl + Duration::NANOSECOND;
@@ -378,4 +402,8 @@ impl Authority {
 
 fn pending_key(peer: IpAddr) -> ThrottleKey {
     key(&["pending\0", &peer.to_string()])
+}
+
+fn device_pending_key(peer: IpAddr) -> ThrottleKey {
+    key(&["pending-device\0", &peer.to_string()])
 }

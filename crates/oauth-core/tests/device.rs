@@ -22,7 +22,7 @@ async fn device_client(f: &Fixture) -> AuthenticatedClient {
 
 async fn start(f: &Fixture, scope: &str) -> DeviceAuthorization {
     let req = DeviceAuthorizationRequest { scope: Some(scope), ..DeviceAuthorizationRequest::default() };
-    f.authority.device_authorization(&device_client(f).await, &req).await.unwrap()
+    f.authority.device_authorization(&device_client(f).await, &req, None).await.unwrap()
 }
 
 async fn poll(f: &Fixture, device_code: &str) -> Result<TokenResponse> {
@@ -184,7 +184,7 @@ async fn a_device_code_presented_by_another_client_is_invalid_grant_and_spends_n
 async fn a_client_without_the_device_grant_is_unauthorized_client() {
     let f = fixture().await;
     let public = f.authority.authenticate_client(&Fixture::public_client(), None).await.unwrap();
-    let r = f.authority.device_authorization(&public, &DeviceAuthorizationRequest::default()).await;
+    let r = f.authority.device_authorization(&public, &DeviceAuthorizationRequest::default(), None).await;
     assert!(matches!(r, Err(Error::UnauthorizedClient(_))), "{r:?}");
 }
 
@@ -195,7 +195,8 @@ async fn the_server_switch_turns_the_device_grant_off_as_unauthorized_client() {
     })
     .await
     .unwrap();
-    let r = f.authority.device_authorization(&device_client(&f).await, &DeviceAuthorizationRequest::default()).await;
+    let r =
+        f.authority.device_authorization(&device_client(&f).await, &DeviceAuthorizationRequest::default(), None).await;
     assert!(matches!(r, Err(Error::UnauthorizedClient(_))), "{r:?}");
 }
 
@@ -204,13 +205,13 @@ async fn device_requests_check_scope_and_resource_as_authorize_does() {
     let f = fixture().await;
     let client = device_client(&f).await;
     let wide = DeviceAuthorizationRequest { scope: Some("read admin"), ..DeviceAuthorizationRequest::default() };
-    assert!(matches!(f.authority.device_authorization(&client, &wide).await, Err(Error::InvalidScope(_))));
+    assert!(matches!(f.authority.device_authorization(&client, &wide, None).await, Err(Error::InvalidScope(_))));
     let foreign =
         DeviceAuthorizationRequest { resource: Some(OTHER_RESOURCE), ..DeviceAuthorizationRequest::default() };
-    assert!(matches!(f.authority.device_authorization(&client, &foreign).await, Err(Error::InvalidTarget(_))));
+    assert!(matches!(f.authority.device_authorization(&client, &foreign, None).await, Err(Error::InvalidTarget(_))));
     let other_id =
         DeviceAuthorizationRequest { client_id: Some(PUBLIC_CLIENT), ..DeviceAuthorizationRequest::default() };
-    assert!(matches!(f.authority.device_authorization(&client, &other_id).await, Err(Error::InvalidRequest(_))));
+    assert!(matches!(f.authority.device_authorization(&client, &other_id, None).await, Err(Error::InvalidRequest(_))));
 }
 
 #[tokio::test]
@@ -218,7 +219,7 @@ async fn a_resource_named_at_the_device_request_becomes_the_tokens_audience() {
     let f = fixture().await;
     let client = device_client(&f).await;
     let req = DeviceAuthorizationRequest { resource: Some(RESOURCE), ..DeviceAuthorizationRequest::default() };
-    let started = f.authority.device_authorization(&client, &req).await.unwrap();
+    let started = f.authority.device_authorization(&client, &req, None).await.unwrap();
     let consent = to_consent(&f, &started.user_code.to_string()).await;
     assert_eq!(consent.requested_scope().to_string(), "read", "the client's scopes the resource has");
     f.authority.decide(consent.id(), true).await.unwrap();
@@ -268,12 +269,12 @@ async fn user_codes_are_unique_among_live_ones_and_free_again_after_expiry() {
     let authority = Authority::new(f.authority.settings().clone(), services);
     let client = device_client(&f).await;
     let req = DeviceAuthorizationRequest::default();
-    let first = authority.device_authorization(&client, &req).await.unwrap();
+    let first = authority.device_authorization(&client, &req, None).await.unwrap();
     assert_eq!(first.user_code.to_string(), "CCCC-CCCC");
-    let second = authority.device_authorization(&client, &req).await.unwrap();
+    let second = authority.device_authorization(&client, &req, None).await.unwrap();
     assert_eq!(second.user_code.to_string(), "DDDD-DDDD", "CCCC-CCCC is live: drawn again");
     f.clock.advance(Duration::seconds(600));
-    let third = authority.device_authorization(&client, &req).await.unwrap();
+    let third = authority.device_authorization(&client, &req, None).await.unwrap();
     assert_eq!(third.user_code.to_string(), "CCCC-CCCC", "free again once the first expired");
     let (session, _) = authority.open_device_session("cccc cccc", TokenHash::of("b"), None, false, None).await.unwrap();
     assert_eq!(session.device_user_code(), Some(&third.user_code), "the live request owns the code now");

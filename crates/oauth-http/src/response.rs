@@ -248,7 +248,9 @@ pub(crate) fn oauth_error(err: &Error, realm: &str, challenge: Challenge<'_>) ->
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     match err {
-        Error::Throttled { retry_after, .. } | Error::RateLimited { retry_after } => {
+        Error::Throttled { retry_after, .. }
+        | Error::RateLimited { retry_after }
+        | Error::TooManyPending { retry_after } => {
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         Error::ThrottleBusy { .. } => {

@@ -418,3 +418,96 @@ async fn not_you_on_a_device_consent_page_asks_for_a_fresh_login_for_the_same_co
     assert_eq!(resp.status(), 303);
     assert!(location(&resp).starts_with("/authorize/login?session="), "a fresh login despite the session");
 }
+
+#[tokio::test]
+async fn a_device_session_is_pending_for_its_address_until_a_user_logs_in_to_decide_it() {
+    let s = start(Options { max_pending_per_ip: 1, ..Options::default() }).await;
+    let authorize = authorize_url(&s, CONFIDENTIAL, "");
+    for approve in [true, false] {
+        let started = device_start(&s, "read").await;
+        let user_code = started["user_code"].as_str().unwrap();
+        let mut browser = DeviceBrowser { cookies: vec![] };
+        let url = started["verification_uri_complete"].as_str().unwrap();
+        let opened = device_submit(&s, &mut browser, url, None).await;
+        assert_eq!(opened.status(), 303, "the code opens a session");
+        let to = location(&opened);
+
+        let flood = http().get(&authorize).send().await.unwrap();
+        assert_eq!(flood.status(), 429, "the device session fills the address's one pending place");
+        assert!(flood.headers().contains_key("retry-after"));
+        let again = device_submit(&s, &mut DeviceBrowser { cookies: vec![] }, url, None).await;
+        assert_eq!(again.status(), 429, "so does a second session for the same code");
+        assert!(again.headers().contains_key("retry-after"));
+
+        let done = device_decide(&s, &mut browser, &to, user_code, approve).await;
+        let result = if approve { "approved" } else { "denied" };
+        assert_eq!(done, format!("{}/device/done?result={result}", s.base));
+        // Decided, the device session is no longer pending: the address
+        // may open a session again (the login page, 200). Its user logs in
+        // to it, so that it is not pending in the next round either.
+        let b = open_login(&s, &authorize).await;
+        assert_eq!(post_login(&s, &b, USERNAME, PASSWORD).await.status(), 303);
+    }
+}
+
+#[tokio::test]
+async fn public_device_requests_are_capped_per_address_until_decided() {
+    let s = start(Options { max_pending_per_ip: 2, ..Options::default() }).await;
+    let first = device_start(&s, "read").await;
+    device_start(&s, "read").await;
+    let refused = http()
+        .post(format!("{}/device_authorization", s.base))
+        .form(&[("client_id", DEVICE), ("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429, "the third undecided request of the address");
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=600).contains(&retry_after), "free when the oldest expires: {retry_after}");
+    assert_eq!(error(&refused.json().await.unwrap()), "temporarily_unavailable");
+
+    let confidential = http()
+        .post(format!("{}/device_authorization", s.base))
+        .basic_auth(CONFIDENTIAL, Some(SECRET))
+        .form(&[("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confidential.status(), 200, "an authenticated client's requests are not the address's");
+
+    let mut browser = DeviceBrowser { cookies: vec![] };
+    device_user_steps(&s, &mut browser, first["user_code"].as_str().unwrap(), false).await;
+    device_start(&s, "read").await;
+}
+
+#[tokio::test]
+async fn public_device_requests_stop_counting_when_they_expire() {
+    let s = start(Options { max_pending_per_ip: 1, device_code_ttl: time::Duration::seconds(2), ..Options::default() })
+        .await;
+    device_start(&s, "read").await;
+    let refused = http()
+        .post(format!("{}/device_authorization", s.base))
+        .form(&[("client_id", DEVICE), ("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    device_start(&s, "read").await;
+}
+
+#[tokio::test]
+async fn right_user_codes_are_no_failures_for_the_address() {
+    let s = start(Options { max_failures_per_ip: 2, ..Options::default() }).await;
+    let url = format!("{}/device", s.base);
+    for _ in 0..4 {
+        let started = device_start(&s, "read").await;
+        let typed = started["user_code"].as_str().unwrap();
+        let resp = device_submit(&s, &mut DeviceBrowser { cookies: vec![] }, &url, Some(typed)).await;
+        assert_eq!(resp.status(), 303, "twice the limit of right codes, none refused");
+    }
+    let wrong = device_submit(&s, &mut DeviceBrowser { cookies: vec![] }, &url, Some("BBBB-BBBB")).await;
+    assert_eq!(wrong.status(), 400, "and the first wrong one is still only wrong");
+}

@@ -25,7 +25,10 @@ async fn device_client(f: &Fixture) -> AuthenticatedClient {
 
 async fn start(f: &Fixture) -> DeviceAuthorization {
     let client = device_client(f).await;
-    f.authority.device_authorization(&client, &DeviceAuthorizationRequest::default()).await.expect("device request")
+    f.authority
+        .device_authorization(&client, &DeviceAuthorizationRequest::default(), None)
+        .await
+        .expect("device request")
 }
 
 /// The user's browser up to the consent page of `started`'s request.

@@ -25,9 +25,11 @@ use crate::device::{
 use crate::error::{Error, ErrorCode, Result};
 use crate::session::{AuthorizationSession, DeviceLink, OidcRequest, SessionRequest};
 use crate::throttle::Counted;
-use crate::types::{DpopVerified, GrantType, Hint, Prompt, RedirectUriMatched, SessionId, TokenHash, UserCode};
+use crate::types::{
+    DpopVerified, GrantType, Hint, Prompt, RedirectUriMatched, ResourceUri, Scope, SessionId, TokenHash, UserCode,
+};
 
-use super::client_auth::AuthenticatedClient;
+use super::client_auth::{AuthenticatedClient, ClientAuthMethod};
 use super::token::{TokenRequest, TokenResponse, same_resource};
 
 /// How many times a new user code is drawn when the one drawn is live
@@ -85,12 +87,19 @@ impl Authority {
     /// `unauthorized_client`), `resource` and `scope` are checked as at
     /// `/authorize`. Stores the request under the device code's hash, and
     /// the user code's index; a user code live already is drawn again.
+    ///
+    /// A public client's request, which nothing authenticates, counts against
+    /// `peer`'s cap of pending device requests (`max_pending_per_ip` within
+    /// the device code's lifetime) until the user decides it or it expires;
+    /// past the cap it is refused with [`Error::TooManyPending`]
+    /// (`temporarily_unavailable`, 429 with `Retry-After`).
     pub async fn device_authorization(
         &self,
-        client: &AuthenticatedClient,
+        authenticated: &AuthenticatedClient,
         req: &DeviceAuthorizationRequest<'_>,
+        peer: Option<IpAddr>,
     ) -> Result<DeviceAuthorization> {
-        let client = client.client();
+        let client = authenticated.client();
         if !self.settings.grants.contains(&GrantType::DeviceCode) || !client.allows(GrantType::DeviceCode) {
             return Err(Error::UnauthorizedClient("the client may not use the device authorization grant"));
         }
@@ -102,18 +111,22 @@ impl Authority {
         let now = self.now();
         let ttl = self.settings.device_code_ttl;
         let expires_at = now + ttl;
-        let (device_code, key) = self.opaque_secret()?;
-        let user_code = self.claim_user_code(&key, expires_at, now).await?;
-        let request = DeviceRequest::new(
-            client.id().clone(),
-            (scope, resource),
-            user_code.clone(),
-            expires_at,
-            self.settings.device_interval,
-        );
-        if !self.services.store.insert_record(&request.to_record(key, ttl)?, now).await? {
-            return Err(Error::Internal("a fresh device code was already taken".into()));
+        // A public client's request is unauthenticated: it counts against
+        // its peer address's cap of pending device requests until decided
+        // or expired, before anything is stored, so that no address can fill
+        // the store with them.
+        let counted = match (authenticated.method(), peer) {
+            (ClientAuthMethod::None, Some(peer)) => {
+                self.device_pending_count(peer, now).await?;
+                Some((peer, now))
+            }
+            _ => None,
+        };
+        let stored = self.store_device_request(client, (scope, resource), expires_at, counted, now).await;
+        if let (Err(_), Some((peer, at))) = (&stored, counted) {
+            self.device_pending_done(peer, at).await;
         }
+        let (device_code, user_code) = stored?;
         let verification_uri = self.device_page();
         let verification_uri_complete = format!("{verification_uri}?user_code={user_code}");
         Ok(DeviceAuthorization {
@@ -124,6 +137,35 @@ impl Authority {
             expires_in: ttl.whole_seconds(),
             interval: self.settings.device_interval.whole_seconds(),
         })
+    }
+
+    /// Stores a new pending device request of `client` for `scope` and
+    /// `resource` (its user code's index first), counted against `counted`'s
+    /// address if it was; answers its device code and user code.
+    async fn store_device_request(
+        &self,
+        client: &Client,
+        (scope, resource): (Scope, Option<ResourceUri>),
+        expires_at: OffsetDateTime,
+        counted: Option<(IpAddr, OffsetDateTime)>,
+        now: OffsetDateTime,
+    ) -> Result<(String, UserCode)> {
+        let (device_code, key) = self.opaque_secret()?;
+        let user_code = self.claim_user_code(&key, expires_at, now).await?;
+        let mut request = DeviceRequest::new(
+            client.id().clone(),
+            (scope, resource),
+            user_code.clone(),
+            expires_at,
+            self.settings.device_interval,
+        );
+        if let Some((peer, at)) = counted {
+            request = request.counted_from(peer, at);
+        }
+        if !self.services.store.insert_record(&request.to_record(key, self.settings.device_code_ttl)?, now).await? {
+            return Err(Error::Internal("a fresh device code was already taken".into()));
+        }
+        Ok((device_code, user_code))
     }
 
     /// Draws a user code that no live request has, and stores its index
@@ -255,6 +297,10 @@ impl Authority {
             let decided = DeviceRequest::from_record(&record)?.decided_by(key, session, now)?;
             let approved = matches!(decided.state(), DeviceState::Approved { .. });
             if store.replace_record(&record, &decided.to_record(*key, ttl)?).await? {
+                // Decided: no longer pending for the address that asked.
+                if let Some((peer, at)) = decided.opened_from() {
+                    self.device_pending_done(peer, at).await;
+                }
                 let result = if approved { "approved" } else { "denied" };
                 return Ok(format!("{}/done?result={result}", self.device_page()));
             }

@@ -49,7 +49,7 @@ impl Frontend {
             scope: params.get("scope"),
             resource: params.get("resource"),
         };
-        match self.authority.device_authorization(&client, &req).await {
+        match self.authority.device_authorization(&client, &req, Some(ip)).await {
             Ok(answer) => response::device_authorization(&answer),
             Err(e) => response::oauth_error(&e, self.issuer(), Challenge::Basic),
         }

@@ -606,7 +606,19 @@ pub async fn device_user_steps(s: &TestServer, browser: &mut DeviceBrowser, user
     let url = format!("{}/device?user_code={user_code}", s.base);
     let resp = device_submit(s, browser, &url, None).await;
     assert_eq!(resp.status(), 303);
-    let mut next = format!("http://{}{}", s.addr, location(&resp));
+    device_decide(s, browser, &location(&resp), user_code, approve).await
+}
+
+/// The rest of [`device_user_steps`] once the code was submitted and
+/// answered with `to` (the login or the consent page's path).
+pub async fn device_decide(
+    s: &TestServer,
+    browser: &mut DeviceBrowser,
+    to: &str,
+    user_code: &str,
+    approve: bool,
+) -> String {
+    let mut next = format!("http://{}{to}", s.addr);
     if next.contains("/authorize/login") {
         let page = http().get(&next).header("cookie", browser.header()).send().await.unwrap();
         let html = page.text().await.unwrap();
