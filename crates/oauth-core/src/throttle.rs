@@ -1,5 +1,6 @@
-//! Brute-force throttling of logins, password grants and client authentication,
-//! and the cap on unauthenticated authorization sessions per address.
+//! Brute-force throttling of logins, password grants, client authentication
+//! and device user codes, and the caps on unauthenticated authorization
+//! sessions and device requests per address.
 //!
 //! An attempt is throttled against every subject it concerns:
 //!
@@ -85,7 +86,9 @@ pub struct ThrottleSettings {
     /// Failures allowed per peer address within the window.
     pub max_failures_per_ip: u32,
     /// Authorization sessions that no one has logged in to yet, per peer
-    /// address, within the session lifetime.
+    /// address, within the session lifetime; and, counted apart, a public
+    /// client's undecided device requests per peer address within the device
+    /// code's lifetime.
     pub max_pending_per_ip: u32,
 }
 

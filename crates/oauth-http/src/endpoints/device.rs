@@ -8,7 +8,11 @@
 //! the code flow's own login page (`/authorize/login`) or, with a single
 //! sign-on session, its consent page (`/authorize/consent`), which shows the
 //! user code; a wrong code answers the form again with an error (400), and
-//! past the throttle's limit for the peer address, 429 with `Retry-After`.
+//! past the throttle's limit for the peer address, 429 with `Retry-After`;
+//! so does a code whose session would pass the address's cap of pending
+//! sessions (the error page). A public client's request at
+//! `/device_authorization` past its address's cap of undecided device
+//! requests is 429 `temporarily_unavailable`.
 //! The consent decision answers 303 to `/device/done`, which says to return
 //! to the device.
 
