@@ -304,6 +304,46 @@ mod tests {
         assert!(cached_at.elapsed() <= TTL + Duration::from_millis(200));
     }
 
+    /// A store whose add is taken at once but answered late, as a
+    /// PostgreSQL add whose statement was sent when its request was dropped
+    /// (the front end's 30 s `patiently` bound, or a client that hung up).
+    #[derive(Debug, Default)]
+    struct LateAnswer {
+        inner: MemStore,
+    }
+
+    macro_rules! late_answer {
+        ($($(#[$doc:meta])* fn $m:ident(&self $(, $a:ident : $t:ty)*) -> $r:ty;)*) => {
+            #[async_trait]
+            impl Store for LateAnswer {
+                $(async fn $m(&self $(, $a: $t)*) -> $r {
+                    let answer = self.inner.$m($($a),*).await;
+                    if stringify!($m) == "record_failure" {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                    }
+                    answer
+                })*
+            }
+        };
+    }
+    oauth_core::with_store_methods!(late_answer);
+
+    /// Review of issue 17: `throttle_failed` frees the attempt's place when
+    /// its future is dropped, so this node's cache must not go on hiding a
+    /// failure whose add was cancelled after the store took it.
+    #[tokio::test]
+    async fn a_cancelled_add_the_store_took_is_not_hidden_by_the_cache() {
+        let store = Arc::new(LateAnswer::default());
+        let node = ThrottleCache::new(store.clone());
+        let since = NOW - time::Duration::HOUR;
+        assert!(node.failures(&key(), since).await.unwrap().is_empty(), "a clean read, cached");
+        let keys = [key()];
+        let add = node.record_failure(&keys, NOW, since);
+        assert!(tokio::time::timeout(Duration::from_millis(20), add).await.is_err(), "cancelled");
+        assert_eq!(store.inner.failures(&key(), since).await.unwrap().len(), 1, "the store took the failure");
+        assert_eq!(node.failures(&key(), since).await.unwrap().len(), 1, "this node's own failure is hidden");
+    }
+
     #[tokio::test]
     async fn a_narrower_window_is_served_from_the_cache_a_wider_one_is_not() {
         let store = Arc::new(Counting::default());
