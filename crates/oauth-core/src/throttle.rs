@@ -54,6 +54,16 @@
 //! A request cancelled while its check runs (the client hangs up, and the
 //! front end drops the request's future) drops its [`PendingAttempt`], which
 //! takes its place back: nothing is left behind, in memory or in the store.
+//!
+//! # Failing closed
+//!
+//! A failure is never lost: when the store refuses its add (a timeout, an
+//! outage), or the request is dropped while the add is on its way, the
+//! failure is kept in this node's memory for the window and admission counts
+//! it on top of the store's failures (tests
+//! `throttle_fail_open::a_failure_the_store_refuses_still_counts_against_the_limit`
+//! and `a_failure_whose_add_is_cancelled_still_counts_against_the_limit`).
+//! The list is bounded ([`MAX_UNRECORDED`] times, oldest dropped first).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -133,7 +143,21 @@ struct InFlightState {
     settles: u64,
     /// Attempts waiting for a settle.
     waiters: Vec<Waker>,
+    /// Failures this node could not add to the store (the add failed, or
+    /// was cancelled before its answer came), per key: admission counts them
+    /// on top of the store's, so that a store refusing writes never lets a
+    /// guess past the limit. Times older than the window are dropped when
+    /// read, and the whole list is bounded (see [`MAX_UNRECORDED`]).
+    unrecorded: HashMap<ThrottleKey, Vec<OffsetDateTime>>,
+    /// The number of times in `unrecorded`.
+    unrecorded_len: usize,
 }
+
+/// Most failures kept in memory for a store that refused them. Past it the
+/// times older than the window go first, then the oldest: the store is then
+/// refusing writes for a long time and many addresses are failing, and the
+/// oldest failure is the one closest to leaving the window anyway.
+const MAX_UNRECORDED: usize = 100_000;
 
 impl InFlight {
     fn lock(&self) -> MutexGuard<'_, InFlightState> {
@@ -141,8 +165,42 @@ impl InFlight {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn settles(&self) -> u64 {
-        self.lock().settles
+    /// The settle counter, and this node's unrecorded failures of `keys`
+    /// since `since`, read together: a failure kept here is kept before its
+    /// attempt settles, so an admission whose settle counter did not move
+    /// saw it.
+    fn snapshot(&self, keys: &[(ThrottleKey, u32)], since: OffsetDateTime) -> (u64, Vec<Vec<OffsetDateTime>>) {
+        let state = self.lock();
+        let unrecorded = keys
+            .iter()
+            .map(|(key, _)| {
+                state
+                    .unrecorded
+                    .get(key)
+                    .map_or_else(Vec::new, |times| times.iter().copied().filter(|t| *t >= since).collect())
+            })
+            .collect();
+        (state.settles, unrecorded)
+    }
+
+    /// Keeps a failure at `at` on `keys` that the store did not take, then
+    /// settles the attempt, under one lock.
+    fn keep_unrecorded_and_settle(&self, keys: &[ThrottleKey], at: OffsetDateTime, window: Duration) {
+        {
+            let mut state = self.lock();
+            let since = at - window;
+            if state.unrecorded_len.saturating_add(keys.len()) > MAX_UNRECORDED {
+                state.prune(since);
+            }
+            while state.unrecorded_len.saturating_add(keys.len()) > MAX_UNRECORDED && state.drop_oldest() {}
+            for key in keys {
+                let times = state.unrecorded.entry(*key).or_default();
+                times.retain(|t| *t >= since);
+                times.push(at);
+            }
+            state.unrecorded_len = state.unrecorded.values().map(Vec::len).sum();
+        }
+        self.settle(keys);
     }
 
     /// Admits an attempt on `subjects` whose failures, read while the settle
@@ -188,6 +246,39 @@ impl InFlight {
     }
 }
 
+impl InFlightState {
+    /// Drops the unrecorded failures older than `since`.
+    fn prune(&mut self, since: OffsetDateTime) {
+        self.unrecorded.retain(|_, times| {
+            times.retain(|t| *t >= since);
+            !times.is_empty()
+        });
+        self.unrecorded_len = self.unrecorded.values().map(Vec::len).sum();
+    }
+
+    /// Drops the oldest unrecorded failure; false when there is none.
+    fn drop_oldest(&mut self) -> bool {
+        let oldest = self
+            .unrecorded
+            .iter()
+            .filter_map(|(key, times)| times.iter().min().map(|t| (*t, *key)))
+            .min_by_key(|(t, _)| *t);
+        let Some((at, key)) = oldest else {
+            return false;
+        };
+        if let Some(times) = self.unrecorded.get_mut(&key) {
+            if let Some(i) = times.iter().position(|t| *t == at) {
+                times.swap_remove(i);
+            }
+            if times.is_empty() {
+                self.unrecorded.remove(&key);
+            }
+        }
+        self.unrecorded_len = self.unrecorded_len.saturating_sub(1);
+        true
+    }
+}
+
 enum Admission {
     Admitted,
     Wait,
@@ -224,12 +315,23 @@ pub(crate) struct PendingAttempt {
     keys: Vec<ThrottleKey>,
     window: Duration,
     in_flight: Arc<InFlight>,
+    /// Set while its failure is on its way to the store: dropped with it
+    /// still set (the add failed, or its future was cancelled), the failure
+    /// is kept on this node instead of being lost.
+    failing_at: Option<OffsetDateTime>,
 }
 
 impl Drop for PendingAttempt {
     fn drop(&mut self) {
-        if !self.keys.is_empty() {
-            self.in_flight.settle(&self.keys);
+        if self.keys.is_empty() {
+            return;
+        }
+        match self.failing_at {
+            // Fail closed: a failure the store did not confirm still counts
+            // here. If the store took it after all, it counts twice for a
+            // window, which only refuses sooner.
+            Some(at) => self.in_flight.keep_unrecorded_and_settle(&self.keys, at, self.window),
+            None => self.in_flight.settle(&self.keys),
         }
     }
 }
@@ -273,17 +375,23 @@ impl Authority {
             subjects.push((key(&["peer\0", &from]), s.max_failures_per_ip));
         }
         subjects.retain(|(_, limit)| *limit > 0);
-        let attempt = |keys| PendingAttempt { keys, window: s.window, in_flight: self.in_flight.clone() };
+        let attempt =
+            |keys| PendingAttempt { keys, window: s.window, in_flight: self.in_flight.clone(), failing_at: None };
         if subjects.is_empty() {
             return Ok(attempt(Vec::new()));
         }
         loop {
-            let seen = self.in_flight.settles();
             let now = self.now();
+            let (seen, unrecorded) = self.in_flight.snapshot(&subjects, now - s.window);
             let mut failed = Vec::with_capacity(subjects.len());
             let mut retry_after = None;
-            for (key, limit) in &subjects {
-                let failures = self.services.store.failures(key, now - s.window).await?;
+            for ((key, limit), kept_here) in subjects.iter().zip(unrecorded) {
+                let mut failures = self.services.store.failures(key, now - s.window).await?;
+                // The failures the store did not take count as well.
+                if !kept_here.is_empty() {
+                    failures.extend(kept_here);
+                    failures.sort_unstable();
+                }
                 let limit = *limit as usize;
                 if let Some(oldest) = failures.len().checked_sub(limit).and_then(|i| failures.get(i)) {
                     // Free again once the oldest of the newest `limit`
@@ -319,12 +427,22 @@ impl Authority {
     /// (one add-and-read; the node's copy of the reads learns it from the
     /// answer), and only then is the attempt's place taken back, so that no
     /// attempt on this node can be admitted in between on a count without it.
-    pub(crate) async fn throttle_failed(&self, attempt: PendingAttempt) -> Result<()> {
+    ///
+    /// Fails closed: when the store refuses the add (its error is returned,
+    /// a 503) or this future is dropped before the answer, the failure is
+    /// kept in this node's memory for the window and counted by every
+    /// admission here, so a store that cannot write never lets a guess past
+    /// the limit.
+    pub(crate) async fn throttle_failed(&self, mut attempt: PendingAttempt) -> Result<()> {
         if attempt.keys.is_empty() {
             return Ok(());
         }
         let now = self.now();
+        attempt.failing_at = Some(now);
         let recorded = self.services.store.record_failure(&attempt.keys, now, now - attempt.window).await;
+        if recorded.is_ok() {
+            attempt.failing_at = None;
+        }
         drop(attempt);
         recorded?;
         Ok(())
