@@ -15,7 +15,9 @@
 //!   arrive in any order), so this node never admits past the limit on its
 //!   own cache;
 //! - a read that started before a failure was recorded here (or a forgotten
-//!   one, or an add that failed) is not cached;
+//!   one, or an add that failed, or an add cancelled before its answer came:
+//!   the store may have taken it) is not cached, and no read is served for
+//!   those keys until one started after it;
 //! - a failure recorded on another node is seen here at the latest [`TTL`]
 //!   after it: across N nodes at most N x limit attempts are checked in that
 //!   first second, and a lockout then holds on every node.
@@ -143,6 +145,21 @@ impl<S: Store + ?Sized> ThrottleCache<S> {
     }
 }
 
+/// Marks `keys` changed when dropped, unless the add's answer was merged.
+struct ChangedUnlessAnswered<'a, S: Store + ?Sized> {
+    cache: &'a ThrottleCache<S>,
+    keys: &'a [ThrottleKey],
+    answered: bool,
+}
+
+impl<S: Store + ?Sized> Drop for ChangedUnlessAnswered<'_, S> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.cache.changed(self.keys);
+        }
+    }
+}
+
 macro_rules! forward_except_throttle {
     ($($(#[$doc:meta])* fn $m:ident(&self $(, $a:ident : $t:ty)*) -> $r:ty;)*) => {
         #[async_trait]
@@ -162,8 +179,15 @@ macro_rules! forward_except_throttle {
         Ok(failures)
     }};
     (@body $self:ident record_failure $keys:ident $at:ident $since:ident) => {{
+        // Dropped before the answer is merged (the request was cancelled
+        // while the add was on its way, and the store may have taken it),
+        // the guard marks the keys changed: no read started before that
+        // moment is served for them, so the cache never hides this node's
+        // own failure once its attempt has let go of its place.
+        let mut guard = ChangedUnlessAnswered { cache: $self, keys: $keys, answered: false };
         match $self.inner.record_failure($keys, $at, $since).await {
             Ok(answer) => {
+                guard.answered = true;
                 // The answer holds every failure up to this one: this node's
                 // next check counts it without a round trip.
                 let answered_at = Instant::now();
@@ -172,11 +196,9 @@ macro_rules! forward_except_throttle {
                 }
                 Ok(answer)
             }
-            Err(e) => {
-                // Written or not, this node's next check reads the store.
-                $self.changed($keys);
-                Err(e)
-            }
+            // Written or not, this node's next check reads the store: the
+            // guard marks the keys changed as it drops.
+            Err(e) => Err(e),
         }
     }};
     (@body $self:ident forget_failure $keys:ident $at:ident) => {{
