@@ -101,7 +101,7 @@ pub use store::{
     CodeRedemption, Grant, Record, RecordKind, RefreshLookup, RefreshRecord, Rotation, SigningKeyRecord, Store,
     StoreError, Swept, ThrottleKey, add_failure, remove_failure, rotation_family,
 };
-pub use throttle::ThrottleSettings;
+pub use throttle::{ThrottleSettings, take_throttle_wait};
 pub use types::{
     AccessTokenId, AccountId, ClientId, CodeChallenge, CodeVerifier, DpopVerified, GrantId, GrantType, Hint, MaxAge,
     Nonce, PkceVerified, Prompt, RedirectPolicy, RedirectUri, RedirectUriMatched, ResourceUri, ResponseType, Scope,

@@ -285,6 +285,26 @@ enum Admission {
     ReadAgain,
 }
 
+std::thread_local! {
+    /// Set when a poll ends in a wait for a slot (see [`take_throttle_wait`]).
+    static SLOT_WAIT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Whether the future polled last on this thread ended its poll waiting for
+/// a throttle slot, and if so which wait: the settle count it began at, a
+/// value that changes each time a settle lets it look again. Reading it
+/// clears it.
+///
+/// For a front end that bounds only the wait for a slot: it clears this,
+/// polls a throttled check, and reads it. `Some` means the check has not
+/// started and holds no place, so dropping it after a wait in which no
+/// settle came sheds nothing; `None` means the check is running (an Argon2
+/// verification in its queue, a store round trip), which must never be
+/// cancelled for load.
+pub fn take_throttle_wait() -> Option<u64> {
+    SLOT_WAIT.with(std::cell::Cell::take)
+}
+
 /// Resolves once an attempt of this node settles after the settle counter
 /// was `seen`.
 struct Settled<'a> {
@@ -303,6 +323,7 @@ impl Future for Settled<'_> {
         if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
             state.waiters.push(cx.waker().clone());
         }
+        SLOT_WAIT.with(|wait| wait.set(Some(self.seen)));
         Poll::Pending
     }
 }

@@ -356,31 +356,65 @@ fn registration_id(rest: &str) -> Option<String> {
     percent_encoding::percent_decode_str(raw).decode_utf8().ok().map(|s| s.into_owned())
 }
 
-/// The longest a throttled request may take, waiting included, before it is
-/// answered 429 after all.
+/// The longest a throttled request waits for a slot with no settle arriving
+/// (the queue not moving) before it is answered 429 after all.
 const PATIENCE: Duration = Duration::from_secs(30);
 
 impl Frontend {
     /// Runs a throttled check (client authentication, a password grant, a
-    /// login) for at most [`PATIENCE`].
-    ///
-    /// The throttle lets at most the limit be checked at once on this node;
-    /// an attempt that finds the limit filled only by checks still running
-    /// waits in `oauth-core` until one of them settles. A client with many
-    /// concurrent requests is queued, never failed, unless the queue does not
-    /// move for this long: then the answer is `oauth_core::Error::ThrottleBusy`
-    /// with `code`, a 429, and the dropped request takes its place in the
-    /// queue back.
+    /// login), bounding only its wait for a slot: see [`wait_for_slot_patiently`].
     pub(crate) async fn patiently<T>(
         &self,
         code: oauth_core::ErrorCode,
         check: impl std::future::Future<Output = oauth_core::Result<T>>,
     ) -> oauth_core::Result<T> {
-        match tokio::time::timeout(PATIENCE, check).await {
-            Ok(result) => result,
-            Err(_) => Err(oauth_core::Error::ThrottleBusy { code }),
-        }
+        wait_for_slot_patiently(PATIENCE, code, check).await
     }
+}
+
+/// Runs `check`, answering `oauth_core::Error::ThrottleBusy` with `code` (a
+/// 429) only when it has waited `patience` for a throttle slot with no
+/// settle arriving.
+///
+/// The throttle lets at most the limit be checked at once on this node; an
+/// attempt that finds the limit filled only by checks still running waits in
+/// `oauth-core` until one of them settles. A client with many concurrent
+/// requests is queued, never failed, unless the queue does not move for
+/// `patience`: each settle that lets the attempt look again starts the bound
+/// anew, and the dropped request holds no place yet. A check that has started
+/// (its Argon2 verification queued or running, its store round trips) is
+/// never cancelled here, however long it takes: SPEC never sheds an Argon2
+/// verification for load.
+pub(crate) async fn wait_for_slot_patiently<T>(
+    patience: Duration,
+    code: oauth_core::ErrorCode,
+    check: impl std::future::Future<Output = oauth_core::Result<T>>,
+) -> oauth_core::Result<T> {
+    use std::task::Poll;
+    let mut check = std::pin::pin!(check);
+    // The wait being timed (the settle count it began at) and its bound.
+    let mut bound: Option<(u64, std::pin::Pin<Box<tokio::time::Sleep>>)> = None;
+    std::future::poll_fn(|cx| {
+        // Cleared before the poll, so that what is read after it is this
+        // check's own state.
+        let _ = oauth_core::take_throttle_wait();
+        if let Poll::Ready(result) = check.as_mut().poll(cx) {
+            return Poll::Ready(result);
+        }
+        let Some(wait) = oauth_core::take_throttle_wait() else {
+            // Running, not waiting: no bound.
+            bound = None;
+            return Poll::Pending;
+        };
+        if bound.as_ref().is_none_or(|(timed, _)| *timed != wait) {
+            bound = Some((wait, Box::pin(tokio::time::sleep(patience))));
+        }
+        match bound.as_mut().map(|(_, sleep)| sleep.as_mut().poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Err(oauth_core::Error::ThrottleBusy { code })),
+            _ => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// A value a client sent, for a log line: control characters (a newline, an
@@ -416,7 +450,72 @@ impl std::fmt::Display for Escaped<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::Escaped;
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use oauth_core::testing::Fixture;
+    use oauth_core::{Authority, Error, ErrorCode, SecretHash, SecretVerifier, Services};
+    use oauth_store_mem::MemStore;
+
+    use super::{Escaped, wait_for_slot_patiently};
+
+    /// A verifier whose every check runs until the test ends: the queue of a
+    /// slot it holds never moves.
+    #[derive(Debug)]
+    struct NeverDone;
+
+    #[async_trait]
+    impl SecretVerifier for NeverDone {
+        async fn verify(&self, _: Option<&SecretHash>, _: &str) -> oauth_core::Result<bool> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_check_that_has_started_is_never_shed_however_long_it_runs() {
+        // A check (an Argon2 verification in its queue, say) that takes far
+        // longer than the bound on waiting for a slot still gets its answer.
+        let slow = async {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            Ok(7)
+        };
+        let answer = wait_for_slot_patiently(Duration::from_millis(50), ErrorCode::InvalidClient, slow).await;
+        assert!(matches!(answer, Ok(7)), "{answer:?}");
+    }
+
+    #[tokio::test]
+    async fn a_wait_for_a_slot_in_a_queue_that_does_not_move_is_answered_busy() {
+        let f = Fixture::new(Arc::new(MemStore::default()), None).await.unwrap();
+        let authority = Authority::new(
+            f.authority.settings().clone(),
+            Services { verifier: Arc::new(NeverDone), ..f.authority.services().clone() },
+        );
+        let peer = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)));
+        // Ten checks fill the client's limit of 10 and never settle.
+        let mut holders = Vec::new();
+        for _ in 0..10 {
+            let authority = authority.clone();
+            holders.push(tokio::spawn(async move {
+                authority.authenticate_client(&Fixture::confidential_client(), peer).await.map(|_| ())
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let credentials = Fixture::confidential_client();
+        let waiting = authority.authenticate_client(&credentials, peer);
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            wait_for_slot_patiently(Duration::from_millis(100), ErrorCode::InvalidClient, waiting),
+        )
+        .await;
+        assert!(matches!(answer, Ok(Err(Error::ThrottleBusy { code: ErrorCode::InvalidClient }))), "{answer:?}");
+        // The holders were never cancelled: their checks are still running.
+        assert!(holders.iter().all(|h| !h.is_finished()));
+        for h in holders {
+            h.abort();
+        }
+    }
 
     #[test]
     fn log_values_escape_control_characters_so_no_line_can_be_forged() {

@@ -328,7 +328,7 @@ mod tests {
 
     /// A store whose add is taken at once but answered late, as a
     /// PostgreSQL add whose statement was sent when its request was dropped
-    /// (the front end's 30 s `patiently` bound, or a client that hung up).
+    /// (a client that hung up).
     #[derive(Debug, Default)]
     struct LateAnswer {
         inner: MemStore,
