@@ -531,6 +531,18 @@ async fn every_bad_client_assertion_is_invalid_client() {
 }
 
 #[tokio::test]
+async fn a_client_assertion_with_the_farthest_exp_is_invalid_client_not_a_panic() {
+    // 9999-12-31T23:59:59Z, the last second the time type holds: adding the
+    // leeway to it would overflow.
+    let f = fixture().await;
+    for (jti, exp) in [("far1", 253_402_300_799_i64), ("far2", 253_402_300_799 - 30)] {
+        let a = assertion(&f, jti, |c| c["exp"] = json!(exp));
+        let err = by_assertion(&f, Some(KEYS_CLIENT), &a).await.unwrap_err();
+        assert_eq!((err.status(), err.code()), (401, ErrorCode::InvalidClient), "exp {exp}");
+    }
+}
+
+#[tokio::test]
 async fn a_replayed_client_assertion_is_invalid_client() {
     let f = fixture().await;
     let a = assertion(&f, "once", |_| {});

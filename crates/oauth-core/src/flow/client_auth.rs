@@ -168,7 +168,13 @@ impl Authority {
         let leeway = self.settings.leeway;
         let id = client.id().as_str();
         let ours = claims.audience.iter().any(|a| self.settings.assertion_audiences.iter().any(|ours| ours == a));
-        let fresh = now < claims.expires_at + leeway
+        // `exp` is the client's: a far one (year 9999) would overflow the
+        // time type when the leeway is added, so the sum is checked, and an
+        // `exp` with no room for it is refused with the others.
+        let Some(kept_until) = claims.expires_at.checked_add(leeway) else {
+            return Ok(false);
+        };
+        let fresh = now < kept_until
             && claims.expires_at <= now + MAX_ASSERTION_LIFETIME + leeway
             && claims.not_before.is_none_or(|t| t <= now + leeway)
             && claims.issued_at.is_none_or(|t| t <= now + leeway);
@@ -180,7 +186,7 @@ impl Authority {
             key: TokenHash::of(&format!("{id}\0{}", claims.jti)),
             owner: None,
             value: Vec::new(),
-            expires_at: claims.expires_at + leeway,
+            expires_at: kept_until,
         };
         let fresh = self.services.store.insert_record(&record, now).await?;
         if !fresh {
