@@ -117,6 +117,9 @@ pub(crate) struct Credentials {
     pub(crate) redirect_uri: String,
     pub(crate) username: String,
     pub(crate) password: String,
+    /// A DPoP-bound access token of the account for `dpop_userinfo`, minted
+    /// by the server (empty until then) and sent to the ceiling too.
+    pub(crate) dpop_token: String,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -271,9 +274,9 @@ pub(crate) async fn drive(
                     Flow::OidcCode => code_flow(&client, &base, &creds, worker, true).await.map(|_| ()),
                     // The seed is this worker's signed-in browser's cookies.
                     Flow::SsoCode => sso_flow(&client, &base, &creds, worker, &token).await,
-                    Flow::DpopClientCredentials => dpop_client_credentials(&client, &base, &creds).await,
-                    Flow::DpopUserinfo => dpop_userinfo(&client, &base, &token).await,
-                    Flow::AssertionClientCredentials => assertion_client_credentials(&client, &base).await,
+                    Flow::DpopClientCredentials => dpop_client_credentials(&client, &base, &creds).await.map(|_| ()),
+                    Flow::DpopUserinfo => dpop_userinfo(&client, &base, &token).await.map(|_| ()),
+                    Flow::AssertionClientCredentials => assertion_client_credentials(&client, &base).await.map(|_| ()),
                     Flow::DevicePoll => {
                         let count = devices.len();
                         match devices.get_mut(next_device) {
@@ -366,23 +369,25 @@ async fn device_poll(client: &HttpClient, base: &str, creds: &Credentials, code:
 /// The `DPoP` request header.
 const DPOP: header::HeaderName = header::HeaderName::from_static("dpop");
 
-async fn dpop_client_credentials(client: &HttpClient, base: &str, creds: &Credentials) -> Result<(), Error> {
+async fn dpop_client_credentials(client: &HttpClient, base: &str, creds: &Credentials) -> Result<Answer, Error> {
     let url = format!("{base}/token");
     let proof = crate::client_jwt::dpop_proof("POST", &url, None)?;
     let headers = [(header::AUTHORIZATION, creds.basic.as_str()), (DPOP, proof.as_str())];
     let a = send(client, Method::POST, &url, &headers, Some(form(&[("grant_type", "client_credentials")]))).await?;
-    bound(&a)
+    bound(&a)?;
+    Ok(a)
 }
 
-async fn dpop_userinfo(client: &HttpClient, base: &str, token: &str) -> Result<(), Error> {
+async fn dpop_userinfo(client: &HttpClient, base: &str, token: &str) -> Result<Answer, Error> {
     let url = format!("{base}/userinfo");
     let proof = crate::client_jwt::dpop_proof("GET", &url, Some(token))?;
     let scheme = format!("DPoP {token}");
     let a = send(client, Method::GET, &url, &[(header::AUTHORIZATION, &scheme), (DPOP, &proof)], None).await?;
-    json_field(&a, "sub").map(|_| ())
+    json_field(&a, "sub")?;
+    Ok(a)
 }
 
-async fn assertion_client_credentials(client: &HttpClient, base: &str) -> Result<(), Error> {
+async fn assertion_client_credentials(client: &HttpClient, base: &str) -> Result<Answer, Error> {
     let assertion = crate::client_jwt::assertion(crate::process::KEYS_CLIENT_ID, base)?;
     let body = form(&[
         ("grant_type", "client_credentials"),
@@ -390,7 +395,28 @@ async fn assertion_client_credentials(client: &HttpClient, base: &str) -> Result
         ("client_assertion", &assertion),
     ]);
     let a = send(client, Method::POST, &format!("{base}/token"), &[], Some(body)).await?;
-    json_field(&a, "access_token").map(|_| ())
+    json_field(&a, "access_token")?;
+    Ok(a)
+}
+
+/// One request of a flow that is one request per unit and signs each (the
+/// DPoP and assertion flows), with `token` the bound access token of
+/// `DpopUserinfo`: the answer's status, content type and body, for the
+/// ceiling to serve while the same driver loads it.
+pub(crate) async fn sample(
+    flow: Flow,
+    base: &str,
+    creds: &Credentials,
+    token: &str,
+) -> Result<(StatusCode, String, Bytes), Error> {
+    let c = client(1);
+    let a = match flow {
+        Flow::DpopClientCredentials => dpop_client_credentials(&c, base, creds).await?,
+        Flow::DpopUserinfo => dpop_userinfo(&c, base, token).await?,
+        Flow::AssertionClientCredentials => assertion_client_credentials(&c, base).await?,
+        other => return Err(Error::Setup(format!("{other:?} is not one request per unit"))),
+    };
+    Ok((a.status, a.content_type.unwrap_or_else(|| "text/plain".into()), a.body))
 }
 
 /// A token answer whose access token is DPoP-bound.

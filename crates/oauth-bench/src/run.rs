@@ -87,7 +87,7 @@ pub(crate) fn bench(settings: &Settings) -> Result<(String, bool), Error> {
     let hash = process::password_hash()?;
     let server = process::start_server(dir.path(), &hash, Lifetimes::DEFAULT)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let creds = credentials();
+    let mut creds = credentials();
     let access_token = runtime.block_on(async {
         let single = password_single();
         let (_, _, body) = load::fetch(&server.base, &single).await?;
@@ -114,6 +114,18 @@ pub(crate) fn bench(settings: &Settings) -> Result<(String, bool), Error> {
                 let seed = runtime.block_on(load::password_grant(&server.base, &creds))?;
                 Some(runtime.block_on(load::fetch(&server.base, &refresh_single(&seed)))?)
             }
+            // The signing flows: the ceiling serves the real answer to the
+            // same driver, which signs a proof or an assertion per request on
+            // these cores for the ceiling as for the server.
+            Kind::Drive(flow @ (Flow::DpopClientCredentials | Flow::AssertionClientCredentials)) => {
+                Some(runtime.block_on(load::sample(*flow, &server.base, &creds, ""))?)
+            }
+            Kind::Drive(Flow::DpopUserinfo) => {
+                let token = runtime.block_on(load::dpop_password_grant(&server.base, &creds))?;
+                let sample = runtime.block_on(load::sample(Flow::DpopUserinfo, &server.base, &creds, &token))?;
+                creds.dpop_token = token;
+                Some(sample)
+            }
             Kind::Drive(_) => None,
         };
         let ceiling = match &sample {
@@ -127,7 +139,9 @@ pub(crate) fn bench(settings: &Settings) -> Result<(String, bool), Error> {
         };
         for &level in &settings.levels {
             eprintln!("{} at {level}", scenario.name);
-            let run = |target: &Running| measure(&runtime, dir.path(), target, &scenario, &creds, level, settings);
+            let run = |target: &Running| {
+                measure(&runtime, dir.path(), target, &scenario, &creds, level, settings)
+            };
             let before = raw(scenario.steps)?;
             let ceiling_load = ceiling.as_ref().map(run).transpose()?;
             let (server_load, cpu) = run(&server)?;
@@ -325,9 +339,7 @@ fn measure(
     let seeds = match scenario.kind {
         Kind::Drive(Flow::Refresh) => runtime.block_on(seed_refresh_tokens(&target.base, creds, level))?,
         // One bound token serves every worker; each request has its own proof.
-        Kind::Drive(Flow::DpopUserinfo) => {
-            vec![runtime.block_on(load::dpop_password_grant(&target.base, creds))?; level]
-        }
+        Kind::Drive(Flow::DpopUserinfo) => vec![creds.dpop_token.clone(); level],
         Kind::Drive(Flow::SsoCode) => runtime.block_on(load::sign_in_each(&target.base, creds, level))?,
         // Enough codes that a worker rarely waits for one to come due: at
         // least DEVICE_CODES in all, and 32 per worker.
@@ -389,6 +401,7 @@ fn credentials() -> Credentials {
         redirect_uri: process::REDIRECT_URI.into(),
         username: process::USERNAME.into(),
         password: BENCH_PASSWORD.into(),
+        dpop_token: String::new(),
     }
 }
 
