@@ -139,9 +139,7 @@ pub(crate) fn bench(settings: &Settings) -> Result<(String, bool), Error> {
         };
         for &level in &settings.levels {
             eprintln!("{} at {level}", scenario.name);
-            let run = |target: &Running| {
-                measure(&runtime, dir.path(), target, &scenario, &creds, level, settings)
-            };
+            let run = |target: &Running| measure(&runtime, dir.path(), target, &scenario, &creds, level, settings);
             let before = raw(scenario.steps)?;
             let ceiling_load = ceiling.as_ref().map(run).transpose()?;
             let (server_load, cpu) = run(&server)?;
