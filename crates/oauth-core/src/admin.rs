@@ -492,6 +492,20 @@ impl Admin {
             "private_key_jwt" => AuthMethod::PrivateKeyJwt,
             _ => return Err(Error::InvalidClientMetadata("unsupported token_endpoint_auth_method")),
         };
+        if settings.fapi2 && method != AuthMethod::PrivateKeyJwt {
+            // FAPI 2.0 5.3.2.1 (and `check-config` for the file's clients):
+            // confidential clients only, authenticating by private_key_jwt
+            // (mTLS is not offered). A metadata without the method is refused
+            // too, never given private_key_jwt in its place: RFC 7591 2 makes
+            // its default client_secret_basic, so such a client expects a
+            // secret, and a client with no keys registered could not sign.
+            // RFC 7591 3.2.1 lets a server replace a value, but an explicit
+            // refusal tells the client what to send instead of a token
+            // endpoint that answers invalid_client later.
+            return Err(Error::InvalidClientMetadata(
+                "FAPI 2.0: token_endpoint_auth_method must be private_key_jwt, with jwks",
+            ));
+        }
 
         let registration = &settings.registration;
         let registrable_resources: BTreeSet<ResourceUri> = match &registration.resources {
@@ -556,6 +570,15 @@ impl Admin {
             )?;
         let post_logout_redirect_uris = self.check_post_logout_uris(meta, who)?;
         let id_token_alg = match meta.id_token_signed_response_alg.as_deref() {
+            // FAPI 2.0 5.4 allows no RS256: ID tokens are signed with the
+            // server's signing_alg, and the metadata a client gets back says
+            // so rather than a default the server would not follow.
+            None if settings.fapi2 => IdTokenAlg::ServerAlg,
+            Some("RS256") if settings.fapi2 => {
+                return Err(Error::InvalidClientMetadata(
+                    "FAPI 2.0: id_token_signed_response_alg must be the server's signing_alg, not RS256",
+                ));
+            }
             None | Some("RS256") => IdTokenAlg::Rs256,
             Some(name) if self.authority.services.id_tokens.server_alg() == Some(name) => IdTokenAlg::ServerAlg,
             Some(_) => {

@@ -1,11 +1,15 @@
 //! The FAPI 2.0 profile switch, `[profile] fapi2`, on the real binary:
-//! `check-config` refuses (exit 2) what the profile cannot turn on, and a
-//! server that runs it says so in its metadata and requires PAR.
+//! `check-config` refuses (exit 2) what the profile cannot turn on, a
+//! server that runs it says so in its metadata and requires PAR, and the
+//! clients made while it runs (RFC 7591 registration, the admin API, RFC 7592
+//! updates) are held to the rules of the file's clients.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail by panicking")]
 
 mod support;
 
+use jsonwebtoken::Algorithm::ES256;
+use serde_json::{Value, json};
 use support::*;
 
 /// A FAPI 2.0 server: one `private_key_jwt` client and the demo account.
@@ -72,4 +76,286 @@ async fn a_fapi2_server_advertises_the_profile_and_requires_pushed_requests() {
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(query(&location, "error").as_deref(), Some("invalid_request"), "{location}");
     assert_eq!(server.stop(), 0);
+}
+
+/// The client key of the run-time clients here (made by `openssl genpkey`).
+const CLIENT_KEY: &[u8] = include_bytes!("../../oauth-jwt/tests/keys/es256-a.pem");
+/// The key the DPoP proofs here are signed with (another one).
+const DPOP_KEY: &[u8] = include_bytes!("../../oauth-jwt/tests/keys/es256-b.pem");
+
+fn encoding_key(pem: &[u8]) -> jsonwebtoken::EncodingKey {
+    jsonwebtoken::EncodingKey::from_ec_pem(pem).unwrap()
+}
+
+/// The public JWK of [`CLIENT_KEY`], as a client registers it.
+fn client_jwk() -> Value {
+    let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding_key(CLIENT_KEY), ES256).unwrap();
+    jwk.common.key_id = Some("client-key-1".into());
+    serde_json::to_value(jwk).unwrap()
+}
+
+/// The client's clock: the same wall clock as the server's.
+fn now() -> i64 {
+    oauth_core::Clock::now(&oauth_runtime::SystemClock).unix_timestamp()
+}
+
+fn unique(what: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("{what}-{}-{}", now(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A `private_key_jwt` assertion (RFC 7523 3) of client `id` for `issuer`,
+/// signed with [`CLIENT_KEY`] by jsonwebtoken, as a client library would.
+fn client_assertion(id: &str, issuer: &str) -> String {
+    let mut header = jsonwebtoken::Header::new(ES256);
+    header.kid = Some("client-key-1".into());
+    let now = now();
+    let claims = json!({"iss": id, "sub": id, "aud": issuer, "exp": now + 60, "iat": now, "jti": unique("jti")});
+    jsonwebtoken::encode(&header, &claims, &encoding_key(CLIENT_KEY)).unwrap()
+}
+
+/// A DPoP proof (RFC 9449 4.2) for `POST url`, signed with [`DPOP_KEY`].
+fn dpop_proof(url: &str) -> String {
+    let mut header = jsonwebtoken::Header::new(ES256);
+    header.typ = Some("dpop+jwt".into());
+    header.jwk = Some(jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding_key(DPOP_KEY), ES256).unwrap());
+    let claims = json!({"jti": unique("proof"), "htm": "POST", "htu": url, "iat": now()});
+    jsonwebtoken::encode(&header, &claims, &encoding_key(DPOP_KEY)).unwrap()
+}
+
+fn dpop_jkt() -> String {
+    jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding_key(DPOP_KEY), ES256)
+        .unwrap()
+        .thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+        .unwrap()
+}
+
+/// A FAPI 2.0 server with the admin API and registration by initial access
+/// token (open registration would create public clients only, which
+/// `check-config` refuses under the profile).
+struct Fapi2 {
+    server: Server,
+    base: String,
+    admin: String,
+    admin_token: String,
+    initial_token: String,
+    _dir: tempfile::TempDir,
+}
+
+fn token_and_hash() -> (String, String) {
+    let (code, out, err) = run(&["gen-secret"], "");
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    (lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned())
+}
+
+fn start_fapi2() -> Fapi2 {
+    let (admin_token, admin_hash) = token_and_hash();
+    let (initial_token, initial_hash) = token_and_hash();
+    let (port, admin_port) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.toml");
+    let config = format!(
+        "{}\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken_hash = \"{admin_hash}\"\n\
+         [registration]\nenabled = true\nscopes = [\"read\"]\ninitial_access_token_hash = \"{initial_hash}\"\n",
+        fapi2_config(port)
+    );
+    std::fs::write(&path, config).unwrap();
+    let server = Server::start(&path, dir.path());
+    Fapi2 {
+        server,
+        base: format!("http://127.0.0.1:{port}"),
+        admin: format!("http://127.0.0.1:{admin_port}"),
+        admin_token,
+        initial_token,
+        _dir: dir,
+    }
+}
+
+impl Fapi2 {
+    async fn answer(r: reqwest::RequestBuilder) -> (u16, Value) {
+        let r = r.send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn register(&self, meta: &Value) -> (u16, Value) {
+        Self::answer(http().post(format!("{}/register", self.base)).bearer_auth(&self.initial_token).json(meta)).await
+    }
+
+    async fn admin(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+        let url = format!("{}{path}", self.admin);
+        let mut r = http().request(method, url).bearer_auth(&self.admin_token);
+        if !body.is_null() {
+            r = r.json(body);
+        }
+        Self::answer(r).await
+    }
+
+    /// `client_credentials` for `id` by assertion, with a DPoP proof if
+    /// `dpop`.
+    async fn assertion_token(&self, id: &str, dpop: bool) -> (u16, Value) {
+        let url = format!("{}/token", self.base);
+        let assertion = client_assertion(id, &self.base);
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("scope", "read"),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", assertion.as_str()),
+        ];
+        let mut r = http().post(&url).form(&form);
+        if dpop {
+            r = r.header("dpop", dpop_proof(&url));
+        }
+        Self::answer(r).await
+    }
+
+    /// The ids of every client the admin API lists.
+    async fn client_ids(&self) -> Vec<String> {
+        let url = format!("{}/admin/clients", self.admin);
+        let (status, list) = Self::answer(http().get(url).bearer_auth(&self.admin_token)).await;
+        assert_eq!(status, 200, "{list}");
+        list["items"].as_array().unwrap().iter().map(|c| c["client_id"].as_str().unwrap().to_owned()).collect()
+    }
+}
+
+fn assert_invalid_client_metadata(status: u16, body: &Value, what: &str) {
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_client_metadata")), "{what}: {body}");
+    assert!(body["error_description"].as_str().is_some_and(|d| d.contains("FAPI 2.0")), "{what}: {body}");
+}
+
+/// FAPI 2.0 5.3.2.1 for clients made while the server runs, as for those of
+/// the file: under `[profile] fapi2`, dynamic registration (RFC 7591) and the
+/// admin API refuse a client that authenticates by secret, a public one, and
+/// one that names no method (RFC 7591's default is `client_secret_basic`),
+/// as `invalid_client_metadata`; nothing is stored.
+#[tokio::test]
+async fn fapi2_refuses_secret_and_public_clients_at_register_and_in_the_admin_api() {
+    let s = start_fapi2();
+    let confidential = json!({"grant_types": ["client_credentials"], "scope": "read"});
+    let with = |method: Option<&str>, extra: Value| {
+        let mut m = confidential.clone();
+        if let Some(method) = method {
+            m["token_endpoint_auth_method"] = json!(method);
+        }
+        for (k, v) in extra.as_object().unwrap() {
+            m[k] = v.clone();
+        }
+        m
+    };
+    let public = json!({"redirect_uris": [REDIRECT], "scope": "read", "token_endpoint_auth_method": "none"});
+    let cases = [
+        ("client_secret_basic", with(Some("client_secret_basic"), json!({}))),
+        ("client_secret_post", with(Some("client_secret_post"), json!({}))),
+        ("no method (RFC 7591: client_secret_basic)", with(None, json!({}))),
+        ("no method, with jwks", with(None, json!({"jwks": {"keys": [client_jwk()]}}))),
+        ("none", public),
+    ];
+    for (what, meta) in &cases {
+        let (status, body) = s.register(meta).await;
+        assert_invalid_client_metadata(status, &body, &format!("/register, {what}"));
+        let (status, body) = s.admin(reqwest::Method::POST, "/admin/clients", meta).await;
+        assert_invalid_client_metadata(status, &body, &format!("/admin/clients, {what}"));
+    }
+    // An explicit RS256 for ID tokens: FAPI 2.0 5.4 allows none.
+    let rs256 = with(
+        Some("private_key_jwt"),
+        json!({"jwks": {"keys": [client_jwk()]}, "id_token_signed_response_alg": "RS256"}),
+    );
+    let (status, body) = s.register(&rs256).await;
+    assert_invalid_client_metadata(status, &body, "/register, RS256 ID tokens");
+    // private_key_jwt needs its keys, as everywhere.
+    let (status, body) = s.register(&with(Some("private_key_jwt"), json!({}))).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_client_metadata")), "{body}");
+    assert_eq!(s.client_ids().await, ["bank-app"], "no refused client was stored");
+    assert_eq!(s.server.stop(), 0);
+}
+
+/// A `private_key_jwt` client with `jwks`, registered (RFC 7591) or created
+/// by the operator on a FAPI 2.0 server, is accepted and gets a DPoP-bound
+/// token (`token_type` `DPoP`, `cnf.jkt`) for an assertion signed by its
+/// key; its ID tokens are said to be signed with the server's algorithm. The
+/// profile's DPoP rule holds for it: without a proof, `invalid_dpop_proof`.
+#[tokio::test]
+async fn a_private_key_jwt_client_made_at_run_time_under_fapi2_gets_a_dpop_bound_token_with_an_assertion() {
+    let s = start_fapi2();
+    let meta = json!({
+        "grant_types": ["client_credentials"],
+        "scope": "read",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [client_jwk()]},
+    });
+    let (status, registered) = s.register(&meta).await;
+    assert_eq!(status, 201, "{registered}");
+    assert_eq!(registered["token_endpoint_auth_method"], "private_key_jwt");
+    assert!(registered.get("client_secret").is_none(), "{registered}");
+    assert_eq!(registered["id_token_signed_response_alg"], "ES256", "{registered}");
+    let mut created_meta = meta.clone();
+    created_meta["client_id"] = json!("operator-signer");
+    let (status, created) = s.admin(reqwest::Method::POST, "/admin/clients", &created_meta).await;
+    assert_eq!(status, 201, "{created}");
+    assert!(created.get("client_secret").is_none(), "{created}");
+
+    for id in [registered["client_id"].as_str().unwrap(), "operator-signer"] {
+        let (status, body) = s.assertion_token(id, true).await;
+        assert_eq!(status, 200, "{id}: {body}");
+        assert_eq!(body["token_type"], "DPoP", "{body}");
+        let access = body["access_token"].as_str().unwrap();
+        let payload = access.split('.').nth(1).unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["cnf"]["jkt"], dpop_jkt(), "{claims}");
+        assert_eq!(claims["client_id"], id);
+        let (status, body) = s.assertion_token(id, false).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_dpop_proof")), "{id}: {body}");
+    }
+    assert_eq!(s.server.stop(), 0);
+}
+
+/// A client that FAPI 2.0 accepted cannot be changed into one it refuses:
+/// replacing its metadata through the admin API (`PUT /admin/clients/{id}`;
+/// there is no `PATCH` of clients) or through its own registration (RFC 7592
+/// `PUT`) with a secret method, or none, is `invalid_client_metadata`, and
+/// the client still authenticates by assertion.
+#[tokio::test]
+async fn a_fapi2_client_cannot_be_changed_into_a_secret_or_public_client() {
+    let s = start_fapi2();
+    let meta = json!({
+        "grant_types": ["client_credentials"],
+        "scope": "read",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [client_jwk()]},
+    });
+    let mut created_meta = meta.clone();
+    created_meta["client_id"] = json!("operator-signer");
+    let (status, created) = s.admin(reqwest::Method::POST, "/admin/clients", &created_meta).await;
+    assert_eq!(status, 201, "{created}");
+    let (status, registered) = s.register(&meta).await;
+    assert_eq!(status, 201, "{registered}");
+    let registered_id = registered["client_id"].as_str().unwrap().to_owned();
+    let uri = registered["registration_client_uri"].as_str().unwrap().to_owned();
+    let registration_token = registered["registration_access_token"].as_str().unwrap().to_owned();
+
+    for method in ["client_secret_basic", "client_secret_post", "none"] {
+        let mut changed = json!({"client_id": "operator-signer", "grant_types": ["client_credentials"],
+                                 "scope": "read", "token_endpoint_auth_method": method});
+        if method == "none" {
+            changed = json!({"client_id": "operator-signer", "redirect_uris": [REDIRECT], "scope": "read",
+                             "token_endpoint_auth_method": "none"});
+        }
+        let (status, body) = s.admin(reqwest::Method::PUT, "/admin/clients/operator-signer", &changed).await;
+        assert_invalid_client_metadata(status, &body, &format!("PUT /admin/clients, {method}"));
+        changed["client_id"] = json!(registered_id);
+        let (status, body) = Fapi2::answer(http().put(&uri).bearer_auth(&registration_token).json(&changed)).await;
+        assert_invalid_client_metadata(status, &body, &format!("RFC 7592 PUT, {method}"));
+    }
+    let (status, shown) = s.admin(reqwest::Method::GET, "/admin/clients/operator-signer", &Value::Null).await;
+    assert_eq!((status, shown["token_endpoint_auth_method"].as_str()), (200, Some("private_key_jwt")), "{shown}");
+    for id in ["operator-signer", registered_id.as_str()] {
+        let (status, body) = s.assertion_token(id, true).await;
+        assert_eq!(status, 200, "{id} still authenticates by assertion: {body}");
+    }
+    assert_eq!(s.server.stop(), 0);
 }

@@ -356,7 +356,9 @@ fn read(reader: &mut Reader, root: &Table) -> Option<Config> {
     let signing_alg = tokens.as_ref().map(|t| t.signing_alg);
     let clients = clients::clients(reader, root, &grants.on, medmij.as_ref(), &resources, fapi2, signing_alg);
     if fapi2 {
-        check_fapi2(reader, tokens.as_ref(), medmij.is_some());
+        let open_registration =
+            registration.as_ref().is_some_and(|r| r.settings.enabled && r.settings.initial_access_token.is_none());
+        check_fapi2(reader, tokens.as_ref(), medmij.is_some(), open_registration);
     }
     let accounts = clients::accounts(reader, root);
     if grants.on.contains(&oauth_core::GrantType::Password)
@@ -397,9 +399,11 @@ fn read(reader: &mut Reader, root: &Table) -> Option<Config> {
 /// Security Profile 5.4.1, 5.3.2.1): a signing algorithm other than ES256 or
 /// EdDSA, and codes that live over 60 s. Public and secret clients are
 /// refused where each is read, and the MedMij profile's OCL clients are all
-/// public. What it does turn on, whatever the other keys say (PAR, PKCE,
-/// DPoP, no refresh rotation), gives a warning where a key says otherwise.
-fn check_fapi2(reader: &mut Reader, tokens: Option<&TokensSection>, medmij: bool) {
+/// public, as are the clients of open registration (no initial access token),
+/// which the profile would then refuse one by one. What it does turn on,
+/// whatever the other keys say (PAR, PKCE, DPoP, no refresh rotation), gives
+/// a warning where a key says otherwise.
+fn check_fapi2(reader: &mut Reader, tokens: Option<&TokensSection>, medmij: bool, open_registration: bool) {
     let tokens_at = KeyPath::root().key(TokensSection::TABLE);
     if let Some(t) = tokens {
         if !matches!(t.signing_alg, oauth_jwt::SigningAlg::Es256 | oauth_jwt::SigningAlg::EdDsa) {
@@ -418,6 +422,12 @@ fn check_fapi2(reader: &mut Reader, tokens: Option<&TokensSection>, medmij: bool
     if medmij {
         let message = "FAPI 2.0 ([profile] fapi2) allows no public clients, and every OCL client is one";
         reader.errors.push(ConfigError::new(KeyPath::root().key(MedmijSection::TABLE), message));
+    }
+    if open_registration {
+        let message = "FAPI 2.0 ([profile] fapi2) allows no public clients, and open registration creates only \
+                       public ones: set initial_access_token_hash";
+        let at = KeyPath::root().key(RegistrationSection::TABLE).key("enabled");
+        reader.errors.push(ConfigError::new(at, message));
     }
 }
 
@@ -707,6 +717,23 @@ mod tests {
             assert!(errors.iter().any(|e| e.starts_with(key) && e.contains(words)), "{key}: {errors:?}");
         }
         assert_eq!(errors.len(), 4, "the private_key_jwt client is fine: {errors:?}");
+    }
+
+    #[test]
+    fn fapi2_refuses_open_registration_which_creates_only_public_clients() {
+        let open = format!("[profile]\nfapi2 = true\n[registration]\nenabled = true\n{}", keys_client(""));
+        let errors = errors_of(&open);
+        assert!(
+            errors.iter().any(|e| e.starts_with("registration.enabled") && e.contains("initial_access_token_hash")),
+            "{errors:?}"
+        );
+        let trusted = format!(
+            "[profile]\nfapi2 = true\n[registration]\nenabled = true\ninitial_access_token_hash = \"{HASH}\"\n{}",
+            keys_client("")
+        );
+        assert!(errors_of(&trusted).is_empty(), "{:?}", errors_of(&trusted));
+        let off = format!("[profile]\nfapi2 = true\n[registration]\nenabled = false\n{}", keys_client(""));
+        assert!(errors_of(&off).is_empty());
     }
 
     #[test]
