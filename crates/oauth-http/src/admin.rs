@@ -322,7 +322,7 @@ impl AdminApi {
     }
 
     fn error(&self, e: &Error) -> Response<Body> {
-        response::oauth_error(e, self.realm(), Challenge::Bearer)
+        response::oauth_error(e, self.realm(), Challenge::BearerForTokenErrors)
     }
 
     async fn list_clients(&self, query: &Params) -> Result<Response<Body>, Error> {

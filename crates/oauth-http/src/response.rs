@@ -31,6 +31,13 @@ pub(crate) enum Challenge<'a> {
     /// A resource asked with the DPoP scheme or a bound token (RFC 9449 7.1):
     /// the algorithms its proofs may use.
     Dpop(&'a [&'static str]),
+    /// The Bearer challenge for an error about the bearer token itself
+    /// (`invalid_token`), and none for any other: at the registration
+    /// endpoint and the admin API, a refused body is answered by its JSON
+    /// alone (RFC 7591 3.2.2), since a challenge would tell the client that
+    /// its token failed, and RFC 6750 3 has no challenge for errors such as
+    /// `invalid_client_metadata`.
+    BearerForTokenErrors,
 }
 
 fn response(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
@@ -229,14 +236,19 @@ pub(crate) fn oauth_error(err: &Error, realm: &str, challenge: Challenge<'_>) ->
     let mut r = error_json(status, err);
     no_store(&mut r);
     let realm = quoted(realm);
+    let challenge = match challenge {
+        Challenge::BearerForTokenErrors if matches!(err, Error::InvalidToken(_)) => Some(Challenge::Bearer),
+        Challenge::BearerForTokenErrors => None,
+        other => Some(other),
+    };
     let value = match (challenge, status.as_u16()) {
-        (Challenge::Basic, 401) => Some(format!("Basic realm=\"{realm}\"")),
-        (Challenge::Bearer, 400 | 401 | 403) => Some(format!(
+        (Some(Challenge::Basic), 401) => Some(format!("Basic realm=\"{realm}\"")),
+        (Some(Challenge::Bearer), 400 | 401 | 403) => Some(format!(
             "Bearer realm=\"{realm}\", error=\"{}\", error_description=\"{}\"",
             err.code(),
             quoted(err.description())
         )),
-        (Challenge::Dpop(algs), 400 | 401 | 403) => Some(format!(
+        (Some(Challenge::Dpop(algs)), 400 | 401 | 403) => Some(format!(
             "DPoP realm=\"{realm}\", algs=\"{}\", error=\"{}\", error_description=\"{}\"",
             algs.join(" "),
             err.code(),

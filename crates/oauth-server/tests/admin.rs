@@ -1274,3 +1274,35 @@ async fn private_key_jwt_with_a_private_key_in_jwks_or_without_jwks_is_invalid_c
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client_metadata");
 }
+
+/// RFC 7591 3.2.2 answers refused metadata with a JSON body alone, and RFC
+/// 6750 3 challenges only for the token: a `400 invalid_client_metadata` at
+/// `/register` or in the admin API carries no `WWW-Authenticate` (oauth4webapi
+/// reads one as "the token failed" and never looks at the body), while a wrong
+/// initial access token or admin token still gets the Bearer challenge.
+#[tokio::test]
+async fn refused_client_metadata_is_answered_without_a_bearer_challenge_a_refused_token_with_one() {
+    let (_, out, _) = run(&["gen-secret"], "");
+    let mut lines = out.lines();
+    let (initial, hash) = (lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned());
+    let s = start(&format!(
+        "[registration]\nenabled = true\nscopes = [\"read\"]\ninitial_access_token_hash = \"{hash}\"\n"
+    ));
+    let bad = json!({"redirect_uris": ["http://app.example/cb#fragment"], "scope": "read"});
+    let registered = http().post(format!("{}/register", s.base)).bearer_auth(&initial).json(&bad).send().await.unwrap();
+    let created =
+        http().post(format!("{}/admin/clients", s.admin)).bearer_auth(&s.token).json(&bad).send().await.unwrap();
+    let bad_scope = json!({"grant_types": ["client_credentials"], "scope": "write"});
+    let scoped =
+        http().post(format!("{}/register", s.base)).bearer_auth(&initial).json(&bad_scope).send().await.unwrap();
+    for r in [registered, created, scoped] {
+        assert_eq!(r.status(), 400);
+        assert!(r.headers().get("www-authenticate").is_none(), "{:?}", r.headers());
+        let body: Value = r.json().await.unwrap();
+        assert!(matches!(body["error"].as_str(), Some("invalid_redirect_uri" | "invalid_client_metadata")), "{body}");
+    }
+    let wrong =
+        http().post(format!("{}/register", s.base)).bearer_auth("not-the-token").json(&bad).send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers()["www-authenticate"].to_str().unwrap().contains("error=\"invalid_token\""));
+}

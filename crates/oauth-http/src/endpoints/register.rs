@@ -21,7 +21,7 @@ use crate::wire::{self, ClientMetadataIn};
 
 impl Frontend {
     fn registration_error(&self, e: &Error) -> Response<Body> {
-        response::oauth_error(e, self.issuer(), Challenge::Bearer)
+        response::oauth_error(e, self.issuer(), Challenge::BearerForTokenErrors)
     }
 
     /// Where a registered client manages its registration.
