@@ -52,13 +52,19 @@ impl Server {
     /// The quick-start example on a free port, plus `extra` TOML, in a fresh
     /// folder (so its sled store is fresh too).
     fn quickstart(extra: &str) -> Server {
+        Server::with_config(|text| format!("{text}\n{extra}"))
+    }
+
+    /// The quick-start example on a free port, changed by `edit`, in a fresh
+    /// folder.
+    fn with_config(edit: impl FnOnce(&str) -> String) -> Server {
         let port = support::free_port();
         let text = std::fs::read_to_string(Path::new(ROOT).join("examples/quickstart.toml"))
             .unwrap()
             .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("server.toml");
-        std::fs::write(&config, format!("{text}\n{extra}")).unwrap();
+        std::fs::write(&config, edit(&text)).unwrap();
         let mut child = Command::new(BIN)
             .arg("--config")
             .arg(&config)
@@ -145,6 +151,29 @@ require_pushed_authorization_requests = true
 fn oauth4webapi_completes_dpop_par_and_private_key_jwt() {
     let env = [("KEYS_CLIENT", "keys-app"), ("KEYS_CLIENT_JWK", KEYS_CLIENT_JWK)];
     Server::quickstart(KEYS_CLIENT).run("sender-constrained.mjs", &env);
+}
+
+/// oauth4webapi registers a `private_key_jwt` client with the public half of a
+/// key it generates (RFC 7591, with the initial access token) on a FAPI 2.0
+/// server, and uses it for PAR, the code with PKCE and DPoP, `/userinfo`, a
+/// refresh and a revocation, each authenticated by assertion. The server is
+/// the quick start without its clients (FAPI 2.0 refuses secret and public
+/// ones): the demo account and a `[profile] fapi2` with registration.
+#[test]
+fn oauth4webapi_registers_a_private_key_jwt_client_and_completes_par_pkce_dpop_on_a_fapi2_server() {
+    let (code, out, err) = support::run(&["gen-secret"], "");
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    let (initial, hash) = (lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned());
+    let server = Server::with_config(|text| {
+        let (head, rest) = text.split_once("[[clients]]").expect("the quick start has clients");
+        let (_, accounts) = rest.split_once("[[accounts]]").expect("the quick start has accounts");
+        format!(
+            "{head}[[accounts]]{accounts}\n[profile]\nfapi2 = true\n\n\
+             [registration]\nenabled = true\nscopes = [\"openid\", \"read\"]\ninitial_access_token_hash = \"{hash}\"\n"
+        )
+    });
+    server.run("fapi2-registration.mjs", &[("INITIAL_ACCESS_TOKEN", initial.as_str())]);
 }
 
 /// A device client (RFC 8628), public, polling every 3 seconds.
