@@ -4,7 +4,9 @@
 //! binary, with assertions signed by jsonwebtoken over a key made by `openssl
 //! genpkey`, as a client library signs them. A good assertion is accepted; a
 //! replayed one (same `jti`) and one for another audience are `401
-//! invalid_client`.
+//! invalid_client`. And the far edge of time: an assertion whose `exp`, or a
+//! DPoP proof whose `iat`, is the last second of year 9999 is refused with
+//! the RFC's error, never a panic or a 500.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail by panicking")]
 
@@ -17,8 +19,12 @@ use support::*;
 
 /// The client's key (made by `openssl genpkey`).
 const CLIENT_KEY: &[u8] = include_bytes!("../../oauth-jwt/tests/keys/es256-a.pem");
+/// The key of the DPoP proofs.
+const DPOP_KEY: &[u8] = include_bytes!("../../oauth-jwt/tests/keys/es256-b.pem");
 const CLIENT: &str = "signer";
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// The last second of year 9999 (RFC 3339's last date), as a JWT time.
+const YEAR_9999: i64 = 253_402_300_799;
 
 fn key(pem: &[u8]) -> EncodingKey {
     EncodingKey::from_ec_pem(pem).unwrap()
@@ -178,5 +184,72 @@ async fn a_client_assertion_for_another_audience_is_401_invalid_client_at_device
             assert_invalid_client(status, &body, &format!("{path}, aud {aud}"));
         }
     }
+    assert_eq!(s.server.stop(), 0);
+}
+
+/// An assertion that expires in year 9999 (a JWT time the JWT layer parses,
+/// past what the server's time type adds a leeway to) is `401
+/// invalid_client` at `/token` and at every other endpoint, over HTTP and
+/// signed for real; so is one issued then, and times past any integer type
+/// (`i64::MAX`, `u64::MAX`, `1e300`) or before time began. The server
+/// answers the next request as usual.
+#[tokio::test]
+async fn a_client_assertion_expiring_in_year_9999_is_401_invalid_client_not_a_500() {
+    let s = start();
+    let token_form = [("grant_type", "client_credentials"), ("scope", "read")];
+    let mut cases: Vec<(&str, Vec<(&str, &str)>)> = vec![("/token", token_form.to_vec())];
+    cases.extend(endpoints().into_iter().map(|(p, f, _)| (p, f)));
+    for (path, form) in &cases {
+        for changes in [
+            json!({"exp": YEAR_9999}),
+            json!({"iat": YEAR_9999, "exp": YEAR_9999}),
+            // Past what any time type holds, and before time began.
+            json!({"exp": i64::MAX}),
+            json!({"exp": u64::MAX}),
+            json!({"exp": 1e300}),
+            json!({"iat": i64::MIN}),
+            json!({"nbf": i64::MAX}),
+        ] {
+            let (status, body) = s.post(path, form, &assertion_with(&s.base, changes.clone())).await;
+            assert_invalid_client(status, &body, &format!("{path}, {changes}"));
+        }
+    }
+    let (status, body) = s.post("/token", &token_form, &assertion_with(&s.base, json!({}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(s.server.stop(), 0);
+}
+
+/// A DPoP proof (RFC 9449 4.3) issued in year 9999 (or at `i64::MAX`,
+/// `u64::MAX`, `i64::MIN`, `1e300`) is `400 invalid_dpop_proof` at `/token`,
+/// never a panic or a 500; the server then answers a good proof as usual.
+#[tokio::test]
+async fn a_dpop_proof_issued_in_year_9999_is_400_invalid_dpop_proof_at_token() {
+    let s = start();
+    let url = format!("{}/token", s.base);
+    let proof = |iat: Value| {
+        let mut header = Header::new(ES256);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(Jwk::from_encoding_key(&key(DPOP_KEY), ES256).unwrap());
+        let claims = json!({"jti": unique("proof"), "htm": "POST", "htu": url, "iat": iat});
+        jsonwebtoken::encode(&header, &claims, &key(DPOP_KEY)).unwrap()
+    };
+    let send = |dpop: String| {
+        let assertion = assertion_with(&s.base, json!({}));
+        let form = [
+            ("grant_type", "client_credentials".to_owned()),
+            ("scope", "read".to_owned()),
+            ("client_assertion_type", ASSERTION_TYPE.to_owned()),
+            ("client_assertion", assertion),
+        ];
+        http().post(&url).header("dpop", dpop).form(&form).send()
+    };
+    for iat in [json!(YEAR_9999), json!(i64::MAX), json!(u64::MAX), json!(i64::MIN), json!(1e300)] {
+        let r = send(proof(iat.clone())).await.unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_dpop_proof")), "iat {iat}: {body}");
+    }
+    let r = send(proof(json!(now()))).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     assert_eq!(s.server.stop(), 0);
 }
