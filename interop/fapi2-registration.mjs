@@ -6,7 +6,9 @@
 // DPoP proof (RFC 9449), the code for DPoP-bound tokens with a validated ID
 // token, /userinfo with the DPoP scheme, a refresh, and a revocation. Before
 // that, the server refuses a registration that would authenticate by secret,
-// with RFC 7591's invalid_client_metadata, which oauth4webapi reads as such.
+// with RFC 7591's invalid_client_metadata, which oauth4webapi reads as such;
+// and the profile's server-wide rules hold for the registered client (PAR and
+// PKCE required, no refresh rotation).
 //
 // Run by crates/oauth-server/tests/interop.rs against a `[profile] fapi2`
 // server whose only clients are the ones registered here.
@@ -68,6 +70,30 @@ run(async () => {
   const auth = oauth.PrivateKeyJwt({ key: privateKey, kid })
   const dpop = oauth.DPoP(client, await oauth.generateKeyPair('ES256'))
 
+  // The profile's server-wide rules hold for a registered client too: a plain
+  // /authorize is refused (PAR required), and so is a pushed request without
+  // PKCE, at /par as JSON.
+  const plain = new URL(as.authorization_endpoint)
+  plain.searchParams.set('client_id', client.client_id)
+  plain.searchParams.set('redirect_uri', redirectUri)
+  plain.searchParams.set('response_type', 'code')
+  plain.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()))
+  plain.searchParams.set('code_challenge_method', 'S256')
+  const refused = await new Browser().open(plain)
+  assert.equal(refused.location?.searchParams.get('error'), 'invalid_request', 'PAR is required')
+  await assert.rejects(
+    oauth
+      .pushedAuthorizationRequest(
+        as,
+        client,
+        auth,
+        new URLSearchParams({ redirect_uri: redirectUri, response_type: 'code', scope: 'read' }),
+        { DPoP: dpop, ...insecure },
+      )
+      .then((r) => oauth.processPushedAuthorizationResponse(as, client, r)),
+    (e) => e instanceof oauth.ResponseBodyError && e.error === 'invalid_request',
+  )
+
   // PAR with an assertion and a DPoP proof; PKCE with S256.
   const verifier = oauth.generateRandomCodeVerifier()
   const state = oauth.generateRandomState()
@@ -124,6 +150,7 @@ run(async () => {
     await oauth.refreshTokenGrantRequest(as, client, auth, tokens.refresh_token, { DPoP: dpop, ...insecure }),
   )
   assert.equal(refreshed.token_type, 'dpop')
+  assert.ok(refreshed.refresh_token === undefined || refreshed.refresh_token === tokens.refresh_token, 'no rotation')
   assert.equal(jose.decodeJwt(refreshed.access_token).cnf?.jkt, jkt)
   assert.equal(oauth.getValidatedIdTokenClaims(refreshed).sub, claims.sub)
 
