@@ -94,8 +94,11 @@ pub struct DeviceRequest {
     last_poll: Option<OffsetDateTime>,
     state: DeviceState,
     /// The peer address of an unauthenticated (public client's) request and
-    /// when it was made, while the request counts against that address's cap
-    /// of pending device requests: until it is decided or expires.
+    /// the instant its entry in that address's pending count expires (its
+    /// `expires_at`, kept here exactly, since `expires_at` is stored in whole
+    /// seconds), while the request counts as pending: until it is decided or
+    /// expires. Requests stored before issue 17d hold their creation time
+    /// here, which matches no entry: they leave the count when they expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     opened_from: Option<(IpAddr, OffsetDateTime)>,
 }
@@ -131,13 +134,13 @@ impl DeviceRequest {
         }
     }
 
-    /// The same request, counted as pending against `peer` from `at`.
-    pub(crate) fn counted_from(self, peer: IpAddr, at: OffsetDateTime) -> Self {
-        DeviceRequest { opened_from: Some((peer, at)), ..self }
+    /// The same request, counted as pending against `peer` until `until`.
+    pub(crate) fn counted_from(self, peer: IpAddr, until: OffsetDateTime) -> Self {
+        DeviceRequest { opened_from: Some((peer, until)), ..self }
     }
 
-    /// The peer address and time the request counts as pending against, if
-    /// it was counted.
+    /// The peer address the request counts as pending against and the
+    /// instant its entry expires, if it was counted.
     pub(crate) fn opened_from(&self) -> Option<(IpAddr, OffsetDateTime)> {
         self.opened_from
     }

@@ -1,6 +1,7 @@
 //! Brute-force throttling of logins, password grants, client authentication
-//! and device user codes, and the caps on unauthenticated authorization
-//! sessions and device requests per address.
+//! and device user codes, and the one cap on what unauthenticated requests
+//! leave pending per address (authorization sessions, a public client's
+//! device requests and pushed requests; see [`Authority::pending_count`]).
 //!
 //! An attempt is throttled against every subject it concerns:
 //!
@@ -95,10 +96,10 @@ pub struct ThrottleSettings {
     pub max_failures_per_account_total: u32,
     /// Failures allowed per peer address within the window.
     pub max_failures_per_ip: u32,
-    /// Authorization sessions that no one has logged in to yet, per peer
-    /// address, within the session lifetime; and, counted apart, a public
-    /// client's undecided device requests per peer address within the device
-    /// code's lifetime.
+    /// Things pending from one peer address, all kinds together, each for
+    /// its own lifetime: authorization sessions no one has logged in to yet,
+    /// a public client's undecided device requests, and its unused pushed
+    /// authorization requests.
     pub max_pending_per_ip: u32,
 }
 
@@ -469,65 +470,59 @@ impl Authority {
         Ok(())
     }
 
-    /// Counts a new unauthenticated session opened from `peer` at `at`,
-    /// refusing it past `max_pending_per_ip` within the session lifetime. The
-    /// store's add-and-read makes the count atomic across nodes: of
-    /// concurrent openings, the ones that find the cap full take their count
-    /// back and are refused.
-    pub(crate) async fn pending_count(&self, peer: IpAddr, at: OffsetDateTime) -> Result<()> {
-        self.pending_count_under(pending_key(peer), self.settings.session_ttl, at).await
-    }
-
-    /// Counts a new device request of a public client (which no secret
-    /// authenticates) from `peer` at `at`, refusing it past
-    /// `max_pending_per_ip` within the device code's lifetime, as
-    /// [`Authority::pending_count`] does for sessions. Device requests have
-    /// their own count: they live `device_code_ttl`, not `session_ttl`, and
-    /// a count's window is one lifetime.
-    pub(crate) async fn device_pending_count(&self, peer: IpAddr, at: OffsetDateTime) -> Result<()> {
-        self.pending_count_under(device_pending_key(peer), self.settings.device_code_ttl, at).await
-    }
-
-    /// Takes back the device request counted from `peer` at `at`: it was
-    /// decided, or never stored.
-    pub(crate) async fn device_pending_done(&self, peer: IpAddr, at: OffsetDateTime) {
-        if self.settings.throttle.max_pending_per_ip > 0 {
-            // One that cannot be taken back stays counted until its lifetime
-            // ends: the error errs on the side of refusing.
-            let _ = self.services.store.forget_failure(&[device_pending_key(peer)], at).await;
-        }
-    }
-
-    /// The count of [`Authority::pending_count`] under `key`, for things
-    /// that live `ttl`.
-    async fn pending_count_under(&self, key: ThrottleKey, ttl: Duration, at: OffsetDateTime) -> Result<()> {
+    /// Counts one more thing pending from `peer` until `until`: an
+    /// unauthenticated session, a public client's device request or pushed
+    /// request. Refused with [`Error::TooManyPending`] when `peer` already
+    /// has `max_pending_per_ip` things pending, whatever they are.
+    ///
+    /// One count per address, whose entries each carry their own expiry:
+    /// the store's add-and-read list holds the instant each entry stops
+    /// counting, and the entries still in the future are the ones pending.
+    /// So each thing counts exactly its own lifetime (a device session whose
+    /// code expires first leaves with the code), and a new kind of pending
+    /// thing needs no count of its own. The add-and-read makes the count
+    /// atomic across nodes: of concurrent additions, the ones that find the
+    /// cap full take their entry back and are refused.
+    pub(crate) async fn pending_count(&self, peer: IpAddr, until: OffsetDateTime) -> Result<()> {
         let cap = self.settings.throttle.max_pending_per_ip as usize;
         if cap == 0 {
             return Ok(());
         }
-        // A session opened at `t` lives while `now < t + session_ttl`, so it
-        // counts while `t > now - session_ttl`: a window one tick shorter.
-        let since = at - ttl + Duration::NANOSECOND;
-        let opened =
-            self.services.store.record_failure(&[key], at, since).await?.into_iter().next().unwrap_or_default();
-        if opened.len() <= cap {
+        let now = self.now();
+        let key = pending_key(peer);
+        // An entry counts while `now < until`: the store forgets the ones at
+        // or before `now` and answers the later ones, oldest expiry first.
+        let mut live = self
+            .services
+            .store
+            .record_failure(&[key], until, now + Duration::NANOSECOND)
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        if live.len() <= cap {
             return Ok(());
         }
-        // Taken back at once; if that fails, it leaves with the window.
-        let _ = self.services.store.forget_failure(&[key], at).await;
-        // Of the others (this one is the newest), a place frees when the
-        // oldest of the newest `cap` leaves.
-        let frees_at = opened.get(opened.len() - 1 - cap).map_or(at + ttl, |t| *t + ttl);
-        let wait = (frees_at - at).whole_seconds().max(1);
-        Err(Error::TooManyPending { retry_after: u64::try_from(wait).unwrap_or(1) })
+        // Taken back at once; if that fails, it leaves when it expires.
+        let _ = self.services.store.forget_failure(&[key], until).await;
+        if let Some(own) = live.iter().position(|t| *t == until) {
+            live.remove(own);
+        }
+        // The others fill the cap (or more, after a race): a place frees
+        // when all but `cap - 1` of them have expired. With exactly `cap`,
+        // that is when the earliest leaves.
+        let frees_at = live.get(live.len().saturating_sub(cap)).copied().unwrap_or(until);
+        Err(Error::TooManyPending { retry_after: seconds_until(now, frees_at) })
     }
 
-    /// Takes back the pending session opened from `peer` at `at`.
-    pub(crate) async fn pending_done(&self, peer: IpAddr, at: OffsetDateTime) {
+    /// Takes back the entry counted by [`Authority::pending_count`] for
+    /// `peer` until `until`: the thing was settled (logged in to, decided,
+    /// used) or never stored.
+    pub(crate) async fn pending_done(&self, peer: IpAddr, until: OffsetDateTime) {
         if self.settings.throttle.max_pending_per_ip > 0 {
-            // A session that cannot be taken back stays counted until its
-            // lifetime ends: the error errs on the side of refusing.
-            let _ = self.services.store.forget_failure(&[pending_key(peer)], at).await;
+            // An entry that cannot be taken back stays counted until it
+            // expires: the error errs on the side of refusing.
+            let _ = self.services.store.forget_failure(&[pending_key(peer)], until).await;
         }
     }
 
@@ -536,16 +531,25 @@ impl Authority {
     /// (`prompt=none`), or it was never stored. Every path that ends a
     /// pending session comes here once.
     pub(crate) async fn pending_settled(&self, session: &AuthorizationSession) {
+        // `session` is the session as stored when it was opened (still
+        // `Requested`): its expiry is the one it was counted until.
         if let Some(peer) = session.opened_from() {
-            self.pending_done(peer, session.created_at()).await;
+            self.pending_done(peer, session.expires_at()).await;
         }
     }
 }
 
+/// The key of `peer`'s pending count. Its entries are expiry instants; the
+/// keys of the counts before issue 17d (creation times, one count per kind)
+/// had other names, so no old entry is read as an expiry.
 fn pending_key(peer: IpAddr) -> ThrottleKey {
-    key(&["pending\0", &peer.to_string()])
+    key(&["pending-until\0", &peer.to_string()])
 }
 
-fn device_pending_key(peer: IpAddr) -> ThrottleKey {
-    key(&["pending-device\0", &peer.to_string()])
+/// Whole seconds from `now` until `at`, rounded up and at least 1: a
+/// `Retry-After` that never sends the client back before the place frees.
+fn seconds_until(now: OffsetDateTime, at: OffsetDateTime) -> u64 {
+    let wait = at - now;
+    let whole = wait.whole_seconds() + i64::from(wait.subsec_nanoseconds() > 0);
+    u64::try_from(whole.max(1)).unwrap_or(1)
 }

@@ -419,12 +419,35 @@ async fn not_you_on_a_device_consent_page_asks_for_a_fresh_login_for_the_same_co
     assert!(location(&resp).starts_with("/authorize/login?session="), "a fresh login despite the session");
 }
 
+/// A server behind a trusted proxy at 127.0.0.1 whose addresses may each
+/// have `cap` things pending: a device's requests can then come from an
+/// address other than its user's browser, as a TV's and a phone's do. (From
+/// one address, the device's own pending request shares the cap with its
+/// user's session.)
+async fn behind_proxy(cap: u32, device_code_ttl: i64) -> TestServer {
+    start(Options {
+        max_pending_per_ip: cap,
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        device_code_ttl: time::Duration::seconds(device_code_ttl),
+        ..Options::default()
+    })
+    .await
+}
+
+const DEVICE_IP: &str = "203.0.113.5";
+
+async fn device_start_from(s: &TestServer, device_ip: &str) -> Value {
+    let resp = device_request_from(s, "read", device_ip).await;
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn a_device_session_is_pending_for_its_address_until_a_user_logs_in_to_decide_it() {
-    let s = start(Options { max_pending_per_ip: 1, ..Options::default() }).await;
+    let s = behind_proxy(1, 600).await;
     let authorize = authorize_url(&s, CONFIDENTIAL, "");
     for approve in [true, false] {
-        let started = device_start(&s, "read").await;
+        let started = device_start_from(&s, DEVICE_IP).await;
         let user_code = started["user_code"].as_str().unwrap();
         let mut browser = DeviceBrowser { cookies: vec![] };
         let url = started["verification_uri_complete"].as_str().unwrap();
@@ -452,15 +475,10 @@ async fn a_device_session_is_pending_for_its_address_until_a_user_logs_in_to_dec
 
 #[tokio::test]
 async fn public_device_requests_are_capped_per_address_until_decided() {
-    let s = start(Options { max_pending_per_ip: 2, ..Options::default() }).await;
-    let first = device_start(&s, "read").await;
-    device_start(&s, "read").await;
-    let refused = http()
-        .post(format!("{}/device_authorization", s.base))
-        .form(&[("client_id", DEVICE), ("scope", "read")])
-        .send()
-        .await
-        .unwrap();
+    let s = behind_proxy(2, 600).await;
+    let first = device_start_from(&s, DEVICE_IP).await;
+    device_start_from(&s, DEVICE_IP).await;
+    let refused = device_request_from(&s, "read", DEVICE_IP).await;
     assert_eq!(refused.status(), 429, "the third undecided request of the address");
     let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=600).contains(&retry_after), "free when the oldest expires: {retry_after}");
@@ -468,6 +486,7 @@ async fn public_device_requests_are_capped_per_address_until_decided() {
 
     let confidential = http()
         .post(format!("{}/device_authorization", s.base))
+        .header("x-forwarded-for", DEVICE_IP)
         .basic_auth(CONFIDENTIAL, Some(SECRET))
         .form(&[("scope", "read")])
         .send()
@@ -477,25 +496,48 @@ async fn public_device_requests_are_capped_per_address_until_decided() {
 
     let mut browser = DeviceBrowser { cookies: vec![] };
     device_user_steps(&s, &mut browser, first["user_code"].as_str().unwrap(), false).await;
-    device_start(&s, "read").await;
+    device_start_from(&s, DEVICE_IP).await;
 }
 
+/// Device requests and sessions from one address share its cap: a public
+/// client's undecided request holds a place that a browser's session on the
+/// same address then lacks.
 #[tokio::test]
-async fn public_device_requests_stop_counting_when_they_expire() {
-    let s = start(Options { max_pending_per_ip: 1, device_code_ttl: time::Duration::seconds(2), ..Options::default() })
-        .await;
-    device_start(&s, "read").await;
-    let refused = http()
-        .post(format!("{}/device_authorization", s.base))
-        .form(&[("client_id", DEVICE), ("scope", "read")])
-        .send()
-        .await
-        .unwrap();
+async fn device_requests_and_sessions_from_one_address_share_max_pending_per_ip() {
+    let s = behind_proxy(2, 600).await;
+    device_start_from(&s, DEVICE_IP).await;
+    let authorize = authorize_url(&s, CONFIDENTIAL, "");
+    let opened = http().get(&authorize).header("x-forwarded-for", DEVICE_IP).send().await.unwrap();
+    assert_eq!(opened.status(), 200, "the second place: the login page");
+    let refused = http().get(&authorize).header("x-forwarded-for", DEVICE_IP).send().await.unwrap();
+    assert_eq!(refused.status(), 429, "the device request and the session fill the cap of two");
+    assert!(refused.headers().contains_key("retry-after"));
+    let refused = device_request_from(&s, "read", DEVICE_IP).await;
+    assert_eq!(refused.status(), 429, "for device requests too");
+    assert_eq!(http().get(&authorize).send().await.unwrap().status(), 200, "another address has its own count");
+}
+
+/// A device session lives no longer than its device code, and counts for
+/// its address only that long, not for `session_ttl` (600 s here).
+#[tokio::test]
+async fn public_device_requests_and_their_sessions_stop_counting_when_the_code_expires() {
+    let s = behind_proxy(1, 2).await;
+    let started = device_start_from(&s, DEVICE_IP).await;
+    let refused = device_request_from(&s, "read", DEVICE_IP).await;
     assert_eq!(refused.status(), 429);
     let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let url = started["verification_uri_complete"].as_str().unwrap();
+    let opened = device_submit(&s, &mut DeviceBrowser { cookies: vec![] }, url, None).await;
+    assert_eq!(opened.status(), 303, "the user's session, from the browser's address");
+    let authorize = authorize_url(&s, CONFIDENTIAL, "");
+    let flood = http().get(&authorize).send().await.unwrap();
+    assert_eq!(flood.status(), 429, "the device session fills the browser address's place");
+    let retry_after: u64 = flood.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "free when the device code expires: {retry_after}");
     tokio::time::sleep(Duration::from_millis(2200)).await;
-    device_start(&s, "read").await;
+    device_start_from(&s, DEVICE_IP).await;
+    assert_eq!(http().get(&authorize).send().await.unwrap().status(), 200, "the expired device session left");
 }
 
 #[tokio::test]

@@ -62,7 +62,7 @@ pub use sso::{
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use oauth_core::testing::Fixture;
+use oauth_core::testing::{Fixture, PASSWORD, USERNAME};
 use oauth_core::{
     AccessTokenId, Account, AccountId, ClientId, CodeRedemption, Grant, GrantId, RefreshRecord, Rotation, Scope,
     SecretHash, SessionState, SigningKeyRecord, Store, StoreError, ThrottleKey, TokenHash,
@@ -102,6 +102,8 @@ macro_rules! conformance_tests {
             throttle_record_failure_is_atomic_under_a_burst,
             throttle_forgets_one_failure_at_a_time,
             throttle_records_against_every_key,
+            throttle_keeps_expiry_entries_in_order_and_forgets_passed_ones,
+            racing_pending_additions_admit_exactly_the_cap,
             sweep_removes_dead_records_and_nothing_live,
             ping_answers,
             racing_code_exchanges_give_one_token_response,
@@ -537,6 +539,61 @@ pub async fn throttle_records_against_every_key(store: Arc<dyn Store>) {
     assert_eq!(answer, vec![vec![later], vec![T0, later]], "answers follow the order of the keys");
     assert_eq!(store.failures(&a, since).await.expect("read"), [T0, later]);
     assert_eq!(store.failures(&b, since).await.expect("read"), [later]);
+}
+
+/// The pending count (`max_pending_per_ip`) keeps in a key's list the
+/// instant each entry expires: times in the future, added in any order, so an
+/// add may come before entries already there. The add-and-read keeps the list
+/// in order, forgets the entries at or before `since` (now), and forgetting
+/// takes one entry of several equal ones; a sweep keeps a counter whose
+/// entries lie ahead.
+pub async fn throttle_keeps_expiry_entries_in_order_and_forgets_passed_ones(store: Arc<dyn Store>) {
+    let key = ThrottleKey::for_test("pending-until");
+    let s = Duration::SECOND;
+    let after = |now: OffsetDateTime| now + Duration::NANOSECOND;
+    let answer = store.record_failure(&[key], T0 + 600 * s, after(T0)).await.expect("record");
+    assert_eq!(answer, vec![vec![T0 + 600 * s]]);
+    let answer = store.record_failure(&[key], T0 + 60 * s, after(T0)).await.expect("record");
+    assert_eq!(answer, vec![vec![T0 + 60 * s, T0 + 600 * s]], "an earlier expiry goes first");
+    let answer = store.record_failure(&[key], T0 + 60 * s, after(T0 + s)).await.expect("record");
+    assert_eq!(answer, vec![vec![T0 + 60 * s, T0 + 60 * s, T0 + 600 * s]], "equal expiries are kept apart");
+    store.forget_failure(&[key], T0 + 60 * s).await.expect("forget");
+    assert_eq!(store.failures(&key, after(T0)).await.expect("read"), [T0 + 60 * s, T0 + 600 * s], "one of the two");
+    // At 60 s the entry expiring then no longer counts.
+    let answer = store.record_failure(&[key], T0 + 300 * s, after(T0 + 60 * s)).await.expect("record");
+    assert_eq!(answer, vec![vec![T0 + 300 * s, T0 + 600 * s]], "the passed entry is forgotten");
+    assert_eq!(store.failures(&key, after(T0 + 300 * s)).await.expect("read"), [T0 + 600 * s]);
+    let now = T0 + 400 * s;
+    store.sweep(now, now - Duration::minutes(15)).await.expect("sweep");
+    assert_eq!(store.failures(&key, after(now)).await.expect("read"), [T0 + 600 * s], "a sweep keeps live entries");
+}
+
+/// Of [`RACERS`] concurrent authorization requests from one address, whose
+/// `max_pending_per_ip` is 5, exactly 5 open a session: the pending count is
+/// atomic in the store, and a refused request takes its entry back.
+pub async fn racing_pending_additions_admit_exactly_the_cap(store: Arc<dyn Store>) {
+    let f = Arc::new(
+        Fixture::with_settings(store.clone(), None, |s| s.throttle.max_pending_per_ip = 5).await.expect("fixture"),
+    );
+    let peer = Some(std::net::IpAddr::from([198, 51, 100, 7]));
+    let racers: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let f = f.clone();
+            tokio::spawn(async move { f.authority.authorize(&Fixture::public_request(), None, peer).await.ok() })
+        })
+        .collect();
+    let mut opened = Vec::new();
+    for racer in racers {
+        opened.extend(racer.await.expect("racer").map(|(session, _)| session));
+    }
+    assert_eq!(opened.len(), 5, "exactly the cap of sessions opened");
+    let request = Fixture::public_request();
+    let open = || f.authority.authorize(&request, None, peer);
+    assert!(open().await.is_err(), "the five count");
+    // A login frees exactly one place: the refused racers left no entry.
+    f.authority.login(opened[0].id(), USERNAME, PASSWORD, peer).await.expect("login");
+    assert!(open().await.is_ok(), "the place the login freed");
+    assert!(open().await.is_err(), "and only that one");
 }
 
 /// Sweeping removes expired sessions, grants, refresh tokens, revocations and

@@ -151,7 +151,7 @@ impl Authority {
         let request = SessionRequest { browser_binding, opened_from: peer, ..request };
         let session = AuthorizationSession::new(id, request, now, self.settings.session_ttl);
         if let Some(peer) = peer {
-            self.pending_count(peer, now).await.map_err(Page)?;
+            self.pending_count(peer, session.expires_at()).await.map_err(Page)?;
         }
         if let Err(e) = self.services.store.insert_session(&session).await {
             self.pending_settled(&session).await;

@@ -88,10 +88,10 @@ impl Authority {
     /// `/authorize`. Stores the request under the device code's hash, and
     /// the user code's index; a user code live already is drawn again.
     ///
-    /// A public client's request, which nothing authenticates, counts against
-    /// `peer`'s cap of pending device requests (`max_pending_per_ip` within
-    /// the device code's lifetime) until the user decides it or it expires;
-    /// past the cap it is refused with [`Error::TooManyPending`]
+    /// A public client's request, which nothing authenticates, counts as
+    /// pending for `peer` (with its sessions and pushed requests, up to
+    /// `max_pending_per_ip` together) until the user decides it or it
+    /// expires; past the cap it is refused with [`Error::TooManyPending`]
     /// (`temporarily_unavailable`, 429 with `Retry-After`).
     pub async fn device_authorization(
         &self,
@@ -111,20 +111,19 @@ impl Authority {
         let now = self.now();
         let ttl = self.settings.device_code_ttl;
         let expires_at = now + ttl;
-        // A public client's request is unauthenticated: it counts against
-        // its peer address's cap of pending device requests until decided
-        // or expired, before anything is stored, so that no address can fill
-        // the store with them.
+        // A public client's request is unauthenticated: it counts as pending
+        // for its peer address until decided or expired, before anything is
+        // stored, so that no address can fill the store with them.
         let counted = match (authenticated.method(), peer) {
             (ClientAuthMethod::None, Some(peer)) => {
-                self.device_pending_count(peer, now).await?;
-                Some((peer, now))
+                self.pending_count(peer, expires_at).await?;
+                Some((peer, expires_at))
             }
             _ => None,
         };
         let stored = self.store_device_request(client, (scope, resource), expires_at, counted, now).await;
-        if let (Err(_), Some((peer, at))) = (&stored, counted) {
-            self.device_pending_done(peer, at).await;
+        if let (Err(_), Some((peer, until))) = (&stored, counted) {
+            self.pending_done(peer, until).await;
         }
         let (device_code, user_code) = stored?;
         let verification_uri = self.device_page();
@@ -159,8 +158,8 @@ impl Authority {
             expires_at,
             self.settings.device_interval,
         );
-        if let Some((peer, at)) = counted {
-            request = request.counted_from(peer, at);
+        if let Some((peer, until)) = counted {
+            request = request.counted_from(peer, until);
         }
         if !self.services.store.insert_record(&request.to_record(key, self.settings.device_code_ttl)?, now).await? {
             return Err(Error::Internal("a fresh device code was already taken".into()));
@@ -272,7 +271,7 @@ impl Authority {
         // logged in to it) and counts against the address that opened it
         // until a login settles it or its lifetime ends.
         if let Some(peer) = peer {
-            self.pending_count(peer, now).await?;
+            self.pending_count(peer, session.expires_at()).await?;
         }
         if let Err(e) = self.services.store.insert_session(&session).await {
             self.pending_settled(&session).await;
@@ -298,8 +297,8 @@ impl Authority {
             let approved = matches!(decided.state(), DeviceState::Approved { .. });
             if store.replace_record(&record, &decided.to_record(*key, ttl)?).await? {
                 // Decided: no longer pending for the address that asked.
-                if let Some((peer, at)) = decided.opened_from() {
-                    self.device_pending_done(peer, at).await;
+                if let Some((peer, until)) = decided.opened_from() {
+                    self.pending_done(peer, until).await;
                 }
                 let result = if approved { "approved" } else { "denied" };
                 return Ok(format!("{}/done?result={result}", self.device_page()));

@@ -536,6 +536,19 @@ pub async fn device_start(s: &TestServer, scope: &str) -> serde_json::Value {
     resp.json().await.unwrap()
 }
 
+/// The public device client's request for `scope` as sent through a trusted
+/// proxy (127.0.0.1, see [`Options::trusted_proxies`]) for a device at
+/// `device_ip`: the answer, not yet checked.
+pub async fn device_request_from(s: &TestServer, scope: &str, device_ip: &str) -> reqwest::Response {
+    http()
+        .post(format!("{}/device_authorization", s.base))
+        .header("x-forwarded-for", device_ip)
+        .form(&[("client_id", DEVICE), ("scope", scope)])
+        .send()
+        .await
+        .unwrap()
+}
+
 /// One poll of the device client with `device_code`: status and JSON.
 pub async fn device_poll(s: &TestServer, device_code: &str) -> (u16, serde_json::Value) {
     let resp = http()
