@@ -199,6 +199,19 @@ pub(crate) struct SessionRequest {
     pub(crate) device: Option<DeviceLink>,
 }
 
+/// A pushed authorization request (RFC 9126) as stored under its
+/// `request_uri`: the validated request, and for a public client's push the
+/// address it counts as pending for and the instant its entry there expires.
+/// Flattened, so that requests pushed before the count (the bare request)
+/// read as uncounted, and a build before it reads these.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct StoredPush {
+    #[serde(flatten)]
+    pub(crate) request: SessionRequest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pushed_from: Option<(IpAddr, OffsetDateTime)>,
+}
+
 /// One user's way through `/authorize`, from the request to the code exchange.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizationSession {
@@ -637,6 +650,20 @@ pub(crate) mod tests {
 
     fn illegal(r: Result<AuthorizationSession>) -> bool {
         matches!(r, Err(Error::IllegalTransition { .. }))
+    }
+
+    #[test]
+    fn a_push_stored_before_the_pending_count_reads_as_uncounted_and_a_counted_one_round_trips() {
+        let request = requested().request;
+        let bare = serde_json::to_vec(&request).unwrap();
+        let old: StoredPush = serde_json::from_slice(&bare).unwrap();
+        assert_eq!((old.request, old.pushed_from), (request.clone(), None));
+        let at = T0 + Duration::nanoseconds(60_000_000_123);
+        let counted = StoredPush { request: request.clone(), pushed_from: Some(("192.0.2.1".parse().unwrap(), at)) };
+        let read: StoredPush = serde_json::from_slice(&serde_json::to_vec(&counted).unwrap()).unwrap();
+        assert_eq!(read.pushed_from, counted.pushed_from, "the expiry to the nanosecond, to take the entry back");
+        let older_build: SessionRequest = serde_json::from_slice(&serde_json::to_vec(&counted).unwrap()).unwrap();
+        assert_eq!(older_build, request, "a build before the count reads the request");
     }
 
     #[test]

@@ -115,3 +115,48 @@ async fn a_refused_addition_takes_its_entry_back() {
     open_session(&f, ip(10)).await.unwrap();
     assert!(too_many(&open_session(&f, ip(10)).await).is_some(), "the refused ones left nothing behind");
 }
+
+async fn push(f: &Fixture, credentials: &ClientCredentials<'_>, peer: Option<IpAddr>) -> Result<PushedAuthorization> {
+    let client = f.authority.authenticate_client(credentials, peer).await.unwrap();
+    let request = AuthorizeRequest { client_id: None, ..Fixture::public_request() };
+    f.authority.push_authorization_request(&client, &request, None, peer).await
+}
+
+#[tokio::test]
+async fn a_public_clients_pushed_requests_count_as_pending_for_its_address() {
+    let f = capped(2).await;
+    push(&f, &Fixture::public_client(), ip(30)).await.unwrap();
+    open_session(&f, ip(30)).await.unwrap();
+    let refused = push(&f, &Fixture::public_client(), ip(30)).await;
+    let Err(Error::TooManyPending { retry_after }) = refused else { panic!("past the shared cap: {refused:?}") };
+    assert_eq!(retry_after, 60, "when the push, the earliest entry, expires");
+    assert!(push(&f, &Fixture::public_client(), ip(31)).await.is_ok(), "another address");
+}
+
+#[tokio::test]
+async fn a_pushed_request_that_expires_frees_its_place() {
+    let f = capped(1).await;
+    push(&f, &Fixture::public_client(), ip(32)).await.unwrap();
+    assert!(matches!(push(&f, &Fixture::public_client(), ip(32)).await, Err(Error::TooManyPending { .. })));
+    f.clock.advance(PUSHED_REQUEST_TTL - Duration::SECOND);
+    assert!(push(&f, &Fixture::public_client(), ip(32)).await.is_err(), "still live");
+    f.clock.advance(Duration::SECOND);
+    assert!(push(&f, &Fixture::public_client(), ip(32)).await.is_ok(), "expired, its place is free");
+}
+
+#[tokio::test]
+async fn using_a_request_uri_frees_its_place_and_a_confidential_clients_pushes_do_not_count() {
+    let f = capped(1).await;
+    let pushed = push(&f, &Fixture::public_client(), ip(33)).await.unwrap();
+    let confidential = push(&f, &Fixture::confidential_client(), ip(33)).await;
+    assert!(confidential.is_ok(), "an authenticated client's push: {confidential:?}");
+    assert!(push(&f, &Fixture::public_client(), ip(33)).await.is_err(), "the cap of one is full");
+    // The browser, elsewhere, uses the request_uri.
+    let by_uri = AuthorizeRequest {
+        client_id: Some(PUBLIC_CLIENT),
+        request_uri: Some(&pushed.request_uri),
+        ..AuthorizeRequest::default()
+    };
+    f.authority.authorize(&by_uri, None, ip(34)).await.unwrap();
+    assert!(push(&f, &Fixture::public_client(), ip(33)).await.is_ok(), "the used push freed its place");
+}

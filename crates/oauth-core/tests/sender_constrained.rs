@@ -348,7 +348,7 @@ async fn introspection_shows_cnf_and_the_dpop_type_of_a_bound_token() {
 // --- pushed authorization requests ---------------------------------------------------
 
 async fn push(f: &Fixture, client: &AuthenticatedClient, req: AuthorizeRequest<'_>) -> Result<PushedAuthorization> {
-    f.authority.push_authorization_request(client, &req, None).await
+    f.authority.push_authorization_request(client, &req, None, None).await
 }
 
 fn by_uri<'a>(client_id: &'a str, uri: &'a str) -> AuthorizeRequest<'a> {
@@ -453,12 +453,14 @@ async fn a_proof_at_par_binds_the_code_to_its_key() {
     let f = fixture().await;
     let public = client(&f, PUBLIC_CLIENT, None).await;
     let par_proof = checked(&f, JKT, "par").await;
-    let pushed = f.authority.push_authorization_request(&public, &Fixture::public_request(), Some(par_proof)).await;
+    let pushed =
+        f.authority.push_authorization_request(&public, &Fixture::public_request(), Some(par_proof), None).await;
     let (session, _) =
         f.authority.authorize(&by_uri(PUBLIC_CLIENT, &pushed.unwrap().request_uri), None, None).await.unwrap();
     assert_eq!(session.dpop_jkt(), Some(JKT));
     let mismatch = AuthorizeRequest { dpop_jkt: Some(OTHER_JKT), ..Fixture::public_request() };
-    let refused = f.authority.push_authorization_request(&public, &mismatch, Some(checked(&f, JKT, "par2").await));
+    let refused =
+        f.authority.push_authorization_request(&public, &mismatch, Some(checked(&f, JKT, "par2").await), None);
     assert!(invalid_proof(refused.await));
 }
 
@@ -676,7 +678,7 @@ async fn fapi2_asks_for_par_pkce_dpop_and_private_key_jwt_and_stops_rotation() {
         code_challenge_method: None,
         ..Fixture::public_request()
     };
-    let refused = f.authority.push_authorization_request(&keys, &no_pkce, None).await;
+    let refused = f.authority.push_authorization_request(&keys, &no_pkce, None, None).await;
     assert!(matches!(refused, Err(Error::InvalidRequest(_))), "{refused:?}");
     // DPoP.
     assert!(invalid_proof(f.authority.token(&keys, &cc(), None, None).await));
@@ -712,7 +714,7 @@ async fn keys_oidc_tokens(f: &Fixture, tag: &str) -> TokenResponse {
         nonce: Some("n-fapi"),
         ..Fixture::public_request()
     };
-    let pushed = f.authority.push_authorization_request(&keys, &request, None).await.unwrap();
+    let pushed = f.authority.push_authorization_request(&keys, &request, None, None).await.unwrap();
     let by_uri = AuthorizeRequest {
         client_id: Some(KEYS_OIDC_CLIENT),
         request_uri: Some(&pushed.request_uri),

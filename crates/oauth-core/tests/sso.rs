@@ -139,7 +139,7 @@ async fn approvals_add_up_in_the_remembered_consent() {
 async fn open_pushed(f: &Fixture, request: AuthorizeRequest<'_>) -> SessionId {
     let creds = ClientCredentials { client_id: Some(OIDC_CLIENT), secret: None, assertion: None };
     let client = f.authority.authenticate_client(&creds, None).await.unwrap();
-    let pushed = f.authority.push_authorization_request(&client, &request, None).await.unwrap();
+    let pushed = f.authority.push_authorization_request(&client, &request, None, None).await.unwrap();
     let by_uri = AuthorizeRequest {
         client_id: Some(OIDC_CLIENT),
         request_uri: Some(&pushed.request_uri),

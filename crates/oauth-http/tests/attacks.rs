@@ -383,6 +383,60 @@ async fn an_authorize_flood_stores_at_most_max_pending_per_ip_sessions() {
     assert_eq!(stored_sessions(&s).await, u64::from(CAP));
 }
 
+/// A push (PAR) of the public client from `app_ip` (through the trusted
+/// proxy at 127.0.0.1), or of the confidential client when `confidential`.
+async fn push_from(s: &TestServer, app_ip: &str, confidential: bool) -> reqwest::Response {
+    let mut form = vec![
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT),
+        ("scope", "read"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    let mut req = http().post(format!("{}/par", s.base)).header("x-forwarded-for", app_ip);
+    if confidential {
+        req = req.basic_auth(CONFIDENTIAL, Some(SECRET));
+    } else {
+        form.push(("client_id", PUBLIC));
+    }
+    req.form(&form).send().await.unwrap()
+}
+
+/// The review's storage flood through PAR: a public client's push, which
+/// its `client_id` alone authenticates, stores up to a few KB for 60 s. It
+/// counts as pending for its address, with the address's sessions and
+/// device requests, until its `request_uri` is used or expires (expiry:
+/// `oauth-core` `pending::a_pushed_request_that_expires_frees_its_place`).
+#[tokio::test]
+async fn a_public_clients_pushed_requests_are_capped_per_address() {
+    const CAP: u32 = 3;
+    const APP: &str = "203.0.113.40";
+    let localhost = "127.0.0.1".parse().unwrap();
+    let s = start(Options { max_pending_per_ip: CAP, trusted_proxies: vec![localhost], ..Options::default() }).await;
+    let mut uris = Vec::new();
+    for _ in 0..CAP {
+        let r = push_from(&s, APP, false).await;
+        assert_eq!(r.status(), 201);
+        uris.push(r.json::<Value>().await.unwrap()["request_uri"].as_str().unwrap().to_owned());
+    }
+    let refused = push_from(&s, APP, false).await;
+    assert_eq!(refused.status(), 429, "past the cap");
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "free when the first push expires: {retry_after}");
+    assert!(refused.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert_eq!(refused.json::<Value>().await.unwrap()["error"], "temporarily_unavailable");
+
+    let confidential = push_from(&s, APP, true).await;
+    assert_eq!(confidential.status(), 201, "an authenticated client's pushes are not the address's");
+
+    // The browser (at 127.0.0.1) uses the first request_uri: its session
+    // counts for the browser's address, and the push no longer for the app's.
+    let url = format!("{}/authorize?client_id={PUBLIC}&request_uri={}", s.base, urlencode(&uris[0]));
+    assert_eq!(http().get(&url).send().await.unwrap().status(), 200, "the login page");
+    assert_eq!(push_from(&s, APP, false).await.status(), 201, "the used request_uri freed its place");
+    assert_eq!(push_from(&s, APP, false).await.status(), 429, "and only that one");
+}
+
 #[tokio::test]
 async fn oversized_authorization_requests_get_the_error_page() {
     let s = start(Options::default()).await;

@@ -7,23 +7,23 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 use crate::authority::Authority;
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::session::{AuthorizationSession, OidcRequest, SessionRequest};
+use crate::session::{AuthorizationSession, OidcRequest, SessionRequest, StoredPush};
 use crate::store::{Record, RecordKind};
 use crate::types::{
     ClientId, CodeChallenge, DpopVerified, GrantType, Hint, MaxAge, Nonce, Prompt, ResponseType, SessionId, State,
     TokenHash, parse_thumbprint,
 };
 
-use super::client_auth::AuthenticatedClient;
+use super::client_auth::{AuthenticatedClient, ClientAuthMethod};
 use super::redirect::with_params;
 
 /// Pushed authorization requests, by the SHA-256 of their `request_uri`; the
-/// value is the validated request as JSON.
+/// value is a [`StoredPush`] as JSON.
 pub(crate) const PUSHED_REQUESTS: RecordKind = RecordKind::new("pushed_request");
 
 /// How long a `request_uri` may be used (RFC 9126 2.2; SPEC-2: 60 s).
@@ -166,11 +166,19 @@ impl Authority {
     /// `client_id` other than the authenticated client's, every error
     /// [`Authority::authorize`] would give, and a `dpop_jkt` that is not the
     /// proof's key.
+    ///
+    /// A public client's push is authenticated by its `client_id` alone and
+    /// stores up to a few KB: it counts as pending for `peer` (the address
+    /// it came from), with the address's sessions and device requests, until
+    /// its `request_uri` is used or expires. Past `max_pending_per_ip` it is
+    /// refused with [`Error::TooManyPending`] (429 with `Retry-After`). A
+    /// confidential client's pushes do not count.
     pub async fn push_authorization_request(
         &self,
         client: &AuthenticatedClient,
         req: &AuthorizeRequest<'_>,
         dpop: Option<DpopVerified>,
+        peer: Option<IpAddr>,
     ) -> Result<PushedAuthorization> {
         if req.request_uri.is_some() {
             return Err(Error::InvalidRequest("request_uri is not allowed in a pushed request"));
@@ -188,19 +196,40 @@ impl Authority {
             }
             request.dpop_jkt = Some(proof.jkt().to_owned());
         }
-        let (secret, key) = self.opaque_secret()?;
-        let request_uri = format!("{REQUEST_URI_PREFIX}{secret}");
-        let value = serde_json::to_vec(&request).map_err(|e| Error::Internal(e.to_string()))?;
-        let record =
-            Record { kind: PUSHED_REQUESTS, key, owner: None, value, expires_at: self.now() + PUSHED_REQUEST_TTL };
-        if !self.services.store.insert_record(&record, self.now()).await? {
-            return Err(Error::Internal("a fresh request_uri was already taken".into()));
+        let now = self.now();
+        let expires_at = now + PUSHED_REQUEST_TTL;
+        // Counted before anything is stored, so that no address can fill the
+        // store with pushes of a public client.
+        let pushed_from = match (client.method(), peer) {
+            (ClientAuthMethod::None, Some(peer)) => {
+                self.pending_count(peer, expires_at).await?;
+                Some((peer, expires_at))
+            }
+            _ => None,
+        };
+        let stored = self.store_pushed(StoredPush { request, pushed_from }, expires_at, now).await;
+        if let (Err(_), Some((peer, until))) = (&stored, pushed_from) {
+            self.pending_done(peer, until).await;
         }
+        let request_uri = stored?;
         Ok(PushedAuthorization { request_uri, expires_in: PUSHED_REQUEST_TTL.whole_seconds() })
     }
 
+    /// Stores `push` under a fresh `request_uri` until `expires_at`; answers
+    /// the `request_uri`.
+    async fn store_pushed(&self, push: StoredPush, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<String> {
+        let (secret, key) = self.opaque_secret()?;
+        let value = serde_json::to_vec(&push).map_err(|e| Error::Internal(e.to_string()))?;
+        let record = Record { kind: PUSHED_REQUESTS, key, owner: None, value, expires_at };
+        if !self.services.store.insert_record(&record, now).await? {
+            return Err(Error::Internal("a fresh request_uri was already taken".into()));
+        }
+        Ok(format!("{REQUEST_URI_PREFIX}{secret}"))
+    }
+
     /// The pushed request `uri` names, taken so it works once: refused when
-    /// it is unknown, used, expired, or another client's.
+    /// it is unknown, used, expired, or another client's. Taken, it no
+    /// longer counts as pending for the address that pushed it.
     async fn take_pushed(&self, uri: &str, client: &Client) -> Result<SessionRequest> {
         let unknown = Error::InvalidRequest("the request_uri is unknown, used, expired or another client's");
         let secret = uri.strip_prefix(REQUEST_URI_PREFIX).ok_or(unknown.clone())?;
@@ -214,15 +243,18 @@ impl Authority {
         let Some(found) = self.services.store.record(PUSHED_REQUESTS, &key, now).await? else {
             return Err(unknown);
         };
-        let pushed: SessionRequest =
+        let pushed: StoredPush =
             serde_json::from_slice(&found.value).map_err(|_| Error::Internal("a pushed request is corrupt".into()))?;
-        if &pushed.client_id != client.id() {
+        if &pushed.request.client_id != client.id() {
             return Err(unknown);
         }
-        match self.services.store.take_record(PUSHED_REQUESTS, &key, now).await? {
-            Some(_) => Ok(pushed),
-            None => Err(unknown),
+        if self.services.store.take_record(PUSHED_REQUESTS, &key, now).await?.is_none() {
+            return Err(unknown);
         }
+        if let Some((peer, until)) = pushed.pushed_from {
+            self.pending_done(peer, until).await;
+        }
+        Ok(pushed.request)
     }
 
     /// Checks an authorization request of `client` in the fixed order (see

@@ -121,7 +121,10 @@ impl Frontend {
 
     /// `POST /par` (RFC 9126): a pushed authorization request from an
     /// authenticated client, answered `201` with its `request_uri`, or with
-    /// the error as JSON (never a redirect). A DPoP proof binds the code.
+    /// the error as JSON (never a redirect). A DPoP proof binds the code. A
+    /// public client's push counts as pending for the peer address (past
+    /// `max_pending_per_ip`, 429 `temporarily_unavailable` with
+    /// `Retry-After`).
     pub(crate) async fn par<B: hyper::body::Body<Error: Into<crate::BoxError>>>(
         &self,
         parts: &Parts,
@@ -142,7 +145,7 @@ impl Frontend {
             Ok(d) => d,
             Err(e) => return self.with_nonce(response::oauth_error(&e, self.issuer(), Challenge::Basic)).await,
         };
-        let answer = match self.authority.push_authorization_request(&client, &req, dpop).await {
+        let answer = match self.authority.push_authorization_request(&client, &req, dpop, Some(ip)).await {
             Ok(pushed) => response::pushed(StatusCode::CREATED, &pushed),
             Err(e) => response::oauth_error(&e, self.issuer(), Challenge::Basic),
         };
