@@ -27,9 +27,13 @@
 //! attempt is refused with [`Error::Throttled`] (429 with `Retry-After`),
 //! correct credentials included, until the oldest failure that fills it leaves
 //! the window. When this node's pending attempts fill what the failures
-//! leave, the attempt waits here until one of them settles, then looks again:
-//! legitimate concurrent requests (a busy confidential client, a load test)
-//! queue, never fail, and no store is polled.
+//! leave, the attempt waits here until an attempt on a key it found full
+//! settles, then looks again: legitimate concurrent requests (a busy
+//! confidential client, a load test) queue, never fail, and no store is
+//! polled. Waiters are listed per key, so a settle wakes only the attempts
+//! waiting on its own keys: a crowd waiting on one account costs nothing to
+//! the settles of others (test
+//! `throttle_waiters::a_settle_on_one_key_wakes_no_waiter_of_another`).
 //!
 //! Only failures are written to the store: a request whose check passes
 //! writes nothing for the throttle. Failures are read through the store,
@@ -42,9 +46,9 @@
 //! - **On one node, at most the limit are ever checked**: of any number of
 //!   concurrent attempts on a subject, at most `limit` minus its failures run
 //!   their check, since each is pending here until its failure is in this
-//!   node's view of the store. (Every settle moves a counter; an attempt that
-//!   read the failures before a settle reads them again, so no freed slot is
-//!   counted twice.) The test `attacks::a_burst_of_password_guesses_gets_at_most_the_limit_checked`
+//!   node's view of the store. (Every settle marks its keys; an attempt that
+//!   read the failures before a settle on one of its keys reads them again,
+//!   so no freed slot is counted twice.) The test `attacks::a_burst_of_password_guesses_gets_at_most_the_limit_checked`
 //!   proves it over HTTP: 50 concurrent password grants, the right password
 //!   at position 31, limit 10: no token, on sled and on PostgreSQL.
 //! - **Across N nodes sharing a store, at most N × limit in the first
@@ -136,14 +140,14 @@ pub(crate) struct InFlight {
 
 #[derive(Debug, Default)]
 struct InFlightState {
-    /// Attempts admitted and not yet settled, per key.
-    pending: HashMap<ThrottleKey, u32>,
-    /// Moves whenever an attempt settles. A read of the failures made before
-    /// it moved may miss the failure of the attempt that moved it, so an
-    /// attempt admits itself only if it did not move since its read.
+    /// What this node knows of each key some attempt holds, waits on or is
+    /// admitting: kept while any of them does, then dropped (see
+    /// [`KeyState::is_idle`]), so the map stays as small as the traffic.
+    keys: HashMap<ThrottleKey, KeyState>,
+    /// Moves at every settle, on any key. An attempt reads it with the
+    /// failures ([`InFlight::snapshot`]), and a key's `settled_at` says
+    /// whether a settle on that key came after.
     settles: u64,
-    /// Attempts waiting for a settle.
-    waiters: Vec<Waker>,
     /// Failures this node could not add to the store (the add failed, or
     /// was cancelled before its answer came), per key: admission counts them
     /// on top of the store's, so that a store refusing writes never lets a
@@ -152,6 +156,41 @@ struct InFlightState {
     unrecorded: HashMap<ThrottleKey, Vec<OffsetDateTime>>,
     /// The number of times in `unrecorded`.
     unrecorded_len: usize,
+    /// The id of the next wait ([`Settled`]).
+    next_wait: WaitId,
+}
+
+/// One wait for a settle, told apart from the others in a key's list even
+/// when two waits share a task (and so a waker).
+type WaitId = u64;
+
+/// One key's attempts on this node.
+#[derive(Debug, Default)]
+struct KeyState {
+    /// Attempts admitted and not yet settled.
+    pending: u32,
+    /// The value of [`InFlightState::settles`] at this key's latest settle.
+    /// A read of the failures made before it may miss the failure of the
+    /// attempt that settled, so an attempt that read before it reads again.
+    settled_at: u64,
+    /// Attempts that found this key full, waiting for one of its attempts to
+    /// settle. Only they are woken by its settles: a settle frees a place on
+    /// its own keys and no other, so waking every waiter of the node would
+    /// cost each settle a store read per waiter, and a crowd of W waiters
+    /// O(W²) comparisons, for nothing.
+    waiters: Vec<(WaitId, Waker)>,
+    /// Attempts between their first read of the failures and their admission
+    /// or refusal ([`Interest`]): while one is, a settle here must be
+    /// remembered in `settled_at`, so the key's state is kept.
+    interested: u32,
+}
+
+impl KeyState {
+    /// Nothing holds, waits on or reads this key: its state may go, since
+    /// every later attempt reads the failures after the last settle.
+    fn is_idle(&self) -> bool {
+        self.pending == 0 && self.interested == 0 && self.waiters.is_empty()
+    }
 }
 
 /// Most failures kept in memory for a store that refused them. Past it the
@@ -166,9 +205,19 @@ impl InFlight {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Marks `keys` as read by an attempt until the answer is dropped.
+    fn interest(self: &Arc<Self>, keys: &[(ThrottleKey, u32)]) -> Interest {
+        let keys: Vec<ThrottleKey> = keys.iter().map(|(key, _)| *key).collect();
+        let mut state = self.lock();
+        for key in &keys {
+            state.keys.entry(*key).or_default().interested += 1;
+        }
+        Interest { in_flight: self.clone(), keys }
+    }
+
     /// The settle counter, and this node's unrecorded failures of `keys`
     /// since `since`, read together: a failure kept here is kept before its
-    /// attempt settles, so an admission whose settle counter did not move
+    /// attempt settles, so an admission none of whose keys settled since
     /// saw it.
     fn snapshot(&self, keys: &[(ThrottleKey, u32)], since: OffsetDateTime) -> (u64, Vec<Vec<OffsetDateTime>>) {
         let state = self.lock();
@@ -205,44 +254,77 @@ impl InFlight {
     }
 
     /// Admits an attempt on `subjects` whose failures, read while the settle
-    /// counter was `seen`, are `failures`: true (and counted as pending) when
-    /// nothing settled since and every subject has room for it.
+    /// counter was `seen`, are `failures`: counted as pending when none of
+    /// its keys settled since and every subject has room for it. When some
+    /// lack room, answers those to wait on.
     fn admit(&self, subjects: &[(ThrottleKey, u32)], failures: &[usize], seen: u64) -> Admission {
         let mut state = self.lock();
-        if state.settles != seen {
+        let settled_since = |key: &ThrottleKey| state.keys.get(key).is_some_and(|k| k.settled_at > seen);
+        if subjects.iter().any(|(key, _)| settled_since(key)) {
             return Admission::ReadAgain;
         }
-        let room = subjects.iter().zip(failures).all(|((key, limit), failed)| {
-            let pending = state.pending.get(key).copied().unwrap_or(0);
-            failed.saturating_add(pending as usize) < *limit as usize
-        });
-        if !room {
-            return Admission::Wait;
+        let full: Vec<ThrottleKey> = subjects
+            .iter()
+            .zip(failures)
+            .filter(|((key, limit), failed)| {
+                let pending = state.keys.get(key).map_or(0, |k| k.pending);
+                failed.saturating_add(pending as usize) >= *limit as usize
+            })
+            .map(|((key, _), _)| *key)
+            .collect();
+        if !full.is_empty() {
+            return Admission::Wait(full);
         }
         for (key, _) in subjects {
-            *state.pending.entry(*key).or_default() += 1;
+            state.keys.entry(*key).or_default().pending += 1;
         }
         Admission::Admitted
     }
 
-    /// Takes back one pending attempt on each of `keys`, and wakes every
-    /// waiting attempt to look again.
+    /// Takes back one pending attempt on each of `keys`, and wakes the
+    /// attempts waiting on those keys, and only those, to look again.
     fn settle(&self, keys: &[ThrottleKey]) {
-        let waiters = {
+        let mut woken = Vec::new();
+        {
             let mut state = self.lock();
+            state.settles = state.settles.wrapping_add(1);
+            let now = state.settles;
             for key in keys {
-                if let Some(n) = state.pending.get_mut(key) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        state.pending.remove(key);
-                    }
+                let Some(k) = state.keys.get_mut(key) else { continue };
+                k.pending = k.pending.saturating_sub(1);
+                k.settled_at = now;
+                woken.append(&mut k.waiters);
+                if k.is_idle() {
+                    state.keys.remove(key);
                 }
             }
-            state.settles = state.settles.wrapping_add(1);
-            std::mem::take(&mut state.waiters)
-        };
-        for waker in waiters {
+        }
+        // A wait on several of these keys is listed under each: woken once.
+        woken.sort_unstable_by_key(|(id, _)| *id);
+        woken.dedup_by_key(|(id, _)| *id);
+        for (_, waker) in woken {
             waker.wake();
+        }
+    }
+}
+
+/// An attempt's hold on its keys' state from its first read of the failures
+/// until it is admitted or refused (or dropped): see [`KeyState::interested`].
+struct Interest {
+    in_flight: Arc<InFlight>,
+    keys: Vec<ThrottleKey>,
+}
+
+impl Drop for Interest {
+    fn drop(&mut self) {
+        let mut state = self.in_flight.lock();
+        for key in &self.keys {
+            if let Some(k) = state.keys.get_mut(key) {
+                k.interested = k.interested.saturating_sub(1);
+                if k.is_idle() {
+                    state.keys.remove(key);
+                }
+            }
         }
     }
 }
@@ -282,7 +364,8 @@ impl InFlightState {
 
 enum Admission {
     Admitted,
-    Wait,
+    /// These keys are full of this node's attempts still being checked.
+    Wait(Vec<ThrottleKey>),
     ReadAgain,
 }
 
@@ -306,26 +389,64 @@ pub fn take_throttle_wait() -> Option<u64> {
     SLOT_WAIT.with(std::cell::Cell::take)
 }
 
-/// Resolves once an attempt of this node settles after the settle counter
-/// was `seen`.
+/// Resolves once an attempt of this node holding one of `keys` settles
+/// after the settle counter was `seen`. Its waker is listed under those keys
+/// while it waits, and taken off them when it is dropped.
 struct Settled<'a> {
     in_flight: &'a InFlight,
+    keys: Vec<ThrottleKey>,
     seen: u64,
+    /// Set once its waker is listed.
+    id: Option<WaitId>,
+}
+
+impl<'a> Settled<'a> {
+    fn new(in_flight: &'a InFlight, keys: Vec<ThrottleKey>, seen: u64) -> Self {
+        Settled { in_flight, keys, seen, id: None }
+    }
 }
 
 impl Future for Settled<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.in_flight.lock();
-        if state.settles != self.seen {
+        let this = self.get_mut();
+        let mut state = this.in_flight.lock();
+        // A key whose state is gone went idle after a settle (a listed wait
+        // keeps it), so that is a settle too.
+        if this.keys.iter().any(|key| state.keys.get(key).is_none_or(|k| k.settled_at > this.seen)) {
             return Poll::Ready(());
         }
-        if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            state.waiters.push(cx.waker().clone());
+        let id = *this.id.get_or_insert_with(|| {
+            state.next_wait = state.next_wait.wrapping_add(1);
+            state.next_wait
+        });
+        for key in &this.keys {
+            let waiters = &mut state.keys.entry(*key).or_default().waiters;
+            match waiters.iter_mut().find(|(listed, _)| *listed == id) {
+                Some((_, waker)) => waker.clone_from(cx.waker()),
+                None => waiters.push((id, cx.waker().clone())),
+            }
         }
-        SLOT_WAIT.with(|wait| wait.set(Some(self.seen)));
+        SLOT_WAIT.with(|wait| wait.set(Some(this.seen)));
         Poll::Pending
+    }
+}
+
+impl Drop for Settled<'_> {
+    fn drop(&mut self) {
+        // A settle took the waker off its key's list already, or it is still
+        // listed (on the other keys, or the wait was cancelled): take it off
+        // every list, so that no list keeps the wakers of waits that ended.
+        let Some(id) = self.id else { return };
+        let mut state = self.in_flight.lock();
+        for key in &self.keys {
+            let Some(k) = state.keys.get_mut(key) else { continue };
+            k.waiters.retain(|(listed, _)| *listed != id);
+            if k.is_idle() {
+                state.keys.remove(key);
+            }
+        }
     }
 }
 
@@ -402,6 +523,10 @@ impl Authority {
         if subjects.is_empty() {
             return Ok(attempt(Vec::new()));
         }
+        // Held until admitted or refused: settles on these keys are
+        // remembered meanwhile, so that no read of the failures made before
+        // one is trusted.
+        let _interest = self.in_flight.interest(&subjects);
         loop {
             let now = self.now();
             let (seen, unrecorded) = self.in_flight.snapshot(&subjects, now - s.window);
@@ -434,7 +559,7 @@ impl Authority {
                 Admission::ReadAgain => {}
                 // Full of this node's checks still running: one of them
                 // settles soon, and then the failures are read again.
-                Admission::Wait => Settled { in_flight: &self.in_flight, seen }.await,
+                Admission::Wait(keys) => Settled::new(&self.in_flight, keys, seen).await,
             }
         }
     }
@@ -552,4 +677,118 @@ fn seconds_until(now: OffsetDateTime, at: OffsetDateTime) -> u64 {
     let wait = at - now;
     let whole = wait.whole_seconds() + i64::from(wait.subsec_nanoseconds() > 0);
     u64::try_from(whole.max(1)).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail by panicking")]
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    use super::*;
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    impl Wakes {
+        fn count(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    /// A wait polled with its own counting waker.
+    struct Waiter<'a> {
+        wait: Settled<'a>,
+        wakes: Arc<Wakes>,
+    }
+
+    impl Waiter<'_> {
+        fn poll(&mut self) -> Poll<()> {
+            let waker = Waker::from(self.wakes.clone());
+            Pin::new(&mut self.wait).poll(&mut Context::from_waker(&waker))
+        }
+    }
+
+    /// Takes `key`'s one place, then answers an attempt that must wait for it.
+    fn fill_and_wait(in_flight: &Arc<InFlight>, key: ThrottleKey) -> Waiter<'_> {
+        let subjects = [(key, 1)];
+        let (seen, _) = in_flight.snapshot(&subjects, OffsetDateTime::UNIX_EPOCH);
+        assert!(matches!(in_flight.admit(&subjects, &[0], seen), Admission::Admitted));
+        let Admission::Wait(full) = in_flight.admit(&subjects, &[0], seen) else { panic!("the one place is taken") };
+        assert_eq!(full, [key]);
+        let mut waiter = Waiter { wait: Settled::new(in_flight, full, seen), wakes: Arc::default() };
+        assert!(waiter.poll().is_pending());
+        waiter
+    }
+
+    #[test]
+    fn a_settle_wakes_only_the_waiters_on_its_keys() {
+        let in_flight = Arc::new(InFlight::default());
+        let (a, b) = (key(&["a"]), key(&["b"]));
+        let mut on_a = fill_and_wait(&in_flight, a);
+        let mut on_b = fill_and_wait(&in_flight, b);
+        in_flight.settle(&[a]);
+        assert_eq!((on_a.wakes.count(), on_b.wakes.count()), (1, 0), "a settle on A wakes A's waiter only");
+        assert!(on_a.poll().is_ready());
+        assert!(on_b.poll().is_pending(), "B's waiter has nothing to look at");
+        in_flight.settle(&[b]);
+        assert_eq!(on_b.wakes.count(), 1);
+        assert!(on_b.poll().is_ready());
+    }
+
+    #[test]
+    fn a_waiter_on_two_full_keys_is_woken_by_either_and_listed_once() {
+        let in_flight = Arc::new(InFlight::default());
+        let (a, b) = (key(&["a"]), key(&["b"]));
+        let subjects = [(a, 1), (b, 1)];
+        let (seen, _) = in_flight.snapshot(&subjects, OffsetDateTime::UNIX_EPOCH);
+        assert!(matches!(in_flight.admit(&subjects, &[0, 0], seen), Admission::Admitted));
+        let Admission::Wait(full) = in_flight.admit(&subjects, &[0, 0], seen) else { panic!("both are full") };
+        let mut waiter = Waiter { wait: Settled::new(&in_flight, full, seen), wakes: Arc::default() };
+        assert!(waiter.poll().is_pending());
+        assert!(waiter.poll().is_pending(), "polled again, it stays listed once per key");
+        assert!(in_flight.lock().keys.values().all(|k| k.waiters.len() == 1));
+        in_flight.settle(&[b, a]);
+        assert_eq!(waiter.wakes.count(), 1, "one settle on both keys wakes it once");
+        assert!(waiter.poll().is_ready());
+    }
+
+    #[test]
+    fn only_a_read_made_before_a_settle_on_its_own_keys_is_read_again() {
+        let in_flight = Arc::new(InFlight::default());
+        let (a, b) = (key(&["a"]), key(&["b"]));
+        let (_a_read, _b_read) = (in_flight.interest(&[(a, 5)]), in_flight.interest(&[(b, 5)]));
+        let (seen, _) = in_flight.snapshot(&[(a, 5)], OffsetDateTime::UNIX_EPOCH);
+        assert!(matches!(in_flight.admit(&[(a, 5)], &[0], seen), Admission::Admitted));
+        in_flight.settle(&[a]);
+        assert!(matches!(in_flight.admit(&[(b, 5)], &[0], seen), Admission::Admitted), "B did not settle since");
+        assert!(matches!(in_flight.admit(&[(a, 5)], &[0], seen), Admission::ReadAgain), "A did");
+    }
+
+    #[test]
+    fn the_state_of_a_key_goes_when_nothing_holds_waits_on_or_reads_it() {
+        let in_flight = Arc::new(InFlight::default());
+        let a = key(&["a"]);
+        let waiter = fill_and_wait(&in_flight, a);
+        let interest = in_flight.interest(&[(a, 1)]);
+        in_flight.settle(&[a]);
+        drop(waiter);
+        assert!(!in_flight.lock().keys.is_empty(), "an attempt still reads A");
+        drop(interest);
+        assert!(in_flight.lock().keys.is_empty(), "then nothing is kept");
+        // A wait cancelled before any settle takes its waker off the list.
+        let waiter = fill_and_wait(&in_flight, a);
+        drop(waiter);
+        assert!(in_flight.lock().keys.get(&a).is_some_and(|k| k.waiters.is_empty() && k.pending == 1));
+        in_flight.settle(&[a]);
+        assert!(in_flight.lock().keys.is_empty());
+    }
 }

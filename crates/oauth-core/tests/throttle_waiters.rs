@@ -1,0 +1,121 @@
+//! Review of issue 17: the throttle's waiting attempts were one list per
+//! node, and every settle woke them all, so each settle cost a store read per
+//! waiter whatever key it was on. Waiters now wait on the keys that were
+//! full, and only a settle on one of those wakes them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail by panicking, like the tests")]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use oauth_core::testing::*;
+use oauth_core::*;
+use oauth_store_mem::MemStore;
+use time::OffsetDateTime;
+
+/// The memory store, counting the throttle's reads of failures.
+#[derive(Debug, Default)]
+struct CountedReads {
+    inner: MemStore,
+    reads: AtomicUsize,
+}
+
+macro_rules! counted_reads {
+    ($($(#[$doc:meta])* fn $m:ident(&self $(, $a:ident : $t:ty)*) -> $r:ty;)*) => {
+        #[async_trait]
+        impl Store for CountedReads {
+            $(async fn $m(&self $(, $a: $t)*) -> $r {
+                counted_reads!(@body self $m $($a)*)
+            })*
+        }
+    };
+    (@body $self:ident failures $($a:ident)*) => {{
+        $self.reads.fetch_add(1, Ordering::SeqCst);
+        $self.inner.failures($($a),*).await
+    }};
+    (@body $self:ident $m:ident $($a:ident)*) => {
+        $self.inner.$m($($a),*).await
+    };
+}
+oauth_core::with_store_methods!(counted_reads);
+
+/// The verifier holds the password `held` until released, and answers every
+/// other password at once.
+#[derive(Debug)]
+struct HoldsOne {
+    gate: tokio::sync::Semaphore,
+    entered: AtomicUsize,
+}
+
+#[async_trait]
+impl SecretVerifier for HoldsOne {
+    async fn verify(&self, stored: Option<&SecretHash>, presented: &str) -> Result<bool> {
+        if presented == "held" {
+            self.entered.fetch_add(1, Ordering::SeqCst);
+            let _permit = self.gate.acquire().await.map_err(|_| Error::Internal("gate closed".into()))?;
+        }
+        Ok(stored.and_then(|h| h.as_str().strip_prefix("plain:")).is_some_and(|s| s == presented))
+    }
+}
+
+fn ip(last: u8) -> Option<IpAddr> {
+    Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, last)))
+}
+
+async fn settle_in() {
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_settle_on_one_key_wakes_no_waiter_of_another() {
+    let store = Arc::new(CountedReads::default());
+    let f = Fixture::new(store.clone(), None).await.unwrap();
+    let verifier = Arc::new(HoldsOne { gate: tokio::sync::Semaphore::new(0), entered: AtomicUsize::new(0) });
+    let mut settings = f.authority.settings().clone();
+    settings.throttle.max_failures_per_account = 2;
+    let authority =
+        Arc::new(Authority::new(settings, Services { verifier: verifier.clone(), ..f.authority.services().clone() }));
+    let login = |password: &'static str, peer| {
+        let a = authority.clone();
+        tokio::spawn(async move {
+            let (session, _) = a.authorize(&Fixture::public_request(), None, None).await.unwrap();
+            a.login(session.id(), USERNAME, password, peer).await
+        })
+    };
+
+    // From one address, two guesses fill the account's limit there with
+    // checks still running, and eight more wait for them.
+    let checked: Vec<_> = (0..2).map(|_| login("held", ip(2))).collect();
+    while verifier.entered.load(Ordering::SeqCst) < 2 {
+        settle_in().await;
+    }
+    let waiting: Vec<_> = (0..8).map(|_| login("held", ip(2))).collect();
+    settle_in().await;
+    assert_eq!(verifier.entered.load(Ordering::SeqCst), 2, "the limit there is full of checks");
+    assert!(waiting.iter().all(|t| !t.is_finished()));
+
+    // Five failures of the same account from five other addresses settle
+    // five times: each reads its own three counters, and no waiter above
+    // reads anything (before the fix each settle cost 8 × 3 more reads).
+    let before = store.reads.load(Ordering::SeqCst);
+    for peer in 10..15 {
+        let outcome = login("wrong", ip(peer)).await.unwrap();
+        assert!(matches!(outcome, Err(Error::InvalidGrant(_))), "{outcome:?}");
+    }
+    settle_in().await;
+    assert_eq!(store.reads.load(Ordering::SeqCst) - before, 5 * 3, "only the five attempts' own reads");
+
+    // Their own key's settles do wake them: the two held guesses fail, fill
+    // the limit, and every waiter is then refused.
+    verifier.gate.add_permits(1 << 20);
+    for t in checked {
+        assert!(matches!(t.await.unwrap(), Err(Error::InvalidGrant(_))));
+    }
+    for t in waiting {
+        let outcome = t.await.unwrap();
+        assert!(matches!(outcome, Err(Error::Throttled { .. })), "past the limit: {outcome:?}");
+    }
+}
