@@ -363,6 +363,53 @@ async fn wrong_user_codes_show_the_form_again_and_count_per_peer_until_429() {
     assert!(resp.text().await.unwrap().contains("Too many wrong codes"));
 }
 
+/// A burst of wrong user codes from one address is throttled as a burst of
+/// password guesses is: each code is admitted before its lookup, so of any
+/// number of concurrent codes at most `max_failures_per_ip` are looked up
+/// (each answered with the form again), the rest get 429, and past the limit
+/// the right code opens no session.
+#[tokio::test]
+async fn a_burst_of_wrong_user_codes_gets_at_most_the_limit_checked_and_then_the_right_one_429() {
+    const LIMIT: u32 = 5;
+    const BURST: usize = 30;
+    let s = start(Options { max_failures_per_ip: LIMIT, ..Options::default() }).await;
+    let started = device_start(&s, "read").await;
+    let url = format!("{}/device", s.base);
+    // Each browser has its page and CSRF token first, so the posts go at once.
+    let mut posts = Vec::new();
+    for i in 0..BURST {
+        let page = http().get(&url).send().await.unwrap();
+        let mut browser = DeviceBrowser { cookies: vec![] };
+        browser.keep(&page);
+        let csrf = hidden(&page.text().await.unwrap(), "csrf");
+        // Wrong codes of the right shape, each different.
+        let letters = b"BCDFGHJKLMNPQRSTVWXZ";
+        let typed: String = (0..8).map(|j| char::from(letters[(i * 7 + j * 3) % letters.len()])).collect::<String>();
+        assert_ne!(typed, started["user_code"].as_str().unwrap().replace('-', ""));
+        let post = http().post(&url).header("cookie", browser.header()).form(&[("csrf", csrf), ("user_code", typed)]);
+        posts.push(post);
+    }
+    let burst: Vec<_> = posts
+        .into_iter()
+        .map(|post| tokio::spawn(async move { post.send().await.unwrap().status().as_u16() }))
+        .collect();
+    let mut statuses = std::collections::BTreeMap::new();
+    for t in burst {
+        *statuses.entry(t.await.unwrap()).or_insert(0usize) += 1;
+    }
+    let looked_up = statuses.get(&400).copied().unwrap_or(0);
+    assert!(looked_up <= LIMIT as usize, "at most the limit looked up: {statuses:?}");
+    assert_eq!(looked_up + statuses.get(&429).copied().unwrap_or(0), BURST, "the rest refused: {statuses:?}");
+
+    let right = started["user_code"].as_str().unwrap();
+    let resp = device_submit(&s, &mut DeviceBrowser { cookies: vec![] }, &url, Some(right)).await;
+    assert_eq!(resp.status(), 429, "past the limit the right code is refused too");
+    assert!(resp.headers().contains_key("retry-after"));
+    assert!(resp.headers().get("location").is_none(), "no login or consent page");
+    let html = resp.text().await.unwrap();
+    assert!(!html.contains("name=\"decision\"") && !html.contains("name=\"password\""), "{html}");
+}
+
 #[tokio::test]
 async fn the_device_form_needs_its_csrf_token() {
     let s = fast(600).await;
