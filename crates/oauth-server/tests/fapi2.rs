@@ -359,3 +359,127 @@ async fn a_fapi2_client_cannot_be_changed_into_a_secret_or_public_client() {
     }
     assert_eq!(s.server.stop(), 0);
 }
+
+/// The initial access token gates every confidential client (RFC 7591 3,
+/// `Admin::update_registration`: "under the rules it registered by"). A
+/// public client of open registration, made before the operator turned on
+/// `[profile] fapi2` (which `check-config` lets run only with
+/// `initial_access_token_hash`), must not turn itself into a confidential
+/// `client_credentials` client through its own RFC 7592 update, holding only
+/// its registration access token and never the initial access token: it was
+/// registered by the open rules, which make public clients only.
+#[tokio::test]
+async fn an_openly_registered_client_cannot_make_itself_confidential_through_rfc7592_once_fapi2_needs_the_initial_token()
+ {
+    let (initial_token, initial_hash) = token_and_hash();
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.toml");
+    let on_sled = fapi2_config(port).replace("backend = \"mem\"", "backend = \"sled\"\npath = \"data\"");
+    let base = format!("http://127.0.0.1:{port}");
+
+    // Before the profile: open registration, as RFC 7591 allows.
+    let open = format!(
+        "{}\n[registration]\nenabled = true\nscopes = [\"read\"]\n",
+        on_sled.replace("fapi2 = true", "fapi2 = false")
+    );
+    std::fs::write(&path, open).unwrap();
+    let server = Server::start(&path, dir.path());
+    let public = json!({"redirect_uris": [REDIRECT], "scope": "read"});
+    let (status, registered) = Fapi2::answer(http().post(format!("{base}/register")).json(&public)).await;
+    assert_eq!(status, 201, "{registered}");
+    assert_eq!(registered["token_endpoint_auth_method"], "none");
+    let id = registered["client_id"].as_str().unwrap().to_owned();
+    let uri = registered["registration_client_uri"].as_str().unwrap().to_owned();
+    let registration_token = registered["registration_access_token"].as_str().unwrap().to_owned();
+    assert_eq!(server.stop(), 0);
+
+    // The operator turns the profile on, which needs the initial access token.
+    let gated = format!(
+        "{on_sled}\n[registration]\nenabled = true\nscopes = [\"read\"]\ninitial_access_token_hash = \"{initial_hash}\"\n"
+    );
+    std::fs::write(&path, gated).unwrap();
+    let (code, stdout, stderr) = run(&["check-config", "--config", path.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let server = Server::start(&path, dir.path());
+    let s = Fapi2 {
+        server,
+        base: base.clone(),
+        admin: String::new(),
+        admin_token: String::new(),
+        initial_token,
+        _dir: tempfile::tempdir().unwrap(),
+    };
+
+    // The public client, with its registration access token alone, asks to
+    // become a confidential client_credentials client.
+    let confidential = json!({
+        "client_id": id,
+        "grant_types": ["client_credentials"],
+        "scope": "read",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [client_jwk()]},
+    });
+    let (status, body) = Fapi2::answer(http().put(&uri).bearer_auth(&registration_token).json(&confidential)).await;
+    let (token_status, token) = s.assertion_token(&id, true).await;
+    assert_ne!(
+        status, 200,
+        "an openly registered client made itself confidential without the initial token: {body}; \
+         /token then answered {token_status}: {token}"
+    );
+    assert_eq!(
+        (token_status, token["error"].as_str()),
+        (401, Some("invalid_client")),
+        "it then gets client_credentials tokens: {token}"
+    );
+    assert_eq!(s.server.stop(), 0);
+}
+
+/// RFC 7592 2: "If the registration access token used to make this request
+/// is not valid, the server MUST respond with an error as described in
+/// [RFC 6750]", that is 401 `invalid_token` with a Bearer challenge (RFC 6750
+/// 3.1); likewise a wrong initial access token at `/register` (RFC 7591 3).
+/// The token decides before the body: a wrong token with a body that is not
+/// JSON is still 401 with the challenge, not a `400 invalid_client_metadata`
+/// without one, which tells a caller holding no token how its body fared.
+#[tokio::test]
+async fn a_wrong_registration_or_initial_access_token_is_401_with_a_bearer_challenge_whatever_the_body() {
+    let s = start_fapi2();
+    let meta = json!({
+        "grant_types": ["client_credentials"],
+        "scope": "read",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [client_jwk()]},
+    });
+    let (status, registered) = s.register(&meta).await;
+    assert_eq!(status, 201, "{registered}");
+    let uri = registered["registration_client_uri"].as_str().unwrap().to_owned();
+    let not_json = "this is not JSON";
+    let put = http()
+        .put(&uri)
+        .bearer_auth("not-the-registration-access-token")
+        .header("content-type", "application/json")
+        .body(not_json)
+        .send()
+        .await
+        .unwrap();
+    let post = http()
+        .post(format!("{}/register", s.base))
+        .bearer_auth("not-the-initial-access-token")
+        .header("content-type", "application/json")
+        .body(not_json)
+        .send()
+        .await
+        .unwrap();
+    for (what, r) in [("RFC 7592 PUT", put), ("POST /register", post)] {
+        let status = r.status().as_u16();
+        let challenge = r.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")), "{what}: {body}");
+        assert!(
+            challenge.as_deref().is_some_and(|c| c.starts_with("Bearer") && c.contains("error=\"invalid_token\"")),
+            "{what}: {challenge:?}"
+        );
+    }
+    assert_eq!(s.server.stop(), 0);
+}
