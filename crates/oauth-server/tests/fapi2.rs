@@ -483,3 +483,57 @@ async fn a_wrong_registration_or_initial_access_token_is_401_with_a_bearer_chall
     }
     assert_eq!(s.server.stop(), 0);
 }
+
+/// Under FAPI 2.0 every ID token is signed with the server's `signing_alg`
+/// (5.4), and a client's metadata says so: `Admin::check_metadata` answers
+/// it for a client made under the profile "rather than a default the server
+/// would not follow". A `private_key_jwt` client registered before the
+/// profile was turned on keeps authenticating, so its registration (RFC 7592
+/// read) must say the algorithm its ID tokens now come in, not `RS256`,
+/// which a client library that checks the alg it registered would then
+/// refuse.
+#[tokio::test]
+async fn a_client_stored_before_fapi2_is_shown_with_the_id_token_alg_the_server_now_signs_with() {
+    let (initial_token, initial_hash) = token_and_hash();
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.toml");
+    let on_sled = format!(
+        "{}\n[registration]\nenabled = true\nscopes = [\"read\"]\ninitial_access_token_hash = \"{initial_hash}\"\n",
+        fapi2_config(port).replace("backend = \"mem\"", "backend = \"sled\"\npath = \"data\"")
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    std::fs::write(&path, on_sled.replace("fapi2 = true", "fapi2 = false")).unwrap();
+    let server = Server::start(&path, dir.path());
+    let meta = json!({
+        "grant_types": ["client_credentials"],
+        "scope": "read",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [client_jwk()]},
+    });
+    let (status, registered) =
+        Fapi2::answer(http().post(format!("{base}/register")).bearer_auth(&initial_token).json(&meta)).await;
+    assert_eq!(status, 201, "{registered}");
+    assert_eq!(registered["id_token_signed_response_alg"], "RS256", "{registered}");
+    let id = registered["client_id"].as_str().unwrap().to_owned();
+    let uri = registered["registration_client_uri"].as_str().unwrap().to_owned();
+    let registration_token = registered["registration_access_token"].as_str().unwrap().to_owned();
+    assert_eq!(server.stop(), 0);
+
+    std::fs::write(&path, &on_sled).unwrap();
+    let server = Server::start(&path, dir.path());
+    let s = Fapi2 {
+        server,
+        base: base.clone(),
+        admin: String::new(),
+        admin_token: String::new(),
+        initial_token,
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let (status, body) = s.assertion_token(&id, true).await;
+    assert_eq!(status, 200, "the client still authenticates under the profile: {body}");
+    let (status, shown) = Fapi2::answer(http().get(&uri).bearer_auth(&registration_token)).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["id_token_signed_response_alg"], "ES256", "ID tokens are signed with ES256 now: {shown}");
+    assert_eq!(s.server.stop(), 0);
+}
