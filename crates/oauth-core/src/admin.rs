@@ -821,11 +821,23 @@ impl Admin {
         stored_view(&self.registered(id, token).await?)
     }
 
-    /// Replaces a registered client's metadata (RFC 7592 2.2), under the
-    /// rules it registered by, and issues a new registration access token:
-    /// the old one stops working.
+    /// Replaces a registered client's metadata (RFC 7592 2.2) and issues a
+    /// new registration access token: the old one stops working.
+    ///
+    /// The update is judged by today's `[registration]` rules, which may be
+    /// looser than those the client registered by (the operator may have
+    /// set an initial access token since). So the one thing that decides
+    /// which rules those were, `token_endpoint_auth_method`, cannot change
+    /// here: a public client stays public, a secret client keeps its secret
+    /// and a `private_key_jwt` client its method (its `jwks` may change). A
+    /// request to change it is `invalid_client_metadata` (RFC 7592 2.2 lets
+    /// the server refuse a value); the operator changes it through the admin
+    /// API. An update that omits the method keeps the client's (RFC 7592
+    /// 2.2 lets the server ignore an omitted value), rather than taking RFC
+    /// 7591's default, which would be a change.
     pub async fn update_registration(&self, id: &str, token: &str, meta: &ClientMetadata) -> Result<Issued> {
         let existing = self.registered(id, token).await?;
+        let kept = auth_method_of(&existing);
         if meta.client_id.as_deref() != Some(existing.id.as_str()) {
             return Err(Error::InvalidClientMetadata("client_id must be the client's own"));
         }
@@ -843,7 +855,22 @@ impl Admin {
         } else {
             Registrant::Open
         };
-        let checked = self.check_metadata(meta, who)?;
+        let checked = if meta.token_endpoint_auth_method.is_some() {
+            self.check_metadata(meta, who)?
+        } else {
+            let name = match kept {
+                AuthMethod::None => "none",
+                AuthMethod::Secret => "client_secret_basic",
+                AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            };
+            let meta = ClientMetadata { token_endpoint_auth_method: Some(name.to_owned()), ..meta.clone() };
+            self.check_metadata(&meta, who)?
+        };
+        if checked.method != kept {
+            return Err(Error::InvalidClientMetadata(
+                "token_endpoint_auth_method cannot change through RFC 7592; the operator changes it",
+            ));
+        }
         let (secret, hash) = self.kept_or_new_secret(&existing, checked.method)?;
         let new_token = self.secret()?;
         let record = ClientRecord {
@@ -921,6 +948,15 @@ impl Admin {
         }
         // Lost the swap 32 times in a row: the address is registering hard.
         Err(Error::RateLimited { retry_after })
+    }
+}
+
+/// How `record` authenticates now.
+fn auth_method_of(record: &ClientRecord) -> AuthMethod {
+    match (record.private_key_jwt, &record.secret) {
+        (true, _) => AuthMethod::PrivateKeyJwt,
+        (false, Some(_)) => AuthMethod::Secret,
+        (false, None) => AuthMethod::None,
     }
 }
 

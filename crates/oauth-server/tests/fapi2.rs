@@ -537,3 +537,63 @@ async fn a_client_stored_before_fapi2_is_shown_with_the_id_token_alg_the_server_
     assert_eq!(shown["id_token_signed_response_alg"], "ES256", "ID tokens are signed with ES256 now: {shown}");
     assert_eq!(s.server.stop(), 0);
 }
+
+/// The same rule without the profile: a public client of open registration,
+/// once the operator has set `initial_access_token_hash`, cannot give itself
+/// a secret through its RFC 7592 update (`client_secret_basic` and
+/// `client_credentials` are refused, and no `client_secret` is issued),
+/// since it never held the initial access token that confidential clients
+/// need. An update that omits `token_endpoint_auth_method` keeps the
+/// client public rather than taking RFC 7591's default, a secret.
+#[tokio::test]
+async fn an_openly_registered_client_cannot_give_itself_a_secret_through_rfc7592_once_registration_needs_the_initial_token()
+ {
+    let (_, initial_hash) = token_and_hash();
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.toml");
+    let on_sled = fapi2_config(port)
+        .replace("backend = \"mem\"", "backend = \"sled\"\npath = \"data\"")
+        .replace("fapi2 = true", "fapi2 = false");
+    let base = format!("http://127.0.0.1:{port}");
+    std::fs::write(&path, format!("{on_sled}\n[registration]\nenabled = true\nscopes = [\"read\"]\n")).unwrap();
+    let server = Server::start(&path, dir.path());
+    let public = json!({"redirect_uris": [REDIRECT], "scope": "read"});
+    let (status, registered) = Fapi2::answer(http().post(format!("{base}/register")).json(&public)).await;
+    assert_eq!(status, 201, "{registered}");
+    assert_eq!(registered["token_endpoint_auth_method"], "none");
+    let id = registered["client_id"].as_str().unwrap().to_owned();
+    let uri = registered["registration_client_uri"].as_str().unwrap().to_owned();
+    let mut registration_token = registered["registration_access_token"].as_str().unwrap().to_owned();
+    assert_eq!(server.stop(), 0);
+
+    let gated = format!(
+        "{on_sled}\n[registration]\nenabled = true\nscopes = [\"read\"]\ninitial_access_token_hash = \"{initial_hash}\"\n"
+    );
+    std::fs::write(&path, gated).unwrap();
+    let server = Server::start(&path, dir.path());
+    for method in ["client_secret_basic", "client_secret_post"] {
+        let secret = json!({
+            "client_id": id,
+            "redirect_uris": [REDIRECT],
+            "grant_types": ["authorization_code", "client_credentials"],
+            "scope": "read",
+            "token_endpoint_auth_method": method,
+        });
+        let (status, body) = Fapi2::answer(http().put(&uri).bearer_auth(&registration_token).json(&secret)).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_client_metadata")), "{method}: {body}");
+        assert!(body.get("client_secret").is_none(), "{method}: {body}");
+    }
+    // Without a method, the update keeps the client public.
+    let (status, updated) = Fapi2::answer(
+        http().put(&uri).bearer_auth(&registration_token).json(&json!({"client_id": id, "redirect_uris": [REDIRECT]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["token_endpoint_auth_method"], "none", "{updated}");
+    assert!(updated.get("client_secret").is_none(), "{updated}");
+    registration_token = updated["registration_access_token"].as_str().unwrap().to_owned();
+    let (status, shown) = Fapi2::answer(http().get(&uri).bearer_auth(&registration_token)).await;
+    assert_eq!((status, shown["token_endpoint_auth_method"].as_str()), (200, Some("none")), "{shown}");
+    assert_eq!(server.stop(), 0);
+}
