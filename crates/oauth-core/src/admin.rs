@@ -119,6 +119,11 @@ pub enum Registrant {
     Open,
 }
 
+/// A registration that [`Admin::admit`] let in, by the initial access token
+/// or as an open one; only `admit` makes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission(Registrant);
+
 /// A client as the admin API and registration show it.
 #[derive(Debug, Clone)]
 pub struct ClientView {
@@ -781,15 +786,12 @@ impl Admin {
 
     // --- dynamic registration (RFC 7591, RFC 7592) ----------------------------------------
 
-    /// Registers a client (RFC 7591 3). With `[registration]
-    /// initial_access_token_hash` set, `initial_token` must match it (else 401
-    /// `invalid_token`); without, registration is open and counted per `peer`.
-    pub async fn register(
-        &self,
-        meta: &ClientMetadata,
-        initial_token: Option<&str>,
-        peer: Option<IpAddr>,
-    ) -> Result<Issued> {
+    /// Admits a registration (RFC 7591 3) before its metadata is read. With
+    /// `[registration] initial_access_token_hash` set, `initial_token` must
+    /// match it (else 401 `invalid_token`); without, registration is open.
+    /// The token decides first, so a caller without it learns nothing of
+    /// how its metadata would fare (RFC 6750 3.1).
+    pub async fn admit(&self, initial_token: Option<&str>) -> Result<Admission> {
         let registration = &self.authority.settings.registration;
         if !registration.enabled {
             return Err(Error::NotFound("dynamic registration is off"));
@@ -804,6 +806,13 @@ impl Admin {
             }
             None => Registrant::Open,
         };
+        Ok(Admission(who))
+    }
+
+    /// Registers a client (RFC 7591 3) that [`Admin::admit`] let in; an
+    /// open registration is counted per `peer`.
+    pub async fn register(&self, meta: &ClientMetadata, admitted: Admission, peer: Option<IpAddr>) -> Result<Issued> {
+        let Admission(who) = admitted;
         let checked = self.check_metadata(meta, who)?;
         if who == Registrant::Open {
             self.count_open_registration(peer).await?;

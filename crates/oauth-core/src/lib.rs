@@ -75,8 +75,8 @@ mod types;
 
 pub use account::{Account, AccountOrigin};
 pub use admin::{
-    AccountPatch, Admin, BROWSER_SESSIONS, CONSENTS, ClientMetadata, ClientView, DEFAULT_PAGE, Issued, MAX_PAGE,
-    NewAccount, Page, Registrant,
+    AccountPatch, Admin, Admission, BROWSER_SESSIONS, CONSENTS, ClientMetadata, ClientView, DEFAULT_PAGE, Issued,
+    MAX_PAGE, NewAccount, Page, Registrant,
 };
 pub use authority::{Authority, DpopSettings, RegistrationSettings, Services, Settings};
 pub use client::{

@@ -1279,7 +1279,9 @@ async fn private_key_jwt_with_a_private_key_in_jwks_or_without_jwks_is_invalid_c
 /// 6750 3 challenges only for the token: a `400 invalid_client_metadata` at
 /// `/register` or in the admin API carries no `WWW-Authenticate` (oauth4webapi
 /// reads one as "the token failed" and never looks at the body), while a wrong
-/// initial access token or admin token still gets the Bearer challenge.
+/// initial access token, admin token or registration access token (RFC 7592
+/// `GET` and `PUT`) is 401 `invalid_token` with the Bearer challenge, whatever
+/// the body: one over the 64 KiB limit is not read before the token fails.
 #[tokio::test]
 async fn refused_client_metadata_is_answered_without_a_bearer_challenge_a_refused_token_with_one() {
     let (_, out, _) = run(&["gen-secret"], "");
@@ -1301,8 +1303,55 @@ async fn refused_client_metadata_is_answered_without_a_bearer_challenge_a_refuse
         let body: Value = r.json().await.unwrap();
         assert!(matches!(body["error"].as_str(), Some("invalid_redirect_uri" | "invalid_client_metadata")), "{body}");
     }
-    let wrong =
-        http().post(format!("{}/register", s.base)).bearer_auth("not-the-token").json(&bad).send().await.unwrap();
-    assert_eq!(wrong.status(), 401);
-    assert!(wrong.headers()["www-authenticate"].to_str().unwrap().contains("error=\"invalid_token\""));
+    let good = json!({"grant_types": ["client_credentials"], "scope": "read"});
+    let client: Value = http()
+        .post(format!("{}/register", s.base))
+        .bearer_auth(&initial)
+        .json(&good)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let uri = client["registration_client_uri"].as_str().unwrap().to_owned();
+    let mut update = bad.clone();
+    update["client_id"] = client["client_id"].clone();
+    // Over the 64 KiB limit: a wrong token is still its 401, the body unread.
+    let huge = format!("{{\"client_name\": \"{}\"}}", "a".repeat(70 * 1024));
+    let refused = [
+        (
+            "wrong initial access token",
+            http().post(format!("{}/register", s.base)).bearer_auth("not-the-token").json(&bad),
+        ),
+        (
+            "wrong admin token",
+            http().post(format!("{}/admin/clients", s.admin)).bearer_auth("not-the-token").json(&bad),
+        ),
+        ("wrong registration access token, PUT", http().put(&uri).bearer_auth("not-the-token").json(&update)),
+        ("wrong registration access token, GET", http().get(&uri).bearer_auth("not-the-token")),
+        (
+            "wrong initial access token, body over the limit",
+            http()
+                .post(format!("{}/register", s.base))
+                .bearer_auth("not-the-token")
+                .header("content-type", "application/json")
+                .body(huge.clone()),
+        ),
+        (
+            "wrong registration access token, body over the limit",
+            http().put(&uri).bearer_auth("not-the-token").header("content-type", "application/json").body(huge),
+        ),
+    ];
+    for (what, request) in refused {
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 401, "{what}");
+        let challenge = r.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+        assert!(
+            challenge.as_deref().is_some_and(|c| c.starts_with("Bearer") && c.contains("error=\"invalid_token\"")),
+            "{what}: {challenge:?}"
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_token", "{what}: {body}");
+    }
 }

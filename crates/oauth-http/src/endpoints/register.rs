@@ -5,7 +5,10 @@
 //! The registration access token and the initial access token are bearer
 //! tokens (RFC 6750 2.1 syntax); every refusal of one is 401 `invalid_token`
 //! with a Bearer challenge, the same for an unknown client as for a wrong
-//! token.
+//! token. The token is checked from the headers before a byte of the body is
+//! read: a wrong token is that 401 whatever the body is, malformed or over
+//! the size limit, so a caller without the token learns nothing of how its
+//! metadata would fare (RFC 7592 2, RFC 7591 3, RFC 6750 3.1).
 
 use std::net::IpAddr;
 
@@ -67,11 +70,15 @@ impl Frontend {
             Ok(t) => t,
             Err(e) => return e.into_response(self.issuer()),
         };
+        let admitted = match admin.admit(token).await {
+            Ok(a) => a,
+            Err(e) => return self.registration_error(&e),
+        };
         let meta = match self.metadata_body(parts, body).await {
             Ok(m) => m.into_core(),
             Err(r) => return r,
         };
-        match admin.register(&meta, token, Some(ip)).await {
+        match admin.register(&meta, admitted, Some(ip)).await {
             Ok(issued) => {
                 let id = issued.view.client.id().as_str().to_owned();
                 let uri = self.registration_client_uri(&id);
@@ -110,6 +117,11 @@ impl Frontend {
                 )
             }),
             Method::PUT => {
+                // The token first; `update_registration` checks it again
+                // with the body, since the client may change meanwhile.
+                if let Err(e) = admin.registration(id, token).await {
+                    return self.registration_error(&e);
+                }
                 let meta = match self.metadata_body(parts, body).await {
                     Ok(m) => m.into_core(),
                     Err(r) => return r,
