@@ -135,6 +135,11 @@ pub struct ClientView {
     pub created_at: Option<OffsetDateTime>,
     /// Its registered JWK Set, as JSON text.
     pub jwks: Option<String>,
+    /// The key its ID tokens are signed with now, which is what its
+    /// `id_token_signed_response_alg` is shown as: the one it registered,
+    /// or under FAPI 2.0 the server's `signing_alg` whatever it registered
+    /// (a client stored before the profile was turned on may say RS256).
+    pub id_token_alg: IdTokenAlg,
 }
 
 /// A client just created or changed, with the secrets shown this once.
@@ -278,7 +283,7 @@ impl Admin {
         let mut merged: BTreeMap<Vec<u8>, ClientView> = BTreeMap::new();
         for (client, source) in self.fixed.fixed_clients() {
             if beyond(client.id()) {
-                merged.insert(client.id().as_str().as_bytes().to_vec(), fixed_view(client, source));
+                merged.insert(client.id().as_str().as_bytes().to_vec(), fixed_view(&self.authority, client, source));
             }
             if merged.len() > limit {
                 break;
@@ -287,7 +292,7 @@ impl Admin {
         for record in self.store().client_records(after.as_ref(), limit + 1).await? {
             // A stored client with the id of a fixed one is shadowed by it.
             if self.fixed.fixed_client(&record.id).is_none() {
-                merged.entry(record.id.as_str().as_bytes().to_vec()).or_insert(stored_view(&record)?);
+                merged.entry(record.id.as_str().as_bytes().to_vec()).or_insert(stored_view(&self.authority, &record)?);
             }
         }
         let mut items: Vec<ClientView> = merged.into_values().collect();
@@ -304,10 +309,10 @@ impl Admin {
     pub async fn client(&self, id: &str) -> Result<ClientView> {
         let id = ClientId::parse(id).map_err(|_| Error::NotFound("no such client"))?;
         if let Some((client, source)) = self.fixed.fixed_client(&id) {
-            return Ok(fixed_view(client, source));
+            return Ok(fixed_view(&self.authority, client, source));
         }
         let record = self.store().client_record(&id).await?.ok_or(Error::NotFound("no such client"))?;
-        stored_view(&record)
+        stored_view(&self.authority, &record)
     }
 
     /// Creates a client from `meta`: its `client_id` when given (409 when
@@ -327,7 +332,11 @@ impl Admin {
         let record = self.record(id, checked, hash, ClientOrigin::Admin, None)?;
         self.store().insert_client(&record).await.map_err(|e| conflict(e, "a client with this client_id exists"))?;
         self.registry().forget(&record.id);
-        Ok(Issued { view: stored_view(&record)?, client_secret: secret, registration_access_token: None })
+        Ok(Issued {
+            view: stored_view(&self.authority, &record)?,
+            client_secret: secret,
+            registration_access_token: None,
+        })
     }
 
     /// Replaces the metadata of a stored client. A client with a secret keeps
@@ -349,7 +358,11 @@ impl Admin {
         if !replaced {
             return Err(Error::NotFound("no such client"));
         }
-        Ok(Issued { view: stored_view(&record)?, client_secret: secret, registration_access_token: None })
+        Ok(Issued {
+            view: stored_view(&self.authority, &record)?,
+            client_secret: secret,
+            registration_access_token: None,
+        })
     }
 
     /// Deletes a stored client: it stops authenticating at once on this node,
@@ -822,12 +835,16 @@ impl Admin {
         let token = self.secret()?;
         let record = self.record(id, checked, hash, ClientOrigin::Registration, Some(TokenHash::of(&token)))?;
         self.store().insert_client(&record).await.map_err(|e| conflict(e, "the client_id was taken; retry"))?;
-        Ok(Issued { view: stored_view(&record)?, client_secret: secret, registration_access_token: Some(token) })
+        Ok(Issued {
+            view: stored_view(&self.authority, &record)?,
+            client_secret: secret,
+            registration_access_token: Some(token),
+        })
     }
 
     /// A registered client's own registration (RFC 7592 2.1).
     pub async fn registration(&self, id: &str, token: &str) -> Result<ClientView> {
-        stored_view(&self.registered(id, token).await?)
+        stored_view(&self.authority, &self.registered(id, token).await?)
     }
 
     /// Replaces a registered client's metadata (RFC 7592 2.2) and issues a
@@ -891,7 +908,11 @@ impl Admin {
         if !replaced {
             return Err(Error::InvalidToken("unknown client or wrong registration access token"));
         }
-        Ok(Issued { view: stored_view(&record)?, client_secret: secret, registration_access_token: Some(new_token) })
+        Ok(Issued {
+            view: stored_view(&self.authority, &record)?,
+            client_secret: secret,
+            registration_access_token: Some(new_token),
+        })
     }
 
     /// Deletes a registered client (RFC 7592 2.3).
@@ -969,18 +990,26 @@ fn auth_method_of(record: &ClientRecord) -> AuthMethod {
     }
 }
 
-fn fixed_view(client: Arc<Client>, source: ClientSource) -> ClientView {
+fn fixed_view(authority: &Authority, client: Arc<Client>, source: ClientSource) -> ClientView {
     let jwks = client.jwks().map(str::to_owned);
-    ClientView { client, source, created_at: None, jwks }
+    let id_token_alg = authority.id_token_alg(&client);
+    ClientView { client, source, created_at: None, jwks, id_token_alg }
 }
 
-fn stored_view(record: &ClientRecord) -> Result<ClientView> {
+fn stored_view(authority: &Authority, record: &ClientRecord) -> Result<ClientView> {
     let client = record.to_client().map_err(|_| Error::Store(StoreError::Corrupt("stored client".into())))?;
     let source = match record.origin {
         ClientOrigin::Admin => ClientSource::Admin,
         ClientOrigin::Registration => ClientSource::Registration,
     };
-    Ok(ClientView { client: Arc::new(client), source, created_at: Some(record.created_at), jwks: record.jwks.clone() })
+    let id_token_alg = authority.id_token_alg(&client);
+    Ok(ClientView {
+        client: Arc::new(client),
+        source,
+        created_at: Some(record.created_at),
+        jwks: record.jwks.clone(),
+        id_token_alg,
+    })
 }
 
 fn client_error(e: ClientError) -> Error {

@@ -289,7 +289,7 @@ pub(crate) fn client_view(v: &ClientView, server_alg: Option<&str>) -> ClientOut
             .iter()
             .map(|u| u.as_str().to_owned())
             .collect(),
-        id_token_signed_response_alg: match c.id_token_alg() {
+        id_token_signed_response_alg: match v.id_token_alg {
             IdTokenAlg::ServerAlg => server_alg.unwrap_or("RS256"),
             _ => "RS256",
         }

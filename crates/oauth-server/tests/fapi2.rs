@@ -597,3 +597,48 @@ async fn an_openly_registered_client_cannot_give_itself_a_secret_through_rfc7592
     assert_eq!((status, shown["token_endpoint_auth_method"].as_str()), (200, Some("none")), "{shown}");
     assert_eq!(server.stop(), 0);
 }
+
+/// The admin API shows the same as the RFC 7592 read: a `private_key_jwt`
+/// client the operator created before `[profile] fapi2` (with the RS256
+/// default for ID tokens) is listed and shown, once the profile is on, with
+/// the `id_token_signed_response_alg` the server now signs its ID tokens
+/// with.
+#[tokio::test]
+async fn the_admin_api_shows_a_client_stored_before_fapi2_with_the_id_token_alg_the_server_now_signs_with() {
+    let (admin_token, admin_hash) = token_and_hash();
+    let (port, admin_port) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.toml");
+    let on_sled = format!(
+        "{}\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken_hash = \"{admin_hash}\"\n",
+        fapi2_config(port).replace("backend = \"mem\"", "backend = \"sled\"\npath = \"data\"")
+    );
+    let admin = format!("http://127.0.0.1:{admin_port}");
+    std::fs::write(&path, on_sled.replace("fapi2 = true", "fapi2 = false")).unwrap();
+    let server = Server::start(&path, dir.path());
+    let meta = json!({
+        "client_id": "operator-signer",
+        "grant_types": ["client_credentials"],
+        "scope": "read",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [client_jwk()]},
+    });
+    let (status, created) =
+        Fapi2::answer(http().post(format!("{admin}/admin/clients")).bearer_auth(&admin_token).json(&meta)).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["id_token_signed_response_alg"], "RS256", "{created}");
+    assert_eq!(server.stop(), 0);
+
+    std::fs::write(&path, &on_sled).unwrap();
+    let server = Server::start(&path, dir.path());
+    let (status, shown) =
+        Fapi2::answer(http().get(format!("{admin}/admin/clients/operator-signer")).bearer_auth(&admin_token)).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["id_token_signed_response_alg"], "ES256", "{shown}");
+    let (status, list) = Fapi2::answer(http().get(format!("{admin}/admin/clients")).bearer_auth(&admin_token)).await;
+    assert_eq!(status, 200, "{list}");
+    for client in list["items"].as_array().unwrap() {
+        assert_eq!(client["id_token_signed_response_alg"], "ES256", "{client}");
+    }
+    assert_eq!(server.stop(), 0);
+}
