@@ -1280,7 +1280,7 @@ async fn private_key_jwt_with_a_private_key_in_jwks_or_without_jwks_is_invalid_c
 /// `/register` or in the admin API carries no `WWW-Authenticate` (oauth4webapi
 /// reads one as "the token failed" and never looks at the body), while a wrong
 /// initial access token, admin token or registration access token (RFC 7592
-/// `GET` and `PUT`) is 401 `invalid_token` with the Bearer challenge, whatever
+/// `GET`, `PUT` and `DELETE`) is 401 `invalid_token` with the Bearer challenge, whatever
 /// the body: one over the 64 KiB limit is not read before the token fails.
 #[tokio::test]
 async fn refused_client_metadata_is_answered_without_a_bearer_challenge_a_refused_token_with_one() {
@@ -1330,6 +1330,7 @@ async fn refused_client_metadata_is_answered_without_a_bearer_challenge_a_refuse
         ),
         ("wrong registration access token, PUT", http().put(&uri).bearer_auth("not-the-token").json(&update)),
         ("wrong registration access token, GET", http().get(&uri).bearer_auth("not-the-token")),
+        ("wrong registration access token, DELETE", http().delete(&uri).bearer_auth("not-the-token")),
         (
             "wrong initial access token, body over the limit",
             http()
