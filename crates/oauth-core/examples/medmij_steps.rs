@@ -122,7 +122,10 @@ impl Store for ListStore {
         let Some(record) = maps.refresh.get(hash).filter(|r| now < r.expires_at).cloned() else {
             return Ok(None);
         };
-        Ok(maps.live_grant(record.grant, now).map(|grant| RefreshLookup { record, grant }))
+        Ok(maps.live_grant(record.grant, now).map(|grant| {
+            let account = grant.account.and_then(|id| maps.accounts.get(&id)).cloned();
+            RefreshLookup { record, grant, account }
+        }))
     }
 
     async fn rotate_refresh(

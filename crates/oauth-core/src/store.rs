@@ -141,13 +141,19 @@ pub enum Rotation {
     NotFound,
 }
 
-/// A refresh token with its family, as [`Store::refresh_token`] returns it.
+/// A refresh token with its family and the family's account, as
+/// [`Store::refresh_token`] returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshLookup {
     /// The token's record.
     pub record: RefreshRecord,
     /// Its family.
     pub grant: Grant,
+    /// The family's account as the store holds it, read with the token, so
+    /// that a refresh learns whether the account is still enabled without a
+    /// second read (on PostgreSQL, a second round trip). `None` when the
+    /// family has no account or the account has been deleted.
+    pub account: Option<Account>,
 }
 
 /// Which family a [`Record`] belongs to: a short name such as `"dpop_proof"`,
@@ -316,7 +322,8 @@ macro_rules! with_store_methods {
             fn grant(&self, id: GrantId, now: OffsetDateTime) -> Result<Option<Grant>, StoreError>;
             /// The refresh token with its family, rotated or not, unless the token or the
             /// grant has expired. Revoked grants are returned (with `revoked` set), so the
-            /// caller can tell reuse from an unknown token.
+            /// caller can tell reuse from an unknown token. The family's account comes
+            /// with them, as [`Store::account`] would return it.
             fn refresh_token(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<RefreshLookup>, StoreError>;
             /// Rotates `old` to `new` (same grant, next generation) atomically. Of
             /// concurrent rotations of one token exactly one gets [`Rotation::Rotated`];

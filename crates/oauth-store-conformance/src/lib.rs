@@ -111,6 +111,8 @@ macro_rules! conformance_tests {
             revocation_racing_a_refresh_leaves_nothing_usable,
             a_refresh_token_joins_only_a_live_family,
             a_familys_dpop_key_is_kept,
+            a_refresh_lookup_carries_its_familys_account,
+            a_disabled_accounts_refresh_is_refused_and_rotates_nothing,
             records_insert_once_swap_and_take_once,
             record_kinds_are_separate,
             expired_records_are_gone_and_their_keys_free,
@@ -340,6 +342,54 @@ pub async fn a_familys_dpop_key_is_kept(store: Arc<dyn Store>) {
     store.insert_grant(&g, Some(&r0)).await.expect("insert");
     assert_eq!(store.grant(g.id, T0).await.expect("grant"), Some(g.clone()));
     assert_eq!(store.refresh_token(&r0.hash, T0).await.expect("lookup").expect("found").grant, g);
+}
+
+/// A refresh token's lookup brings its family's account as stored now:
+/// disabled once disabled, gone once deleted, none for a family without one.
+pub async fn a_refresh_lookup_carries_its_familys_account(store: Arc<dyn Store>) {
+    let mut owner = account("owner", 44);
+    store.put_account(&owner).await.expect("put");
+    let g = grant(44, T0 + Duration::days(90));
+    assert_eq!(g.account, Some(owner.id));
+    let r0 = refresh("owned", &g, 0, T0 + Duration::days(14));
+    store.insert_grant(&g, Some(&r0)).await.expect("insert");
+    let found = store.refresh_token(&r0.hash, T0).await.expect("lookup").expect("found");
+    assert_eq!(found.account, Some(owner.clone()));
+
+    owner.disabled = true;
+    store.put_account(&owner).await.expect("disable");
+    let found = store.refresh_token(&r0.hash, T0).await.expect("lookup").expect("found");
+    assert_eq!(found.account, Some(owner.clone()), "the lookup reads the account as it is now");
+
+    assert!(store.delete_account(owner.id).await.expect("delete"));
+    let found = store.refresh_token(&r0.hash, T0).await.expect("lookup").expect("the token outlives its account");
+    assert_eq!(found.account, None);
+
+    let ownerless = Grant { account: None, ..grant(45, T0 + Duration::days(90)) };
+    let r1 = refresh("ownerless", &ownerless, 0, T0 + Duration::days(14));
+    store.insert_grant(&ownerless, Some(&r1)).await.expect("insert");
+    assert_eq!(store.refresh_token(&r1.hash, T0).await.expect("lookup").expect("found").account, None);
+}
+
+/// A refresh for a disabled account is refused before anything is written:
+/// the token is not rotated, so once the account is enabled again the same
+/// token refreshes, and is not taken for a reuse.
+pub async fn a_disabled_accounts_refresh_is_refused_and_rotates_nothing(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    let (refresh, client) = first_tokens(&f).await;
+    let mut account = f.account.clone();
+    account.disabled = true;
+    store.put_account(&account).await.expect("disable");
+    let refused = f.authority.token(&client, &refresh_request(&refresh), None, None).await;
+    assert!(matches!(refused, Err(oauth_core::Error::InvalidGrant(_))), "{refused:?}");
+    let now = now(&f);
+    let found = store.refresh_token(&TokenHash::of(&refresh), now).await.expect("lookup").expect("found");
+    assert!(!found.record.rotated, "the refused refresh rotated nothing");
+    assert!(!found.grant.revoked);
+    account.disabled = false;
+    store.put_account(&account).await.expect("enable");
+    let tokens = f.authority.token(&client, &refresh_request(&refresh), None, None).await.expect("refreshes again");
+    assert!(tokens.refresh_token.is_some());
 }
 
 /// Of [`RACERS`] concurrent rotations of one token exactly one succeeds.

@@ -142,9 +142,11 @@ impl Store for MemStore {
 
     async fn refresh_token(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<RefreshLookup>, StoreError> {
         let inner = self.lock()?;
-        Ok(inner
-            .live_refresh(hash, now)
-            .map(|(record, grant)| RefreshLookup { record: record.clone(), grant: grant.clone() }))
+        Ok(inner.live_refresh(hash, now).map(|(record, grant)| RefreshLookup {
+            record: record.clone(),
+            grant: grant.clone(),
+            account: grant.account.and_then(|id| inner.accounts.get(&id)).cloned(),
+        }))
     }
 
     async fn rotate_refresh(

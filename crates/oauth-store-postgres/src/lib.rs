@@ -454,16 +454,22 @@ impl Store for PostgresStore {
     async fn refresh_token(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<Option<RefreshLookup>, StoreError> {
         let row = self
             .query_opt(
-                "SELECT r.body, r.rotated, g.body, g.revoked FROM oauth_refresh_tokens r
+                // The account in the same statement: a refresh checks that
+                // it is still enabled, and this saves that read its own
+                // round trip.
+                "SELECT r.body, r.rotated, g.body, g.revoked, a.body FROM oauth_refresh_tokens r
                  JOIN oauth_grants g ON g.id = r.grant_id
+                 LEFT JOIN oauth_accounts a ON a.id = g.account
                  WHERE r.hash = $1 AND r.expires_at > $2 AND g.expires_at > $2",
                 &[&hash.as_bytes().as_slice(), &nanos(now)?],
             )
             .await?;
         row.map(|r| {
+            let account: Option<Value> = column(&r, 4)?;
             Ok(RefreshLookup {
                 record: refresh_of(column(&r, 0)?, column(&r, 1)?)?,
                 grant: grant_of(column(&r, 2)?, column(&r, 3)?)?,
+                account: account.map(|a| from_json("account", a)).transpose()?,
             })
         })
         .transpose()

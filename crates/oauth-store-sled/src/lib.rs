@@ -423,8 +423,14 @@ impl Store for SledStore {
         if now >= record.expires_at {
             return Ok(None);
         }
-        let grant = self.grant(record.grant, now).await?;
-        Ok(grant.map(|grant| RefreshLookup { record, grant }))
+        let Some(grant) = self.grant(record.grant, now).await? else {
+            return Ok(None);
+        };
+        let account = match grant.account {
+            Some(id) => self.account(id).await?,
+            None => None,
+        };
+        Ok(Some(RefreshLookup { record, grant, account }))
     }
 
     async fn rotate_refresh(

@@ -304,7 +304,11 @@ impl Authority {
                 None => Err(self.revoke_reused(client.id(), grant.id).await?),
             };
         }
-        self.active_account(account).await?;
+        // The rule of `active_account`, on the account the store read with
+        // the token rather than in a read (a round trip) of its own.
+        if !found.account.as_ref().is_some_and(|a| a.id == account && !a.disabled) {
+            return Err(Error::InvalidGrant("the account is disabled"));
+        }
         if !self.rotates_refresh_tokens() {
             // Without rotation the token is used again until it expires
             // (FAPI 2.0 5.3.2.1): nothing is written.

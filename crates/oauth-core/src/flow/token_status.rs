@@ -187,11 +187,12 @@ impl Authority {
         let Some(found) = self.services.store.refresh_token(&TokenHash::of(token), now).await? else {
             return Ok(Introspection::default());
         };
-        let (record, grant) = (found.record, found.grant);
-        let account_active = match grant.account {
-            Some(id) => self.services.store.account(id).await?.is_some_and(|a| !a.disabled),
+        // The account as the store read it with the token.
+        let account_active = match found.grant.account {
+            Some(id) => found.account.as_ref().is_some_and(|a| a.id == id && !a.disabled),
             None => true,
         };
+        let (record, grant) = (found.record, found.grant);
         if record.rotated || grant.revoked || !account_active {
             return Ok(Introspection::default());
         }
