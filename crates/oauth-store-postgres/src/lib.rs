@@ -481,41 +481,14 @@ impl Store for PostgresStore {
         new: &RefreshRecord,
         now: OffsetDateTime,
     ) -> Result<Rotation, StoreError> {
-        // One statement, one round trip, one implicit transaction, so not the
-        // read of `oauth_core::rotation_family` first: its rule
-        // (`Grant::takes_rotation_to`: a family that is not revoked, and `new`
-        // belongs to it) is the `old` part's WHERE. `old` locks the presented
-        // token's row (`FOR UPDATE`) if the token and its family are live. A racing rotation waits for the lock
-        // and then reads the winner's committed `rotated = true`, so exactly
-        // one caller flips it; the others revoke the family in the same
-        // statement. All data-modifying parts see `old` as it was locked.
+        // One function call, one round trip, one implicit transaction
+        // (`oauth_rotate_refresh`, migration 4, where the race is explained),
+        // so not the read of `oauth_core::rotation_family` first: its rule
+        // (`Grant::takes_rotation_to`: a family that is not revoked, and
+        // `new` belongs to it) is in the function's conditions.
         let row = self
             .query_opt(
-                "WITH old AS (
-                     SELECT r.hash, r.rotated, r.grant_id FROM oauth_refresh_tokens r
-                     JOIN oauth_grants g ON g.id = r.grant_id
-                     WHERE r.hash = $1 AND r.expires_at > $2 AND g.expires_at > $2
-                       AND NOT g.revoked AND g.id = $4
-                     FOR UPDATE OF r
-                 ),
-                 flipped AS (
-                     UPDATE oauth_refresh_tokens r SET rotated = true FROM old
-                     WHERE r.hash = old.hash AND NOT old.rotated
-                     RETURNING r.hash
-                 ),
-                 inserted AS (
-                     INSERT INTO oauth_refresh_tokens (hash, grant_id, expires_at, rotated, body)
-                     SELECT $3, $4, $5, $6, $7 FROM flipped
-                     ON CONFLICT (hash) DO UPDATE SET grant_id = EXCLUDED.grant_id,
-                         expires_at = EXCLUDED.expires_at, rotated = EXCLUDED.rotated, body = EXCLUDED.body
-                     RETURNING hash
-                 ),
-                 revoked AS (
-                     UPDATE oauth_grants g SET revoked = true FROM old
-                     WHERE g.id = old.grant_id AND old.rotated
-                     RETURNING g.id
-                 )
-                 SELECT old.rotated, (SELECT count(*) FROM inserted), (SELECT count(*) FROM revoked) FROM old",
+                "SELECT oauth_rotate_refresh($1, $2, $3, $4, $5, $6, $7)",
                 &[
                     &old.as_bytes().as_slice(),
                     &nanos(now)?,
@@ -527,14 +500,12 @@ impl Store for PostgresStore {
                 ],
             )
             .await?;
-        let Some(row) = row else {
-            return Ok(Rotation::NotFound);
-        };
-        let (was_rotated, inserted, revoked): (bool, i64, i64) = (column(&row, 0)?, column(&row, 1)?, column(&row, 2)?);
-        match (was_rotated, inserted, revoked) {
-            (false, 1, 0) => Ok(Rotation::Rotated),
-            (true, 0, 1) => Ok(Rotation::Reused(new.grant)),
-            other => Err(StoreError::Corrupt(format!("refresh rotation wrote {other:?}"))),
+        let outcome: Option<String> = row.map_or(Ok(None), |r| column(&r, 0))?;
+        match outcome.as_deref() {
+            Some("rotated") => Ok(Rotation::Rotated),
+            Some("reused") => Ok(Rotation::Reused(new.grant)),
+            Some("not_found") => Ok(Rotation::NotFound),
+            other => Err(StoreError::Corrupt(format!("refresh rotation answered {other:?}"))),
         }
     }
 

@@ -94,6 +94,53 @@ const MIGRATIONS: &[&str] = &[
     UPDATE oauth_grants SET account = (body->>'account')::uuid WHERE body->>'account' IS NOT NULL;
     CREATE INDEX oauth_grants_account ON oauth_grants (account, id) WHERE account IS NOT NULL;
     "#,
+    // 4: refresh rotation as one function call (`Store::rotate_refresh`, one
+    // round trip). It replaces a statement of four parts (lock the token's
+    // row, flip it, insert the successor, revoke on reuse) whose every part
+    // ran on every call: here the usual case is one update and one insert.
+    //
+    // Under READ COMMITTED an UPDATE that finds its row locked by a racing
+    // rotation waits for it to commit, then re-checks its WHERE on the row
+    // as committed; `NOT rotated` is then false, so of racing callers
+    // exactly one flips the token. Each later statement of a VOLATILE
+    // function takes a new snapshot, so a loser's second look sees the
+    // winner's committed rotation, and revokes the family: reuse.
+    r#"
+    CREATE FUNCTION oauth_rotate_refresh(
+        old_hash    bytea,
+        now_ns      bigint,
+        new_hash    bytea,
+        family      uuid,
+        new_expires bigint,
+        new_rotated boolean,
+        new_body    jsonb
+    ) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+    BEGIN
+        -- The token is live and not rotated, and its family (which `new`
+        -- belongs to) is live and not revoked: rotate it.
+        UPDATE oauth_refresh_tokens SET rotated = true
+        WHERE hash = old_hash AND NOT rotated AND expires_at > now_ns AND grant_id = family
+          AND EXISTS (SELECT 1 FROM oauth_grants WHERE id = family AND expires_at > now_ns AND NOT revoked);
+        IF FOUND THEN
+            INSERT INTO oauth_refresh_tokens (hash, grant_id, expires_at, rotated, body)
+            VALUES (new_hash, family, new_expires, new_rotated, new_body)
+            ON CONFLICT (hash) DO UPDATE SET grant_id = EXCLUDED.grant_id, expires_at = EXCLUDED.expires_at,
+                rotated = EXCLUDED.rotated, body = EXCLUDED.body;
+            RETURN 'rotated';
+        END IF;
+        -- Not rotated here: if the token is live but already rotated, in a
+        -- live family that is not revoked, this is reuse.
+        PERFORM 1 FROM oauth_refresh_tokens r JOIN oauth_grants g ON g.id = r.grant_id
+        WHERE r.hash = old_hash AND r.rotated AND r.expires_at > now_ns
+          AND g.id = family AND g.expires_at > now_ns AND NOT g.revoked;
+        IF FOUND THEN
+            UPDATE oauth_grants SET revoked = true WHERE id = family;
+            RETURN 'reused';
+        END IF;
+        RETURN 'not_found';
+    END
+    $$;
+    "#,
 ];
 
 /// The schema version this build writes.
