@@ -83,7 +83,7 @@ pub(crate) fn rotate_keys(path: &Path) -> ExitCode {
     // replacing it); the ID-token key is still the store's, and rotates here.
     let id_token_key_only = matches!(config.tokens.key, KeySource::File(_));
     if config.store.backend == Backend::Mem {
-        eprintln!("error: store.backend is \"mem\", which keeps no keys between runs");
+        eprintln!("error: {}", crate::error::Error::MemKeepsNoKeys);
         return ExitCode::from(USAGE);
     }
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {

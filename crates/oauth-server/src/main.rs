@@ -14,6 +14,7 @@
 mod admin_cli;
 mod commands;
 mod config;
+mod error;
 mod logging;
 mod run;
 mod store;

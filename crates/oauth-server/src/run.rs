@@ -21,6 +21,7 @@ use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{AccountEntry, Backend, Config, KeySource, std_duration};
+use crate::error::{Error, Result};
 use crate::throttle_cache::ThrottleCache;
 
 /// How many store operations run at once; the rest wait up to `store_timeout`.
@@ -73,7 +74,7 @@ pub(crate) fn main(path: Option<&Path>) -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> Result<(), String> {
+async fn serve(config: Config) -> Result<()> {
     let opened = crate::store::open_for_serving(&config.store).await?;
     let gated = GatedStore::new(opened.store.clone(), STORE_CONCURRENCY, std_duration(config.server.store_timeout));
     let timings = gated.timings();
@@ -90,10 +91,10 @@ async fn serve(config: Config) -> Result<(), String> {
     // them (instead of each generating a key, or failing on a username that
     // another node inserted a moment before).
     let startup = match &opened.postgres {
-        Some(pg) => Some(pg.startup_lock().await.map_err(|e| format!("startup lock: {e}"))?),
+        Some(pg) => Some(pg.startup_lock().await.map_err(Error::StartupLock)?),
         None => None,
     };
-    seed_accounts(&*store, &config.accounts, &*secrets).await.map_err(|e| format!("cannot seed accounts: {e}"))?;
+    seed_accounts(&*store, &config.accounts, &*secrets).await.map_err(Error::SeedAccounts)?;
 
     let tokens = &config.tokens;
     let retention = tokens.access_token_ttl + tokens.leeway;
@@ -102,9 +103,9 @@ async fn serve(config: Config) -> Result<(), String> {
         KeySource::Store => KeyRing::load_or_generate(&*store, tokens.signing_alg, now, retention).await,
         KeySource::File(key) => KeyRing::with_key_file(&*store, (**key).clone(), now, retention).await,
     }
-    .map_err(|e| format!("signing keys: {e}"))?;
+    .map_err(Error::SigningKeys)?;
     if let Some(lock) = startup {
-        lock.release().await.map_err(|e| format!("startup lock: {e}"))?;
+        lock.release().await.map_err(Error::StartupLock)?;
     }
     info!(kid = ring.signer().kid(), alg = ring.signer().alg().name(), "signing key ready");
     if let Some(id) = ring.id_token_signer() {
@@ -118,7 +119,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let ocl = match &config.medmij {
         Some(m) => {
             let profile = Profile { scopes: m.scopes.clone(), require_pkce: m.require_pkce };
-            let clients = OclClients::new(&m.ocl, profile).map_err(|e| format!("medmij.ocl: {e}"))?;
+            let clients = OclClients::new(&m.ocl, profile).map_err(Error::MedmijOcl)?;
             info!(sequence = m.ocl.sequence, clients = m.ocl.clients.len(), "OAuth Client List loaded");
             Some(Arc::new(clients))
         }
@@ -137,7 +138,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let clients = LayeredClients::new(fixed.clone(), store.clone(), clock.clone());
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let verifier = HashVerifier::new(cores).map_err(|e| format!("password verifier: {e}"))?;
+    let verifier = HashVerifier::new(cores).map_err(Error::PasswordVerifier)?;
     let events = Arc::new(SecurityEventLog::default());
     let services = Services {
         store: store.clone(),
@@ -157,7 +158,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let authority = Authority::new(config.settings(), services);
     let admin = Arc::new(Admin::new(authority.clone(), fixed, Arc::new(Hasher)));
     let frontend = Frontend::new(config.http(), authority, codec)
-        .map_err(|e| e.to_string())?
+        .map_err(Error::Frontend)?
         .with_store_timings(timings)
         .with_security_events(events)
         .with_registration(admin.clone());
@@ -168,25 +169,25 @@ async fn serve(config: Config) -> Result<(), String> {
     // Every signal handler is in place before the server says it is ready: a
     // SIGHUP that arrived first would otherwise take its default action and
     // end the process.
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    let hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let handler =
+        |kind: SignalKind, name: &'static str| signal(kind).map_err(|source| Error::Signal { signal: name, source });
+    let mut term = handler(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = handler(SignalKind::interrupt(), "SIGINT")?;
+    let hup = handler(SignalKind::hangup(), "SIGHUP")?;
     tokio::spawn(sweep(store.clone(), clock.clone(), std_duration(config.store.sweep_interval), config.counted_for()));
     if let (Some(o), Some(m)) = (ocl, &config.medmij) {
         tokio::spawn(watch_ocl(o, m.ocl_path.clone(), hup));
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let listen_failed = |addr, what| move |source| Error::Listen { addr, what, source };
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(listen_failed(config.listen, ""))?;
+    let local = listener.local_addr().map_err(listen_failed(config.listen, ""))?;
     // Both listeners stop on the same signal.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let admin_task = match &config.admin {
         Some(a) => {
-            let admin_listener = tokio::net::TcpListener::bind(a.listen)
-                .await
-                .map_err(|e| format!("cannot listen on {} (admin.listen): {e}", a.listen))?;
-            let local = admin_listener.local_addr().map_err(|e| e.to_string())?;
+            let admin_listener =
+                tokio::net::TcpListener::bind(a.listen).await.map_err(listen_failed(a.listen, " (admin.listen)"))?;
+            let local = admin_listener.local_addr().map_err(listen_failed(a.listen, " (admin.listen)"))?;
             info!("admin API serving on {local}");
             let mut api = AdminApi::new(admin, a.token_hash.clone(), config.http());
             if let (Some(dir), Some(sled)) = (&a.backup_dir, &opened.sled) {
@@ -215,7 +216,9 @@ async fn serve(config: Config) -> Result<(), String> {
         }
         let _ = stop.send(true);
     };
-    oauth_http::serve(listener, Arc::new(frontend), shutdown, DRAIN).await.map_err(|e| e.to_string())?;
+    oauth_http::serve(listener, Arc::new(frontend), shutdown, DRAIN)
+        .await
+        .map_err(|source| Error::Serve { addr: local, source })?;
     if let Some(task) = admin_task {
         match task.await {
             Ok(Ok(())) => {}
@@ -224,7 +227,7 @@ async fn serve(config: Config) -> Result<(), String> {
         }
     }
     if let Some(sled) = opened.sled {
-        sled.flush().await.map_err(|e| format!("final flush failed: {e}"))?;
+        sled.flush().await.map_err(Error::FinalFlush)?;
     }
     info!("stopped");
     Ok(())

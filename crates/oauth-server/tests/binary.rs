@@ -260,6 +260,30 @@ async fn kill_9_then_restart_keeps_refresh_tokens_revocations_and_signing_keys()
     assert_eq!(server.stop(), 0);
 }
 
+#[test]
+fn a_start_on_a_held_store_exits_1_naming_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = quickstart(dir.path(), "");
+    let server = Server::start(&config, dir.path());
+    // The same store, another port: the store is what fails.
+    let (second, _) = quickstart(dir.path(), "");
+    let (code, _, err) = run(&["--config", second.to_str().unwrap()], "");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("cannot open the store at {}", dir.path().join("data").display())), "{err}");
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn a_start_on_a_taken_address_exits_1_naming_the_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, base) = quickstart(dir.path(), "");
+    let addr = base.trim_start_matches("http://");
+    let _taken = std::net::TcpListener::bind(addr).unwrap();
+    let (code, _, err) = run(&["--config", config.to_str().unwrap()], "");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("cannot listen on {addr}: ")), "{err}");
+}
+
 #[tokio::test]
 async fn keys_rotate_needs_the_store_alone_and_old_tokens_keep_verifying() {
     let dir = tempfile::tempdir().unwrap();
