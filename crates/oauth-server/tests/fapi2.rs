@@ -173,7 +173,31 @@ fn start_fapi2() -> Fapi2 {
     }
 }
 
+/// The metadata of a `client_credentials` client that authenticates with
+/// `private_key_jwt` by the test's key: what FAPI 2.0 accepts.
+fn signer_meta() -> Value {
+    json!({
+        "grant_types": ["client_credentials"],
+        "scope": "read",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [client_jwk()]},
+    })
+}
+
 impl Fapi2 {
+    /// A server the test started itself on its own directory, with no admin
+    /// listener: reached at `base`, registering with `initial_token`.
+    fn without_admin(server: Server, base: &str, initial_token: String) -> Fapi2 {
+        Fapi2 {
+            server,
+            base: base.to_owned(),
+            admin: String::new(),
+            admin_token: String::new(),
+            initial_token,
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     async fn answer(r: reqwest::RequestBuilder) -> (u16, Value) {
         let r = r.send().await.unwrap();
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
@@ -279,12 +303,7 @@ async fn fapi2_refuses_secret_and_public_clients_at_register_and_in_the_admin_ap
 #[tokio::test]
 async fn a_private_key_jwt_client_made_at_run_time_under_fapi2_gets_a_dpop_bound_token_with_an_assertion() {
     let s = start_fapi2();
-    let meta = json!({
-        "grant_types": ["client_credentials"],
-        "scope": "read",
-        "token_endpoint_auth_method": "private_key_jwt",
-        "jwks": {"keys": [client_jwk()]},
-    });
+    let meta = signer_meta();
     let (status, registered) = s.register(&meta).await;
     assert_eq!(status, 201, "{registered}");
     assert_eq!(registered["token_endpoint_auth_method"], "private_key_jwt");
@@ -322,12 +341,7 @@ async fn a_private_key_jwt_client_made_at_run_time_under_fapi2_gets_a_dpop_bound
 #[tokio::test]
 async fn a_fapi2_client_cannot_be_changed_into_a_secret_or_public_client() {
     let s = start_fapi2();
-    let meta = json!({
-        "grant_types": ["client_credentials"],
-        "scope": "read",
-        "token_endpoint_auth_method": "private_key_jwt",
-        "jwks": {"keys": [client_jwk()]},
-    });
+    let meta = signer_meta();
     let mut created_meta = meta.clone();
     created_meta["client_id"] = json!("operator-signer");
     let (status, created) = s.admin(reqwest::Method::POST, "/admin/clients", &created_meta).await;
@@ -402,14 +416,7 @@ async fn an_openly_registered_client_cannot_make_itself_confidential_through_rfc
     let (code, stdout, stderr) = run(&["check-config", "--config", path.to_str().unwrap()], "");
     assert_eq!(code, 0, "{stdout}{stderr}");
     let server = Server::start(&path, dir.path());
-    let s = Fapi2 {
-        server,
-        base: base.clone(),
-        admin: String::new(),
-        admin_token: String::new(),
-        initial_token,
-        _dir: tempfile::tempdir().unwrap(),
-    };
+    let s = Fapi2::without_admin(server, &base, initial_token);
 
     // The public client, with its registration access token alone, asks to
     // become a confidential client_credentials client.
@@ -445,12 +452,7 @@ async fn an_openly_registered_client_cannot_make_itself_confidential_through_rfc
 #[tokio::test]
 async fn a_wrong_registration_or_initial_access_token_is_401_with_a_bearer_challenge_whatever_the_body() {
     let s = start_fapi2();
-    let meta = json!({
-        "grant_types": ["client_credentials"],
-        "scope": "read",
-        "token_endpoint_auth_method": "private_key_jwt",
-        "jwks": {"keys": [client_jwk()]},
-    });
+    let meta = signer_meta();
     let (status, registered) = s.register(&meta).await;
     assert_eq!(status, 201, "{registered}");
     let uri = registered["registration_client_uri"].as_str().unwrap().to_owned();
@@ -505,12 +507,7 @@ async fn a_client_stored_before_fapi2_is_shown_with_the_id_token_alg_the_server_
     let base = format!("http://127.0.0.1:{port}");
     std::fs::write(&path, on_sled.replace("fapi2 = true", "fapi2 = false")).unwrap();
     let server = Server::start(&path, dir.path());
-    let meta = json!({
-        "grant_types": ["client_credentials"],
-        "scope": "read",
-        "token_endpoint_auth_method": "private_key_jwt",
-        "jwks": {"keys": [client_jwk()]},
-    });
+    let meta = signer_meta();
     let (status, registered) =
         Fapi2::answer(http().post(format!("{base}/register")).bearer_auth(&initial_token).json(&meta)).await;
     assert_eq!(status, 201, "{registered}");
@@ -522,14 +519,7 @@ async fn a_client_stored_before_fapi2_is_shown_with_the_id_token_alg_the_server_
 
     std::fs::write(&path, &on_sled).unwrap();
     let server = Server::start(&path, dir.path());
-    let s = Fapi2 {
-        server,
-        base: base.clone(),
-        admin: String::new(),
-        admin_token: String::new(),
-        initial_token,
-        _dir: tempfile::tempdir().unwrap(),
-    };
+    let s = Fapi2::without_admin(server, &base, initial_token);
     let (status, body) = s.assertion_token(&id, true).await;
     assert_eq!(status, 200, "the client still authenticates under the profile: {body}");
     let (status, shown) = Fapi2::answer(http().get(&uri).bearer_auth(&registration_token)).await;
