@@ -24,6 +24,18 @@ struct Admin {
     _dir: tempfile::TempDir,
 }
 
+/// A server whose registration needs an initial access token and offers the
+/// `read` scope, and that token.
+fn start_with_registration_for_read() -> (Admin, String) {
+    let (_, out, _) = run(&["gen-secret"], "");
+    let mut lines = out.lines();
+    let (initial, hash) = (lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned());
+    let s = start(&format!(
+        "[registration]\nenabled = true\nscopes = [\"read\"]\ninitial_access_token_hash = \"{hash}\"\n"
+    ));
+    (s, initial)
+}
+
 fn start(extra: &str) -> Admin {
     let (code, out, err) = run(&["gen-secret"], "");
     assert_eq!(code, 0, "{err}");
@@ -1176,12 +1188,7 @@ async fn assertion_token(base: &str, id: &str, assertion: &str) -> (u16, Value) 
 /// creates such clients too.
 #[tokio::test]
 async fn a_client_registered_with_jwks_for_private_key_jwt_gets_a_token_with_an_assertion() {
-    let (_, out, _) = run(&["gen-secret"], "");
-    let mut lines = out.lines();
-    let (initial, hash) = (lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned());
-    let s = start(&format!(
-        "[registration]\nenabled = true\nscopes = [\"read\"]\ninitial_access_token_hash = \"{hash}\"\n"
-    ));
+    let (s, initial) = start_with_registration_for_read();
     let meta = json!({
         "client_name": "Signing Agent",
         "grant_types": ["client_credentials"],
@@ -1235,12 +1242,7 @@ async fn a_client_registered_with_jwks_for_private_key_jwt_gets_a_token_with_an_
 /// verified with, or through open registration (public clients only).
 #[tokio::test]
 async fn private_key_jwt_with_a_private_key_in_jwks_or_without_jwks_is_invalid_client_metadata() {
-    let (_, out, _) = run(&["gen-secret"], "");
-    let mut lines = out.lines();
-    let (initial, hash) = (lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned());
-    let s = start(&format!(
-        "[registration]\nenabled = true\nscopes = [\"read\"]\ninitial_access_token_hash = \"{hash}\"\n"
-    ));
+    let (s, initial) = start_with_registration_for_read();
     let mut private = client_jwk();
     private["d"] = json!("jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI");
     let base = json!({"grant_types": ["client_credentials"], "scope": "read", "token_endpoint_auth_method": "private_key_jwt"});
@@ -1284,12 +1286,7 @@ async fn private_key_jwt_with_a_private_key_in_jwks_or_without_jwks_is_invalid_c
 /// the body: one over the 64 KiB limit is not read before the token fails.
 #[tokio::test]
 async fn refused_client_metadata_is_answered_without_a_bearer_challenge_a_refused_token_with_one() {
-    let (_, out, _) = run(&["gen-secret"], "");
-    let mut lines = out.lines();
-    let (initial, hash) = (lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned());
-    let s = start(&format!(
-        "[registration]\nenabled = true\nscopes = [\"read\"]\ninitial_access_token_hash = \"{hash}\"\n"
-    ));
+    let (s, initial) = start_with_registration_for_read();
     let bad = json!({"redirect_uris": ["http://app.example/cb#fragment"], "scope": "read"});
     let registered = http().post(format!("{}/register", s.base)).bearer_auth(&initial).json(&bad).send().await.unwrap();
     let created =
