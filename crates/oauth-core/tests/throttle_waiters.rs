@@ -119,3 +119,69 @@ async fn a_settle_on_one_key_wakes_no_waiter_of_another() {
         assert!(matches!(outcome, Err(Error::Throttled { .. })), "past the limit: {outcome:?}");
     }
 }
+
+/// The verifier holds every check until a permit is released, then passes
+/// it: the right password of a busy account, or the crowd a user with valid
+/// credentials builds on purpose.
+#[derive(Debug)]
+struct HoldsAllThenPasses {
+    gate: tokio::sync::Semaphore,
+    entered: AtomicUsize,
+}
+
+#[async_trait]
+impl SecretVerifier for HoldsAllThenPasses {
+    async fn verify(&self, _stored: Option<&SecretHash>, _presented: &str) -> Result<bool> {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        let permit = self.gate.acquire().await.map_err(|_| Error::Internal("gate closed".into()))?;
+        permit.forget();
+        Ok(true)
+    }
+}
+
+/// Review of 17d: waiters are listed per key, but a settle still wakes every
+/// waiter of its key, so the crowd on one key (the account a user with valid
+/// credentials floods, or a busy client) costs each settle on that key a
+/// store read per waiter and subject, and its re-listing a scan of the
+/// key's list per waiter (O(W²) under the node's lock), though one settle
+/// frees at most one place.
+#[tokio::test]
+async fn a_settle_that_frees_one_place_wakes_one_waiter_not_the_crowd_of_its_key() {
+    let store = Arc::new(CountedReads::default());
+    let f = Fixture::new(store.clone(), None).await.unwrap();
+    let verifier = Arc::new(HoldsAllThenPasses { gate: tokio::sync::Semaphore::new(0), entered: AtomicUsize::new(0) });
+    let mut settings = f.authority.settings().clone();
+    settings.throttle.max_failures_per_account = 2;
+    let authority =
+        Arc::new(Authority::new(settings, Services { verifier: verifier.clone(), ..f.authority.services().clone() }));
+    let login = || {
+        let a = authority.clone();
+        tokio::spawn(async move {
+            let (session, _) = a.authorize(&Fixture::public_request(), None, None).await.unwrap();
+            a.login(session.id(), USERNAME, PASSWORD, ip(2)).await
+        })
+    };
+    // Two right passwords fill the account's places from one address with
+    // checks still running; eight more wait on that key.
+    let tasks: Vec<_> = (0..10).map(|_| login()).collect();
+    while verifier.entered.load(Ordering::SeqCst) < 2 {
+        settle_in().await;
+    }
+    settle_in().await;
+    assert_eq!(verifier.entered.load(Ordering::SeqCst), 2, "the two places are full of checks");
+
+    // One check passes: one place frees, and one waiter can take it.
+    let before = store.reads.load(Ordering::SeqCst);
+    verifier.gate.add_permits(1);
+    while verifier.entered.load(Ordering::SeqCst) < 3 {
+        settle_in().await;
+    }
+    settle_in().await;
+    let reads = store.reads.load(Ordering::SeqCst) - before;
+    assert!(reads <= 2 * 3, "one place freed, yet {reads} reads: every waiter of the key looked again");
+
+    verifier.gate.add_permits(1 << 20);
+    for t in tasks {
+        assert!(t.await.unwrap().is_ok());
+    }
+}
