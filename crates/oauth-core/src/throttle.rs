@@ -30,10 +30,34 @@
 //! leave, the attempt waits here until an attempt on a key it found full
 //! settles, then looks again: legitimate concurrent requests (a busy
 //! confidential client, a load test) queue, never fail, and no store is
-//! polled. Waiters are listed per key, so a settle wakes only the attempts
+//! polled. Waiters are queued per key, so a settle wakes only the attempts
 //! waiting on its own keys: a crowd waiting on one account costs nothing to
 //! the settles of others (test
 //! `throttle_waiters::a_settle_on_one_key_wakes_no_waiter_of_another`).
+//!
+//! A settle frees one place, so it wakes one waiter of each of its keys, the
+//! first in its queue, not the crowd (test
+//! `throttle_waiters::a_settle_that_frees_one_place_wakes_one_waiter_not_the_crowd_of_its_key`).
+//! That waiter holds the wake until it leaves its wait, and then passes it
+//! to the next waiter of the key whenever the reason it was woken still
+//! stands, so no wake-up is lost:
+//!
+//! - refused, or dropped (its request cancelled, even before it ran): the
+//!   freed place is unused, and the failure that may have refused it may
+//!   refuse the next one too: the next is woken, each with its own read, so
+//!   a settle that records a failure reaches every waiter of its key one
+//!   after another (tests
+//!   `throttle_waiters::a_settle_that_records_a_failure_still_answers_every_waiter_of_its_key`
+//!   and `tests::a_woken_waiter_dropped_before_it_runs_passes_its_wake_on`);
+//! - admitted: it took the place; the next is woken only if the key still
+//!   has room;
+//! - waiting again: the next is woken only if the key it was woken on has
+//!   room. A key that is full again has an attempt of this node pending on
+//!   it (failures alone filling it would refuse), whose settle wakes the
+//!   queue again.
+//!
+//! An attempt that finds a key full and settles on it before it is queued
+//! sees the settle in the key's `settled_at` and reads again.
 //!
 //! Only failures are written to the store: a request whose check passes
 //! writes nothing for the throttle. Failures are read through the store,
@@ -70,10 +94,11 @@
 //! and `a_failure_whose_add_is_cancelled_still_counts_against_the_limit`).
 //! The list is bounded ([`MAX_UNRECORDED`] times, oldest dropped first).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -136,6 +161,9 @@ pub(crate) enum Counted<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct InFlight {
     state: Mutex<InFlightState>,
+    /// The id of the next attempt that may wait ([`Turn`]): ids grow with
+    /// arrival, so a key's queue in id order is first come, first served.
+    next_wait: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -156,13 +184,28 @@ struct InFlightState {
     unrecorded: HashMap<ThrottleKey, Vec<OffsetDateTime>>,
     /// The number of times in `unrecorded`.
     unrecorded_len: usize,
-    /// The id of the next wait ([`Settled`]).
-    next_wait: WaitId,
+    /// The attempts that are waiting, or were woken and have not yet left
+    /// their wait, by id: listed from their first wait until their [`Turn`]
+    /// ends.
+    waits: HashMap<WaitId, Wait>,
 }
 
-/// One wait for a settle, told apart from the others in a key's list even
-/// when two waits share a task (and so a waker).
+/// An attempt that may wait for a settle ([`Turn`]), told apart from the
+/// others in a key's queue even when two share a task (and so a waker).
 type WaitId = u64;
+
+/// An attempt's wait.
+#[derive(Debug)]
+struct Wait {
+    /// The keys in whose queues it is, all full when it looked; empty once
+    /// woken.
+    queued: Vec<ThrottleKey>,
+    /// Wakes its task.
+    waker: Waker,
+    /// The key whose freed place woke it, until it leaves its wait and
+    /// passes the wake on or uses it (see the module docs).
+    woken_by: Option<ThrottleKey>,
+}
 
 /// One key's attempts on this node.
 #[derive(Debug, Default)]
@@ -174,11 +217,12 @@ struct KeyState {
     /// attempt that settled, so an attempt that read before it reads again.
     settled_at: u64,
     /// Attempts that found this key full, waiting for one of its attempts to
-    /// settle. Only they are woken by its settles: a settle frees a place on
-    /// its own keys and no other, so waking every waiter of the node would
-    /// cost each settle a store read per waiter, and a crowd of W waiters
-    /// O(W²) comparisons, for nothing.
-    waiters: Vec<(WaitId, Waker)>,
+    /// settle, first come first: a settle here wakes the first, and no
+    /// other, since it frees one place on its own keys and none elsewhere.
+    /// Waking more would cost each settle a store read per waiter for
+    /// nothing. A set, so that an attempt leaves it in O(log W) wherever it
+    /// stands.
+    queue: BTreeSet<WaitId>,
     /// Attempts between their first read of the failures and their admission
     /// or refusal ([`Interest`]): while one is, a settle here must be
     /// remembered in `settled_at`, so the key's state is kept.
@@ -189,7 +233,7 @@ impl KeyState {
     /// Nothing holds, waits on or reads this key: its state may go, since
     /// every later attempt reads the failures after the last settle.
     fn is_idle(&self) -> bool {
-        self.pending == 0 && self.interested == 0 && self.waiters.is_empty()
+        self.pending == 0 && self.interested == 0 && self.queue.is_empty()
     }
 }
 
@@ -253,36 +297,56 @@ impl InFlight {
         self.settle(keys);
     }
 
-    /// Admits an attempt on `subjects` whose failures, read while the settle
-    /// counter was `seen`, are `failures`: counted as pending when none of
-    /// its keys settled since and every subject has room for it. When some
-    /// lack room, answers those to wait on.
-    fn admit(&self, subjects: &[(ThrottleKey, u32)], failures: &[usize], seen: u64) -> Admission {
-        let mut state = self.lock();
-        let settled_since = |key: &ThrottleKey| state.keys.get(key).is_some_and(|k| k.settled_at > seen);
-        if subjects.iter().any(|(key, _)| settled_since(key)) {
-            return Admission::ReadAgain;
+    /// Admits the attempt of `turn` on `subjects` whose failures, read while
+    /// the settle counter was `seen`, are `failures`: counted as pending when
+    /// none of its keys settled since and every subject has room for it.
+    /// When some lack room, answers those to wait on.
+    ///
+    /// An attempt woken by a settle leaves its wait here, unless it must
+    /// read again: admitted, it passes the wake on if the key that woke it
+    /// still has room after it; told to wait, if that key is not full.
+    fn admit(&self, subjects: &[(ThrottleKey, u32)], failures: &[usize], seen: u64, turn: &Turn) -> Admission {
+        let mut woken = Vec::new();
+        let admission = {
+            let mut state = self.lock();
+            let settled_since = |key: &ThrottleKey| state.keys.get(key).is_some_and(|k| k.settled_at > seen);
+            if subjects.iter().any(|(key, _)| settled_since(key)) {
+                // Still woken, if it was: it reads again with the wake.
+                return Admission::ReadAgain;
+            }
+            let room = |state: &InFlightState, key: &ThrottleKey| {
+                subjects.iter().zip(failures).any(|((subject, limit), failed)| {
+                    let pending = state.keys.get(subject).map_or(0, |k| k.pending);
+                    subject == key && failed.saturating_add(pending as usize) < *limit as usize
+                })
+            };
+            let full: Vec<ThrottleKey> =
+                subjects.iter().map(|(key, _)| *key).filter(|key| !room(&state, key)).collect();
+            let woken_by = if turn.listed.load(Ordering::Relaxed) {
+                state.waits.get_mut(&turn.id).and_then(|wait| wait.woken_by.take())
+            } else {
+                None
+            };
+            if full.is_empty() {
+                for (key, _) in subjects {
+                    state.keys.entry(*key).or_default().pending += 1;
+                }
+            }
+            // The place that woke it is still free (not taken by itself, nor
+            // by an attempt that came in between): the next waiter may have it.
+            if let Some(key) = woken_by.filter(|key| room(&state, key)) {
+                state.wake_next(&key, &mut woken);
+            }
+            if full.is_empty() { Admission::Admitted } else { Admission::Wait(full) }
+        };
+        for waker in woken {
+            waker.wake();
         }
-        let full: Vec<ThrottleKey> = subjects
-            .iter()
-            .zip(failures)
-            .filter(|((key, limit), failed)| {
-                let pending = state.keys.get(key).map_or(0, |k| k.pending);
-                failed.saturating_add(pending as usize) >= *limit as usize
-            })
-            .map(|((key, _), _)| *key)
-            .collect();
-        if !full.is_empty() {
-            return Admission::Wait(full);
-        }
-        for (key, _) in subjects {
-            state.keys.entry(*key).or_default().pending += 1;
-        }
-        Admission::Admitted
+        admission
     }
 
-    /// Takes back one pending attempt on each of `keys`, and wakes the
-    /// attempts waiting on those keys, and only those, to look again.
+    /// Takes back one pending attempt on each of `keys`, and wakes the first
+    /// attempt waiting on each of those keys, and no other, to look again.
     fn settle(&self, keys: &[ThrottleKey]) {
         let mut woken = Vec::new();
         {
@@ -293,16 +357,15 @@ impl InFlight {
                 let Some(k) = state.keys.get_mut(key) else { continue };
                 k.pending = k.pending.saturating_sub(1);
                 k.settled_at = now;
-                woken.append(&mut k.waiters);
-                if k.is_idle() {
+                // A wait on several of these keys leaves every queue when the
+                // first wakes it, so the next key wakes another attempt.
+                state.wake_next(key, &mut woken);
+                if state.keys.get(key).is_some_and(KeyState::is_idle) {
                     state.keys.remove(key);
                 }
             }
         }
-        // A wait on several of these keys is listed under each: woken once.
-        woken.sort_unstable_by_key(|(id, _)| *id);
-        woken.dedup_by_key(|(id, _)| *id);
-        for (_, waker) in woken {
+        for waker in woken {
             waker.wake();
         }
     }
@@ -330,6 +393,32 @@ impl Drop for Interest {
 }
 
 impl InFlightState {
+    /// Hands the place freed on `key` to the first attempt in its queue: it
+    /// leaves every queue it is in, holds the wake (see [`Wait::woken_by`]),
+    /// and its waker goes to `woken`, to be woken once the lock is released.
+    /// With nobody queued, nothing is owed: an attempt that found `key` full
+    /// and is not queued yet sees this settle in `settled_at`.
+    fn wake_next(&mut self, key: &ThrottleKey, woken: &mut Vec<Waker>) {
+        let Some(id) = self.keys.get_mut(key).and_then(|k| k.queue.pop_first()) else { return };
+        let Some(wait) = self.waits.get_mut(&id) else { return };
+        wait.woken_by = Some(*key);
+        woken.push(wait.waker.clone());
+        for other in std::mem::take(&mut wait.queued) {
+            self.dequeue(&other, id);
+        }
+    }
+
+    /// Takes the attempt `id` out of `key`'s queue, and the key's state with
+    /// it when nothing else holds it.
+    fn dequeue(&mut self, key: &ThrottleKey, id: WaitId) {
+        if let Some(k) = self.keys.get_mut(key) {
+            k.queue.remove(&id);
+            if k.is_idle() {
+                self.keys.remove(key);
+            }
+        }
+    }
+
     /// Drops the unrecorded failures older than `since`.
     fn prune(&mut self, since: OffsetDateTime) {
         self.unrecorded.retain(|_, times| {
@@ -375,34 +464,80 @@ std::thread_local! {
 }
 
 /// Whether the future polled last on this thread ended its poll waiting for
-/// a throttle slot, and if so which wait: the settle count it began at, a
-/// value that changes each time a settle lets it look again. Reading it
-/// clears it.
+/// a throttle slot, and if so a mark of its queue's progress: a value that
+/// changes at every settle on a key it waits on, whether that settle wakes
+/// it or an attempt ahead of it, and when it waits anew. Reading it clears
+/// it.
 ///
 /// For a front end that bounds only the wait for a slot: it clears this,
 /// polls a throttled check, and reads it. `Some` means the check has not
-/// started and holds no place, so dropping it after a wait in which no
-/// settle came sheds nothing; `None` means the check is running (an Argon2
-/// verification in its queue, a store round trip), which must never be
-/// cancelled for load.
+/// started and holds no place, so dropping it after a wait in which the
+/// mark did not change sheds nothing; `None` means the check is running (an
+/// Argon2 verification in its queue, a store round trip), which must never
+/// be cancelled for load. A waiter is woken only when its turn comes, so a
+/// front end that times the wait polls it now and then to read the mark.
 pub fn take_throttle_wait() -> Option<u64> {
     SLOT_WAIT.with(std::cell::Cell::take)
 }
 
-/// Resolves once an attempt of this node holding one of `keys` settles
-/// after the settle counter was `seen`. Its waker is listed under those keys
-/// while it waits, and taken off them when it is dropped.
+/// An attempt's place in the queues of the keys it waits on, from its first
+/// read of the failures until it is admitted or refused, across all its
+/// waits: it keeps its first-come place when it must wait again, and, ended
+/// while woken (refused, or its request dropped), it passes the wake on.
+struct Turn {
+    in_flight: Arc<InFlight>,
+    id: WaitId,
+    /// Set once it waits: until then it has nothing in the shared state.
+    listed: AtomicBool,
+}
+
+impl Turn {
+    fn new(in_flight: &Arc<InFlight>) -> Self {
+        let id = in_flight.next_wait.fetch_add(1, Ordering::Relaxed);
+        Turn { in_flight: in_flight.clone(), id, listed: AtomicBool::new(false) }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if !self.listed.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut woken = Vec::new();
+        {
+            let mut state = self.in_flight.lock();
+            if let Some(wait) = state.waits.remove(&self.id) {
+                for key in &wait.queued {
+                    state.dequeue(key, self.id);
+                }
+                // Woken and not admitted (refused, failed to read, or
+                // cancelled, even before it ran): the place that woke it is
+                // unused, and a failure that refused it may refuse the next.
+                if let Some(key) = wait.woken_by {
+                    state.wake_next(&key, &mut woken);
+                }
+            }
+        }
+        for waker in woken {
+            waker.wake();
+        }
+    }
+}
+
+/// Resolves once the attempt of `turn` is woken by a settle on one of `keys`
+/// (or handed the wake by the attempt before it), or at once if one of them
+/// settled after the settle counter was `seen`, before it was queued.
 struct Settled<'a> {
-    in_flight: &'a InFlight,
+    turn: &'a Turn,
     keys: Vec<ThrottleKey>,
     seen: u64,
-    /// Set once its waker is listed.
-    id: Option<WaitId>,
+    /// Set once it is in the keys' queues.
+    queued: bool,
 }
 
 impl<'a> Settled<'a> {
-    fn new(in_flight: &'a InFlight, keys: Vec<ThrottleKey>, seen: u64) -> Self {
-        Settled { in_flight, keys, seen, id: None }
+    fn new(turn: &'a Turn, keys: Vec<ThrottleKey>, seen: u64) -> Self {
+        Settled { turn, keys, seen, queued: false }
     }
 }
 
@@ -411,42 +546,44 @@ impl Future for Settled<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let mut state = this.in_flight.lock();
-        // A key whose state is gone went idle after a settle (a listed wait
-        // keeps it), so that is a settle too.
-        if this.keys.iter().any(|key| state.keys.get(key).is_none_or(|k| k.settled_at > this.seen)) {
-            return Poll::Ready(());
-        }
-        let id = *this.id.get_or_insert_with(|| {
-            state.next_wait = state.next_wait.wrapping_add(1);
-            state.next_wait
-        });
-        for key in &this.keys {
-            let waiters = &mut state.keys.entry(*key).or_default().waiters;
-            match waiters.iter_mut().find(|(listed, _)| *listed == id) {
-                Some((_, waker)) => waker.clone_from(cx.waker()),
-                None => waiters.push((id, cx.waker().clone())),
+        let id = this.turn.id;
+        let mut state = this.turn.in_flight.lock();
+        if this.queued {
+            match state.waits.get_mut(&id) {
+                Some(wait) if wait.woken_by.is_none() => {
+                    if !wait.waker.will_wake(cx.waker()) {
+                        wait.waker.clone_from(cx.waker());
+                    }
+                }
+                // Its turn came.
+                _ => return Poll::Ready(()),
             }
+        } else {
+            // A key whose state is gone went idle after a settle (the
+            // attempt's interest keeps it otherwise), so that is a settle too.
+            if this.keys.iter().any(|key| state.keys.get(key).is_none_or(|k| k.settled_at > this.seen)) {
+                return Poll::Ready(());
+            }
+            let wait = state.waits.entry(id).or_insert_with(|| Wait {
+                queued: Vec::new(),
+                waker: cx.waker().clone(),
+                woken_by: None,
+            });
+            if wait.woken_by.is_some() {
+                // Still holding a wake it has not used: it reads again.
+                return Poll::Ready(());
+            }
+            wait.queued.clone_from(&this.keys);
+            wait.waker.clone_from(cx.waker());
+            for key in &this.keys {
+                state.keys.entry(*key).or_default().queue.insert(id);
+            }
+            this.turn.listed.store(true, Ordering::Relaxed);
+            this.queued = true;
         }
-        SLOT_WAIT.with(|wait| wait.set(Some(this.seen)));
+        let progress = this.keys.iter().filter_map(|key| state.keys.get(key)).map(|k| k.settled_at).fold(this.seen, u64::max);
+        SLOT_WAIT.with(|wait| wait.set(Some(progress)));
         Poll::Pending
-    }
-}
-
-impl Drop for Settled<'_> {
-    fn drop(&mut self) {
-        // A settle took the waker off its key's list already, or it is still
-        // listed (on the other keys, or the wait was cancelled): take it off
-        // every list, so that no list keeps the wakers of waits that ended.
-        let Some(id) = self.id else { return };
-        let mut state = self.in_flight.lock();
-        for key in &self.keys {
-            let Some(k) = state.keys.get_mut(key) else { continue };
-            k.waiters.retain(|(listed, _)| *listed != id);
-            if k.is_idle() {
-                state.keys.remove(key);
-            }
-        }
     }
 }
 
@@ -527,6 +664,9 @@ impl Authority {
         // remembered meanwhile, so that no read of the failures made before
         // one is trusted.
         let _interest = self.in_flight.interest(&subjects);
+        // Dropped before the interest: a wake it passes on finds the keys'
+        // queues still there.
+        let turn = Turn::new(&self.in_flight);
         loop {
             let now = self.now();
             let (seen, unrecorded) = self.in_flight.snapshot(&subjects, now - s.window);
@@ -554,12 +694,12 @@ impl Authority {
                 self.report(SecurityEvent::ThrottleLockout { subject, peer });
                 return Err(Error::Throttled { retry_after, code });
             }
-            match self.in_flight.admit(&subjects, &failed, seen) {
+            match self.in_flight.admit(&subjects, &failed, seen, &turn) {
                 Admission::Admitted => return Ok(attempt(subjects.iter().map(|(key, _)| *key).collect())),
                 Admission::ReadAgain => {}
                 // Full of this node's checks still running: one of them
                 // settles soon, and then the failures are read again.
-                Admission::Wait(keys) => Settled::new(&self.in_flight, keys, seen).await,
+                Admission::Wait(keys) => Settled::new(&turn, keys, seen).await,
             }
         }
     }
@@ -717,14 +857,24 @@ mod tests {
         }
     }
 
-    /// Takes `key`'s one place, then answers an attempt that must wait for it.
-    fn fill_and_wait(in_flight: &Arc<InFlight>, key: ThrottleKey) -> Waiter<'_> {
+    /// Takes `key`'s one place.
+    fn fill(in_flight: &Arc<InFlight>, key: ThrottleKey) {
         let subjects = [(key, 1)];
         let (seen, _) = in_flight.snapshot(&subjects, OffsetDateTime::UNIX_EPOCH);
-        assert!(matches!(in_flight.admit(&subjects, &[0], seen), Admission::Admitted));
-        let Admission::Wait(full) = in_flight.admit(&subjects, &[0], seen) else { panic!("the one place is taken") };
+        let turn = Turn::new(in_flight);
+        assert!(matches!(in_flight.admit(&subjects, &[0], seen, &turn), Admission::Admitted));
+    }
+
+    /// Answers the attempt of `turn`, which must wait for `key`'s one place,
+    /// taken already.
+    fn wait_on(turn: &Turn, key: ThrottleKey) -> Waiter<'_> {
+        let subjects = [(key, 1)];
+        let (seen, _) = turn.in_flight.snapshot(&subjects, OffsetDateTime::UNIX_EPOCH);
+        let Admission::Wait(full) = turn.in_flight.admit(&subjects, &[0], seen, turn) else {
+            panic!("the one place is taken")
+        };
         assert_eq!(full, [key]);
-        let mut waiter = Waiter { wait: Settled::new(in_flight, full, seen), wakes: Arc::default() };
+        let mut waiter = Waiter { wait: Settled::new(turn, full, seen), wakes: Arc::default() };
         assert!(waiter.poll().is_pending());
         waiter
     }
@@ -733,8 +883,11 @@ mod tests {
     fn a_settle_wakes_only_the_waiters_on_its_keys() {
         let in_flight = Arc::new(InFlight::default());
         let (a, b) = (key(&["a"]), key(&["b"]));
-        let mut on_a = fill_and_wait(&in_flight, a);
-        let mut on_b = fill_and_wait(&in_flight, b);
+        let (turn_a, turn_b) = (Turn::new(&in_flight), Turn::new(&in_flight));
+        fill(&in_flight, a);
+        fill(&in_flight, b);
+        let mut on_a = wait_on(&turn_a, a);
+        let mut on_b = wait_on(&turn_b, b);
         in_flight.settle(&[a]);
         assert_eq!((on_a.wakes.count(), on_b.wakes.count()), (1, 0), "a settle on A wakes A's waiter only");
         assert!(on_a.poll().is_ready());
@@ -745,49 +898,139 @@ mod tests {
     }
 
     #[test]
-    fn a_waiter_on_two_full_keys_is_woken_by_either_and_listed_once() {
+    fn a_settle_wakes_the_first_waiter_of_its_key_and_no_other() {
+        let in_flight = Arc::new(InFlight::default());
+        let a = key(&["a"]);
+        let turns: Vec<Turn> = (0..3).map(|_| Turn::new(&in_flight)).collect();
+        fill(&in_flight, a);
+        let mut waiters: Vec<Waiter<'_>> = turns.iter().map(|turn| wait_on(turn, a)).collect();
+        in_flight.settle(&[a]);
+        let wakes = |waiters: &[Waiter<'_>]| waiters.iter().map(|w| w.wakes.count()).collect::<Vec<_>>();
+        assert_eq!(wakes(&waiters), [1, 0, 0], "one place, one waiter, the first come");
+        // Polled without its turn (a front end looking at the queue), a
+        // waiter stays queued and is not woken.
+        assert!(waiters[2].poll().is_pending());
+        assert!(waiters[0].poll().is_ready());
+        // The first takes the place: the next waits for the next settle.
+        let seen = in_flight.lock().settles;
+        assert!(matches!(in_flight.admit(&[(a, 1)], &[0], seen, &turns[0]), Admission::Admitted));
+        assert_eq!(wakes(&waiters), [1, 0, 0]);
+        in_flight.settle(&[a]);
+        assert_eq!(wakes(&waiters), [1, 1, 0]);
+    }
+
+    #[test]
+    fn a_woken_waiter_dropped_before_it_runs_passes_its_wake_on() {
+        let in_flight = Arc::new(InFlight::default());
+        let a = key(&["a"]);
+        let (first, second) = (Turn::new(&in_flight), Turn::new(&in_flight));
+        fill(&in_flight, a);
+        let woken = wait_on(&first, a);
+        let mut next = wait_on(&second, a);
+        in_flight.settle(&[a]);
+        assert_eq!((woken.wakes.count(), next.wakes.count()), (1, 0));
+        // Its request is cancelled before the woken waiter is polled: the
+        // place it was woken for goes to the next.
+        drop(woken);
+        drop(first);
+        assert_eq!(next.wakes.count(), 1, "the wake was passed on");
+        assert!(next.poll().is_ready());
+    }
+
+    #[test]
+    fn a_woken_waiter_that_must_wait_again_passes_on_the_wake_of_a_key_with_room() {
+        let in_flight = Arc::new(InFlight::default());
+        let (a, b) = (key(&["a"]), key(&["b"]));
+        let (both, on_b) = (Turn::new(&in_flight), Turn::new(&in_flight));
+        let subjects = [(a, 1), (b, 1)];
+        let (seen, _) = in_flight.snapshot(&subjects, OffsetDateTime::UNIX_EPOCH);
+        assert!(matches!(in_flight.admit(&subjects, &[0, 0], seen, &Turn::new(&in_flight)), Admission::Admitted));
+        let Admission::Wait(full) = in_flight.admit(&subjects, &[0, 0], seen, &both) else { panic!("both are full") };
+        let mut waiter = Waiter { wait: Settled::new(&both, full, seen), wakes: Arc::default() };
+        assert!(waiter.poll().is_pending());
+        let mut behind = wait_on(&on_b, b);
+        // B frees: the attempt on both keys is first in B's queue.
+        in_flight.settle(&[b]);
+        assert_eq!((waiter.wakes.count(), behind.wakes.count()), (1, 0));
+        assert!(waiter.poll().is_ready());
+        drop(waiter);
+        // A is still full: it waits again, and B's free place goes on.
+        let seen = in_flight.lock().settles;
+        assert!(matches!(in_flight.admit(&subjects, &[0, 0], seen, &both), Admission::Wait(full) if full == [a]));
+        assert_eq!(behind.wakes.count(), 1);
+        assert!(behind.poll().is_ready());
+    }
+
+    #[test]
+    fn a_waiter_on_two_full_keys_is_woken_by_either_and_queued_once() {
         let in_flight = Arc::new(InFlight::default());
         let (a, b) = (key(&["a"]), key(&["b"]));
         let subjects = [(a, 1), (b, 1)];
+        let turn = Turn::new(&in_flight);
         let (seen, _) = in_flight.snapshot(&subjects, OffsetDateTime::UNIX_EPOCH);
-        assert!(matches!(in_flight.admit(&subjects, &[0, 0], seen), Admission::Admitted));
-        let Admission::Wait(full) = in_flight.admit(&subjects, &[0, 0], seen) else { panic!("both are full") };
-        let mut waiter = Waiter { wait: Settled::new(&in_flight, full, seen), wakes: Arc::default() };
+        assert!(matches!(in_flight.admit(&subjects, &[0, 0], seen, &Turn::new(&in_flight)), Admission::Admitted));
+        let Admission::Wait(full) = in_flight.admit(&subjects, &[0, 0], seen, &turn) else { panic!("both are full") };
+        let mut waiter = Waiter { wait: Settled::new(&turn, full, seen), wakes: Arc::default() };
         assert!(waiter.poll().is_pending());
-        assert!(waiter.poll().is_pending(), "polled again, it stays listed once per key");
-        assert!(in_flight.lock().keys.values().all(|k| k.waiters.len() == 1));
+        assert!(waiter.poll().is_pending(), "polled again, it stays queued once per key");
+        assert!(in_flight.lock().keys.values().all(|k| k.queue.len() == 1));
         in_flight.settle(&[b, a]);
         assert_eq!(waiter.wakes.count(), 1, "one settle on both keys wakes it once");
+        assert!(in_flight.lock().keys.values().all(|k| k.queue.is_empty()), "woken, it left both queues");
         assert!(waiter.poll().is_ready());
+    }
+
+    #[test]
+    fn a_settle_before_the_waiter_is_queued_lets_it_read_again() {
+        let in_flight = Arc::new(InFlight::default());
+        let a = key(&["a"]);
+        let turn = Turn::new(&in_flight);
+        let _interest = in_flight.interest(&[(a, 1)]);
+        fill(&in_flight, a);
+        let (seen, _) = in_flight.snapshot(&[(a, 1)], OffsetDateTime::UNIX_EPOCH);
+        let Admission::Wait(full) = in_flight.admit(&[(a, 1)], &[0], seen, &turn) else { panic!("full") };
+        // The place frees while nobody is queued yet: no one is woken.
+        in_flight.settle(&[a]);
+        let mut waiter = Waiter { wait: Settled::new(&turn, full, seen), wakes: Arc::default() };
+        assert!(waiter.poll().is_ready(), "the settle came after its read: it reads again");
     }
 
     #[test]
     fn only_a_read_made_before_a_settle_on_its_own_keys_is_read_again() {
         let in_flight = Arc::new(InFlight::default());
         let (a, b) = (key(&["a"]), key(&["b"]));
+        let turn = Turn::new(&in_flight);
         let (_a_read, _b_read) = (in_flight.interest(&[(a, 5)]), in_flight.interest(&[(b, 5)]));
         let (seen, _) = in_flight.snapshot(&[(a, 5)], OffsetDateTime::UNIX_EPOCH);
-        assert!(matches!(in_flight.admit(&[(a, 5)], &[0], seen), Admission::Admitted));
+        assert!(matches!(in_flight.admit(&[(a, 5)], &[0], seen, &turn), Admission::Admitted));
         in_flight.settle(&[a]);
-        assert!(matches!(in_flight.admit(&[(b, 5)], &[0], seen), Admission::Admitted), "B did not settle since");
-        assert!(matches!(in_flight.admit(&[(a, 5)], &[0], seen), Admission::ReadAgain), "A did");
+        assert!(matches!(in_flight.admit(&[(b, 5)], &[0], seen, &turn), Admission::Admitted), "B did not settle since");
+        assert!(matches!(in_flight.admit(&[(a, 5)], &[0], seen, &turn), Admission::ReadAgain), "A did");
     }
 
     #[test]
     fn the_state_of_a_key_goes_when_nothing_holds_waits_on_or_reads_it() {
         let in_flight = Arc::new(InFlight::default());
         let a = key(&["a"]);
-        let waiter = fill_and_wait(&in_flight, a);
+        let turn = Turn::new(&in_flight);
+        fill(&in_flight, a);
+        let waiter = wait_on(&turn, a);
         let interest = in_flight.interest(&[(a, 1)]);
         in_flight.settle(&[a]);
         drop(waiter);
+        drop(turn);
         assert!(!in_flight.lock().keys.is_empty(), "an attempt still reads A");
         drop(interest);
         assert!(in_flight.lock().keys.is_empty(), "then nothing is kept");
-        // A wait cancelled before any settle takes its waker off the list.
-        let waiter = fill_and_wait(&in_flight, a);
+        assert!(in_flight.lock().waits.is_empty());
+        // A wait cancelled before any settle leaves its key's queue.
+        let turn = Turn::new(&in_flight);
+        fill(&in_flight, a);
+        let waiter = wait_on(&turn, a);
         drop(waiter);
-        assert!(in_flight.lock().keys.get(&a).is_some_and(|k| k.waiters.is_empty() && k.pending == 1));
+        drop(turn);
+        assert!(in_flight.lock().keys.get(&a).is_some_and(|k| k.queue.is_empty() && k.pending == 1));
+        assert!(in_flight.lock().waits.is_empty());
         in_flight.settle(&[a]);
         assert!(in_flight.lock().keys.is_empty());
     }

@@ -185,3 +185,48 @@ async fn a_settle_that_frees_one_place_wakes_one_waiter_not_the_crowd_of_its_key
         assert!(t.await.unwrap().is_ok());
     }
 }
+
+/// A settle wakes one waiter, but a settle that records a failure may turn
+/// every waiter of its key into a refusal: each refused waiter passes the
+/// wake on, so all are answered at once, one after another, and none is left
+/// waiting for a settle that never comes (over HTTP, for the 30 s bound).
+#[tokio::test]
+async fn a_settle_that_records_a_failure_still_answers_every_waiter_of_its_key() {
+    let store = Arc::new(CountedReads::default());
+    let f = Fixture::new(store.clone(), None).await.unwrap();
+    let verifier = Arc::new(HoldsOne { gate: tokio::sync::Semaphore::new(0), entered: AtomicUsize::new(0) });
+    let mut settings = f.authority.settings().clone();
+    settings.throttle.max_failures_per_account = 2;
+    let authority =
+        Arc::new(Authority::new(settings, Services { verifier: verifier.clone(), ..f.authority.services().clone() }));
+    let login = |password: &'static str| {
+        let a = authority.clone();
+        tokio::spawn(async move {
+            let (session, _) = a.authorize(&Fixture::public_request(), None, None).await.unwrap();
+            a.login(session.id(), USERNAME, password, ip(3)).await
+        })
+    };
+
+    // Two wrong guesses fill the account's places from one address, their
+    // checks held; eight logins with the right password wait on that key.
+    let guesses: Vec<_> = (0..2).map(|_| login("held")).collect();
+    while verifier.entered.load(Ordering::SeqCst) < 2 {
+        settle_in().await;
+    }
+    let waiting: Vec<_> = (0..8).map(|_| login(PASSWORD)).collect();
+    settle_in().await;
+    assert!(waiting.iter().all(|t| !t.is_finished()), "the places are full of checks");
+
+    // Both guesses fail: their two failures fill the limit, and two settles
+    // wake one waiter each. Every waiter is still answered, each with the
+    // refusal its own read finds.
+    verifier.gate.add_permits(1 << 20);
+    for t in guesses {
+        assert!(matches!(t.await.unwrap(), Err(Error::InvalidGrant(_))));
+    }
+    for t in waiting {
+        let outcome = tokio::time::timeout(Duration::from_secs(5), t).await;
+        let outcome = outcome.expect("a waiter was left waiting").unwrap();
+        assert!(matches!(outcome, Err(Error::Throttled { .. })), "past the limit: {outcome:?}");
+    }
+}

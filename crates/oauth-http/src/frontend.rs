@@ -380,38 +380,61 @@ impl Frontend {
 /// attempt that finds the limit filled only by checks still running waits in
 /// `oauth-core` until one of them settles. A client with many concurrent
 /// requests is queued, never failed, unless the queue does not move for
-/// `patience`: each settle that lets the attempt look again starts the bound
+/// `patience`: each settle on a key the attempt waits on starts the bound
 /// anew, and the dropped request holds no place yet. A check that has started
 /// (its Argon2 verification queued or running, its store round trips) is
 /// never cancelled here, however long it takes: SPEC never sheds an Argon2
 /// verification for load.
+///
+/// A settle wakes only the first waiter of its key, so a waiter further back
+/// is not woken when the queue moves ahead of it: it is polled here every
+/// quarter of `patience` to read its queue's progress mark, a lock and a
+/// look at its keys, with no store read. The answer is busy once the mark
+/// has stood still for `patience`, at most a quarter of it late.
 pub(crate) async fn wait_for_slot_patiently<T>(
     patience: Duration,
     code: oauth_core::ErrorCode,
     check: impl std::future::Future<Output = oauth_core::Result<T>>,
 ) -> oauth_core::Result<T> {
     use std::task::Poll;
+    use tokio::time::Instant;
     let mut check = std::pin::pin!(check);
-    // The wait being timed (the settle count it began at) and its bound.
-    let mut bound: Option<(u64, std::pin::Pin<Box<tokio::time::Sleep>>)> = None;
+    let step = patience / 4;
+    // The progress mark of the wait being timed, and since when it has not
+    // moved (first seen at a look, so never earlier than it moved).
+    let mut still: Option<(u64, Instant)> = None;
+    // The next look.
+    let mut look = Box::pin(tokio::time::sleep(step));
     std::future::poll_fn(|cx| {
-        // Cleared before the poll, so that what is read after it is this
-        // check's own state.
-        let _ = oauth_core::take_throttle_wait();
-        if let Poll::Ready(result) = check.as_mut().poll(cx) {
-            return Poll::Ready(result);
-        }
-        let Some(wait) = oauth_core::take_throttle_wait() else {
-            // Running, not waiting: no bound.
-            bound = None;
-            return Poll::Pending;
-        };
-        if bound.as_ref().is_none_or(|(timed, _)| *timed != wait) {
-            bound = Some((wait, Box::pin(tokio::time::sleep(patience))));
-        }
-        match bound.as_mut().map(|(_, sleep)| sleep.as_mut().poll(cx)) {
-            Some(Poll::Ready(())) => Poll::Ready(Err(oauth_core::Error::ThrottleBusy { code })),
-            _ => Poll::Pending,
+        loop {
+            // Cleared before the poll, so that what is read after it is this
+            // check's own state.
+            let _ = oauth_core::take_throttle_wait();
+            if let Poll::Ready(result) = check.as_mut().poll(cx) {
+                return Poll::Ready(result);
+            }
+            let Some(mark) = oauth_core::take_throttle_wait() else {
+                // Running, not waiting: no bound.
+                still = None;
+                return Poll::Pending;
+            };
+            let now = Instant::now();
+            let since = match still {
+                Some((timed, since)) if timed == mark => since,
+                _ => {
+                    still = Some((mark, now));
+                    now
+                }
+            };
+            let bound = since + patience;
+            if now >= bound {
+                return Poll::Ready(Err(oauth_core::Error::ThrottleBusy { code }));
+            }
+            look.as_mut().reset(bound.min(now + step));
+            if look.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // The look is due already (a coarse timer): look now.
         }
     })
     .await
@@ -514,6 +537,48 @@ mod tests {
         assert!(holders.iter().all(|h| !h.is_finished()));
         for h in holders {
             h.abort();
+        }
+    }
+
+    /// A verifier whose every check takes a moment, then passes.
+    #[derive(Debug)]
+    struct Moment(Duration);
+
+    #[async_trait]
+    impl SecretVerifier for Moment {
+        async fn verify(&self, _: Option<&SecretHash>, _: &str) -> oauth_core::Result<bool> {
+            tokio::time::sleep(self.0).await;
+            Ok(true)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wait_for_a_slot_in_a_queue_that_moves_is_never_answered_busy() {
+        // One place for the client from this address, checks of 40 ms, and
+        // twelve requests at once: the last waits about 480 ms, longer than
+        // the patience of 300 ms, but the queue moves every 40 ms. A settle
+        // wakes only the first waiter, so the others must still see it move.
+        let f = Fixture::new(Arc::new(MemStore::default()), None).await.unwrap();
+        let mut settings = f.authority.settings().clone();
+        settings.throttle.max_failures_per_account = 1;
+        let authority = Authority::new(
+            settings,
+            Services { verifier: Arc::new(Moment(Duration::from_millis(40))), ..f.authority.services().clone() },
+        );
+        let peer = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 8)));
+        let requests: Vec<_> = (0..12)
+            .map(|_| {
+                let authority = authority.clone();
+                tokio::spawn(async move {
+                    let credentials = Fixture::confidential_client();
+                    let check = authority.authenticate_client(&credentials, peer);
+                    wait_for_slot_patiently(Duration::from_millis(300), ErrorCode::InvalidClient, check).await.map(|_| ())
+                })
+            })
+            .collect();
+        for request in requests {
+            let answer = request.await.unwrap();
+            assert!(answer.is_ok(), "a moving queue was answered {answer:?}");
         }
     }
 
