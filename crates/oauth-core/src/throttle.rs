@@ -581,7 +581,8 @@ impl Future for Settled<'_> {
             this.turn.listed.store(true, Ordering::Relaxed);
             this.queued = true;
         }
-        let progress = this.keys.iter().filter_map(|key| state.keys.get(key)).map(|k| k.settled_at).fold(this.seen, u64::max);
+        let progress =
+            this.keys.iter().filter_map(|key| state.keys.get(key)).map(|k| k.settled_at).fold(this.seen, u64::max);
         SLOT_WAIT.with(|wait| wait.set(Some(progress)));
         Poll::Pending
     }

@@ -572,7 +572,9 @@ mod tests {
                 tokio::spawn(async move {
                     let credentials = Fixture::confidential_client();
                     let check = authority.authenticate_client(&credentials, peer);
-                    wait_for_slot_patiently(Duration::from_millis(300), ErrorCode::InvalidClient, check).await.map(|_| ())
+                    wait_for_slot_patiently(Duration::from_millis(300), ErrorCode::InvalidClient, check)
+                        .await
+                        .map(|_| ())
                 })
             })
             .collect();
